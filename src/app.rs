@@ -1,0 +1,162 @@
+//! Builds the shared state and the router, binds the listener, and serves (plain HTTP or
+//! TLS with rustls). `App::build` returns the bound address so tests can start the real
+//! server on port 0.
+
+use crate::authn::{Authn, LogoutNotifier, password::PasswordHasher};
+use crate::config::{Config, Mode};
+use crate::keys::{Kek, KeyStore};
+use crate::oidc::{Op, logout::BackChannel};
+use crate::storage::Db;
+use crate::{unix_now, web};
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The shared state: cheap handles, built once.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: KeyStore,
+    pub authn: Authn,
+    pub op: Op,
+    pub http: reqwest::Client,
+}
+
+pub struct App {
+    pub state: AppState,
+    pub addr: SocketAddr,
+    router: Router,
+    listener: std::net::TcpListener,
+}
+
+/// Finds or (in development) creates the key-encryption key.
+pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
+    let path = match (&config.kek_file, config.mode) {
+        (Some(p), _) => p.clone(),
+        (None, Mode::Production) => anyhow::bail!("PORTVAKT_KEK_FILE (kek_file) is required in production mode"),
+        (None, Mode::Development) => config.data_dir.join("kek.hex"),
+    };
+    if path.exists() {
+        return Ok(Kek::load(&path)?);
+    }
+    if config.mode == Mode::Production {
+        anyhow::bail!("key-encryption key file {} does not exist", path.display());
+    }
+    tracing::warn!(path = %path.display(), "creating a new key-encryption key (development mode)");
+    Ok(Kek::create(&path)?)
+}
+
+/// Connects and migrates the database.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url, config.database.max_connections)
+        .await
+        .context("cannot open the database")?;
+    db.migrate().await.context("database migration failed")?;
+    Ok(db)
+}
+
+/// Opens the key store (creating keys and secrets on first start).
+pub async fn open_keys(config: &Config, db: &Db) -> anyhow::Result<KeyStore> {
+    let kek = load_kek(config)?;
+    let t = &config.tokens;
+    let retire_after = t.access_ttl.max(t.id_ttl) + t.clock_skew;
+    Ok(KeyStore::open(db.clone(), kek, config.keys.reload_interval, retire_after, unix_now()).await?)
+}
+
+impl App {
+    pub async fn build(config: Config, demo: bool) -> anyhow::Result<Self> {
+        // One TLS stack with one provider: ring (DEPENDENCIES.md §8).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = Arc::new(config);
+        let db = open_db(&config).await?;
+        let keys = open_keys(&config, &db).await?;
+        let p = &config.password;
+        let hasher = PasswordHasher::new(p.memory_kib, p.iterations, p.parallelism, config.password_workers())?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let authn = Authn::new(db.clone(), config.clone(), keys.clone(), hasher);
+        let op = Op { db: db.clone(), keys: keys.clone(), config: config.clone(), authn: authn.clone() };
+        // Single logout: each protocol front ends its part of a session.
+        let notifiers: Vec<Arc<dyn LogoutNotifier>> =
+            vec![Arc::new(BackChannel { op: op.clone(), http: http.clone() })];
+        let authn = authn.with_notifiers(notifiers);
+        let op = Op { authn: authn.clone(), ..op };
+        let state = AppState { config: config.clone(), db: db.clone(), keys, authn, op, http };
+
+        if demo {
+            crate::demo::seed(&state).await?;
+        }
+        let router = router(&state, demo);
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        spawn_housekeeping(db);
+        Ok(Self { state, addr, router, listener })
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        match &self.state.config.tls {
+            Some(tls) => {
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .with_context(|| format!("cannot load TLS certificate {}", tls.cert.display()))?;
+                let handle = axum_server::Handle::new();
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+                });
+                axum_server::from_tcp_rustls(self.listener, rustls)?.handle(handle).serve(service).await?;
+            }
+            None => {
+                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn router(state: &AppState, demo: bool) -> Router {
+    let mut app = Router::new()
+        .merge(crate::oidc::routes::routes().with_state(state.op.clone()))
+        .merge(crate::authn::routes::routes().with_state(state.authn.clone()))
+        .route(web::paths::STYLESHEET, get(web::stylesheet))
+        .route(web::paths::HEALTH, get(web::health));
+    if demo {
+        app = app.merge(crate::demo::routes().with_state(state.clone()));
+    }
+    let edge = web::EdgeConfig {
+        trusted_proxies: Arc::new(state.config.trusted_proxies.clone()),
+        tls: state.config.secure_cookies(),
+    };
+    app.fallback(web::not_found)
+        // Outermost: sees every request and response, including the fallback's.
+        .layer(axum::middleware::from_fn_with_state(edge, web::edge))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+}
+
+/// Drops expired rows every ten minutes. Idempotent, so every instance may run it.
+fn spawn_housekeeping(db: Db) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = unix_now();
+            let r1 = crate::storage::tokens::purge_expired(&db, now).await;
+            let r2 = crate::storage::sessions::purge_expired(&db, now).await;
+            let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;
+            if let Some(e) = r1.err().or(r2.err()).or(r3.err()) {
+                tracing::warn!("housekeeping failed: {e}");
+            }
+        }
+    });
+}

@@ -1,0 +1,106 @@
+//! Login transactions: what a protocol front needs to resume after the person has logged in,
+//! stored as a database row with an expiry (any instance can resume it).
+
+use super::{Authn, Session, acr};
+use crate::storage::{self, sessions::TransactionRecord};
+
+/// What a login must satisfy, derived by the protocol front from the request.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Requirement {
+    /// The person must log in again (OIDC prompt=login, SAML ForceAuthn).
+    pub force: bool,
+    /// The login must be at most this many seconds old (OIDC max_age).
+    pub max_age: Option<i64>,
+    /// The session must reach one of these levels (OIDC acr_values, SAML
+    /// RequestedAuthnContext); empty means any.
+    pub acr_values: Vec<String>,
+}
+
+impl Requirement {
+    /// Whether an existing session is good enough without a new login. `since` is when the
+    /// request was made: a forced login must be newer than that.
+    pub fn satisfied_by(&self, s: &Session, since: i64, now: i64) -> bool {
+        if self.force && s.auth_time < since {
+            return false;
+        }
+        if let Some(max) = self.max_age {
+            if now - s.auth_time > max {
+                return false;
+            }
+        }
+        self.acr_values.is_empty() || self.acr_values.iter().any(|a| acr::rank(&s.acr) >= acr::rank(a))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub id: String,
+    pub protocol: String,
+    pub rp_id: String,
+    /// Protocol-specific JSON, opaque to authn.
+    pub request: String,
+    pub created_at: i64,
+    /// Where the browser returns after login: a path the protocol front chose, never input.
+    pub resume_path: &'static str,
+    pub login_hint: Option<String>,
+}
+
+/// What a protocol front stores in the transaction.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    login_hint: Option<String>,
+    request: String,
+}
+
+impl Authn {
+    pub async fn begin(
+        &self,
+        protocol: &'static str,
+        rp_id: &str,
+        request: String,
+        login_hint: Option<String>,
+        now: i64,
+    ) -> Result<String, storage::StorageError> {
+        let id = crate::keys::random_token();
+        let stored = serde_json::to_string(&Stored { login_hint, request })
+            .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+        storage::sessions::insert_transaction(
+            &self.db,
+            &TransactionRecord {
+                id: id.clone(),
+                protocol: protocol.into(),
+                rp_id: rp_id.into(),
+                request: stored,
+                created_at: now,
+                expires_at: now + self.config.session.login_ttl,
+            },
+        )
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn transaction(&self, id: &str, now: i64) -> Result<Option<Transaction>, storage::StorageError> {
+        let Some(rec) = storage::sessions::get_transaction(&self.db, id, now).await? else {
+            return Ok(None);
+        };
+        let stored: Stored =
+            serde_json::from_str(&rec.request).map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+        let Some(resume_path) = crate::web::paths::resume_path(&rec.protocol) else {
+            return Ok(None);
+        };
+        Ok(Some(Transaction {
+            id: rec.id,
+            protocol: rec.protocol,
+            rp_id: rec.rp_id,
+            request: stored.request,
+            created_at: rec.created_at,
+            resume_path,
+            login_hint: stored.login_hint,
+        }))
+    }
+
+    /// Ends a transaction; true for the one caller that ended it.
+    pub async fn finish(&self, id: &str) -> Result<bool, storage::StorageError> {
+        storage::sessions::take_transaction(&self.db, id).await
+    }
+}

@@ -1,0 +1,120 @@
+//! Authentication: login transactions (`flow`), SSO sessions (`session`), the password method
+//! (`password`) and its throttle. Protocol-neutral: it never imports `oidc` or `saml`.
+//! Protocol fronts store what they need to resume in a transaction, send the browser to the
+//! login page, and read the SSO session back when it returns. Single logout reaches the fronts
+//! through `LogoutNotifier`s wired in `app.rs`.
+
+pub mod flow;
+pub mod password;
+pub mod routes;
+pub mod session;
+
+pub use flow::{Requirement, Transaction};
+pub use session::{EndedSession, LogoutNotifier, MethodUse, Session};
+
+use crate::config::Config;
+use crate::directory::Person;
+use crate::keys::KeyStore;
+use crate::storage::{self, Db};
+use std::sync::Arc;
+
+/// Assurance levels, as Skolfederation names them (specs/skolfederation.md §3).
+pub mod acr {
+    pub const BAS: &str = "http://id.skolfederation.se/loa/bas";
+    pub const TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
+
+    /// Rank of an acr value; unknown values rank above everything we can give, so a request
+    /// for them is never silently satisfied by a weaker session.
+    pub fn rank(acr: &str) -> u8 {
+        match acr {
+            BAS => 1,
+            TWO_FACTOR => 2,
+            _ => u8::MAX,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthnError {
+    /// Unknown user, wrong password or inactive person: one answer for all.
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("too many attempts; try again in {0} seconds")]
+    Throttled(i64),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+}
+
+#[derive(Clone)]
+pub struct Authn {
+    db: Db,
+    config: Arc<Config>,
+    keys: KeyStore,
+    hasher: password::PasswordHasher,
+    notifiers: Arc<Vec<Arc<dyn LogoutNotifier>>>,
+}
+
+impl Authn {
+    pub fn new(
+        db: Db,
+        config: Arc<Config>,
+        keys: KeyStore,
+        hasher: password::PasswordHasher,
+    ) -> Self {
+        Self { db, config, keys, hasher, notifiers: Arc::new(Vec::new()) }
+    }
+
+    /// Adds the protocol fronts' logout handlers (app.rs wires them once at start).
+    pub fn with_notifiers(mut self, notifiers: Vec<Arc<dyn LogoutNotifier>>) -> Self {
+        self.notifiers = Arc::new(notifiers);
+        self
+    }
+
+    pub fn hasher(&self) -> &password::PasswordHasher {
+        &self.hasher
+    }
+
+    /// Checks a username (or eppn) and password from `source` (the client address), with a
+    /// growing delay per (account, address) after repeated failures. Never a lock-out: the
+    /// delay is capped and other addresses are unaffected.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: String,
+        source: &str,
+        now: i64,
+    ) -> Result<Person, AuthnError> {
+        let key = crate::keys::hash_token(&format!("{}\u{0}{}", username.to_lowercase(), source));
+        let until = storage::throttle::blocked_until(&self.db, &key).await?;
+        if until > now {
+            return Err(AuthnError::Throttled(until - now));
+        }
+        let person = storage::persons::by_login_name(&self.db, username).await?;
+        let stored = match &person {
+            Some(p) if p.active => storage::persons::password_hash(&self.db, &p.id).await?,
+            _ => None,
+        };
+        if self.hasher.verify(password, stored).await {
+            storage::throttle::clear(&self.db, &key).await?;
+            // verify() is true only for a known, active person with a password.
+            return person.ok_or(AuthnError::InvalidCredentials);
+        }
+        let failures = storage::throttle::record_failure(&self.db, &key, now).await?;
+        let t = &self.config.throttle;
+        if failures >= t.free_attempts {
+            let exp = (failures - t.free_attempts).min(16) as u32;
+            let delay = 2i64.saturating_pow(exp).min(t.max_delay);
+            storage::throttle::set_blocked_until(&self.db, &key, now + delay).await?;
+        }
+        Err(AuthnError::InvalidCredentials)
+    }
+
+    /// Sets a person's password (CLI, admin).
+    pub async fn set_password(&self, person_id: &str, password: String, now: i64) -> Result<(), AuthnError> {
+        let hash = self.hasher.hash(password).await?;
+        storage::persons::set_password_hash(&self.db, person_id, &hash, now).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! The password method: argon2id hashing off the async runtime, with a cap on concurrent
+//! hashes and reused memory buffers (argon2's per-hash allocation grew glibc's heap to
+//! ~200 MiB per hashing thread in DEPENDENCIES.md §11), plus a dummy hash so an unknown
+//! username costs the same time as a wrong password.
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("invalid argon2 parameters: {0}")]
+    Params(String),
+    #[error("password hashing failed")]
+    Failed,
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    permits: Semaphore,
+    buffers: Mutex<Vec<Vec<Block>>>,
+    dummy: String,
+}
+
+impl PasswordHasher {
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, workers: usize) -> Result<Self, HashError> {
+        let params = Params::new(memory_kib, iterations, parallelism, Some(Params::DEFAULT_OUTPUT_LEN))
+            .map_err(|e| HashError::Params(e.to_string()))?;
+        let workers = workers.max(1);
+        let mut inner = Inner {
+            params: params.clone(),
+            permits: Semaphore::new(workers),
+            buffers: Mutex::new(Vec::with_capacity(workers)),
+            dummy: String::new(),
+        };
+        let mut buf = Vec::new();
+        inner.dummy = hash_with(&params, b"portvakt-dummy-password", &mut buf)?;
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Hashes a new password (PHC string).
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let params = self.inner.params.clone();
+        self.run(move |buf| hash_with(&params, password.as_bytes(), buf)).await?
+    }
+
+    /// Checks `password` against `stored`; with `None` (unknown user or no password set) it
+    /// checks against the dummy hash and returns false, taking the same time.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
+        let known = stored.is_some();
+        let phc = stored.unwrap_or_else(|| self.inner.dummy.clone());
+        let ok = self.run(move |buf| verify_with(&phc, password.as_bytes(), buf)).await;
+        known && matches!(ok, Ok(Ok(true)))
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Failed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut buf = lock(&inner.buffers).pop().unwrap_or_default();
+            let out = f(&mut buf);
+            lock(&inner.buffers).push(buf);
+            out
+        })
+        .await
+        .map_err(|_| HashError::Failed)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn hash_with(params: &Params, password: &[u8], buf: &mut Vec<Block>) -> Result<String, HashError> {
+    let salt_bytes = crate::keys::random_bytes::<16>();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    raw(params, password, &salt_bytes, &mut out, buf)?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| HashError::Params(e.to_string()))?,
+        salt: Some(Salt::new(&salt_bytes).map_err(|_| HashError::Failed)?),
+        hash: Some(Output::new(&out).map_err(|_| HashError::Failed)?),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_with(phc: &str, password: &[u8], buf: &mut Vec<Block>) -> Result<bool, HashError> {
+    let parsed = PasswordHash::new(phc).map_err(|_| HashError::Failed)?;
+    if parsed.algorithm != argon2::ARGON2ID_IDENT {
+        return Err(HashError::Failed);
+    }
+    let params = Params::try_from(&parsed).map_err(|e| HashError::Params(e.to_string()))?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(HashError::Failed);
+    };
+    let mut out = vec![0u8; expected.len()];
+    raw(&params, password, salt.as_ref(), &mut out, buf)?;
+    Ok(bool::from(out.ct_eq(expected.as_bytes())))
+}
+
+fn raw(params: &Params, password: &[u8], salt: &[u8], out: &mut [u8], buf: &mut Vec<Block>) -> Result<(), HashError> {
+    let blocks = params.block_count();
+    if buf.len() != blocks {
+        buf.resize(blocks, Block::new());
+    }
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password, salt, out, &mut buf[..])
+        .map_err(|_| HashError::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let h = PasswordHasher::new(1024, 1, 1, 2).unwrap();
+        let phc = h.hash("correct horse".into()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert!(h.verify("correct horse".into(), Some(phc.clone())).await);
+        assert!(!h.verify("wrong".into(), Some(phc)).await);
+        assert!(!h.verify("portvakt-dummy-password".into(), None).await);
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_made_with_other_parameters() {
+        let old = PasswordHasher::new(2048, 2, 1, 1).unwrap();
+        let phc = old.hash("pw".into()).await.unwrap();
+        let new = PasswordHasher::new(1024, 1, 1, 1).unwrap();
+        assert!(new.verify("pw".into(), Some(phc)).await);
+    }
+}

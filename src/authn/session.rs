@@ -1,0 +1,165 @@
+//! SSO sessions: a database row behind an opaque cookie. The row's id is the SHA-256 of the
+//! cookie value; the `sid` given to relying parties is a separate random value. A login always
+//! creates a new session (no fixation); the old one's relying parties carry over when the same
+//! person logs in again.
+
+use super::{Authn, AuthnError};
+use crate::storage::{self, sessions::SessionRecord};
+
+/// One use of a login method in a session.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct MethodUse {
+    /// The amr value (RFC 8176): `pwd`, later `bankid`, `fed`.
+    pub method: String,
+    pub at: i64,
+    pub acr: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// SHA-256 of the cookie value: the database key, never sent anywhere.
+    pub id: String,
+    /// Session id for relying parties (OIDC `sid`, SAML SessionIndex).
+    pub sid: String,
+    pub person_id: String,
+    pub methods: Vec<MethodUse>,
+    pub acr: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+impl Session {
+    pub fn amr(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.methods.iter().map(|m| m.method.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// A session that ended, handed to each protocol front to end its part.
+#[derive(Debug, Clone)]
+pub struct EndedSession {
+    pub id: String,
+    pub sid: String,
+    pub person_id: String,
+    /// (relying party id, protocol) for every relying party the session was used for.
+    pub participants: Vec<(String, String)>,
+}
+
+/// Implemented by each protocol front (wired in app.rs) so single logout crosses protocols
+/// without authn knowing them. Implementations spawn their own work and return at once.
+pub trait LogoutNotifier: Send + Sync {
+    fn session_ended(&self, ended: &EndedSession, now: i64);
+}
+
+fn to_session(r: SessionRecord) -> Result<Session, AuthnError> {
+    Ok(Session {
+        methods: serde_json::from_str(&r.methods)
+            .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?,
+        id: r.id,
+        sid: r.sid,
+        person_id: r.person_id,
+        acr: r.acr,
+        auth_time: r.auth_time,
+        expires_at: r.expires_at,
+    })
+}
+
+impl Authn {
+    /// The live session behind a cookie value, if any. Extends the idle timeout.
+    pub async fn session(&self, cookie: Option<&str>, now: i64) -> Result<Option<Session>, AuthnError> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 128) else {
+            return Ok(None);
+        };
+        let id = crate::keys::hash_token(cookie);
+        let Some(rec) = storage::sessions::get_session(&self.db, &id).await? else {
+            return Ok(None);
+        };
+        if rec.ended_at.is_some()
+            || now >= rec.expires_at
+            || now - rec.last_seen >= self.config.session.idle_ttl
+        {
+            return Ok(None);
+        }
+        // Writing on every request would make each SSO hop a write; a minute's precision
+        // is plenty for an idle timeout measured in hours.
+        if now - rec.last_seen >= 60 {
+            storage::sessions::touch_session(&self.db, &id, now).await?;
+        }
+        to_session(rec).map(Some)
+    }
+
+    pub async fn session_by_sid(&self, sid: &str) -> Result<Option<Session>, AuthnError> {
+        match storage::sessions::get_session_by_sid(&self.db, sid).await? {
+            Some(r) if r.ended_at.is_none() => to_session(r).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Starts a new session after a successful login and returns (cookie value, session).
+    /// A previous session of the same browser ends; its relying parties move to the new one
+    /// if it was the same person, otherwise they are logged out.
+    pub async fn start_session(
+        &self,
+        person_id: &str,
+        method: MethodUse,
+        previous_cookie: Option<&str>,
+        now: i64,
+    ) -> Result<(String, Session), AuthnError> {
+        let previous = self.session(previous_cookie, now).await?;
+        let mut methods = Vec::new();
+        if let Some(p) = previous.as_ref().filter(|p| p.person_id == person_id) {
+            methods.extend(p.methods.iter().cloned());
+        }
+        let acr = method.acr.clone();
+        methods.push(method);
+        let cookie = crate::keys::random_token();
+        let rec = SessionRecord {
+            id: crate::keys::hash_token(&cookie),
+            sid: crate::keys::random_token(),
+            person_id: person_id.to_string(),
+            methods: serde_json::to_string(&methods)
+                .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?,
+            acr,
+            auth_time: now,
+            created_at: now,
+            last_seen: now,
+            expires_at: now + self.config.session.absolute_ttl,
+            ended_at: None,
+        };
+        storage::sessions::insert_session(&self.db, &rec).await?;
+        if let Some(p) = previous {
+            if p.person_id == person_id {
+                storage::sessions::copy_participants(&self.db, &p.id, &rec.id).await?;
+                storage::sessions::end_session(&self.db, &p.id, now).await?;
+            } else {
+                self.end_session(&p, now).await?;
+            }
+        }
+        Ok((cookie, to_session(rec)?))
+    }
+
+    /// Records that a session was used for a relying party (for single logout).
+    pub async fn add_participant(&self, s: &Session, rp_id: &str, protocol: &str, now: i64) -> Result<(), AuthnError> {
+        storage::sessions::add_participant(&self.db, &s.id, rp_id, protocol, now).await?;
+        Ok(())
+    }
+
+    /// Ends a session and tells every protocol front, so each can end its part.
+    pub async fn end_session(&self, s: &Session, now: i64) -> Result<(), AuthnError> {
+        if !storage::sessions::end_session(&self.db, &s.id, now).await? {
+            return Ok(());
+        }
+        let ended = EndedSession {
+            id: s.id.clone(),
+            sid: s.sid.clone(),
+            person_id: s.person_id.clone(),
+            participants: storage::sessions::participants(&self.db, &s.id).await?,
+        };
+        for n in self.notifiers.iter() {
+            n.session_ended(&ended, now);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,359 @@
+//! The command line. Every command exits 0 on success; on bad input it prints one line
+//! saying what is wrong and exits non-zero.
+
+use crate::app::{App, open_db, open_keys};
+use crate::authn::password::PasswordHasher;
+use crate::config::{Config, Mode};
+use crate::directory::{self, CivicNo, NewPerson, Role};
+use crate::keys::KeyStore;
+use crate::oidc::client::{self, ClientSpec};
+use crate::{storage, unix_now};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "portvakt", version, about = "Identity provider for the schools of a municipality")]
+pub struct Cli {
+    /// TOML configuration file; PORTVAKT_* environment variables override it.
+    #[arg(long, global = true, env = "PORTVAKT_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the identity provider.
+    Serve,
+    /// Serve with a demo municipality and demo relying parties (not in production mode).
+    Demo,
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Manage people.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OpenID Connect clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a local person; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// YYYYMMDD-NNNN
+        #[arg(long)]
+        civic_no: Option<String>,
+        /// ROLE or ROLE@SCHOOL_UNIT_CODE (student, teacher, staff, guardian, principal, admin).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List people.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a person's password, read from standard input.
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ClientArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read the client secret from standard input (at least 24 characters).
+    #[arg(long, conflicts_with_all = ["generate_secret", "public"])]
+    pub secret_stdin: bool,
+    /// Generate a secret and print it once.
+    #[arg(long, conflicts_with = "public")]
+    pub generate_secret: bool,
+    /// A public client (no secret; PKCE required).
+    #[arg(long)]
+    pub public: bool,
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Scopes the client may request (default: openid profile email school).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Grant types (default: authorization_code refresh_token).
+    #[arg(long = "grant")]
+    pub grants: Vec<String>,
+    /// public or pairwise (default pairwise).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Sector for pairwise subjects (default: the client id).
+    #[arg(long)]
+    pub sector: Option<String>,
+    /// ES256 (default) or RS256.
+    #[arg(long)]
+    pub id_token_alg: Option<String>,
+    /// Claims the client may receive beyond `sub` (none by default).
+    #[arg(long = "release")]
+    pub release: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    Add {
+        #[arg(long)]
+        client_id: String,
+        #[command(flatten)]
+        args: ClientArgs,
+    },
+    /// Change a client; options given replace the stored values.
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        args: ClientArgs,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Remove {
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Publish new signing keys now; they sign after the configured delay (or at once).
+    Rotate {
+        #[arg(long)]
+        activate: bool,
+    },
+}
+
+fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).with_context(|| format!("cannot read the {what} from standard input"))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_string();
+    if s.is_empty() {
+        bail!("the {what} on standard input is empty");
+    }
+    Ok(s)
+}
+
+fn hasher(config: &Config) -> anyhow::Result<PasswordHasher> {
+    let p = &config.password;
+    Ok(PasswordHasher::new(p.memory_kib, p.iterations, p.parallelism, 1)?)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+    match cli.command {
+        Command::Serve => serve(config, false).await,
+        Command::Demo => {
+            if config.mode == Mode::Production {
+                bail!("demo is refused in production mode");
+            }
+            serve(config, true).await
+        }
+        Command::Migrate => {
+            open_db(&config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(c) => user(config, c).await,
+        Command::Client(c) => client_cmd(config, c).await,
+        Command::Keys(KeysCommand::Rotate { activate }) => {
+            let db = open_db(&config).await?;
+            open_keys(&config, &db).await?;
+            let kek = crate::app::load_kek(&config)?;
+            let kids = KeyStore::rotate(&db, &kek, config.keys.activation_delay, activate, unix_now()).await?;
+            let when = if activate { "now".to_string() } else { format!("in {} s", config.keys.activation_delay) };
+            println!("published new keys {}; they sign {when}", kids.join(", "));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let issuer = config.issuer.clone();
+    let app = App::build(config, demo).await?;
+    let scheme = if app.state.config.tls.is_some() { "https" } else { "http" };
+    if demo {
+        println!("{}", crate::demo::banner(&issuer));
+    }
+    println!("Portvakt listening on {scheme}://{} (issuer {issuer})", app.addr);
+    app.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    let now = unix_now();
+    match cmd {
+        UserCommand::Add { username, password_stdin, given_name, family_name, email, civic_no, roles } => {
+            let roles = roles.iter().map(|r| Role::parse(r)).collect::<Result<Vec<_>, _>>()?;
+            let civic_no = civic_no.as_deref().map(CivicNo::parse).transpose()?;
+            let password = if password_stdin { Some(read_stdin_secret("password")?) } else { None };
+            let new = NewPerson {
+                username,
+                given_name: given_name.unwrap_or_default(),
+                family_name: family_name.unwrap_or_default(),
+                email,
+                civic_no,
+                protected_identity: false,
+                roles,
+                source: "local".into(),
+            };
+            let scope = url::Url::parse(&config.issuer)?.host_str().unwrap_or("localhost").to_string();
+            let person = directory::add_person(&db, &new, &scope, now).await?;
+            if let Some(pw) = password {
+                let hash = hasher(&config)?.hash(pw).await?;
+                storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
+            }
+            println!("added {} (eppn {})", person.username, person.eppn);
+        }
+        UserCommand::List { json } => {
+            let mut rows = Vec::new();
+            for p in storage::persons::list(&db).await? {
+                let d = directory::details(&db, p).await?;
+                rows.push(d);
+            }
+            if json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({
+                            "id": d.person.id, "username": d.person.username, "eppn": d.person.eppn,
+                            "given_name": d.person.given_name, "family_name": d.person.family_name,
+                            "email": d.person.email, "active": d.person.active, "source": d.person.source,
+                            "roles": d.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for d in rows {
+                    let roles: Vec<String> = d.roles.iter().map(|r| r.to_string()).collect();
+                    println!("{:<20} {:<24} {}", d.person.username, d.person.display_name(), roles.join(" "));
+                }
+            }
+        }
+        UserCommand::SetPassword { username, password_stdin } => {
+            if !password_stdin {
+                bail!("give the new password on standard input with --password-stdin");
+            }
+            let person = storage::persons::by_login_name(&db, &username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no such user: {username}"))?;
+            let pw = read_stdin_secret("password")?;
+            let hash = hasher(&config)?.hash(pw).await?;
+            storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
+            println!("password set for {}", person.username);
+        }
+    }
+    Ok(())
+}
+
+fn spec(client_id: String, a: ClientArgs, secret: Option<String>) -> ClientSpec {
+    ClientSpec {
+        client_id,
+        name: a.name,
+        secret,
+        public: a.public,
+        redirect_uris: a.redirect_uris,
+        post_logout_redirect_uris: a.post_logout_redirect_uris,
+        backchannel_logout_uri: a.backchannel_logout_uri,
+        scopes: a.scopes,
+        grants: a.grants,
+        subject: a.subject,
+        sector: a.sector,
+        id_token_alg: a.id_token_alg,
+        release: a.release,
+    }
+}
+
+async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    let now = unix_now();
+    let secret_of = |a: &ClientArgs| -> anyhow::Result<(Option<String>, bool)> {
+        if a.secret_stdin {
+            Ok((Some(read_stdin_secret("client secret")?), false))
+        } else if a.generate_secret {
+            Ok((Some(client::generate_secret()), true))
+        } else {
+            Ok((None, false))
+        }
+    };
+    match cmd {
+        ClientCommand::Add { client_id, args } => {
+            if !(args.secret_stdin || args.generate_secret || args.public) {
+                bail!("choose one of --secret-stdin, --generate-secret or --public");
+            }
+            let keys = open_keys(&config, &db).await?;
+            let (secret, generated) = secret_of(&args)?;
+            let rec = client::add(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
+            println!("added client {}", rec.client_id);
+            if let (true, Some(s)) = (generated, secret) {
+                println!("client secret (shown once): {s}");
+            }
+        }
+        ClientCommand::Update { client_id, args } => {
+            let keys = open_keys(&config, &db).await?;
+            let (secret, generated) = secret_of(&args)?;
+            let rec = client::update(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
+            println!("updated client {}", rec.client_id);
+            if let (true, Some(s)) = (generated, secret) {
+                println!("client secret (shown once): {s}");
+            }
+        }
+        ClientCommand::List { json } => {
+            let list = storage::clients::list(&db).await?;
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "client_id": c.client_id, "name": c.name, "public": c.public_client,
+                            "redirect_uris": c.redirect_uris, "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                            "backchannel_logout_uri": c.backchannel_logout_uri, "scopes": c.scopes,
+                            "grants": c.grants, "subject": c.subject_type, "sector": c.sector,
+                            "id_token_alg": c.id_token_alg, "release": c.release,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for c in list {
+                    let kind = if c.public_client { "public" } else { "confidential" };
+                    println!("{:<24} {:<13} {}", c.client_id, kind, c.redirect_uris.join(" "));
+                }
+            }
+        }
+        ClientCommand::Remove { client_id } => {
+            if !storage::clients::remove(&db, &client_id).await? {
+                bail!("no client {client_id}");
+            }
+            println!("removed client {client_id}");
+        }
+    }
+    Ok(())
+}

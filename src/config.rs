@@ -1,0 +1,300 @@
+//! Settings: a TOML file (`--config`), then `PORTVAKT_*` environment overrides, then
+//! defaults that run with no file at all (SQLite under `./data`, development mode).
+//! Unknown keys are an error so a typo never silently falls back to a default.
+
+use serde::Deserialize;
+use std::{net::SocketAddr, path::PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file {0}: {1}")]
+    Parse(PathBuf, String),
+    #[error("invalid value for {0}: {1}")]
+    Value(&'static str, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Public base URL; the OIDC issuer and the base of every absolute URL we publish.
+    pub issuer: String,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/portvakt.db`.
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    /// Key-encryption key file (32 random bytes). Required in production; created in
+    /// development under `data_dir` if missing.
+    pub kek_file: Option<PathBuf>,
+    /// Proxies whose `X-Forwarded-For` is believed. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub tls: Option<TlsConfig>,
+    pub tokens: TokenConfig,
+    pub session: SessionConfig,
+    pub password: PasswordConfig,
+    pub keys: KeyConfig,
+    pub throttle: ThrottleConfig,
+    pub database: DatabaseConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Lifetimes in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub access_ttl: i64,
+    pub id_ttl: i64,
+    pub refresh_ttl: i64,
+    pub code_ttl: i64,
+    pub clock_skew: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_ttl: i64,
+    pub absolute_ttl: i64,
+    pub login_ttl: i64,
+}
+
+/// argon2id parameters for people's passwords.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; the rest queue. 0 means one per CPU core.
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyConfig {
+    /// Seconds between `keys rotate` publishing a key and signing with it, so relying
+    /// parties that cache the JWKS have fetched it first.
+    pub activation_delay: i64,
+    /// How often (seconds) an instance re-reads the key set, to see rotations made elsewhere.
+    pub reload_interval: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failed attempts per (account, address) before delays start.
+    pub free_attempts: i64,
+    /// Upper bound of the delay in seconds. Never a lock-out.
+    pub max_delay: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: "http://localhost:8080".into(),
+            database_url: String::new(),
+            data_dir: PathBuf::from("data"),
+            mode: Mode::Development,
+            kek_file: None,
+            trusted_proxies: Vec::new(),
+            tls: None,
+            tokens: TokenConfig::default(),
+            session: SessionConfig::default(),
+            password: PasswordConfig::default(),
+            keys: KeyConfig::default(),
+            throttle: ThrottleConfig::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self { access_ttl: 600, id_ttl: 300, refresh_ttl: 8 * 3600, code_ttl: 60, clock_skew: 60 }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { idle_ttl: 8 * 3600, absolute_ttl: 12 * 3600, login_ttl: 30 * 60 }
+    }
+}
+
+impl Default for PasswordConfig {
+    /// OWASP's minimum for argon2id: m=19 MiB, t=2, p=1.
+    fn default() -> Self {
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: 0 }
+    }
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        Self { activation_delay: 24 * 3600, reload_interval: 10 }
+    }
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self { free_attempts: 5, max_delay: 60 }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 8 }
+    }
+}
+
+impl Config {
+    /// Reads the file (if any), applies `PORTVAKT_*` overrides from `env` and checks the result.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse(path.to_path_buf(), e.message().to_string()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("PORTVAKT_LISTEN") {
+            config.listen =
+                v.parse().map_err(|_| ConfigError::Value("PORTVAKT_LISTEN", v.clone()))?;
+        }
+        if let Some(v) = env("PORTVAKT_ISSUER") {
+            config.issuer = v;
+        }
+        if let Some(v) = env("PORTVAKT_DATABASE_URL") {
+            config.database_url = v;
+        }
+        if let Some(v) = env("PORTVAKT_DATA_DIR") {
+            config.data_dir = v.into();
+        }
+        if let Some(v) = env("PORTVAKT_MODE") {
+            config.mode = match v.as_str() {
+                "development" => Mode::Development,
+                "production" => Mode::Production,
+                _ => return Err(ConfigError::Value("PORTVAKT_MODE", v)),
+            };
+        }
+        if let Some(v) = env("PORTVAKT_KEK_FILE") {
+            config.kek_file = Some(v.into());
+        }
+        config.finish()
+    }
+
+    fn finish(mut self) -> Result<Self, ConfigError> {
+        self.issuer = self.issuer.trim_end_matches('/').to_string();
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::Value("issuer", format!("{}: {e}", self.issuer)))?;
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::Value("issuer", "must not have a query or fragment".into()));
+        }
+        if self.mode == Mode::Production && issuer.scheme() != "https" {
+            return Err(ConfigError::Value("issuer", "must be https in production".into()));
+        }
+        if self.database_url.is_empty() {
+            self.database_url =
+                format!("sqlite://{}?mode=rwc", self.data_dir.join("portvakt.db").display());
+        }
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
+            return Err(ConfigError::Value(
+                "database_url",
+                "must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        let t = &self.tokens;
+        if [t.access_ttl, t.id_ttl, t.refresh_ttl, t.code_ttl].iter().any(|v| *v <= 0) {
+            return Err(ConfigError::Value("tokens", "lifetimes must be positive".into()));
+        }
+        Ok(self)
+    }
+
+    /// True when cookies must carry `Secure` (and the `__Host-` prefix).
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    pub fn password_workers(&self) -> usize {
+        match self.password.max_concurrent {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        }
+    }
+
+    /// A configuration for tests: an isolated database URL and fast argon2 parameters.
+    pub fn for_tests(database_url: &str, data_dir: PathBuf) -> Self {
+        let mut c = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_string(),
+            data_dir,
+            ..Config::default()
+        };
+        c.password = PasswordConfig { memory_kib: 1024, iterations: 1, parallelism: 1, max_concurrent: 2 };
+        c.keys.reload_interval = 0;
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_without_a_file() {
+        let c = Config::load(None, |_| None).unwrap();
+        assert!(c.database_url.starts_with("sqlite://data/portvakt.db"));
+        assert_eq!(c.mode, Mode::Development);
+    }
+
+    #[test]
+    fn unknown_keys_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = Config::load(None, |k| {
+            (k == "PORTVAKT_ISSUER").then(|| "https://idp.example.se/".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.issuer, "https://idp.example.se");
+        assert!(c.secure_cookies());
+    }
+
+    #[test]
+    fn production_requires_https() {
+        let err = Config::load(None, |k| (k == "PORTVAKT_MODE").then(|| "production".into()));
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! Directory model types. Parsed once at the edge (CLI, sync, admin) and trusted inside.
+
+use super::DirectoryError;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoleKind {
+    Student,
+    Teacher,
+    Staff,
+    Guardian,
+    Principal,
+    Admin,
+}
+
+impl RoleKind {
+    pub const ALL: [RoleKind; 6] = [
+        RoleKind::Student,
+        RoleKind::Teacher,
+        RoleKind::Staff,
+        RoleKind::Guardian,
+        RoleKind::Principal,
+        RoleKind::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleKind::Student => "student",
+            RoleKind::Teacher => "teacher",
+            RoleKind::Staff => "staff",
+            RoleKind::Guardian => "guardian",
+            RoleKind::Principal => "principal",
+            RoleKind::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A role, optionally tied to one school unit (by its code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub kind: RoleKind,
+    pub school_unit_code: Option<String>,
+}
+
+impl Role {
+    /// Parses `ROLE` or `ROLE@SCHOOL_UNIT_CODE`.
+    pub fn parse(s: &str) -> Result<Self, DirectoryError> {
+        let (kind, unit) = match s.split_once('@') {
+            Some((k, u)) if !u.is_empty() => (k, Some(u.to_string())),
+            Some(_) => return Err(DirectoryError::Invalid(format!("empty school unit in {s:?}"))),
+            None => (s, None),
+        };
+        let kind = RoleKind::parse(kind).ok_or_else(|| {
+            DirectoryError::Invalid(format!(
+                "unknown role {kind:?} (expected student, teacher, staff, guardian, principal or admin)"
+            ))
+        })?;
+        Ok(Role { kind, school_unit_code: unit })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.school_unit_code {
+            Some(u) => write!(f, "{}@{}", self.kind.as_str(), u),
+            None => f.write_str(self.kind.as_str()),
+        }
+    }
+}
+
+/// A Swedish personal identity number (personnummer or samordningsnummer), stored as
+/// `YYYYMMDDNNNN`. Its `Debug` is redacted so it cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CivicNo(String);
+
+impl CivicNo {
+    /// Accepts `YYYYMMDD-NNNN` or `YYYYMMDDNNNN` with a valid Luhn check digit.
+    pub fn parse(s: &str) -> Result<Self, DirectoryError> {
+        let digits: String = s.chars().filter(|c| *c != '-').collect();
+        let bad = || DirectoryError::Invalid("civic number must be YYYYMMDD-NNNN with a valid check digit".into());
+        if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let month: u32 = digits[4..6].parse().map_err(|_| bad())?;
+        let day: u32 = digits[6..8].parse().map_err(|_| bad())?;
+        // Samordningsnummer add 60 to the day.
+        let day = if day > 60 { day - 60 } else { day };
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return Err(bad());
+        }
+        if !luhn_ok(&digits[2..]) {
+            return Err(bad());
+        }
+        Ok(CivicNo(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Only for values read back from our own database.
+    pub(crate) fn from_stored(s: String) -> Self {
+        CivicNo(s)
+    }
+}
+
+impl fmt::Debug for CivicNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CivicNo(<redacted>)")
+    }
+}
+
+fn luhn_ok(ten: &str) -> bool {
+    let sum: u32 = ten
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0') * if i % 2 == 0 { 2 } else { 1 };
+            if d > 9 { d - 9 } else { d }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub username: String,
+    pub eppn: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: Option<String>,
+    pub civic_no: Option<CivicNo>,
+    pub protected_identity: bool,
+    pub active: bool,
+    /// `local`, or the sync source that created this person.
+    pub source: String,
+}
+
+impl Person {
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name).trim().to_string()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupRef {
+    pub id: String,
+    pub name: String,
+    pub school_unit_code: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonDetails {
+    pub person: Person,
+    pub roles: Vec<Role>,
+    pub groups: Vec<GroupRef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    pub username: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: Option<String>,
+    pub civic_no: Option<CivicNo>,
+    pub protected_identity: bool,
+    pub roles: Vec<Role>,
+    pub source: String,
+}
+
+impl NewPerson {
+    pub fn validate(&self) -> Result<(), DirectoryError> {
+        let u = &self.username;
+        if u.is_empty()
+            || u.len() > 64
+            || !u.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        {
+            return Err(DirectoryError::Invalid(
+                "username must be 1-64 characters of a-z, 0-9, '.', '_', '-' or '@'".into(),
+            ));
+        }
+        if let Some(e) = &self.email {
+            if !e.contains('@') || e.len() > 254 || e.contains(char::is_whitespace) {
+                return Err(DirectoryError::Invalid(format!("invalid email address: {e}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civic_numbers() {
+        assert!(CivicNo::parse("19121212-1212").is_ok());
+        assert!(CivicNo::parse("191212121212").is_ok());
+        assert!(CivicNo::parse("19121212-1213").is_err());
+        assert!(CivicNo::parse("1912121-1212").is_err());
+        assert!(CivicNo::parse("19121312-1212").is_err());
+        assert!(!format!("{:?}", CivicNo::parse("19121212-1212").unwrap()).contains("1212"));
+    }
+
+    #[test]
+    fn roles_parse() {
+        let r = Role::parse("teacher@EKS").unwrap();
+        assert_eq!(r.kind, RoleKind::Teacher);
+        assert_eq!(r.school_unit_code.as_deref(), Some("EKS"));
+        assert_eq!(r.to_string(), "teacher@EKS");
+        assert!(Role::parse("wizard").is_err());
+        assert!(Role::parse("student@").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! Release policy: which claims a relying party receives about a person.
+//!
+//! Deny by default: a claim is released only when (1) a granted scope asks for it and
+//! (2) the relying party's release list names it. The civic number is never released for a
+//! person with a protected identity (skyddad identitet), whatever the list says.
+
+use super::PersonDetails;
+use serde_json::{Map, Value, json};
+
+/// The claim carrying the personnummer, as named by the Swedish OIDC profile.
+pub const CIVIC_NO_CLAIM: &str = "https://id.oidc.se/claim/personalIdentityNumber";
+pub const CIVIC_NO_SCOPE: &str = "https://id.oidc.se/scope/naturalPersonNumber";
+
+/// The claims each scope asks for (OpenID Connect Core §5.4, plus our `school` scope).
+pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
+    match scope {
+        "profile" => &["given_name", "family_name", "name"],
+        "email" => &["email", "email_verified"],
+        "school" => &["roles", "school_unit_codes", "groups"],
+        CIVIC_NO_SCOPE => &[CIVIC_NO_CLAIM],
+        _ => &[],
+    }
+}
+
+/// Every claim name a release list may contain.
+pub fn known_claims() -> Vec<&'static str> {
+    ["profile", "email", "school", CIVIC_NO_SCOPE]
+        .iter()
+        .flat_map(|s| claims_for_scope(s).iter().copied())
+        .collect()
+}
+
+/// The scopes Portvakt understands (besides `openid` and `offline_access`).
+pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "school", CIVIC_NO_SCOPE];
+
+/// Builds the released claims for `scopes` under the relying party's `allowed` list.
+pub fn release(details: &PersonDetails, scopes: &[String], allowed: &[String]) -> Map<String, Value> {
+    let p = &details.person;
+    let mut out = Map::new();
+    for scope in scopes {
+        for &claim in claims_for_scope(scope) {
+            if !allowed.iter().any(|a| a == claim) {
+                continue;
+            }
+            let value = match claim {
+                "given_name" => json!(p.given_name),
+                "family_name" => json!(p.family_name),
+                "name" => json!(p.display_name()),
+                "email" => match &p.email {
+                    Some(e) => json!(e),
+                    None => continue,
+                },
+                // Addresses come from the register or an admin, never self-asserted.
+                "email_verified" if p.email.is_some() => json!(true),
+                "roles" => {
+                    let mut roles: Vec<String> =
+                        details.roles.iter().map(|r| r.kind.as_str().to_string()).collect();
+                    roles.sort();
+                    roles.dedup();
+                    json!(roles)
+                }
+                "school_unit_codes" => {
+                    let mut codes: Vec<&str> = details
+                        .roles
+                        .iter()
+                        .filter_map(|r| r.school_unit_code.as_deref())
+                        .collect();
+                    codes.sort();
+                    codes.dedup();
+                    json!(codes)
+                }
+                "groups" => json!(details.groups.iter().map(|g| &g.name).collect::<Vec<_>>()),
+                CIVIC_NO_CLAIM => match &p.civic_no {
+                    Some(c) if !p.protected_identity => json!(c.as_str()),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            out.insert(claim.to_string(), value);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{CivicNo, Person, Role, RoleKind};
+
+    fn details(protected: bool) -> PersonDetails {
+        PersonDetails {
+            person: Person {
+                id: "p1".into(),
+                username: "anna".into(),
+                eppn: "x@y".into(),
+                given_name: "Anna".into(),
+                family_name: "Berg".into(),
+                email: Some("anna@example.se".into()),
+                civic_no: Some(CivicNo::parse("19121212-1212").unwrap()),
+                protected_identity: protected,
+                active: true,
+                source: "local".into(),
+            },
+            roles: vec![Role { kind: RoleKind::Student, school_unit_code: Some("EKS".into()) }],
+            groups: vec![],
+        }
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn deny_by_default() {
+        let c = release(&details(false), &s(&["profile", "email", "school"]), &[]);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn scope_and_policy_both_needed() {
+        let c = release(&details(false), &s(&["profile"]), &s(&["given_name", "email"]));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c["given_name"], "Anna");
+    }
+
+    #[test]
+    fn civic_number_never_for_protected_identity() {
+        let allowed = s(&[CIVIC_NO_CLAIM]);
+        let scopes = s(&[CIVIC_NO_SCOPE]);
+        assert_eq!(release(&details(false), &scopes, &allowed)[CIVIC_NO_CLAIM], "191212121212");
+        assert!(release(&details(true), &scopes, &allowed).is_empty());
+    }
+}

@@ -1,0 +1,45 @@
+//! Portvakt: the identity provider of a Swedish municipality's schools.
+//!
+//! The module map (see docs/architecture.md for how a request travels):
+//!
+//! | module      | owns                                                                 |
+//! |-------------|----------------------------------------------------------------------|
+//! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars               |
+//! | `storage`   | every SQL statement, migrations, the SQLite/PostgreSQL pool          |
+//! | `directory` | people, roles, school units, groups; claims and release policy       |
+//! | `authn`     | login transactions, SSO sessions, the password method, throttling    |
+//! | `oidc`      | the OpenID Provider: discovery, authorize, token, userinfo, logout   |
+//! | `keys`      | key-encryption key, signing keys, rotation, JWKS, server secrets     |
+//! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths    |
+//! | `demo`      | a synthetic municipality and demo relying parties (demo mode only)   |
+//! | `app`       | shared state and the router                                         |
+//!
+//! Protocol fronts (`oidc`, later `saml`) never import each other; `authn` imports neither.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::await_holding_lock
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod authn;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod directory;
+pub mod keys;
+pub mod oidc;
+pub mod storage;
+pub mod web;
+
+/// Seconds since the Unix epoch, UTC. The only place the wall clock is read; domain
+/// functions take `now` as a parameter so tests can move time.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

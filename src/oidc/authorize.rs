@@ -1,0 +1,297 @@
+//! The authorization endpoint (OIDC Core §3.1.2, RFC 6749 §4.1, RFC 7636, RFC 9207).
+//!
+//! An unknown client or an unregistered redirect_uri gets an error page, never a redirect
+//! (RFC 6749 §4.1.2.1). Every other error goes back to the redirect_uri with `iss`.
+
+use super::{GrantData, Op, OidcError, client::Client, split_spaces};
+use crate::authn::{Requirement, Session};
+use crate::storage::{self, tokens::GrantRecord};
+
+/// Request parameters as received, from the query (GET) or the form body (POST).
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: &str) -> Self {
+        Params(url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect())
+    }
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Params(pairs)
+    }
+    /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
+    }
+    /// RFC 6749 §3.1: request and response parameters MUST NOT be included more than once.
+    pub fn duplicated(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| self.0[i + 1..].iter().any(|(k2, _)| k2 == k))
+            .map(|(_, (k, _))| k.as_str())
+    }
+}
+
+/// Why an authorization request cannot proceed.
+#[derive(Debug)]
+pub enum Rejection {
+    /// Shown as an error page: the redirect_uri cannot be trusted. The string is a catalogue key.
+    Page(&'static str),
+    /// Sent back to the client's redirect_uri.
+    Redirect { redirect_uri: String, state: Option<String>, error: &'static str, description: String },
+    Server(OidcError),
+}
+
+impl From<OidcError> for Rejection {
+    fn from(e: OidcError) -> Self {
+        Rejection::Server(e)
+    }
+}
+impl From<storage::StorageError> for Rejection {
+    fn from(e: storage::StorageError) -> Self {
+        Rejection::Server(e.into())
+    }
+}
+impl From<crate::authn::AuthnError> for Rejection {
+    fn from(e: crate::authn::AuthnError) -> Self {
+        Rejection::Server(e.into())
+    }
+}
+
+/// A validated authorization request, stored in the login transaction while the person logs in.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub requirement: Requirement,
+    pub prompt_none: bool,
+    pub login_hint: Option<String>,
+    pub requested_at: i64,
+}
+
+/// What the handler does next.
+pub enum Next {
+    /// Redirect the browser here (a code or an error for the client).
+    Redirect(String),
+    /// The person must log in: send them to the login page with this transaction.
+    Login(String),
+}
+
+/// Validates the request against the registered client.
+pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequest), Rejection> {
+    let client_id = p.get("client_id").ok_or(Rejection::Page("error.unknown_client"))?;
+    let client = super::client::get(&op.db, client_id)
+        .await?
+        .filter(|c| c.allows_grant("authorization_code"))
+        .ok_or(Rejection::Page("error.unknown_client"))?;
+    let redirect_uri = p.get("redirect_uri").ok_or(Rejection::Page("error.bad_redirect_uri"))?;
+    if !client.redirect_uri_registered(redirect_uri) {
+        return Err(Rejection::Page("error.bad_redirect_uri"));
+    }
+    // From here on the redirect_uri is trusted: errors go back to the client.
+    let state = p.get("state").map(String::from);
+    let fail = |error: &'static str, description: &str| Rejection::Redirect {
+        redirect_uri: redirect_uri.to_string(),
+        state: state.clone(),
+        error,
+        description: description.to_string(),
+    };
+    if let Some(name) = p.duplicated() {
+        return Err(fail("invalid_request", &format!("parameter {name} given more than once")));
+    }
+    if p.get("request").is_some() {
+        return Err(fail("request_not_supported", "request objects are not supported"));
+    }
+    if p.get("request_uri").is_some() {
+        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+    }
+    match p.get("response_type") {
+        Some("code") => {}
+        Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
+        None => return Err(fail("invalid_request", "response_type is required")),
+    }
+    if p.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(fail("invalid_request", "only response_mode=query is supported"));
+    }
+    let requested = split_spaces(p.get("scope"));
+    if !requested.iter().any(|s| s == "openid") {
+        return Err(fail("invalid_scope", "the openid scope is required"));
+    }
+    // RFC 6749 §3.3: the server may grant less than asked; scopes the client is not
+    // registered for are dropped, not refused.
+    let mut scope: Vec<String> =
+        requested.into_iter().filter(|s| s == "openid" || client.allows_scope(s)).collect();
+    scope.dedup();
+
+    let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
+        (Some(c), Some("S256")) => Some(c),
+        (Some(_), Some(_)) => return Err(fail("invalid_request", "code_challenge_method must be S256")),
+        // RFC 7636 §4.3: absent means plain, which we do not accept.
+        (Some(_), None) => return Err(fail("invalid_request", "code_challenge_method must be S256")),
+        (None, Some(_)) => return Err(fail("invalid_request", "code_challenge is missing")),
+        (None, None) => None,
+    };
+    if let Some(c) = code_challenge {
+        if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(fail("invalid_request", "code_challenge must be a base64url SHA-256"));
+        }
+    }
+    if client.record.public_client && code_challenge.is_none() {
+        return Err(fail("invalid_request", "PKCE (S256) is required for public clients"));
+    }
+    let prompt = split_spaces(p.get("prompt"));
+    let prompt_none = prompt.iter().any(|x| x == "none");
+    if prompt_none && prompt.len() > 1 {
+        return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
+    }
+    let max_age = match p.get("max_age") {
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail("invalid_request", "max_age must be a non-negative integer")
+        })?),
+        None => None,
+    };
+    let req = AuthRequest {
+        client_id: client.id().to_string(),
+        redirect_uri: redirect_uri.to_string(),
+        scope,
+        state: state.clone(),
+        nonce: p.get("nonce").map(String::from),
+        code_challenge: code_challenge.map(String::from),
+        requirement: Requirement {
+            force: prompt.iter().any(|x| x == "login"),
+            max_age,
+            acr_values: split_spaces(p.get("acr_values")),
+        },
+        prompt_none,
+        login_hint: p.get("login_hint").map(String::from),
+        requested_at: now,
+    };
+    Ok((client, req))
+}
+
+/// Decides an authorization request: a code at once when the SSO session satisfies it,
+/// `login_required` for prompt=none, else a login transaction.
+pub async fn decide(op: &Op, client: &Client, req: AuthRequest, session: Option<Session>, now: i64) -> Result<Next, Rejection> {
+    if let Some(s) = session.filter(|s| req.requirement.satisfied_by(s, req.requested_at, now)) {
+        return Ok(Next::Redirect(issue_code(op, client, &req, &s, now).await?));
+    }
+    if req.prompt_none {
+        return Err(Rejection::Redirect {
+            redirect_uri: req.redirect_uri,
+            state: req.state,
+            error: "login_required",
+            description: "the person must log in".into(),
+        });
+    }
+    let stored = serde_json::to_string(&req).map_err(|e| OidcError::Server(e.to_string()))?;
+    let tx = op.authn.begin("oidc", client.id(), stored, req.login_hint.clone(), now).await?;
+    Ok(Next::Login(tx))
+}
+
+/// After login: the transaction's request, re-checked against the client as it is now.
+pub async fn resume(op: &Op, tx_id: &str, session: Option<Session>, now: i64) -> Result<Next, Rejection> {
+    let tx = op
+        .authn
+        .transaction(tx_id, now)
+        .await?
+        .filter(|t| t.protocol == "oidc")
+        .ok_or(Rejection::Page("login.expired"))?;
+    let req: AuthRequest = serde_json::from_str(&tx.request).map_err(|e| OidcError::Server(e.to_string()))?;
+    let Some(session) = session.filter(|s| req.requirement.satisfied_by(s, req.requested_at, now)) else {
+        return Ok(Next::Login(tx.id));
+    };
+    // The client may have been changed or removed while the person logged in.
+    let client = super::client::get(&op.db, &req.client_id)
+        .await?
+        .filter(|c| c.redirect_uri_registered(&req.redirect_uri))
+        .ok_or(Rejection::Page("error.unknown_client"))?;
+    if !op.authn.finish(&tx.id).await? {
+        return Err(Rejection::Page("login.expired"));
+    }
+    Ok(Next::Redirect(issue_code(op, &client, &req, &session, now).await?))
+}
+
+async fn issue_code(op: &Op, client: &Client, req: &AuthRequest, s: &Session, now: i64) -> Result<String, Rejection> {
+    let code = crate::keys::random_token();
+    let grant = GrantData {
+        redirect_uri: Some(req.redirect_uri.clone()),
+        scope: req.scope.clone(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_time: s.auth_time,
+        acr: s.acr.clone(),
+        amr: s.amr(),
+        sid: s.sid.clone(),
+    };
+    let hash = crate::keys::hash_token(&code);
+    storage::tokens::insert_code(
+        &op.db,
+        &GrantRecord {
+            family_id: hash.clone(),
+            token_hash: hash,
+            client_id: client.id().to_string(),
+            person_id: s.person_id.clone(),
+            session_id: s.id.clone(),
+            grant_data: serde_json::to_string(&grant).map_err(|e| OidcError::Server(e.to_string()))?,
+            created_at: now,
+            expires_at: now + op.config.tokens.code_ttl,
+        },
+    )
+    .await?;
+    op.authn.add_participant(s, client.id(), "oidc", now).await?;
+    Ok(redirect_with(
+        &req.redirect_uri,
+        &[("code", Some(code.as_str())), ("state", req.state.as_deref()), ("iss", Some(op.issuer()))],
+    ))
+}
+
+/// An error redirect per RFC 6749 §4.1.2.1, with `iss` (RFC 9207).
+pub fn error_redirect(op: &Op, redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> String {
+    redirect_with(
+        redirect_uri,
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("state", state),
+            ("iss", Some(op.issuer())),
+        ],
+    )
+}
+
+/// Appends parameters to a registered redirect URI, keeping its own query.
+pub fn redirect_with(uri: &str, params: &[(&str, Option<&str>)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    if let Some(v) = v {
+                        q.append_pair(k, v);
+                    }
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_found() {
+        assert_eq!(Params::parse("a=1&b=2&a=3").duplicated(), Some("a"));
+        assert_eq!(Params::parse("a=1&b=2").duplicated(), None);
+    }
+
+    #[test]
+    fn redirect_keeps_existing_query() {
+        let r = redirect_with("https://rp.example/cb?x=1", &[("code", Some("a b")), ("state", None)]);
+        assert_eq!(r, "https://rp.example/cb?x=1&code=a+b");
+    }
+}

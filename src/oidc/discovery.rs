@@ -1,0 +1,47 @@
+//! Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414), built from the same path
+//! constants the router uses.
+
+use super::Op;
+use crate::directory::release;
+use crate::web::paths;
+use serde_json::{Value, json};
+
+pub fn metadata(op: &Op) -> Value {
+    let mut scopes = vec!["openid", "offline_access"];
+    scopes.extend(release::CLAIM_SCOPES);
+    let mut claims = vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"];
+    claims.extend(release::known_claims());
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    json!({
+        "issuer": op.issuer(),
+        "authorization_endpoint": op.url(paths::AUTHORIZE),
+        "token_endpoint": op.url(paths::TOKEN),
+        "userinfo_endpoint": op.url(paths::USERINFO),
+        "jwks_uri": op.url(paths::JWKS),
+        "end_session_endpoint": op.url(paths::END_SESSION),
+        "introspection_endpoint": op.url(paths::INTROSPECT),
+        "revocation_endpoint": op.url(paths::REVOKE),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": super::client::GRANTS,
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes,
+        "claims_supported": claims,
+        "acr_values_supported": [crate::authn::acr::BAS],
+        "prompt_values_supported": ["none", "login"],
+        "ui_locales_supported": ["sv", "en"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": false,
+    })
+}

@@ -1,0 +1,134 @@
+//! relying_parties rows for OpenID Connect clients. SAML SPs share the table later
+//! (protocol = 'saml').
+
+use super::{Db, Result, affected, json_list, on_conflict, parse_list};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A registered OIDC client as stored. `secret_hash` is HMAC-SHA-256 of the secret under the
+/// server's client-secret key (hex), `None` for public clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub public_client: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub scopes: Vec<String>,
+    pub grants: Vec<String>,
+    pub subject_type: String,
+    pub sector: Option<String>,
+    pub id_token_alg: String,
+    pub release: Vec<String>,
+}
+
+macro_rules! client_columns {
+    () => {
+        "id, name, secret_hash, public_client, redirect_uris, \
+    post_logout_redirect_uris, backchannel_logout_uri, scopes, grants, subject_type, sector, \
+    id_token_alg, release_claims"
+    };
+}
+
+fn from_row(r: &AnyRow) -> Result<ClientRecord> {
+    Ok(ClientRecord {
+        client_id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        secret_hash: r.try_get("secret_hash")?,
+        public_client: r.try_get::<i64, _>("public_client")? != 0,
+        redirect_uris: parse_list(&r.try_get::<String, _>("redirect_uris")?)?,
+        post_logout_redirect_uris: parse_list(&r.try_get::<String, _>("post_logout_redirect_uris")?)?,
+        backchannel_logout_uri: r.try_get("backchannel_logout_uri")?,
+        scopes: parse_list(&r.try_get::<String, _>("scopes")?)?,
+        grants: parse_list(&r.try_get::<String, _>("grants")?)?,
+        subject_type: r.try_get("subject_type")?,
+        sector: r.try_get("sector")?,
+        id_token_alg: r.try_get("id_token_alg")?,
+        release: parse_list(&r.try_get::<String, _>("release_claims")?)?,
+    })
+}
+
+pub async fn insert(db: &Db, c: &ClientRecord, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO relying_parties (id, protocol, name, secret_hash, public_client, redirect_uris, \
+         post_logout_redirect_uris, backchannel_logout_uri, scopes, grants, subject_type, sector, \
+         id_token_alg, release_claims, created_at, updated_at) \
+         VALUES ($1, 'oidc', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+    )
+    .bind(&c.client_id)
+    .bind(&c.name)
+    .bind(&c.secret_hash)
+    .bind(i64::from(c.public_client))
+    .bind(json_list(&c.redirect_uris))
+    .bind(json_list(&c.post_logout_redirect_uris))
+    .bind(&c.backchannel_logout_uri)
+    .bind(json_list(&c.scopes))
+    .bind(json_list(&c.grants))
+    .bind(&c.subject_type)
+    .bind(&c.sector)
+    .bind(&c.id_token_alg)
+    .bind(json_list(&c.release))
+    .bind(now)
+    .execute(db.pool())
+    .await
+    .map_err(on_conflict("a relying party with that id"))?;
+    Ok(())
+}
+
+/// Replaces every field of an existing client. Returns false if there is no such client.
+pub async fn update(db: &Db, c: &ClientRecord, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE relying_parties SET name = $2, secret_hash = $3, public_client = $4, \
+         redirect_uris = $5, post_logout_redirect_uris = $6, backchannel_logout_uri = $7, \
+         scopes = $8, grants = $9, subject_type = $10, sector = $11, id_token_alg = $12, \
+         release_claims = $13, updated_at = $14 WHERE id = $1 AND protocol = 'oidc'",
+    )
+    .bind(&c.client_id)
+    .bind(&c.name)
+    .bind(&c.secret_hash)
+    .bind(i64::from(c.public_client))
+    .bind(json_list(&c.redirect_uris))
+    .bind(json_list(&c.post_logout_redirect_uris))
+    .bind(&c.backchannel_logout_uri)
+    .bind(json_list(&c.scopes))
+    .bind(json_list(&c.grants))
+    .bind(&c.subject_type)
+    .bind(&c.sector)
+    .bind(&c.id_token_alg)
+    .bind(json_list(&c.release))
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(affected(r) == 1)
+}
+
+pub async fn get(db: &Db, client_id: &str) -> Result<Option<ClientRecord>> {
+    let sql = concat!("SELECT ", client_columns!(), " FROM relying_parties WHERE id = $1 AND protocol = 'oidc'");
+    let row = sqlx::query(sql).bind(client_id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list(db: &Db) -> Result<Vec<ClientRecord>> {
+    let sql = concat!("SELECT ", client_columns!(), " FROM relying_parties WHERE protocol = 'oidc' ORDER BY id");
+    let rows = sqlx::query(sql).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn remove(db: &Db, client_id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM relying_parties WHERE id = $1 AND protocol = 'oidc'")
+        .bind(client_id)
+        .execute(db.pool())
+        .await?;
+    Ok(affected(r) == 1)
+}
+
+/// The display name of any relying party (OIDC client or SAML SP), for the login page.
+pub async fn display_name(db: &Db, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT name FROM relying_parties WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("name")).transpose()?)
+}

@@ -1,0 +1,68 @@
+//! release_records and audit_events: append-only history.
+
+use super::{Db, Result};
+use sqlx::Row;
+
+/// One issuance: which claims went to which relying party about whom.
+pub async fn insert_release(
+    db: &Db,
+    person_id: &str,
+    rp_id: &str,
+    protocol: &str,
+    artifact: &str,
+    claims: &[String],
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO release_records (person_id, rp_id, protocol, artifact, claims, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(person_id)
+    .bind(rp_id)
+    .bind(protocol)
+    .bind(artifact)
+    .bind(super::json_list(claims))
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseRecord {
+    pub rp_id: String,
+    pub artifact: String,
+    pub claims: Vec<String>,
+    pub created_at: i64,
+}
+
+pub async fn releases_for_person(db: &Db, person_id: &str) -> Result<Vec<ReleaseRecord>> {
+    let rows = sqlx::query(
+        "SELECT rp_id, artifact, claims, created_at FROM release_records WHERE person_id = $1 \
+         ORDER BY id",
+    )
+    .bind(person_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReleaseRecord {
+                rp_id: r.try_get("rp_id")?,
+                artifact: r.try_get("artifact")?,
+                claims: super::parse_list(&r.try_get::<String, _>("claims")?)?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn audit(db: &Db, kind: &str, actor: &str, detail: &str, now: i64) -> Result<()> {
+    sqlx::query("INSERT INTO audit_events (at, kind, actor, detail) VALUES ($1, $2, $3, $4)")
+        .bind(now)
+        .bind(kind)
+        .bind(actor)
+        .bind(detail)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! signing_keys and server_secrets: key material, always encrypted under the KEK by `keys`.
+
+use super::{Db, Result, on_conflict};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub alg: String,
+    /// base64(nonce ‖ AES-256-GCM ciphertext) of the PKCS#8 private key.
+    pub private_key: String,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub activate_at: i64,
+}
+
+pub async fn insert_key(db: &Db, k: &KeyRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, activate_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&k.kid)
+    .bind(&k.alg)
+    .bind(&k.private_key)
+    .bind(&k.public_jwk)
+    .bind(k.created_at)
+    .bind(k.activate_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn keys(db: &Db) -> Result<Vec<KeyRecord>> {
+    let rows = sqlx::query(
+        "SELECT kid, alg, private_key, public_jwk, created_at, activate_at FROM signing_keys \
+         ORDER BY activate_at, created_at",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(KeyRecord {
+                kid: r.try_get("kid")?,
+                alg: r.try_get("alg")?,
+                private_key: r.try_get("private_key")?,
+                public_jwk: r.try_get("public_jwk")?,
+                created_at: r.try_get("created_at")?,
+                activate_at: r.try_get("activate_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Makes every key of `alg` that is not yet active become active at `at` at the latest.
+pub async fn activate_pending(db: &Db, alg: &str, at: i64) -> Result<()> {
+    sqlx::query("UPDATE signing_keys SET activate_at = $2 WHERE alg = $1 AND activate_at > $2")
+        .bind(alg)
+        .bind(at)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_keys(db: &Db, kids: &[String]) -> Result<()> {
+    for kid in kids {
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid).execute(db.pool()).await?;
+    }
+    Ok(())
+}
+
+pub async fn secret(db: &Db, name: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("value")).transpose()?)
+}
+
+/// Stores a secret unless one exists; two instances starting at once both end up with the
+/// first one written (callers re-read after this).
+pub async fn insert_secret_if_absent(db: &Db, name: &str, value: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(value)
+    .bind(now)
+    .execute(db.pool())
+    .await
+    .map_err(on_conflict("server secret"))?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! sso_sessions, session_participants, authn_transactions.
+
+use super::{Db, Result, affected};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// An SSO session as stored. `id` is the SHA-256 of the cookie value; `methods` is JSON
+/// owned by `authn::session`.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: String,
+    pub sid: String,
+    pub person_id: String,
+    pub methods: String,
+    pub acr: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+fn session_from_row(r: &AnyRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.try_get("id")?,
+        sid: r.try_get("sid")?,
+        person_id: r.try_get("person_id")?,
+        methods: r.try_get("methods")?,
+        acr: r.try_get("acr")?,
+        auth_time: r.try_get("auth_time")?,
+        created_at: r.try_get("created_at")?,
+        last_seen: r.try_get("last_seen")?,
+        expires_at: r.try_get("expires_at")?,
+        ended_at: r.try_get("ended_at")?,
+    })
+}
+
+macro_rules! session_columns {
+    () => {
+        "id, sid, person_id, methods, acr, auth_time, created_at, last_seen, expires_at, ended_at"
+    };
+}
+
+pub async fn insert_session(db: &Db, s: &SessionRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sso_sessions (id, sid, person_id, methods, acr, auth_time, created_at, \
+         last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&s.id)
+    .bind(&s.sid)
+    .bind(&s.person_id)
+    .bind(&s.methods)
+    .bind(&s.acr)
+    .bind(s.auth_time)
+    .bind(s.created_at)
+    .bind(s.last_seen)
+    .bind(s.expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn get_session(db: &Db, id: &str) -> Result<Option<SessionRecord>> {
+    let sql = concat!("SELECT ", session_columns!(), " FROM sso_sessions WHERE id = $1");
+    let row = sqlx::query(sql).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
+pub async fn get_session_by_sid(db: &Db, sid: &str) -> Result<Option<SessionRecord>> {
+    let sql = concat!("SELECT ", session_columns!(), " FROM sso_sessions WHERE sid = $1");
+    let row = sqlx::query(sql).bind(sid).fetch_optional(db.pool()).await?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
+pub async fn touch_session(db: &Db, id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE sso_sessions SET last_seen = $2 WHERE id = $1 AND ended_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Ends a session; true if this call ended it (false if it was already ended or unknown).
+pub async fn end_session(db: &Db, id: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query("UPDATE sso_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    Ok(affected(r) == 1)
+}
+
+pub async fn add_participant(
+    db: &Db,
+    session_id: &str,
+    rp_id: &str,
+    protocol: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO session_participants (session_id, rp_id, protocol, first_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(session_id)
+    .bind(rp_id)
+    .bind(protocol)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The relying parties a session was used for: (rp_id, protocol).
+pub async fn participants(db: &Db, session_id: &str) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT rp_id, protocol FROM session_participants WHERE session_id = $1 ORDER BY first_at",
+    )
+    .bind(session_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("rp_id")?, r.try_get("protocol")?))).collect()
+}
+
+pub async fn copy_participants(db: &Db, from: &str, to: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO session_participants (session_id, rp_id, protocol, first_at) \
+         SELECT $2, rp_id, protocol, first_at FROM session_participants WHERE session_id = $1 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct TransactionRecord {
+    pub id: String,
+    pub protocol: String,
+    pub rp_id: String,
+    pub request: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_transaction(db: &Db, t: &TransactionRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO authn_transactions (id, protocol, rp_id, request, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&t.id)
+    .bind(&t.protocol)
+    .bind(&t.rp_id)
+    .bind(&t.request)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn get_transaction(db: &Db, id: &str, now: i64) -> Result<Option<TransactionRecord>> {
+    let row = sqlx::query(
+        "SELECT id, protocol, rp_id, request, created_at, expires_at FROM authn_transactions \
+         WHERE id = $1 AND expires_at > $2",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(TransactionRecord {
+            id: r.try_get("id")?,
+            protocol: r.try_get("protocol")?,
+            rp_id: r.try_get("rp_id")?,
+            request: r.try_get("request")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Deletes a transaction; true if this call removed it (so only one resume can win).
+pub async fn take_transaction(db: &Db, id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM authn_transactions WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(affected(r) == 1)
+}
+
+/// Removes expired transactions and long-ended sessions.
+pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
+    let a = sqlx::query("DELETE FROM authn_transactions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    let b = sqlx::query("DELETE FROM sso_sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    Ok(affected(a) + affected(b))
+}

@@ -1,0 +1,227 @@
+//! auth_codes, refresh_tokens, revoked_tokens. Codes and refresh tokens are stored only as
+//! SHA-256 hashes. Each is consumed by one conditional UPDATE, so two instances on one
+//! database can never both redeem it.
+
+use super::{Db, Result, affected};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// What a code or refresh token stands for. `grant_data` is JSON owned by `oidc`.
+#[derive(Debug, Clone)]
+pub struct GrantRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub person_id: String,
+    pub session_id: String,
+    pub grant_data: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// The result of trying to consume a single-use token.
+#[derive(Debug)]
+pub enum Consumed {
+    /// This call consumed it.
+    Now(GrantRecord),
+    /// It had been consumed (or revoked) before: a replay. Carries what to revoke.
+    Before { record: GrantRecord, access_jti: Option<String>, access_expires_at: Option<i64> },
+    /// Unknown or expired.
+    Missing,
+}
+
+pub async fn insert_code(db: &Db, c: &GrantRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_codes (code_hash, client_id, person_id, session_id, grant_data, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&c.token_hash)
+    .bind(&c.client_id)
+    .bind(&c.person_id)
+    .bind(&c.session_id)
+    .bind(&c.grant_data)
+    .bind(c.created_at)
+    .bind(c.expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+fn code_from_row(r: &AnyRow) -> Result<GrantRecord> {
+    let hash: String = r.try_get("code_hash")?;
+    Ok(GrantRecord {
+        family_id: hash.clone(),
+        token_hash: hash,
+        client_id: r.try_get("client_id")?,
+        person_id: r.try_get("person_id")?,
+        session_id: r.try_get("session_id")?,
+        grant_data: r.try_get("grant_data")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+pub async fn consume_code(db: &Db, code_hash: &str, now: i64) -> Result<Consumed> {
+    let won = sqlx::query(
+        "UPDATE auth_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    let row = sqlx::query(
+        "SELECT code_hash, client_id, person_id, session_id, grant_data, created_at, expires_at, \
+         access_jti, access_expires_at FROM auth_codes WHERE code_hash = $1",
+    )
+    .bind(code_hash)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(Consumed::Missing) };
+    let record = code_from_row(&row)?;
+    if affected(won) == 1 {
+        if record.expires_at <= now {
+            return Ok(Consumed::Missing);
+        }
+        Ok(Consumed::Now(record))
+    } else {
+        Ok(Consumed::Before {
+            record,
+            access_jti: row.try_get("access_jti")?,
+            access_expires_at: row.try_get("access_expires_at")?,
+        })
+    }
+}
+
+/// Remembers the access token issued from a code, so a replay of the code can revoke it.
+pub async fn record_code_access(db: &Db, code_hash: &str, jti: &str, expires_at: i64) -> Result<()> {
+    sqlx::query("UPDATE auth_codes SET access_jti = $2, access_expires_at = $3 WHERE code_hash = $1")
+        .bind(code_hash)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_refresh(db: &Db, t: &GrantRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, person_id, session_id, \
+         grant_data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.family_id)
+    .bind(&t.client_id)
+    .bind(&t.person_id)
+    .bind(&t.session_id)
+    .bind(&t.grant_data)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+fn refresh_from_row(r: &AnyRow) -> Result<GrantRecord> {
+    Ok(GrantRecord {
+        token_hash: r.try_get("token_hash")?,
+        family_id: r.try_get("family_id")?,
+        client_id: r.try_get("client_id")?,
+        person_id: r.try_get("person_id")?,
+        session_id: r.try_get("session_id")?,
+        grant_data: r.try_get("grant_data")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "token_hash, family_id, client_id, person_id, session_id, \
+    grant_data, created_at, expires_at, consumed_at, revoked"
+    };
+}
+
+/// Consumes a refresh token of `client_id`; another client's token is never consumed.
+pub async fn consume_refresh(db: &Db, token_hash: &str, client_id: &str, now: i64) -> Result<Consumed> {
+    let won = sqlx::query(
+        "UPDATE refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND client_id = $3 \
+         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(client_id)
+    .execute(db.pool())
+    .await?;
+    let sql = concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1");
+    let Some(row) = sqlx::query(sql).bind(token_hash).fetch_optional(db.pool()).await? else {
+        return Ok(Consumed::Missing);
+    };
+    let record = refresh_from_row(&row)?;
+    if affected(won) == 1 {
+        return Ok(Consumed::Now(record));
+    }
+    let consumed: Option<i64> = row.try_get("consumed_at")?;
+    let revoked: i64 = row.try_get("revoked")?;
+    if consumed.is_some() || revoked != 0 {
+        Ok(Consumed::Before { record, access_jti: None, access_expires_at: None })
+    } else {
+        Ok(Consumed::Missing)
+    }
+}
+
+/// A live refresh token (not consumed, not revoked, not expired), for introspection.
+pub async fn live_refresh(db: &Db, token_hash: &str, now: i64) -> Result<Option<GrantRecord>> {
+    let sql = concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1 \
+         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2");
+    let row = sqlx::query(sql).bind(token_hash).bind(now).fetch_optional(db.pool()).await?;
+    row.as_ref().map(refresh_from_row).transpose()
+}
+
+pub async fn revoke_family(db: &Db, family_id: &str) -> Result<u64> {
+    let r = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
+        .bind(family_id)
+        .execute(db.pool())
+        .await?;
+    Ok(affected(r))
+}
+
+pub async fn revoke_session_refresh(db: &Db, session_id: &str) -> Result<u64> {
+    let r = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE session_id = $1")
+        .bind(session_id)
+        .execute(db.pool())
+        .await?;
+    Ok(affected(r))
+}
+
+/// Puts an access token id on the denylist until it would have expired anyway.
+pub async fn deny_jti(db: &Db, jti: &str, expires_at: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn is_denied(db: &Db, jti: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+        .bind(jti)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Drops rows that can no longer matter: expired codes, refresh tokens and denylist entries.
+pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
+    let mut n = 0;
+    for sql in [
+        "DELETE FROM auth_codes WHERE expires_at <= $1 - 3600",
+        "DELETE FROM refresh_tokens WHERE expires_at <= $1",
+        "DELETE FROM revoked_tokens WHERE expires_at <= $1",
+    ] {
+        n += affected(sqlx::query(sql).bind(now).execute(db.pool()).await?);
+    }
+    Ok(n)
+}
