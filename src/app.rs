@@ -36,7 +36,9 @@ pub struct App {
 pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
     let path = match (&config.kek_file, config.mode) {
         (Some(p), _) => p.clone(),
-        (None, Mode::Production) => anyhow::bail!("PORTVAKT_KEK_FILE (kek_file) is required in production mode"),
+        (None, Mode::Production) => {
+            anyhow::bail!("PORTVAKT_KEK_FILE (kek_file) is required in production mode")
+        }
         (None, Mode::Development) => config.data_dir.join("kek.hex"),
     };
     if path.exists() {
@@ -63,7 +65,14 @@ pub async fn open_keys(config: &Config, db: &Db) -> anyhow::Result<KeyStore> {
     let kek = load_kek(config)?;
     let t = &config.tokens;
     let retire_after = t.access_ttl.max(t.id_ttl) + t.clock_skew;
-    Ok(KeyStore::open(db.clone(), kek, config.keys.reload_interval, retire_after, unix_now()).await?)
+    Ok(KeyStore::open(
+        db.clone(),
+        kek,
+        config.keys.reload_interval,
+        retire_after,
+        unix_now(),
+    )
+    .await?)
 }
 
 impl App {
@@ -74,19 +83,41 @@ impl App {
         let db = open_db(&config).await?;
         let keys = open_keys(&config, &db).await?;
         let p = &config.password;
-        let hasher = PasswordHasher::new(p.memory_kib, p.iterations, p.parallelism, config.password_workers())?;
+        let hasher = PasswordHasher::new(
+            p.memory_kib,
+            p.iterations,
+            p.parallelism,
+            config.password_workers(),
+        )?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
         let authn = Authn::new(db.clone(), config.clone(), keys.clone(), hasher);
-        let op = Op { db: db.clone(), keys: keys.clone(), config: config.clone(), authn: authn.clone() };
+        let op = Op {
+            db: db.clone(),
+            keys: keys.clone(),
+            config: config.clone(),
+            authn: authn.clone(),
+        };
         // Single logout: each protocol front ends its part of a session.
-        let notifiers: Vec<Arc<dyn LogoutNotifier>> =
-            vec![Arc::new(BackChannel { op: op.clone(), http: http.clone() })];
+        let notifiers: Vec<Arc<dyn LogoutNotifier>> = vec![Arc::new(BackChannel {
+            op: op.clone(),
+            http: http.clone(),
+        })];
         let authn = authn.with_notifiers(notifiers);
-        let op = Op { authn: authn.clone(), ..op };
-        let state = AppState { config: config.clone(), db: db.clone(), keys, authn, op, http };
+        let op = Op {
+            authn: authn.clone(),
+            ..op
+        };
+        let state = AppState {
+            config: config.clone(),
+            db: db.clone(),
+            keys,
+            authn,
+            op,
+            http,
+        };
 
         if demo {
             crate::demo::seed(&state).await?;
@@ -97,28 +128,46 @@ impl App {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         spawn_housekeeping(db);
-        Ok(Self { state, addr, router, listener })
+        Ok(Self {
+            state,
+            addr,
+            router,
+            listener,
+        })
     }
 
     /// Serves until `shutdown` completes.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         match &self.state.config.tls {
             Some(tls) => {
-                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                    .await
-                    .with_context(|| format!("cannot load TLS certificate {}", tls.cert.display()))?;
+                let rustls =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .with_context(|| {
+                            format!("cannot load TLS certificate {}", tls.cert.display())
+                        })?;
                 let handle = axum_server::Handle::new();
                 let h = handle.clone();
                 tokio::spawn(async move {
                     shutdown.await;
                     h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
                 });
-                axum_server::from_tcp_rustls(self.listener, rustls)?.handle(handle).serve(service).await?;
+                axum_server::from_tcp_rustls(self.listener, rustls)?
+                    .handle(handle)
+                    .serve(service)
+                    .await?;
             }
             None => {
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await?;
             }
         }
         Ok(())

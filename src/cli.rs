@@ -14,7 +14,11 @@ use std::io::Read;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "portvakt", version, about = "Identity provider for the schools of a municipality")]
+#[command(
+    name = "portvakt",
+    version,
+    about = "Identity provider for the schools of a municipality"
+)]
 pub struct Cli {
     /// TOML configuration file; PORTVAKT_* environment variables override it.
     #[arg(long, global = true, env = "PORTVAKT_CONFIG")]
@@ -149,7 +153,9 @@ pub enum KeysCommand {
 
 fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).with_context(|| format!("cannot read the {what} from standard input"))?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
     let s = s.trim_end_matches(['\n', '\r']).to_string();
     if s.is_empty() {
         bail!("the {what} on standard input is empty");
@@ -159,7 +165,12 @@ fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
 
 fn hasher(config: &Config) -> anyhow::Result<PasswordHasher> {
     let p = &config.password;
-    Ok(PasswordHasher::new(p.memory_kib, p.iterations, p.parallelism, 1)?)
+    Ok(PasswordHasher::new(
+        p.memory_kib,
+        p.iterations,
+        p.parallelism,
+        1,
+    )?)
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -183,8 +194,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_db(&config).await?;
             open_keys(&config, &db).await?;
             let kek = crate::app::load_kek(&config)?;
-            let kids = KeyStore::rotate(&db, &kek, config.keys.activation_delay, activate, unix_now()).await?;
-            let when = if activate { "now".to_string() } else { format!("in {} s", config.keys.activation_delay) };
+            let kids = KeyStore::rotate(
+                &db,
+                &kek,
+                config.keys.activation_delay,
+                activate,
+                unix_now(),
+            )
+            .await?;
+            let when = if activate {
+                "now".to_string()
+            } else {
+                format!("in {} s", config.keys.activation_delay)
+            };
             println!("published new keys {}; they sign {when}", kids.join(", "));
             Ok(())
         }
@@ -194,11 +216,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let issuer = config.issuer.clone();
     let app = App::build(config, demo).await?;
-    let scheme = if app.state.config.tls.is_some() { "https" } else { "http" };
+    let scheme = if app.state.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     if demo {
         println!("{}", crate::demo::banner(&issuer));
     }
-    println!("Portvakt listening on {scheme}://{} (issuer {issuer})", app.addr);
+    println!(
+        "Portvakt listening on {scheme}://{} (issuer {issuer})",
+        app.addr
+    );
     app.run_until(async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -209,10 +238,25 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
     let now = unix_now();
     match cmd {
-        UserCommand::Add { username, password_stdin, given_name, family_name, email, civic_no, roles } => {
-            let roles = roles.iter().map(|r| Role::parse(r)).collect::<Result<Vec<_>, _>>()?;
+        UserCommand::Add {
+            username,
+            password_stdin,
+            given_name,
+            family_name,
+            email,
+            civic_no,
+            roles,
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| Role::parse(r))
+                .collect::<Result<Vec<_>, _>>()?;
             let civic_no = civic_no.as_deref().map(CivicNo::parse).transpose()?;
-            let password = if password_stdin { Some(read_stdin_secret("password")?) } else { None };
+            let password = if password_stdin {
+                Some(read_stdin_secret("password")?)
+            } else {
+                None
+            };
             let new = NewPerson {
                 username,
                 given_name: given_name.unwrap_or_default(),
@@ -223,7 +267,10 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                 roles,
                 source: "local".into(),
             };
-            let scope = url::Url::parse(&config.issuer)?.host_str().unwrap_or("localhost").to_string();
+            let scope = url::Url::parse(&config.issuer)?
+                .host_str()
+                .unwrap_or("localhost")
+                .to_string();
             let person = directory::add_person(&db, &new, &scope, now).await?;
             if let Some(pw) = password {
                 let hash = hasher(&config)?.hash(pw).await?;
@@ -253,11 +300,19 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             } else {
                 for d in rows {
                     let roles: Vec<String> = d.roles.iter().map(|r| r.to_string()).collect();
-                    println!("{:<20} {:<24} {}", d.person.username, d.person.display_name(), roles.join(" "));
+                    println!(
+                        "{:<20} {:<24} {}",
+                        d.person.username,
+                        d.person.display_name(),
+                        roles.join(" ")
+                    );
                 }
             }
         }
-        UserCommand::SetPassword { username, password_stdin } => {
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
             if !password_stdin {
                 bail!("give the new password on standard input with --password-stdin");
             }
@@ -319,7 +374,8 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Update { client_id, args } => {
             let keys = open_keys(&config, &db).await?;
             let (secret, generated) = secret_of(&args)?;
-            let rec = client::update(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
+            let rec =
+                client::update(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
             println!("updated client {}", rec.client_id);
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
@@ -343,8 +399,17 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for c in list {
-                    let kind = if c.public_client { "public" } else { "confidential" };
-                    println!("{:<24} {:<13} {}", c.client_id, kind, c.redirect_uris.join(" "));
+                    let kind = if c.public_client {
+                        "public"
+                    } else {
+                        "confidential"
+                    };
+                    println!(
+                        "{:<24} {:<13} {}",
+                        c.client_id,
+                        kind,
+                        c.redirect_uris.join(" ")
+                    );
                 }
             }
         }

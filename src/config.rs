@@ -132,32 +132,53 @@ impl Default for Config {
 
 impl Default for TokenConfig {
     fn default() -> Self {
-        Self { access_ttl: 600, id_ttl: 300, refresh_ttl: 8 * 3600, code_ttl: 60, clock_skew: 60 }
+        Self {
+            access_ttl: 600,
+            id_ttl: 300,
+            refresh_ttl: 8 * 3600,
+            code_ttl: 60,
+            clock_skew: 60,
+        }
     }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { idle_ttl: 8 * 3600, absolute_ttl: 12 * 3600, login_ttl: 30 * 60 }
+        Self {
+            idle_ttl: 8 * 3600,
+            absolute_ttl: 12 * 3600,
+            login_ttl: 30 * 60,
+        }
     }
 }
 
 impl Default for PasswordConfig {
     /// OWASP's minimum for argon2id: m=19 MiB, t=2, p=1.
     fn default() -> Self {
-        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: 0 }
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
     }
 }
 
 impl Default for KeyConfig {
     fn default() -> Self {
-        Self { activation_delay: 24 * 3600, reload_interval: 10 }
+        Self {
+            activation_delay: 24 * 3600,
+            reload_interval: 10,
+        }
     }
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
-        Self { free_attempts: 5, max_delay: 60 }
+        Self {
+            free_attempts: 5,
+            max_delay: 60,
+        }
     }
 }
 
@@ -183,8 +204,9 @@ impl Config {
             None => Config::default(),
         };
         if let Some(v) = env("PORTVAKT_LISTEN") {
-            config.listen =
-                v.parse().map_err(|_| ConfigError::Value("PORTVAKT_LISTEN", v.clone()))?;
+            config.listen = v
+                .parse()
+                .map_err(|_| ConfigError::Value("PORTVAKT_LISTEN", v.clone()))?;
         }
         if let Some(v) = env("PORTVAKT_ISSUER") {
             config.issuer = v;
@@ -213,14 +235,22 @@ impl Config {
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| ConfigError::Value("issuer", format!("{}: {e}", self.issuer)))?;
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(ConfigError::Value("issuer", "must not have a query or fragment".into()));
+            return Err(ConfigError::Value(
+                "issuer",
+                "must not have a query or fragment".into(),
+            ));
         }
         if self.mode == Mode::Production && issuer.scheme() != "https" {
-            return Err(ConfigError::Value("issuer", "must be https in production".into()));
+            return Err(ConfigError::Value(
+                "issuer",
+                "must be https in production".into(),
+            ));
         }
         if self.database_url.is_empty() {
-            self.database_url =
-                format!("sqlite://{}?mode=rwc", self.data_dir.join("portvakt.db").display());
+            self.database_url = format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("portvakt.db").display()
+            );
         }
         if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
         {
@@ -230,8 +260,14 @@ impl Config {
             ));
         }
         let t = &self.tokens;
-        if [t.access_ttl, t.id_ttl, t.refresh_ttl, t.code_ttl].iter().any(|v| *v <= 0) {
-            return Err(ConfigError::Value("tokens", "lifetimes must be positive".into()));
+        if [t.access_ttl, t.id_ttl, t.refresh_ttl, t.code_ttl]
+            .iter()
+            .any(|v| *v <= 0)
+        {
+            return Err(ConfigError::Value(
+                "tokens",
+                "lifetimes must be positive".into(),
+            ));
         }
         Ok(self)
     }
@@ -243,7 +279,9 @@ impl Config {
 
     pub fn password_workers(&self) -> usize {
         match self.password.max_concurrent {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             n => n,
         }
     }
@@ -256,7 +294,12 @@ impl Config {
             data_dir,
             ..Config::default()
         };
-        c.password = PasswordConfig { memory_kib: 1024, iterations: 1, parallelism: 1, max_concurrent: 2 };
+        c.password = PasswordConfig {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 2,
+        };
         c.keys.reload_interval = 0;
         c
     }
@@ -294,7 +337,9 @@ mod tests {
 
     #[test]
     fn production_requires_https() {
-        let err = Config::load(None, |k| (k == "PORTVAKT_MODE").then(|| "production".into()));
+        let err = Config::load(None, |k| {
+            (k == "PORTVAKT_MODE").then(|| "production".into())
+        });
         assert!(err.is_err());
     }
 }

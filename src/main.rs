@@ -6,7 +6,10 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = portvakt::cli::Cli::parse();
-    let quiet = !matches!(cli.command, portvakt::cli::Command::Serve | portvakt::cli::Command::Demo);
+    let quiet = !matches!(
+        cli.command,
+        portvakt::cli::Command::Serve | portvakt::cli::Command::Demo
+    );
     let default = if quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(

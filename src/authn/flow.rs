@@ -23,12 +23,16 @@ impl Requirement {
         if self.force && s.auth_time < since {
             return false;
         }
-        if let Some(max) = self.max_age {
-            if now - s.auth_time > max {
-                return false;
-            }
+        if let Some(max) = self.max_age
+            && now - s.auth_time > max
+        {
+            return false;
         }
-        self.acr_values.is_empty() || self.acr_values.iter().any(|a| acr::rank(&s.acr) >= acr::rank(a))
+        self.acr_values.is_empty()
+            || self
+                .acr_values
+                .iter()
+                .any(|a| acr::rank(&s.acr) >= acr::rank(a))
     }
 }
 
@@ -62,8 +66,11 @@ impl Authn {
         now: i64,
     ) -> Result<String, storage::StorageError> {
         let id = crate::keys::random_token();
-        let stored = serde_json::to_string(&Stored { login_hint, request })
-            .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+        let stored = serde_json::to_string(&Stored {
+            login_hint,
+            request,
+        })
+        .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
         storage::sessions::insert_transaction(
             &self.db,
             &TransactionRecord {
@@ -79,12 +86,16 @@ impl Authn {
         Ok(id)
     }
 
-    pub async fn transaction(&self, id: &str, now: i64) -> Result<Option<Transaction>, storage::StorageError> {
+    pub async fn transaction(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Transaction>, storage::StorageError> {
         let Some(rec) = storage::sessions::get_transaction(&self.db, id, now).await? else {
             return Ok(None);
         };
-        let stored: Stored =
-            serde_json::from_str(&rec.request).map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+        let stored: Stored = serde_json::from_str(&rec.request)
+            .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
         let Some(resume_path) = crate::web::paths::resume_path(&rec.protocol) else {
             return Ok(None);
         };

@@ -63,7 +63,13 @@ impl Authn {
         keys: KeyStore,
         hasher: password::PasswordHasher,
     ) -> Self {
-        Self { db, config, keys, hasher, notifiers: Arc::new(Vec::new()) }
+        Self {
+            db,
+            config,
+            keys,
+            hasher,
+            notifiers: Arc::new(Vec::new()),
+        }
     }
 
     /// Adds the protocol fronts' logout handlers (app.rs wires them once at start).
@@ -112,7 +118,12 @@ impl Authn {
     }
 
     /// Sets a person's password (CLI, admin).
-    pub async fn set_password(&self, person_id: &str, password: String, now: i64) -> Result<(), AuthnError> {
+    pub async fn set_password(
+        &self,
+        person_id: &str,
+        password: String,
+        now: i64,
+    ) -> Result<(), AuthnError> {
         let hash = self.hasher.hash(password).await?;
         storage::persons::set_password_hash(&self.db, person_id, &hash, now).await?;
         Ok(())

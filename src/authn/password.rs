@@ -30,9 +30,19 @@ struct Inner {
 }
 
 impl PasswordHasher {
-    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, workers: usize) -> Result<Self, HashError> {
-        let params = Params::new(memory_kib, iterations, parallelism, Some(Params::DEFAULT_OUTPUT_LEN))
-            .map_err(|e| HashError::Params(e.to_string()))?;
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        workers: usize,
+    ) -> Result<Self, HashError> {
+        let params = Params::new(
+            memory_kib,
+            iterations,
+            parallelism,
+            Some(Params::DEFAULT_OUTPUT_LEN),
+        )
+        .map_err(|e| HashError::Params(e.to_string()))?;
         let workers = workers.max(1);
         let mut inner = Inner {
             params: params.clone(),
@@ -42,13 +52,16 @@ impl PasswordHasher {
         };
         let mut buf = Vec::new();
         inner.dummy = hash_with(&params, b"portvakt-dummy-password", &mut buf)?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Hashes a new password (PHC string).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let params = self.inner.params.clone();
-        self.run(move |buf| hash_with(&params, password.as_bytes(), buf)).await?
+        self.run(move |buf| hash_with(&params, password.as_bytes(), buf))
+            .await?
     }
 
     /// Checks `password` against `stored`; with `None` (unknown user or no password set) it
@@ -56,7 +69,9 @@ impl PasswordHasher {
     pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.inner.dummy.clone());
-        let ok = self.run(move |buf| verify_with(&phc, password.as_bytes(), buf)).await;
+        let ok = self
+            .run(move |buf| verify_with(&phc, password.as_bytes(), buf))
+            .await;
         known && matches!(ok, Ok(Ok(true)))
     }
 
@@ -64,7 +79,12 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Failed)?;
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Failed)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut buf = lock(&inner.buffers).pop().unwrap_or_default();
@@ -109,7 +129,13 @@ fn verify_with(phc: &str, password: &[u8], buf: &mut Vec<Block>) -> Result<bool,
     Ok(bool::from(out.ct_eq(expected.as_bytes())))
 }
 
-fn raw(params: &Params, password: &[u8], salt: &[u8], out: &mut [u8], buf: &mut Vec<Block>) -> Result<(), HashError> {
+fn raw(
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    buf: &mut Vec<Block>,
+) -> Result<(), HashError> {
     let blocks = params.block_count();
     if buf.len() != blocks {
         buf.resize(blocks, Block::new());

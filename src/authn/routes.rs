@@ -19,7 +19,11 @@ pub fn routes() -> Router<Authn> {
 /// and upstream IdPs come back by cross-site POST. Without TLS (local development) it is
 /// SameSite=Lax.
 pub fn sso_cookie_name(config: &Config) -> &'static str {
-    if config.secure_cookies() { "__Host-portvakt_sso" } else { "portvakt_sso" }
+    if config.secure_cookies() {
+        "__Host-portvakt_sso"
+    } else {
+        "portvakt_sso"
+    }
 }
 
 pub fn sso_cookie<'a>(headers: &'a HeaderMap, config: &Config) -> Option<&'a str> {
@@ -27,11 +31,23 @@ pub fn sso_cookie<'a>(headers: &'a HeaderMap, config: &Config) -> Option<&'a str
 }
 
 pub fn set_sso_cookie(value: &str, config: &Config) -> HeaderValue {
-    web::set_cookie(sso_cookie_name(config), value, None, config.secure_cookies(), SameSite::None)
+    web::set_cookie(
+        sso_cookie_name(config),
+        value,
+        None,
+        config.secure_cookies(),
+        SameSite::None,
+    )
 }
 
 pub fn clear_sso_cookie(config: &Config) -> HeaderValue {
-    web::set_cookie(sso_cookie_name(config), "", Some(0), config.secure_cookies(), SameSite::None)
+    web::set_cookie(
+        sso_cookie_name(config),
+        "",
+        Some(0),
+        config.secure_cookies(),
+        SameSite::None,
+    )
 }
 
 #[derive(Template)]
@@ -63,7 +79,11 @@ struct LoginForm {
 }
 
 async fn rp_name(authn: &Authn, rp_id: &str) -> String {
-    crate::storage::clients::display_name(&authn.db, rp_id).await.ok().flatten().unwrap_or_else(|| rp_id.to_string())
+    crate::storage::clients::display_name(&authn.db, rp_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| rp_id.to_string())
 }
 
 async fn login_get(
@@ -71,11 +91,21 @@ async fn login_get(
     Extension(lang): Extension<Lang>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
-    let tx = authn.transaction(&q.tx, unix_now()).await?.ok_or(WebError::bad_request("login.expired"))?;
+    let tx = authn
+        .transaction(&q.tx, unix_now())
+        .await?
+        .ok_or(WebError::bad_request("login.expired"))?;
     let token = csrf::token(&authn.keys.secrets().csrf, "login", &tx.id);
     let name = rp_name(&authn, &tx.rp_id).await;
     let hint = tx.login_hint.as_deref().unwrap_or("");
-    web::render(&LoginPage { lang, tx: &tx.id, csrf: &token, rp_name: &name, username: hint, error: None })
+    web::render(&LoginPage {
+        lang,
+        tx: &tx.id,
+        csrf: &token,
+        rp_name: &name,
+        username: hint,
+        error: None,
+    })
 }
 
 async fn login_post(
@@ -86,34 +116,69 @@ async fn login_post(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     let now = unix_now();
-    let tx = authn.transaction(&form.tx, now).await?.ok_or(WebError::bad_request("login.expired"))?;
+    let tx = authn
+        .transaction(&form.tx, now)
+        .await?
+        .ok_or(WebError::bad_request("login.expired"))?;
     if !csrf::verify(&authn.keys.secrets().csrf, "login", &tx.id, &form.csrf) {
         return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
     }
-    let rerender = |status: StatusCode, error: &'static str, name: String| -> Result<Response, WebError> {
-        let token = csrf::token(&authn.keys.secrets().csrf, "login", &tx.id);
-        let page = LoginPage { lang, tx: &tx.id, csrf: &token, rp_name: &name, username: &form.username, error: Some(error) };
-        Ok((status, web::render(&page)?).into_response())
-    };
+    let rerender =
+        |status: StatusCode, error: &'static str, name: String| -> Result<Response, WebError> {
+            let token = csrf::token(&authn.keys.secrets().csrf, "login", &tx.id);
+            let page = LoginPage {
+                lang,
+                tx: &tx.id,
+                csrf: &token,
+                rp_name: &name,
+                username: &form.username,
+                error: Some(error),
+            };
+            Ok((status, web::render(&page)?).into_response())
+        };
     let username = form.username.trim();
     if username.is_empty() || form.password.is_empty() {
-        return rerender(StatusCode::BAD_REQUEST, "login.error.missing", rp_name(&authn, &tx.rp_id).await);
+        return rerender(
+            StatusCode::BAD_REQUEST,
+            "login.error.missing",
+            rp_name(&authn, &tx.rp_id).await,
+        );
     }
-    let source = client_ip.map(|Extension(ClientIp(ip))| ip.to_string()).unwrap_or_default();
-    let person = match authn.check_password(username, form.password.clone(), &source, now).await {
+    let source = client_ip
+        .map(|Extension(ClientIp(ip))| ip.to_string())
+        .unwrap_or_default();
+    let person = match authn
+        .check_password(username, form.password.clone(), &source, now)
+        .await
+    {
         Ok(p) => p,
         Err(AuthnError::InvalidCredentials) => {
-            return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid", rp_name(&authn, &tx.rp_id).await);
+            return rerender(
+                StatusCode::UNAUTHORIZED,
+                "login.error.invalid",
+                rp_name(&authn, &tx.rp_id).await,
+            );
         }
         Err(AuthnError::Throttled(_)) => {
-            return rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled", rp_name(&authn, &tx.rp_id).await);
+            return rerender(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login.error.throttled",
+                rp_name(&authn, &tx.rp_id).await,
+            );
         }
         Err(e) => return Err(e.into()),
     };
-    let method = MethodUse { method: "pwd".into(), at: now, acr: acr::BAS.into() };
+    let method = MethodUse {
+        method: "pwd".into(),
+        at: now,
+        acr: acr::BAS.into(),
+    };
     let previous = sso_cookie(&headers, &authn.config);
-    let (cookie, _session) = authn.start_session(&person.id, method, previous, now).await?;
+    let (cookie, _session) = authn
+        .start_session(&person.id, method, previous, now)
+        .await?;
     let mut res = Redirect::to(&format!("{}?tx={}", tx.resume_path, tx.id)).into_response();
-    res.headers_mut().append(header::SET_COOKIE, set_sso_cookie(&cookie, &authn.config));
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_sso_cookie(&cookie, &authn.config));
     Ok(res)
 }

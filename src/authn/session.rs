@@ -68,7 +68,11 @@ fn to_session(r: SessionRecord) -> Result<Session, AuthnError> {
 
 impl Authn {
     /// The live session behind a cookie value, if any. Extends the idle timeout.
-    pub async fn session(&self, cookie: Option<&str>, now: i64) -> Result<Option<Session>, AuthnError> {
+    pub async fn session(
+        &self,
+        cookie: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Session>, AuthnError> {
         let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 128) else {
             return Ok(None);
         };
@@ -141,7 +145,13 @@ impl Authn {
     }
 
     /// Records that a session was used for a relying party (for single logout).
-    pub async fn add_participant(&self, s: &Session, rp_id: &str, protocol: &str, now: i64) -> Result<(), AuthnError> {
+    pub async fn add_participant(
+        &self,
+        s: &Session,
+        rp_id: &str,
+        protocol: &str,
+        now: i64,
+    ) -> Result<(), AuthnError> {
         storage::sessions::add_participant(&self.db, &s.id, rp_id, protocol, now).await?;
         Ok(())
     }

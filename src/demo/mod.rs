@@ -20,7 +20,10 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 /// The demo password of every demo person. Demo data only.
 pub const DEMO_PASSWORD: &str = "sommarlov";
-pub const DEMO_CLIENTS: [(&str, &str); 2] = [("demo-app-1", "Demoappen Ett"), ("demo-app-2", "Demoappen Två")];
+pub const DEMO_CLIENTS: [(&str, &str); 2] = [
+    ("demo-app-1", "Demoappen Ett"),
+    ("demo-app-2", "Demoappen Två"),
+];
 
 struct DemoPerson {
     username: &'static str,
@@ -32,29 +35,99 @@ struct DemoPerson {
 }
 
 const PEOPLE: &[DemoPerson] = &[
-    DemoPerson { username: "elev.anna", given: "Anna", family: "Ek", roles: &["student@EKS"], groups: &["EKS-7A"], civic: None },
-    DemoPerson { username: "elev.bo", given: "Bo", family: "Lind", roles: &["student@EKS"], groups: &["EKS-7B"], civic: None },
-    DemoPerson { username: "elev.cia", given: "Cia", family: "Björk", roles: &["student@BJS"], groups: &["BJS-4C"], civic: None },
-    DemoPerson { username: "larare.david", given: "David", family: "Alm", roles: &["teacher@EKS"], groups: &["EKS-7A", "EKS-7B"], civic: None },
-    DemoPerson { username: "larare.eva", given: "Eva", family: "Asp", roles: &["teacher@BJS"], groups: &["BJS-4C"], civic: None },
-    DemoPerson { username: "vardnad.fatima", given: "Fatima", family: "Ek", roles: &["guardian"], groups: &[], civic: Some("19121212-1212") },
-    DemoPerson { username: "rektor.gustav", given: "Gustav", family: "Gran", roles: &["principal@EKS", "staff@EKS"], groups: &[], civic: None },
-    DemoPerson { username: "admin", given: "Ada", family: "Admin", roles: &["admin"], groups: &[], civic: None },
+    DemoPerson {
+        username: "elev.anna",
+        given: "Anna",
+        family: "Ek",
+        roles: &["student@EKS"],
+        groups: &["EKS-7A"],
+        civic: None,
+    },
+    DemoPerson {
+        username: "elev.bo",
+        given: "Bo",
+        family: "Lind",
+        roles: &["student@EKS"],
+        groups: &["EKS-7B"],
+        civic: None,
+    },
+    DemoPerson {
+        username: "elev.cia",
+        given: "Cia",
+        family: "Björk",
+        roles: &["student@BJS"],
+        groups: &["BJS-4C"],
+        civic: None,
+    },
+    DemoPerson {
+        username: "larare.david",
+        given: "David",
+        family: "Alm",
+        roles: &["teacher@EKS"],
+        groups: &["EKS-7A", "EKS-7B"],
+        civic: None,
+    },
+    DemoPerson {
+        username: "larare.eva",
+        given: "Eva",
+        family: "Asp",
+        roles: &["teacher@BJS"],
+        groups: &["BJS-4C"],
+        civic: None,
+    },
+    DemoPerson {
+        username: "vardnad.fatima",
+        given: "Fatima",
+        family: "Ek",
+        roles: &["guardian"],
+        groups: &[],
+        civic: Some("19121212-1212"),
+    },
+    DemoPerson {
+        username: "rektor.gustav",
+        given: "Gustav",
+        family: "Gran",
+        roles: &["principal@EKS", "staff@EKS"],
+        groups: &[],
+        civic: None,
+    },
+    DemoPerson {
+        username: "admin",
+        given: "Ada",
+        family: "Admin",
+        roles: &["admin"],
+        groups: &[],
+        civic: None,
+    },
 ];
 
 fn redirect_uri(state: &AppState, client_id: &str) -> String {
-    format!("{}{}", state.config.issuer, paths::fill(paths::DEMO_CALLBACK, "client", client_id))
+    format!(
+        "{}{}",
+        state.config.issuer,
+        paths::fill(paths::DEMO_CALLBACK, "client", client_id)
+    )
 }
 
 /// Creates the demo municipality and demo clients if they are not there yet.
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let db = &state.db;
     let now = unix_now();
-    let scope = url::Url::parse(&state.config.issuer)?.host_str().unwrap_or("localhost").to_string();
-    if storage::persons::by_login_name(db, "admin").await?.is_none() {
+    let scope = url::Url::parse(&state.config.issuer)?
+        .host_str()
+        .unwrap_or("localhost")
+        .to_string();
+    if storage::persons::by_login_name(db, "admin")
+        .await?
+        .is_none()
+    {
         storage::persons::upsert_school_unit(db, "EKS", "Ekskolan", "local").await?;
         storage::persons::upsert_school_unit(db, "BJS", "Björkskolan", "local").await?;
-        for (id, unit, name) in [("EKS-7A", "EKS", "7A"), ("EKS-7B", "EKS", "7B"), ("BJS-4C", "BJS", "4C")] {
+        for (id, unit, name) in [
+            ("EKS-7A", "EKS", "7A"),
+            ("EKS-7B", "EKS", "7B"),
+            ("BJS-4C", "BJS", "4C"),
+        ] {
             storage::persons::upsert_group(db, id, unit, name, "local").await?;
         }
         let mut anna = None;
@@ -67,11 +140,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                 email: Some(format!("{}@demo.portvakt.se", p.username)),
                 civic_no: p.civic.map(CivicNo::parse).transpose()?,
                 protected_identity: false,
-                roles: p.roles.iter().map(|r| Role::parse(r)).collect::<Result<_, _>>()?,
+                roles: p
+                    .roles
+                    .iter()
+                    .map(|r| Role::parse(r))
+                    .collect::<Result<_, _>>()?,
                 source: "local".into(),
             };
             let person = directory::add_person(db, &new, &scope, now).await?;
-            state.authn.set_password(&person.id, DEMO_PASSWORD.into(), now).await?;
+            state
+                .authn
+                .set_password(&person.id, DEMO_PASSWORD.into(), now)
+                .await?;
             for g in p.groups {
                 storage::persons::add_group_member(db, g, &person.id).await?;
             }
@@ -95,11 +175,24 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             secret: Some(client::generate_secret()),
             redirect_uris: vec![redirect_uri(state, id)],
             post_logout_redirect_uris: vec![format!("{}{}", state.config.issuer, paths::DEMO)],
-            scopes: ["openid", "profile", "email", "school"].map(String::from).to_vec(),
-            grants: ["authorization_code", "refresh_token"].map(String::from).to_vec(),
-            release: ["given_name", "family_name", "name", "email", "email_verified", "roles", "school_unit_codes", "groups"]
+            scopes: ["openid", "profile", "email", "school"]
                 .map(String::from)
                 .to_vec(),
+            grants: ["authorization_code", "refresh_token"]
+                .map(String::from)
+                .to_vec(),
+            release: [
+                "given_name",
+                "family_name",
+                "name",
+                "email",
+                "email_verified",
+                "roles",
+                "school_unit_codes",
+                "groups",
+            ]
+            .map(String::from)
+            .to_vec(),
             ..Default::default()
         };
         client::add(db, &state.keys, &spec, now).await?;
@@ -114,7 +207,13 @@ pub fn banner(issuer: &str) -> String {
         paths::DEMO
     );
     for p in PEOPLE {
-        s.push_str(&format!("  {:<16} {} {} ({})\n", p.username, p.given, p.family, p.roles.join(", ")));
+        s.push_str(&format!(
+            "  {:<16} {} {} ({})\n",
+            p.username,
+            p.given,
+            p.family,
+            p.roles.join(", ")
+        ));
     }
     s
 }
@@ -144,7 +243,10 @@ struct DemoRpPage<'a> {
 }
 
 async fn demo_get(Extension(lang): Extension<Lang>) -> Result<Response, WebError> {
-    let clients = DEMO_CLIENTS.iter().map(|(id, name)| (paths::fill(paths::DEMO_LOGIN, "client", id), *name)).collect();
+    let clients = DEMO_CLIENTS
+        .iter()
+        .map(|(id, name)| (paths::fill(paths::DEMO_LOGIN, "client", id), *name))
+        .collect();
     web::render(&DemoPage { lang, clients })
 }
 
@@ -153,12 +255,25 @@ fn demo_cookie(client_id: &str) -> String {
 }
 
 /// The demo relying party starts a code flow with state, nonce and PKCE, as a real one would.
-async fn demo_login_get(State(state): State<AppState>, Path(client_id): Path<String>) -> Result<Response, WebError> {
+async fn demo_login_get(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, WebError> {
     if !DEMO_CLIENTS.iter().any(|(id, _)| *id == client_id) {
-        return Err(WebError::new(axum::http::StatusCode::NOT_FOUND, "error.not_found"));
+        return Err(WebError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "error.not_found",
+        ));
     }
-    let (st, nonce, verifier) = (crate::keys::random_token(), crate::keys::random_token(), crate::keys::random_token());
-    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+    let (st, nonce, verifier) = (
+        crate::keys::random_token(),
+        crate::keys::random_token(),
+        crate::keys::random_token(),
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ));
     let url = crate::oidc::authorize::redirect_with(
         &format!("{}{}", state.config.issuer, paths::AUTHORIZE),
         &[
@@ -199,7 +314,10 @@ async fn demo_callback_get(
     Query(cb): Query<Callback>,
 ) -> Result<Response, WebError> {
     let failed = || WebError::bad_request("demo.failed");
-    let (client, name) = DEMO_CLIENTS.iter().find(|(id, _)| *id == client_id).ok_or_else(failed)?;
+    let (client, name) = DEMO_CLIENTS
+        .iter()
+        .find(|(id, _)| *id == client_id)
+        .ok_or_else(failed)?;
     let saved = web::cookie(&headers, &demo_cookie(client)).ok_or_else(failed)?;
     let mut parts = saved.split('.');
     let (Some(st), Some(nonce), Some(verifier)) = (parts.next(), parts.next(), parts.next()) else {
@@ -218,23 +336,45 @@ async fn demo_callback_get(
         ("redirect_uri".into(), redirect_uri(&state, client)),
         ("code_verifier".into(), verifier.into()),
     ]);
-    let tokens = crate::oidc::grants::token(&state.op, &registered, &params, now).await.map_err(|_| failed())?;
+    let tokens = crate::oidc::grants::token(&state.op, &registered, &params, now)
+        .await
+        .map_err(|_| failed())?;
     let id_token = tokens["id_token"].as_str().ok_or_else(failed)?;
     let verified = state.keys.verify_jwt(id_token, now).map_err(|_| failed())?;
     if verified.claims["nonce"] != nonce {
         return Err(failed());
     }
     let access = tokens["access_token"].as_str().ok_or_else(failed)?;
-    let userinfo = crate::oidc::grants::userinfo(&state.op, access, now).await.map_err(|_| failed())?;
+    let userinfo = crate::oidc::grants::userinfo(&state.op, access, now)
+        .await
+        .map_err(|_| failed())?;
     let logout_url = crate::oidc::authorize::redirect_with(
         &format!("{}{}", state.config.issuer, paths::END_SESSION),
         &[
             ("id_token_hint", Some(id_token)),
-            ("post_logout_redirect_uri", Some(&format!("{}{}", state.config.issuer, paths::DEMO))),
+            (
+                "post_logout_redirect_uri",
+                Some(&format!("{}{}", state.config.issuer, paths::DEMO)),
+            ),
         ],
     );
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
-    let mut res = web::render(&DemoRpPage { lang, name, claims: pretty(&verified.claims), userinfo: pretty(&userinfo), logout_url })?;
-    res.headers_mut().append(header::SET_COOKIE, web::set_cookie(&demo_cookie(client), "", Some(0), state.config.secure_cookies(), web::SameSite::Lax));
+    let mut res = web::render(&DemoRpPage {
+        lang,
+        name,
+        claims: pretty(&verified.claims),
+        userinfo: pretty(&userinfo),
+        logout_url,
+    })?;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_cookie(
+            &demo_cookie(client),
+            "",
+            Some(0),
+            state.config.secure_cookies(),
+            web::SameSite::Lax,
+        ),
+    );
     Ok(res)
 }

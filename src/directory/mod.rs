@@ -39,10 +39,12 @@ pub async fn add_person(
 ) -> Result<Person, DirectoryError> {
     new.validate()?;
     for role in &new.roles {
-        if let Some(code) = &role.school_unit_code {
-            if storage::persons::school_unit(db, code).await?.is_none() {
-                return Err(DirectoryError::Invalid(format!("unknown school unit code: {code}")));
-            }
+        if let Some(code) = &role.school_unit_code
+            && storage::persons::school_unit(db, code).await?.is_none()
+        {
+            return Err(DirectoryError::Invalid(format!(
+                "unknown school unit code: {code}"
+            )));
         }
     }
     let id = uuid::Uuid::new_v4();
@@ -68,5 +70,9 @@ pub async fn add_person(
 pub async fn details(db: &Db, person: Person) -> Result<PersonDetails, DirectoryError> {
     let roles = storage::persons::roles(db, &person.id).await?;
     let groups = storage::persons::groups(db, &person.id).await?;
-    Ok(PersonDetails { person, roles, groups })
+    Ok(PersonDetails {
+        person,
+        roles,
+        groups,
+    })
 }

@@ -51,7 +51,11 @@ impl Role {
     pub fn parse(s: &str) -> Result<Self, DirectoryError> {
         let (kind, unit) = match s.split_once('@') {
             Some((k, u)) if !u.is_empty() => (k, Some(u.to_string())),
-            Some(_) => return Err(DirectoryError::Invalid(format!("empty school unit in {s:?}"))),
+            Some(_) => {
+                return Err(DirectoryError::Invalid(format!(
+                    "empty school unit in {s:?}"
+                )));
+            }
             None => (s, None),
         };
         let kind = RoleKind::parse(kind).ok_or_else(|| {
@@ -59,7 +63,10 @@ impl Role {
                 "unknown role {kind:?} (expected student, teacher, staff, guardian, principal or admin)"
             ))
         })?;
-        Ok(Role { kind, school_unit_code: unit })
+        Ok(Role {
+            kind,
+            school_unit_code: unit,
+        })
     }
 }
 
@@ -81,7 +88,11 @@ impl CivicNo {
     /// Accepts `YYYYMMDD-NNNN` or `YYYYMMDDNNNN` with a valid Luhn check digit.
     pub fn parse(s: &str) -> Result<Self, DirectoryError> {
         let digits: String = s.chars().filter(|c| *c != '-').collect();
-        let bad = || DirectoryError::Invalid("civic number must be YYYYMMDD-NNNN with a valid check digit".into());
+        let bad = || {
+            DirectoryError::Invalid(
+                "civic number must be YYYYMMDD-NNNN with a valid check digit".into(),
+            )
+        };
         if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
@@ -123,7 +134,7 @@ fn luhn_ok(ten: &str) -> bool {
             if d > 9 { d - 9 } else { d }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[derive(Debug, Clone)]
@@ -143,7 +154,9 @@ pub struct Person {
 
 impl Person {
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.given_name, self.family_name).trim().to_string()
+        format!("{} {}", self.given_name, self.family_name)
+            .trim()
+            .to_string()
     }
 }
 
@@ -178,16 +191,20 @@ impl NewPerson {
         let u = &self.username;
         if u.is_empty()
             || u.len() > 64
-            || !u.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+            || !u
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
         {
             return Err(DirectoryError::Invalid(
                 "username must be 1-64 characters of a-z, 0-9, '.', '_', '-' or '@'".into(),
             ));
         }
-        if let Some(e) = &self.email {
-            if !e.contains('@') || e.len() > 254 || e.contains(char::is_whitespace) {
-                return Err(DirectoryError::Invalid(format!("invalid email address: {e}")));
-            }
+        if let Some(e) = &self.email
+            && (!e.contains('@') || e.len() > 254 || e.contains(char::is_whitespace))
+        {
+            return Err(DirectoryError::Invalid(format!(
+                "invalid email address: {e}"
+            )));
         }
         Ok(())
     }

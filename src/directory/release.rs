@@ -34,7 +34,11 @@ pub fn known_claims() -> Vec<&'static str> {
 pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "school", CIVIC_NO_SCOPE];
 
 /// Builds the released claims for `scopes` under the relying party's `allowed` list.
-pub fn release(details: &PersonDetails, scopes: &[String], allowed: &[String]) -> Map<String, Value> {
+pub fn release(
+    details: &PersonDetails,
+    scopes: &[String],
+    allowed: &[String],
+) -> Map<String, Value> {
     let p = &details.person;
     let mut out = Map::new();
     for scope in scopes {
@@ -53,8 +57,11 @@ pub fn release(details: &PersonDetails, scopes: &[String], allowed: &[String]) -
                 // Addresses come from the register or an admin, never self-asserted.
                 "email_verified" if p.email.is_some() => json!(true),
                 "roles" => {
-                    let mut roles: Vec<String> =
-                        details.roles.iter().map(|r| r.kind.as_str().to_string()).collect();
+                    let mut roles: Vec<String> = details
+                        .roles
+                        .iter()
+                        .map(|r| r.kind.as_str().to_string())
+                        .collect();
                     roles.sort();
                     roles.dedup();
                     json!(roles)
@@ -101,7 +108,10 @@ mod tests {
                 active: true,
                 source: "local".into(),
             },
-            roles: vec![Role { kind: RoleKind::Student, school_unit_code: Some("EKS".into()) }],
+            roles: vec![Role {
+                kind: RoleKind::Student,
+                school_unit_code: Some("EKS".into()),
+            }],
             groups: vec![],
         }
     }
@@ -118,7 +128,11 @@ mod tests {
 
     #[test]
     fn scope_and_policy_both_needed() {
-        let c = release(&details(false), &s(&["profile"]), &s(&["given_name", "email"]));
+        let c = release(
+            &details(false),
+            &s(&["profile"]),
+            &s(&["given_name", "email"]),
+        );
         assert_eq!(c.len(), 1);
         assert_eq!(c["given_name"], "Anna");
     }
@@ -127,7 +141,10 @@ mod tests {
     fn civic_number_never_for_protected_identity() {
         let allowed = s(&[CIVIC_NO_CLAIM]);
         let scopes = s(&[CIVIC_NO_SCOPE]);
-        assert_eq!(release(&details(false), &scopes, &allowed)[CIVIC_NO_CLAIM], "191212121212");
+        assert_eq!(
+            release(&details(false), &scopes, &allowed)[CIVIC_NO_CLAIM],
+            "191212121212"
+        );
         assert!(release(&details(true), &scopes, &allowed).is_empty());
     }
 }

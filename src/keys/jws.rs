@@ -24,7 +24,11 @@ pub struct Verified {
     pub claims: Value,
 }
 
-pub(super) fn sign(key: &SigningKey, typ: &str, claims: &impl serde::Serialize) -> Result<String, KeyError> {
+pub(super) fn sign(
+    key: &SigningKey,
+    typ: &str,
+    claims: &impl serde::Serialize,
+) -> Result<String, KeyError> {
     let header = json!({"alg": key.alg.as_str(), "kid": key.kid, "typ": typ});
     let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
     out.push('.');
@@ -38,14 +42,18 @@ pub(super) fn sign(key: &SigningKey, typ: &str, claims: &impl serde::Serialize) 
 
 pub(super) fn verify(keys: &[Arc<SigningKey>], token: &str) -> Result<Verified, JwsError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::Malformed);
     };
     let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|_| JwsError::Malformed);
     let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| JwsError::Malformed)?;
     let kid = header["kid"].as_str().ok_or(JwsError::UnknownKey)?;
-    let key = keys.iter().find(|k| k.kid == kid).ok_or(JwsError::UnknownKey)?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or(JwsError::UnknownKey)?;
     if header["alg"].as_str() != Some(key.alg.as_str()) {
         return Err(JwsError::BadSignature);
     }

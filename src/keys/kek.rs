@@ -25,7 +25,9 @@ impl Kek {
             .map_err(|e| KeyError::Kek(format!("cannot read {}: {e}", path.display())))?;
         let bytes = hex_decode(text.trim())
             .filter(|b| b.len() == 32)
-            .ok_or_else(|| KeyError::Kek(format!("{} must hold 64 hex characters", path.display())))?;
+            .ok_or_else(|| {
+                KeyError::Kek(format!("{} must hold 64 hex characters", path.display()))
+            })?;
         Self::from_bytes(&bytes)
     }
 
@@ -53,8 +55,11 @@ impl Kek {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
-        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KeyError::Kek("bad key".into()))?;
-        Ok(Self { key: LessSafeKey::new(key) })
+        let key =
+            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KeyError::Kek("bad key".into()))?;
+        Ok(Self {
+            key: LessSafeKey::new(key),
+        })
     }
 
     pub fn seal(&self, label: &str, plaintext: &[u8]) -> Result<String, KeyError> {
@@ -68,12 +73,22 @@ impl Kek {
     }
 }
 
-pub(crate) fn seal_with(key: &LessSafeKey, label: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+pub(crate) fn seal_with(
+    key: &LessSafeKey,
+    label: &str,
+    plaintext: &[u8],
+) -> Result<String, KeyError> {
     let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Random)?;
-    let mut buf = plaintext.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(label.as_bytes()), &mut buf)
+    SystemRandom::new()
+        .fill(&mut nonce)
         .map_err(|_| KeyError::Random)?;
+    let mut buf = plaintext.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(label.as_bytes()),
+        &mut buf,
+    )
+    .map_err(|_| KeyError::Random)?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&buf);
     Ok(STANDARD.encode(out))
@@ -87,7 +102,9 @@ pub(crate) fn open_with(key: &LessSafeKey, label: &str, sealed: &str) -> Option<
     let (nonce, rest) = raw.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut buf = rest.to_vec();
-    let plain = key.open_in_place(nonce, Aad::from(label.as_bytes()), &mut buf).ok()?;
+    let plain = key
+        .open_in_place(nonce, Aad::from(label.as_bytes()), &mut buf)
+        .ok()?;
     Some(plain.to_vec())
 }
 
@@ -96,10 +113,13 @@ pub(crate) fn hex_encode(bytes: &[u8]) -> String {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -126,7 +146,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         assert!(Kek::create(&path).is_err());
     }

@@ -78,7 +78,10 @@ pub fn random_token() -> String {
 
 /// SHA-256, base64url. Used to store tokens and cookies so the database holds no usable one.
 pub fn hash_token(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 enum Pair {
@@ -100,7 +103,11 @@ impl SigningKey {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
         let rng = SystemRandom::new();
         match &self.pair {
-            Pair::Ec(k) => Ok(k.sign(&rng, msg).map_err(|_| KeyError::Random)?.as_ref().to_vec()),
+            Pair::Ec(k) => Ok(k
+                .sign(&rng, msg)
+                .map_err(|_| KeyError::Random)?
+                .as_ref()
+                .to_vec()),
             Pair::Rsa(k) => {
                 let mut sig = vec![0; k.public().modulus_len()];
                 k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
@@ -115,7 +122,9 @@ impl SigningKey {
             Alg::Es256 => &signature::ECDSA_P256_SHA256_FIXED,
             Alg::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         };
-        signature::UnparsedPublicKey::new(alg, &self.public).verify(msg, sig).is_ok()
+        signature::UnparsedPublicKey::new(alg, &self.public)
+            .verify(msg, sig)
+            .is_ok()
     }
 }
 
@@ -212,7 +221,9 @@ impl KeyStore {
             return Ok(());
         }
         let _guard = self.inner.reload.lock().await;
-        if now - self.current().loaded_at < self.inner.reload_interval && self.inner.reload_interval > 0 {
+        if now - self.current().loaded_at < self.inner.reload_interval
+            && self.inner.reload_interval > 0
+        {
             return Ok(());
         }
         let set = load_set(&self.inner.db, &self.inner.kek, now).await?;
@@ -266,7 +277,13 @@ impl KeyStore {
 
     /// `keys rotate`: creates the next ES256 and RS256 keys. They are published at once and
     /// sign from `now + delay`, or at once when `activate` is set.
-    pub async fn rotate(db: &Db, kek: &Kek, delay: i64, activate: bool, now: i64) -> Result<Vec<String>, KeyError> {
+    pub async fn rotate(
+        db: &Db,
+        kek: &Kek,
+        delay: i64,
+        activate: bool,
+        now: i64,
+    ) -> Result<Vec<String>, KeyError> {
         let mut kids = Vec::new();
         for alg in [Alg::Es256, Alg::Rs256] {
             let at = if activate {
@@ -314,16 +331,28 @@ async fn load_secret(db: &Db, kek: &Kek, name: &str, now: i64) -> Result<Vec<u8>
     kek.open(&label, &sealed)
 }
 
-async fn create_key(db: &Db, kek: &Kek, alg: Alg, now: i64, activate_at: i64) -> Result<String, KeyError> {
+async fn create_key(
+    db: &Db,
+    kek: &Kek,
+    alg: Alg,
+    now: i64,
+    activate_at: i64,
+) -> Result<String, KeyError> {
     let pkcs8 = match alg {
-        Alg::Es256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .map_err(|_| KeyError::Generate("ECDSA P-256".into()))?
-            .as_ref()
-            .to_vec(),
+        Alg::Es256 => EcdsaKeyPair::generate_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &SystemRandom::new(),
+        )
+        .map_err(|_| KeyError::Generate("ECDSA P-256".into()))?
+        .as_ref()
+        .to_vec(),
         Alg::Rs256 => {
-            let rsa = openssl::rsa::Rsa::generate(2048).map_err(|e| KeyError::Generate(e.to_string()))?;
-            let pkey = openssl::pkey::PKey::from_rsa(rsa).map_err(|e| KeyError::Generate(e.to_string()))?;
-            pkey.private_key_to_pkcs8().map_err(|e| KeyError::Generate(e.to_string()))?
+            let rsa =
+                openssl::rsa::Rsa::generate(2048).map_err(|e| KeyError::Generate(e.to_string()))?;
+            let pkey = openssl::pkey::PKey::from_rsa(rsa)
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+            pkey.private_key_to_pkcs8()
+                .map_err(|e| KeyError::Generate(e.to_string()))?
         }
     };
     let key = build_key(alg, &pkcs8, activate_at)?;
@@ -343,8 +372,12 @@ fn build_key(alg: Alg, pkcs8: &[u8], activate_at: i64) -> Result<SigningKey, Key
     let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
     let (pair, public, mut jwk, thumb_input) = match alg {
         Alg::Es256 => {
-            let k = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
-                .map_err(|_| KeyError::BadKey("ES256".into()))?;
+            let k = EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                pkcs8,
+                &SystemRandom::new(),
+            )
+            .map_err(|_| KeyError::BadKey("ES256".into()))?;
             let public = k.public_key().as_ref().to_vec();
             // Uncompressed point: 0x04 ‖ x ‖ y.
             let (x, y) = (b64(&public[1..33]), b64(&public[33..65]));
@@ -369,7 +402,14 @@ fn build_key(alg: Alg, pkcs8: &[u8], activate_at: i64) -> Result<SigningKey, Key
         o.insert("use".into(), json!("sig"));
         o.insert("alg".into(), json!(alg.as_str()));
     }
-    Ok(SigningKey { kid, alg, activate_at, pair, public, jwk })
+    Ok(SigningKey {
+        kid,
+        alg,
+        activate_at,
+        pair,
+        public,
+        jwk,
+    })
 }
 
 async fn load_set(db: &Db, kek: &Kek, now: i64) -> Result<KeySet, KeyError> {
@@ -379,7 +419,10 @@ async fn load_set(db: &Db, kek: &Kek, now: i64) -> Result<KeySet, KeyError> {
         let pkcs8 = kek.open(&format!("key:{}", rec.kid), &rec.private_key)?;
         keys.push(Arc::new(build_key(alg, &pkcs8, rec.activate_at)?));
     }
-    Ok(KeySet { keys, loaded_at: now })
+    Ok(KeySet {
+        keys,
+        loaded_at: now,
+    })
 }
 
 #[cfg(test)]
@@ -387,7 +430,11 @@ mod tests {
     use super::*;
 
     fn key(alg: Alg, at: i64) -> Arc<SigningKey> {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &SystemRandom::new(),
+        )
+        .unwrap();
         Arc::new(build_key(alg, pkcs8.as_ref(), at).unwrap())
     }
 

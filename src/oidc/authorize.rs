@@ -3,7 +3,7 @@
 //! An unknown client or an unregistered redirect_uri gets an error page, never a redirect
 //! (RFC 6749 §4.1.2.1). Every other error goes back to the redirect_uri with `iss`.
 
-use super::{GrantData, Op, OidcError, client::Client, split_spaces};
+use super::{GrantData, OidcError, Op, client::Client, split_spaces};
 use crate::authn::{Requirement, Session};
 use crate::storage::{self, tokens::GrantRecord};
 
@@ -12,14 +12,21 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     pub fn parse(raw: &str) -> Self {
-        Params(url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect())
+        Params(
+            url::form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
         Params(pairs)
     }
     /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
     /// RFC 6749 §3.1: request and response parameters MUST NOT be included more than once.
     pub fn duplicated(&self) -> Option<&str> {
@@ -37,7 +44,12 @@ pub enum Rejection {
     /// Shown as an error page: the redirect_uri cannot be trusted. The string is a catalogue key.
     Page(&'static str),
     /// Sent back to the client's redirect_uri.
-    Redirect { redirect_uri: String, state: Option<String>, error: &'static str, description: String },
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
     Server(OidcError),
 }
 
@@ -82,12 +94,16 @@ pub enum Next {
 
 /// Validates the request against the registered client.
 pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequest), Rejection> {
-    let client_id = p.get("client_id").ok_or(Rejection::Page("error.unknown_client"))?;
+    let client_id = p
+        .get("client_id")
+        .ok_or(Rejection::Page("error.unknown_client"))?;
     let client = super::client::get(&op.db, client_id)
         .await?
         .filter(|c| c.allows_grant("authorization_code"))
         .ok_or(Rejection::Page("error.unknown_client"))?;
-    let redirect_uri = p.get("redirect_uri").ok_or(Rejection::Page("error.bad_redirect_uri"))?;
+    let redirect_uri = p
+        .get("redirect_uri")
+        .ok_or(Rejection::Page("error.bad_redirect_uri"))?;
     if !client.redirect_uri_registered(redirect_uri) {
         return Err(Rejection::Page("error.bad_redirect_uri"));
     }
@@ -100,21 +116,38 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
         description: description.to_string(),
     };
     if let Some(name) = p.duplicated() {
-        return Err(fail("invalid_request", &format!("parameter {name} given more than once")));
+        return Err(fail(
+            "invalid_request",
+            &format!("parameter {name} given more than once"),
+        ));
     }
     if p.get("request").is_some() {
-        return Err(fail("request_not_supported", "request objects are not supported"));
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
     if p.get("request_uri").is_some() {
-        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
     }
     match p.get("response_type") {
         Some("code") => {}
-        Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
         None => return Err(fail("invalid_request", "response_type is required")),
     }
     if p.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(fail("invalid_request", "only response_mode=query is supported"));
+        return Err(fail(
+            "invalid_request",
+            "only response_mode=query is supported",
+        ));
     }
     let requested = split_spaces(p.get("scope"));
     if !requested.iter().any(|s| s == "openid") {
@@ -122,37 +155,62 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
     }
     // RFC 6749 §3.3: the server may grant less than asked; scopes the client is not
     // registered for are dropped, not refused.
-    let mut scope: Vec<String> =
-        requested.into_iter().filter(|s| s == "openid" || client.allows_scope(s)).collect();
+    let mut scope: Vec<String> = requested
+        .into_iter()
+        .filter(|s| s == "openid" || client.allows_scope(s))
+        .collect();
     scope.dedup();
 
     let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (Some(c), Some("S256")) => Some(c),
-        (Some(_), Some(_)) => return Err(fail("invalid_request", "code_challenge_method must be S256")),
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ));
+        }
         // RFC 7636 §4.3: absent means plain, which we do not accept.
-        (Some(_), None) => return Err(fail("invalid_request", "code_challenge_method must be S256")),
+        (Some(_), None) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ));
+        }
         (None, Some(_)) => return Err(fail("invalid_request", "code_challenge is missing")),
         (None, None) => None,
     };
-    if let Some(c) = code_challenge {
-        if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(fail("invalid_request", "code_challenge must be a base64url SHA-256"));
-        }
+    if let Some(c) = code_challenge
+        && (c.len() != 43
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256",
+        ));
     }
     if client.record.public_client && code_challenge.is_none() {
-        return Err(fail("invalid_request", "PKCE (S256) is required for public clients"));
+        return Err(fail(
+            "invalid_request",
+            "PKCE (S256) is required for public clients",
+        ));
     }
     let prompt = split_spaces(p.get("prompt"));
     let prompt_none = prompt.iter().any(|x| x == "none");
     if prompt_none && prompt.len() > 1 {
-        return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
     }
-    let max_age = match p.get("max_age") {
-        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            fail("invalid_request", "max_age must be a non-negative integer")
-        })?),
-        None => None,
-    };
+    let max_age =
+        match p.get("max_age") {
+            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                fail("invalid_request", "max_age must be a non-negative integer")
+            })?),
+            None => None,
+        };
     let req = AuthRequest {
         client_id: client.id().to_string(),
         redirect_uri: redirect_uri.to_string(),
@@ -174,7 +232,13 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
 
 /// Decides an authorization request: a code at once when the SSO session satisfies it,
 /// `login_required` for prompt=none, else a login transaction.
-pub async fn decide(op: &Op, client: &Client, req: AuthRequest, session: Option<Session>, now: i64) -> Result<Next, Rejection> {
+pub async fn decide(
+    op: &Op,
+    client: &Client,
+    req: AuthRequest,
+    session: Option<Session>,
+    now: i64,
+) -> Result<Next, Rejection> {
     if let Some(s) = session.filter(|s| req.requirement.satisfied_by(s, req.requested_at, now)) {
         return Ok(Next::Redirect(issue_code(op, client, &req, &s, now).await?));
     }
@@ -187,20 +251,30 @@ pub async fn decide(op: &Op, client: &Client, req: AuthRequest, session: Option<
         });
     }
     let stored = serde_json::to_string(&req).map_err(|e| OidcError::Server(e.to_string()))?;
-    let tx = op.authn.begin("oidc", client.id(), stored, req.login_hint.clone(), now).await?;
+    let tx = op
+        .authn
+        .begin("oidc", client.id(), stored, req.login_hint.clone(), now)
+        .await?;
     Ok(Next::Login(tx))
 }
 
 /// After login: the transaction's request, re-checked against the client as it is now.
-pub async fn resume(op: &Op, tx_id: &str, session: Option<Session>, now: i64) -> Result<Next, Rejection> {
+pub async fn resume(
+    op: &Op,
+    tx_id: &str,
+    session: Option<Session>,
+    now: i64,
+) -> Result<Next, Rejection> {
     let tx = op
         .authn
         .transaction(tx_id, now)
         .await?
         .filter(|t| t.protocol == "oidc")
         .ok_or(Rejection::Page("login.expired"))?;
-    let req: AuthRequest = serde_json::from_str(&tx.request).map_err(|e| OidcError::Server(e.to_string()))?;
-    let Some(session) = session.filter(|s| req.requirement.satisfied_by(s, req.requested_at, now)) else {
+    let req: AuthRequest =
+        serde_json::from_str(&tx.request).map_err(|e| OidcError::Server(e.to_string()))?;
+    let Some(session) = session.filter(|s| req.requirement.satisfied_by(s, req.requested_at, now))
+    else {
         return Ok(Next::Login(tx.id));
     };
     // The client may have been changed or removed while the person logged in.
@@ -211,10 +285,18 @@ pub async fn resume(op: &Op, tx_id: &str, session: Option<Session>, now: i64) ->
     if !op.authn.finish(&tx.id).await? {
         return Err(Rejection::Page("login.expired"));
     }
-    Ok(Next::Redirect(issue_code(op, &client, &req, &session, now).await?))
+    Ok(Next::Redirect(
+        issue_code(op, &client, &req, &session, now).await?,
+    ))
 }
 
-async fn issue_code(op: &Op, client: &Client, req: &AuthRequest, s: &Session, now: i64) -> Result<String, Rejection> {
+async fn issue_code(
+    op: &Op,
+    client: &Client,
+    req: &AuthRequest,
+    s: &Session,
+    now: i64,
+) -> Result<String, Rejection> {
     let code = crate::keys::random_token();
     let grant = GrantData {
         redirect_uri: Some(req.redirect_uri.clone()),
@@ -235,21 +317,34 @@ async fn issue_code(op: &Op, client: &Client, req: &AuthRequest, s: &Session, no
             client_id: client.id().to_string(),
             person_id: s.person_id.clone(),
             session_id: s.id.clone(),
-            grant_data: serde_json::to_string(&grant).map_err(|e| OidcError::Server(e.to_string()))?,
+            grant_data: serde_json::to_string(&grant)
+                .map_err(|e| OidcError::Server(e.to_string()))?,
             created_at: now,
             expires_at: now + op.config.tokens.code_ttl,
         },
     )
     .await?;
-    op.authn.add_participant(s, client.id(), "oidc", now).await?;
+    op.authn
+        .add_participant(s, client.id(), "oidc", now)
+        .await?;
     Ok(redirect_with(
         &req.redirect_uri,
-        &[("code", Some(code.as_str())), ("state", req.state.as_deref()), ("iss", Some(op.issuer()))],
+        &[
+            ("code", Some(code.as_str())),
+            ("state", req.state.as_deref()),
+            ("iss", Some(op.issuer())),
+        ],
     ))
 }
 
 /// An error redirect per RFC 6749 §4.1.2.1, with `iss` (RFC 9207).
-pub fn error_redirect(op: &Op, redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> String {
+pub fn error_redirect(
+    op: &Op,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> String {
     redirect_with(
         redirect_uri,
         &[
@@ -291,7 +386,10 @@ mod tests {
 
     #[test]
     fn redirect_keeps_existing_query() {
-        let r = redirect_with("https://rp.example/cb?x=1", &[("code", Some("a b")), ("state", None)]);
+        let r = redirect_with(
+            "https://rp.example/cb?x=1",
+            &[("code", Some("a b")), ("state", None)],
+        );
         assert_eq!(r, "https://rp.example/cb?x=1&code=a+b");
     }
 }

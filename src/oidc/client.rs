@@ -46,10 +46,16 @@ impl Client {
         self.record.redirect_uris.iter().any(|r| r == uri)
     }
     pub fn post_logout_uri_registered(&self, uri: &str) -> bool {
-        self.record.post_logout_redirect_uris.iter().any(|r| r == uri)
+        self.record
+            .post_logout_redirect_uris
+            .iter()
+            .any(|r| r == uri)
     }
     pub fn sector(&self) -> &str {
-        self.record.sector.as_deref().unwrap_or(&self.record.client_id)
+        self.record
+            .sector
+            .as_deref()
+            .unwrap_or(&self.record.client_id)
     }
 }
 
@@ -73,7 +79,10 @@ pub struct ClientSpec {
 }
 
 pub fn hash_secret(keys: &KeyStore, secret: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring::hmac::sign(&keys.secrets().client_secret, secret.as_bytes()))
+    URL_SAFE_NO_PAD.encode(ring::hmac::sign(
+        &keys.secrets().client_secret,
+        secret.as_bytes(),
+    ))
 }
 
 /// A new random client secret (256 bits).
@@ -82,9 +91,12 @@ pub fn generate_secret() -> String {
 }
 
 fn check_uri(uri: &str, what: &str, allow_http_loopback_only: bool) -> Result<(), ClientError> {
-    let u = url::Url::parse(uri).map_err(|e| ClientError::Invalid(format!("{what} {uri:?}: {e}")))?;
+    let u =
+        url::Url::parse(uri).map_err(|e| ClientError::Invalid(format!("{what} {uri:?}: {e}")))?;
     if u.fragment().is_some() {
-        return Err(ClientError::Invalid(format!("{what} {uri:?} must not have a fragment")));
+        return Err(ClientError::Invalid(format!(
+            "{what} {uri:?} must not have a fragment"
+        )));
     }
     let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match u.scheme() {
@@ -95,13 +107,24 @@ fn check_uri(uri: &str, what: &str, allow_http_loopback_only: bool) -> Result<()
         ))),
         // Private-use schemes for native apps (RFC 8252 §7.1) contain a dot.
         s if s.contains('.') => Ok(()),
-        _ => Err(ClientError::Invalid(format!("{what} {uri:?} has an unsupported scheme"))),
+        _ => Err(ClientError::Invalid(format!(
+            "{what} {uri:?} has an unsupported scheme"
+        ))),
     }
 }
 
-fn validate(spec: &ClientSpec, existing: Option<&ClientRecord>, keys: &KeyStore) -> Result<ClientRecord, ClientError> {
+fn validate(
+    spec: &ClientSpec,
+    existing: Option<&ClientRecord>,
+    keys: &KeyStore,
+) -> Result<ClientRecord, ClientError> {
     let id = &spec.client_id;
-    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+    {
         return Err(ClientError::Invalid(
             "client id must be 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.', ':'".into(),
         ));
@@ -114,8 +137,12 @@ fn validate(spec: &ClientSpec, existing: Option<&ClientRecord>, keys: &KeyStore)
         redirect_uris: vec![],
         post_logout_redirect_uris: vec![],
         backchannel_logout_uri: None,
-        scopes: ["openid", "profile", "email", "school"].map(String::from).to_vec(),
-        grants: ["authorization_code", "refresh_token"].map(String::from).to_vec(),
+        scopes: ["openid", "profile", "email", "school"]
+            .map(String::from)
+            .to_vec(),
+        grants: ["authorization_code", "refresh_token"]
+            .map(String::from)
+            .to_vec(),
         subject_type: "pairwise".into(),
         sector: None,
         id_token_alg: "ES256".into(),
@@ -138,7 +165,8 @@ fn validate(spec: &ClientSpec, existing: Option<&ClientRecord>, keys: &KeyStore)
     }
     if !rec.public_client && rec.secret_hash.is_none() {
         return Err(ClientError::Invalid(
-            "a confidential client needs --secret-stdin or --generate-secret (or use --public)".into(),
+            "a confidential client needs --secret-stdin or --generate-secret (or use --public)"
+                .into(),
         ));
     }
     if !spec.redirect_uris.is_empty() {
@@ -158,28 +186,42 @@ fn validate(spec: &ClientSpec, existing: Option<&ClientRecord>, keys: &KeyStore)
         rec.backchannel_logout_uri = Some(u.clone());
     }
     if !spec.scopes.is_empty() {
-        let known = ["openid", "offline_access"].iter().chain(release::CLAIM_SCOPES.iter());
+        let known = ["openid", "offline_access"]
+            .iter()
+            .chain(release::CLAIM_SCOPES.iter());
         let known: Vec<&str> = known.copied().collect();
         if let Some(bad) = spec.scopes.iter().find(|s| !known.contains(&s.as_str())) {
-            return Err(ClientError::Invalid(format!("unknown scope {bad:?} (known: {})", known.join(", "))));
+            return Err(ClientError::Invalid(format!(
+                "unknown scope {bad:?} (known: {})",
+                known.join(", ")
+            )));
         }
         rec.scopes = spec.scopes.clone();
     }
     if !spec.grants.is_empty() {
         if let Some(bad) = spec.grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
-            return Err(ClientError::Invalid(format!("unknown grant {bad:?} (known: {})", GRANTS.join(", "))));
+            return Err(ClientError::Invalid(format!(
+                "unknown grant {bad:?} (known: {})",
+                GRANTS.join(", ")
+            )));
         }
         rec.grants = spec.grants.clone();
     }
     if rec.public_client && rec.grants.iter().any(|g| g == "client_credentials") {
-        return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
+        return Err(ClientError::Invalid(
+            "a public client cannot use client_credentials".into(),
+        ));
     }
     if rec.grants.iter().any(|g| g == "authorization_code") && rec.redirect_uris.is_empty() {
-        return Err(ClientError::Invalid("the authorization_code grant needs at least one --redirect-uri".into()));
+        return Err(ClientError::Invalid(
+            "the authorization_code grant needs at least one --redirect-uri".into(),
+        ));
     }
     if let Some(s) = &spec.subject {
         if s != "public" && s != "pairwise" {
-            return Err(ClientError::Invalid("--subject must be public or pairwise".into()));
+            return Err(ClientError::Invalid(
+                "--subject must be public or pairwise".into(),
+            ));
         }
         rec.subject_type = s.clone();
     }
@@ -188,30 +230,47 @@ fn validate(spec: &ClientSpec, existing: Option<&ClientRecord>, keys: &KeyStore)
     }
     if let Some(a) = &spec.id_token_alg {
         if Alg::parse(a).is_none() {
-            return Err(ClientError::Invalid("--id-token-alg must be ES256 or RS256".into()));
+            return Err(ClientError::Invalid(
+                "--id-token-alg must be ES256 or RS256".into(),
+            ));
         }
         rec.id_token_alg = a.clone();
     }
     if !spec.release.is_empty() {
         let known = release::known_claims();
         if let Some(bad) = spec.release.iter().find(|c| !known.contains(&c.as_str())) {
-            return Err(ClientError::Invalid(format!("unknown claim {bad:?} (known: {})", known.join(", "))));
+            return Err(ClientError::Invalid(format!(
+                "unknown claim {bad:?} (known: {})",
+                known.join(", ")
+            )));
         }
         rec.release = spec.release.clone();
     }
     Ok(rec)
 }
 
-pub async fn add(db: &Db, keys: &KeyStore, spec: &ClientSpec, now: i64) -> Result<ClientRecord, ClientError> {
+pub async fn add(
+    db: &Db,
+    keys: &KeyStore,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<ClientRecord, ClientError> {
     let rec = validate(spec, None, keys)?;
-    storage::clients::insert(db, &rec, now).await.map_err(|e| match e {
-        storage::StorageError::Conflict(_) => ClientError::Exists(spec.client_id.clone()),
-        other => other.into(),
-    })?;
+    storage::clients::insert(db, &rec, now)
+        .await
+        .map_err(|e| match e {
+            storage::StorageError::Conflict(_) => ClientError::Exists(spec.client_id.clone()),
+            other => other.into(),
+        })?;
     Ok(rec)
 }
 
-pub async fn update(db: &Db, keys: &KeyStore, spec: &ClientSpec, now: i64) -> Result<ClientRecord, ClientError> {
+pub async fn update(
+    db: &Db,
+    keys: &KeyStore,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<ClientRecord, ClientError> {
     let existing = storage::clients::get(db, &spec.client_id)
         .await?
         .ok_or_else(|| ClientError::NotFound(spec.client_id.clone()))?;

@@ -9,7 +9,18 @@ use serde_json::{Value, json};
 pub fn metadata(op: &Op) -> Value {
     let mut scopes = vec!["openid", "offline_access"];
     scopes.extend(release::CLAIM_SCOPES);
-    let mut claims = vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"];
+    let mut claims = vec![
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+    ];
     claims.extend(release::known_claims());
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     json!({

@@ -51,9 +51,9 @@ impl OidcError {
 
     fn description(&self) -> Option<&str> {
         match self {
-            OidcError::InvalidRequest(d) | OidcError::InvalidGrant(d) | OidcError::InvalidScope(d) => {
-                Some(d)
-            }
+            OidcError::InvalidRequest(d)
+            | OidcError::InvalidGrant(d)
+            | OidcError::InvalidScope(d) => Some(d),
             _ => None,
         }
     }
@@ -66,7 +66,12 @@ macro_rules! server_from {
         }
     )*};
 }
-server_from!(crate::storage::StorageError, crate::keys::KeyError, crate::authn::AuthnError, crate::directory::DirectoryError);
+server_from!(
+    crate::storage::StorageError,
+    crate::keys::KeyError,
+    crate::authn::AuthnError,
+    crate::directory::DirectoryError
+);
 
 /// Token-endpoint style JSON error (RFC 6749 §5.2; RFC 6750 §3 for resource errors).
 impl IntoResponse for OidcError {
@@ -90,9 +95,10 @@ impl IntoResponse for OidcError {
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         let challenge = match &self {
             OidcError::InvalidClient => Some("Basic realm=\"portvakt\"".to_string()),
-            OidcError::InvalidToken | OidcError::InsufficientScope => {
-                Some(format!("Bearer realm=\"portvakt\", error=\"{}\"", self.code()))
-            }
+            OidcError::InvalidToken | OidcError::InsufficientScope => Some(format!(
+                "Bearer realm=\"portvakt\", error=\"{}\"",
+                self.code()
+            )),
             _ => None,
         };
         if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {

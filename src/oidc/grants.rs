@@ -3,8 +3,11 @@
 //! conditional UPDATE; a replay revokes everything issued from the same grant.
 
 use super::authorize::Params;
-use super::{GrantData, Op, OidcError, client::Client, split_spaces, tokens};
-use crate::storage::{self, tokens::{Consumed, GrantRecord}};
+use super::{GrantData, OidcError, Op, client::Client, split_spaces, tokens};
+use crate::storage::{
+    self,
+    tokens::{Consumed, GrantRecord},
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
@@ -35,7 +38,10 @@ pub fn presented(authorization: Option<&str>, p: &Params) -> Result<Presented, O
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default()
             };
-            Some(Presented { client_id: dec(id), secret: Some(dec(secret)) })
+            Some(Presented {
+                client_id: dec(id),
+                secret: Some(dec(secret)),
+            })
         }
         None => None,
     };
@@ -43,7 +49,9 @@ pub fn presented(authorization: Option<&str>, p: &Params) -> Result<Presented, O
     match basic {
         Some(b) => {
             if body_secret.is_some() {
-                return Err(OidcError::InvalidRequest("use one client authentication method".into()));
+                return Err(OidcError::InvalidRequest(
+                    "use one client authentication method".into(),
+                ));
             }
             if p.get("client_id").is_some_and(|id| id != b.client_id) {
                 return Err(OidcError::InvalidClient);
@@ -51,15 +59,24 @@ pub fn presented(authorization: Option<&str>, p: &Params) -> Result<Presented, O
             Ok(b)
         }
         None => Ok(Presented {
-            client_id: p.get("client_id").ok_or(OidcError::InvalidClient)?.to_string(),
+            client_id: p
+                .get("client_id")
+                .ok_or(OidcError::InvalidClient)?
+                .to_string(),
             secret: body_secret.map(String::from),
         }),
     }
 }
 
-pub async fn authenticate(op: &Op, authorization: Option<&str>, p: &Params) -> Result<Client, OidcError> {
+pub async fn authenticate(
+    op: &Op,
+    authorization: Option<&str>,
+    p: &Params,
+) -> Result<Client, OidcError> {
     if let Some(name) = p.duplicated() {
-        return Err(OidcError::InvalidRequest(format!("parameter {name} given more than once")));
+        return Err(OidcError::InvalidRequest(format!(
+            "parameter {name} given more than once"
+        )));
     }
     let pr = presented(authorization, p)?;
     super::client::authenticate(&op.db, &op.keys, &pr.client_id, pr.secret.as_deref()).await
@@ -67,7 +84,9 @@ pub async fn authenticate(op: &Op, authorization: Option<&str>, p: &Params) -> R
 
 /// POST /token after client authentication.
 pub async fn token(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {
-    let grant_type = p.get("grant_type").ok_or_else(|| OidcError::InvalidRequest("grant_type is required".into()))?;
+    let grant_type = p
+        .get("grant_type")
+        .ok_or_else(|| OidcError::InvalidRequest("grant_type is required".into()))?;
     if !super::client::GRANTS.contains(&grant_type) {
         return Err(OidcError::UnsupportedGrantType);
     }
@@ -82,12 +101,23 @@ pub async fn token(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Val
     }
 }
 
-async fn authorization_code(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {
-    let code = p.get("code").ok_or_else(|| OidcError::InvalidRequest("code is required".into()))?;
+async fn authorization_code(
+    op: &Op,
+    client: &Client,
+    p: &Params,
+    now: i64,
+) -> Result<Value, OidcError> {
+    let code = p
+        .get("code")
+        .ok_or_else(|| OidcError::InvalidRequest("code is required".into()))?;
     let hash = crate::keys::hash_token(code);
     let rec = match storage::tokens::consume_code(&op.db, &hash, now).await? {
         Consumed::Now(rec) => rec,
-        Consumed::Before { record, access_jti, access_expires_at } => {
+        Consumed::Before {
+            record,
+            access_jti,
+            access_expires_at,
+        } => {
             // RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
             if let (Some(jti), Some(exp)) = (access_jti, access_expires_at) {
                 storage::tokens::deny_jti(&op.db, &jti, exp).await?;
@@ -99,23 +129,31 @@ async fn authorization_code(op: &Op, client: &Client, p: &Params, now: i64) -> R
         Consumed::Missing => return Err(OidcError::InvalidGrant("unknown or expired code".into())),
     };
     if rec.client_id != client.id() {
-        return Err(OidcError::InvalidGrant("the code was issued to another client".into()));
+        return Err(OidcError::InvalidGrant(
+            "the code was issued to another client".into(),
+        ));
     }
     let grant: GrantData =
         serde_json::from_str(&rec.grant_data).map_err(|e| OidcError::Server(e.to_string()))?;
     if p.get("redirect_uri") != grant.redirect_uri.as_deref() {
-        return Err(OidcError::InvalidGrant("redirect_uri does not match the authorization request".into()));
+        return Err(OidcError::InvalidGrant(
+            "redirect_uri does not match the authorization request".into(),
+        ));
     }
     match (&grant.code_challenge, p.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
             if !pkce_ok(challenge, verifier) {
-                return Err(OidcError::InvalidGrant("code_verifier does not match".into()));
+                return Err(OidcError::InvalidGrant(
+                    "code_verifier does not match".into(),
+                ));
             }
         }
         (Some(_), None) => return Err(OidcError::InvalidGrant("code_verifier is required".into())),
         // No PKCE downgrade: a code issued without a challenge refuses a verifier.
         (None, Some(_)) => {
-            return Err(OidcError::InvalidGrant("the code was issued without a code_challenge".into()));
+            return Err(OidcError::InvalidGrant(
+                "the code was issued without a code_challenge".into(),
+            ));
         }
         (None, None) => {}
     }
@@ -127,8 +165,13 @@ async fn authorization_code(op: &Op, client: &Client, p: &Params, now: i64) -> R
 /// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge, verifier 43-128 unreserved chars.
 fn pkce_ok(challenge: &str, verifier: &str) -> bool {
     let valid = (43..=128).contains(&verifier.len())
-        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    let computed = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let computed = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ));
     valid && subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes()).into()
 }
 
@@ -143,8 +186,16 @@ async fn issue(
     family_id: &str,
     now: i64,
 ) -> Result<(Value, String, i64), OidcError> {
-    let access = tokens::access_token(op, client, Some(&rec.person_id), Some(grant), &grant.scope, now)?;
-    let id_token = tokens::id_token(op, client, &rec.person_id, grant, nonce, &access.token, now).await?;
+    let access = tokens::access_token(
+        op,
+        client,
+        Some(&rec.person_id),
+        Some(grant),
+        &grant.scope,
+        now,
+    )?;
+    let id_token =
+        tokens::id_token(op, client, &rec.person_id, grant, nonce, &access.token, now).await?;
     let mut body = json!({
         "access_token": access.token,
         "token_type": "Bearer",
@@ -154,7 +205,12 @@ async fn issue(
     });
     if client.allows_grant("refresh_token") {
         let refresh = crate::keys::random_token();
-        let stored = GrantData { redirect_uri: None, nonce: None, code_challenge: None, ..grant.clone() };
+        let stored = GrantData {
+            redirect_uri: None,
+            nonce: None,
+            code_challenge: None,
+            ..grant.clone()
+        };
         storage::tokens::insert_refresh(
             &op.db,
             &GrantRecord {
@@ -163,7 +219,8 @@ async fn issue(
                 client_id: client.id().to_string(),
                 person_id: rec.person_id.clone(),
                 session_id: rec.session_id.clone(),
-                grant_data: serde_json::to_string(&stored).map_err(|e| OidcError::Server(e.to_string()))?,
+                grant_data: serde_json::to_string(&stored)
+                    .map_err(|e| OidcError::Server(e.to_string()))?,
                 created_at: now,
                 expires_at: now + op.config.tokens.refresh_ttl,
             },
@@ -175,7 +232,9 @@ async fn issue(
 }
 
 async fn refresh_token(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {
-    let token = p.get("refresh_token").ok_or_else(|| OidcError::InvalidRequest("refresh_token is required".into()))?;
+    let token = p
+        .get("refresh_token")
+        .ok_or_else(|| OidcError::InvalidRequest("refresh_token is required".into()))?;
     let hash = crate::keys::hash_token(token);
     let rec = match storage::tokens::consume_refresh(&op.db, &hash, client.id(), now).await? {
         Consumed::Now(rec) => rec,
@@ -184,20 +243,30 @@ async fn refresh_token(op: &Op, client: &Client, p: &Params, now: i64) -> Result
             // means it leaked; end the whole family.
             storage::tokens::revoke_family(&op.db, &record.family_id).await?;
             tracing::warn!(client_id = %client.id(), "refresh token reused; token family revoked");
-            return Err(OidcError::InvalidGrant("the refresh token was already used".into()));
+            return Err(OidcError::InvalidGrant(
+                "the refresh token was already used".into(),
+            ));
         }
-        Consumed::Missing => return Err(OidcError::InvalidGrant("unknown, expired or revoked refresh token".into())),
+        Consumed::Missing => {
+            return Err(OidcError::InvalidGrant(
+                "unknown, expired or revoked refresh token".into(),
+            ));
+        }
     };
     let mut grant: GrantData =
         serde_json::from_str(&rec.grant_data).map_err(|e| OidcError::Server(e.to_string()))?;
     if let Some(asked) = p.get("scope") {
         let asked = split_spaces(Some(asked));
         if asked.iter().any(|s| !grant.scope.contains(s)) {
-            return Err(OidcError::InvalidScope("a refresh cannot widen the scope".into()));
+            return Err(OidcError::InvalidScope(
+                "a refresh cannot widen the scope".into(),
+            ));
         }
         grant.scope = asked;
     }
-    Ok(issue(op, client, &rec, &grant, None, &rec.family_id, now).await?.0)
+    Ok(issue(op, client, &rec, &grant, None, &rec.family_id, now)
+        .await?
+        .0)
 }
 
 fn client_credentials(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {
@@ -220,8 +289,15 @@ fn client_credentials(op: &Op, client: &Client, p: &Params, now: i64) -> Result<
 
 /// RFC 7662. Answers only about tokens issued to the calling client; anything else is
 /// `{"active": false}`, so a client cannot probe another client's tokens.
-pub async fn introspect(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {
-    let token = p.get("token").ok_or_else(|| OidcError::InvalidRequest("token is required".into()))?;
+pub async fn introspect(
+    op: &Op,
+    client: &Client,
+    p: &Params,
+    now: i64,
+) -> Result<Value, OidcError> {
+    let token = p
+        .get("token")
+        .ok_or_else(|| OidcError::InvalidRequest("token is required".into()))?;
     if let Ok(at) = tokens::check_access_token(op, token, now).await {
         if at.client_id == client.id() {
             return Ok(json!({
@@ -240,21 +316,21 @@ pub async fn introspect(op: &Op, client: &Client, p: &Params, now: i64) -> Resul
         return Ok(json!({ "active": false }));
     }
     let hash = crate::keys::hash_token(token);
-    if let Some(rec) = storage::tokens::live_refresh(&op.db, &hash, now).await? {
-        if rec.client_id == client.id() {
-            let grant: GrantData =
-                serde_json::from_str(&rec.grant_data).map_err(|e| OidcError::Server(e.to_string()))?;
-            return Ok(json!({
-                "active": true,
-                "scope": grant.scope.join(" "),
-                "client_id": rec.client_id,
-                "sub": tokens::subject(op, client, &rec.person_id),
-                "exp": rec.expires_at,
-                "iat": rec.created_at,
-                "iss": op.issuer(),
-                "token_type": "refresh_token",
-            }));
-        }
+    if let Some(rec) = storage::tokens::live_refresh(&op.db, &hash, now).await?
+        && rec.client_id == client.id()
+    {
+        let grant: GrantData =
+            serde_json::from_str(&rec.grant_data).map_err(|e| OidcError::Server(e.to_string()))?;
+        return Ok(json!({
+            "active": true,
+            "scope": grant.scope.join(" "),
+            "client_id": rec.client_id,
+            "sub": tokens::subject(op, client, &rec.person_id),
+            "exp": rec.expires_at,
+            "iat": rec.created_at,
+            "iss": op.issuer(),
+            "token_type": "refresh_token",
+        }));
     }
     Ok(json!({ "active": false }))
 }
@@ -262,7 +338,9 @@ pub async fn introspect(op: &Op, client: &Client, p: &Params, now: i64) -> Resul
 /// RFC 7009. Revokes an access token (denylist until expiry) or a refresh token (its
 /// whole family) of the calling client. Unknown tokens are not an error (§2.2).
 pub async fn revoke(op: &Op, client: &Client, p: &Params, now: i64) -> Result<(), OidcError> {
-    let token = p.get("token").ok_or_else(|| OidcError::InvalidRequest("token is required".into()))?;
+    let token = p
+        .get("token")
+        .ok_or_else(|| OidcError::InvalidRequest("token is required".into()))?;
     if let Ok(at) = tokens::check_access_token(op, token, now).await {
         if at.client_id == client.id() {
             storage::tokens::deny_jti(&op.db, &at.jti, at.exp).await?;
@@ -270,10 +348,10 @@ pub async fn revoke(op: &Op, client: &Client, p: &Params, now: i64) -> Result<()
         return Ok(());
     }
     let hash = crate::keys::hash_token(token);
-    if let Some(rec) = storage::tokens::live_refresh(&op.db, &hash, now).await? {
-        if rec.client_id == client.id() {
-            storage::tokens::revoke_family(&op.db, &rec.family_id).await?;
-        }
+    if let Some(rec) = storage::tokens::live_refresh(&op.db, &hash, now).await?
+        && rec.client_id == client.id()
+    {
+        storage::tokens::revoke_family(&op.db, &rec.family_id).await?;
     }
     Ok(())
 }
@@ -285,14 +363,28 @@ pub async fn userinfo(op: &Op, access_token: &str, now: i64) -> Result<Value, Oi
     if !at.scope.iter().any(|s| s == "openid") {
         return Err(OidcError::InsufficientScope);
     }
-    let client = super::client::get(&op.db, &at.client_id).await?.ok_or(OidcError::InvalidToken)?;
+    let client = super::client::get(&op.db, &at.client_id)
+        .await?
+        .ok_or(OidcError::InvalidToken)?;
     let claims = tokens::released_claims(op, &client, &person_id, &at.scope)
         .await
         .map_err(|_| OidcError::InvalidToken)?;
     let names: Vec<String> = claims.keys().cloned().collect();
-    storage::records::insert_release(&op.db, &person_id, client.id(), "oidc", "userinfo", &names, now).await?;
+    storage::records::insert_release(
+        &op.db,
+        &person_id,
+        client.id(),
+        "oidc",
+        "userinfo",
+        &names,
+        now,
+    )
+    .await?;
     let mut out = serde_json::Map::new();
-    out.insert("sub".into(), json!(tokens::subject(op, &client, &person_id)));
+    out.insert(
+        "sub".into(),
+        json!(tokens::subject(op, &client, &person_id)),
+    );
     out.extend(claims);
     Ok(Value::Object(out))
 }
@@ -307,12 +399,18 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         ));
-        assert!(!pkce_ok("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx"));
+        assert!(!pkce_ok(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx"
+        ));
     }
 
     #[test]
     fn basic_auth_is_form_decoded() {
-        let h = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("my%3Aclient:s%2Bcret"));
+        let h = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("my%3Aclient:s%2Bcret")
+        );
         let p = presented(Some(&h), &Params::parse("")).unwrap();
         assert_eq!(p.client_id, "my:client");
         assert_eq!(p.secret.as_deref(), Some("s+cret"));

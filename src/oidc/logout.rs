@@ -24,18 +24,28 @@ pub struct Checked {
 }
 
 /// Checks an end_session request. Err carries a catalogue key for the error page.
-pub async fn check(op: &Op, p: &Params, session: Option<&Session>, now: i64) -> Result<Checked, &'static str> {
+pub async fn check(
+    op: &Op,
+    p: &Params,
+    session: Option<&Session>,
+    now: i64,
+) -> Result<Checked, &'static str> {
     let mut hint_client = None;
     let mut hint_matches = false;
     if let Some(hint) = p.get("id_token_hint") {
         let _ = op.keys.refresh(now).await;
-        let v = op.keys.verify_jwt(hint, now).map_err(|_| "error.bad_id_token_hint")?;
+        let v = op
+            .keys
+            .verify_jwt(hint, now)
+            .map_err(|_| "error.bad_id_token_hint")?;
         if v.claims["iss"] != op.issuer() {
             return Err("error.bad_id_token_hint");
         }
         let aud = match &v.claims["aud"] {
             serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().unwrap_or_default().to_string(),
+            serde_json::Value::Array(a) if a.len() == 1 => {
+                a[0].as_str().unwrap_or_default().to_string()
+            }
             _ => return Err("error.bad_id_token_hint"),
         };
         hint_client = Some(aud);
@@ -48,7 +58,9 @@ pub async fn check(op: &Op, p: &Params, session: Option<&Session>, now: i64) -> 
         (None, c) => c.map(String::from),
     };
     let client: Option<Client> = match &client_id {
-        Some(id) => super::client::get(&op.db, id).await.map_err(|_| "error.internal")?,
+        Some(id) => super::client::get(&op.db, id)
+            .await
+            .map_err(|_| "error.internal")?,
         None => None,
     };
     let state = p.get("state").map(String::from);
@@ -91,14 +103,17 @@ impl LogoutNotifier for BackChannel {
                     Ok(Some(c)) => c,
                     _ => continue,
                 };
-                let Some(uri) = client.record.backchannel_logout_uri.clone() else { continue };
-                let token = match tokens::logout_token(&op, &client, &ended.person_id, &ended.sid, now) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::error!("logout token for {rp_id} failed: {e}");
-                        continue;
-                    }
+                let Some(uri) = client.record.backchannel_logout_uri.clone() else {
+                    continue;
                 };
+                let token =
+                    match tokens::logout_token(&op, &client, &ended.person_id, &ended.sid, now) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::error!("logout token for {rp_id} failed: {e}");
+                            continue;
+                        }
+                    };
                 let sent = http
                     .post(&uri)
                     .form(&[("logout_token", token)])
@@ -109,8 +124,12 @@ impl LogoutNotifier for BackChannel {
                     Ok(r) if r.status().is_success() => {
                         tracing::info!(client_id = %rp_id, %protocol, "back-channel logout delivered")
                     }
-                    Ok(r) => tracing::warn!(client_id = %rp_id, status = r.status().as_u16(), "back-channel logout refused"),
-                    Err(_) => tracing::warn!(client_id = %rp_id, "back-channel logout could not be delivered"),
+                    Ok(r) => {
+                        tracing::warn!(client_id = %rp_id, status = r.status().as_u16(), "back-channel logout refused")
+                    }
+                    Err(_) => {
+                        tracing::warn!(client_id = %rp_id, "back-channel logout could not be delivered")
+                    }
                 }
             }
         });

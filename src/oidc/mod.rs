@@ -59,5 +59,9 @@ pub struct GrantData {
 
 /// Splits a space-delimited parameter (scope, prompt, acr_values).
 pub(crate) fn split_spaces(s: Option<&str>) -> Vec<String> {
-    s.unwrap_or("").split(' ').filter(|x| !x.is_empty()).map(String::from).collect()
+    s.unwrap_or("")
+        .split(' ')
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! Thin HTTP handlers of the OpenID Provider: parse, call the domain function, render.
 
 use super::authorize::{self, Next, Params, Rejection};
-use super::{Op, OidcError, discovery, grants, logout};
+use super::{OidcError, Op, discovery, grants, logout};
 use crate::authn::routes::{clear_sso_cookie, sso_cookie};
 use crate::unix_now;
 use crate::web::{self, WebError, csrf, i18n::Lang, paths};
@@ -22,7 +22,10 @@ pub fn routes() -> Router<Op> {
         .route(paths::USERINFO, get(userinfo_get).post(userinfo_post))
         .route(paths::INTROSPECT, post(introspect_post))
         .route(paths::REVOKE, post(revoke_post))
-        .route(paths::END_SESSION, get(end_session_get).post(end_session_post))
+        .route(
+            paths::END_SESSION,
+            get(end_session_get).post(end_session_post),
+        )
         .route(paths::LOGGED_OUT, get(logged_out_get))
 }
 
@@ -31,7 +34,10 @@ fn cacheable_json(value: serde_json::Value, max_age: u32) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         res.headers_mut().insert(header::CACHE_CONTROL, v);
     }
-    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     res
 }
 
@@ -48,7 +54,11 @@ async fn jwks_get(State(op): State<Op>) -> Result<Response, WebError> {
 }
 
 /// https://openid.net/specs/openid-connect-core-1_0.html#AuthorizationEndpoint
-async fn authorize_get(State(op): State<Op>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+async fn authorize_get(
+    State(op): State<Op>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     authorize(&op, &headers, Params::parse(q.as_deref().unwrap_or(""))).await
 }
 
@@ -63,7 +73,10 @@ async fn authorize(op: &Op, headers: &HeaderMap, p: Params) -> Response {
     let now = unix_now();
     let outcome = async {
         let (client, req) = authorize::validate(op, &p, now).await?;
-        let session = op.authn.session(sso_cookie(headers, &op.config), now).await?;
+        let session = op
+            .authn
+            .session(sso_cookie(headers, &op.config), now)
+            .await?;
         authorize::decide(op, &client, req, session, now).await
     }
     .await;
@@ -82,7 +95,10 @@ async fn authorize_resume_get(
 ) -> Response {
     let now = unix_now();
     let outcome = async {
-        let session = op.authn.session(sso_cookie(&headers, &op.config), now).await?;
+        let session = op
+            .authn
+            .session(sso_cookie(&headers, &op.config), now)
+            .await?;
         authorize::resume(&op, &q.tx, session, now).await
     }
     .await;
@@ -94,10 +110,19 @@ fn respond(op: &Op, outcome: Result<Next, Rejection>) -> Response {
         Ok(Next::Redirect(url)) => Redirect::to(&url).into_response(),
         Ok(Next::Login(tx)) => Redirect::to(&format!("{}?tx={tx}", paths::LOGIN)).into_response(),
         Err(Rejection::Page(key)) => WebError::bad_request(key).into_response(),
-        Err(Rejection::Redirect { redirect_uri, state, error, description }) => {
-            Redirect::to(&authorize::error_redirect(op, &redirect_uri, state.as_deref(), error, &description))
-                .into_response()
-        }
+        Err(Rejection::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        }) => Redirect::to(&authorize::error_redirect(
+            op,
+            &redirect_uri,
+            state.as_deref(),
+            error,
+            &description,
+        ))
+        .into_response(),
         Err(Rejection::Server(e)) => WebError::internal(e).into_response(),
     }
 }
@@ -110,20 +135,30 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 fn no_store(value: serde_json::Value) -> Response {
     let mut res = Json(value).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
 /// Parses a client-authenticated form POST (token, introspection, revocation).
-async fn client_form(op: &Op, headers: &HeaderMap, body: &str) -> Result<(super::client::Client, Params), OidcError> {
+async fn client_form(
+    op: &Op,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<(super::client::Client, Params), OidcError> {
     if !is_form(headers) {
-        return Err(OidcError::InvalidRequest("use application/x-www-form-urlencoded".into()));
+        return Err(OidcError::InvalidRequest(
+            "use application/x-www-form-urlencoded".into(),
+        ));
     }
     let p = Params::parse(body);
     let client = grants::authenticate(op, authorization(headers), &p).await?;
@@ -131,19 +166,33 @@ async fn client_form(op: &Op, headers: &HeaderMap, body: &str) -> Result<(super:
 }
 
 /// RFC 6749 §3.2; https://openid.net/specs/openid-connect-core-1_0.html#TokenEndpoint
-async fn token_post(State(op): State<Op>, headers: HeaderMap, body: String) -> Result<Response, OidcError> {
+async fn token_post(
+    State(op): State<Op>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, OidcError> {
     let (client, p) = client_form(&op, &headers, &body).await?;
     Ok(no_store(grants::token(&op, &client, &p, unix_now()).await?))
 }
 
 /// RFC 7662 §2
-async fn introspect_post(State(op): State<Op>, headers: HeaderMap, body: String) -> Result<Response, OidcError> {
+async fn introspect_post(
+    State(op): State<Op>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, OidcError> {
     let (client, p) = client_form(&op, &headers, &body).await?;
-    Ok(no_store(grants::introspect(&op, &client, &p, unix_now()).await?))
+    Ok(no_store(
+        grants::introspect(&op, &client, &p, unix_now()).await?,
+    ))
 }
 
 /// RFC 7009 §2
-async fn revoke_post(State(op): State<Op>, headers: HeaderMap, body: String) -> Result<Response, OidcError> {
+async fn revoke_post(
+    State(op): State<Op>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, OidcError> {
     let (client, p) = client_form(&op, &headers, &body).await?;
     grants::revoke(&op, &client, &p, unix_now()).await?;
     Ok(StatusCode::OK.into_response())
@@ -162,7 +211,11 @@ async fn userinfo_get(State(op): State<Op>, headers: HeaderMap) -> Result<Respon
 }
 
 /// RFC 6750 §2.1 and §2.2: the token in the header or the form body.
-async fn userinfo_post(State(op): State<Op>, headers: HeaderMap, body: String) -> Result<Response, OidcError> {
+async fn userinfo_post(
+    State(op): State<Op>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, OidcError> {
     let p = Params::parse(&body);
     let token = match (bearer(&headers), p.get("access_token")) {
         (Some(t), None) => t.to_string(),
@@ -195,7 +248,14 @@ async fn end_session_get(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, WebError> {
-    end_session(&op, lang, &headers, Params::parse(q.as_deref().unwrap_or("")), false).await
+    end_session(
+        &op,
+        lang,
+        &headers,
+        Params::parse(q.as_deref().unwrap_or("")),
+        false,
+    )
+    .await
 }
 
 async fn end_session_post(
@@ -210,10 +270,21 @@ async fn end_session_post(
     end_session(&op, lang, &headers, Params::parse(&body), true).await
 }
 
-async fn end_session(op: &Op, lang: Lang, headers: &HeaderMap, p: Params, post: bool) -> Result<Response, WebError> {
+async fn end_session(
+    op: &Op,
+    lang: Lang,
+    headers: &HeaderMap,
+    p: Params,
+    post: bool,
+) -> Result<Response, WebError> {
     let now = unix_now();
-    let session = op.authn.session(sso_cookie(headers, &op.config), now).await?;
-    let checked = logout::check(op, &p, session.as_ref(), now).await.map_err(WebError::bad_request)?;
+    let session = op
+        .authn
+        .session(sso_cookie(headers, &op.config), now)
+        .await?;
+    let checked = logout::check(op, &p, session.as_ref(), now)
+        .await
+        .map_err(WebError::bad_request)?;
     let binding = session.as_ref().map_or("none", |s| s.sid.as_str());
     let confirmed = match p.get("csrf") {
         Some(token) if post => {
@@ -237,9 +308,12 @@ async fn end_session(op: &Op, lang: Lang, headers: &HeaderMap, p: Params, post: 
     if let Some(s) = &session {
         op.authn.end_session(s, now).await?;
     }
-    let target = checked.redirect.unwrap_or_else(|| paths::LOGGED_OUT.to_string());
+    let target = checked
+        .redirect
+        .unwrap_or_else(|| paths::LOGGED_OUT.to_string());
     let mut res = Redirect::to(&target).into_response();
-    res.headers_mut().append(header::SET_COOKIE, clear_sso_cookie(&op.config));
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_sso_cookie(&op.config));
     Ok(res)
 }
 

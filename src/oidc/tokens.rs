@@ -1,7 +1,7 @@
 //! Building and checking the JWTs: ID tokens (OIDC Core §2), access tokens (RFC 9068) and
 //! logout tokens (Back-Channel Logout §2.4). Subjects are pairwise by default.
 
-use super::{GrantData, Op, OidcError, client::Client};
+use super::{GrantData, OidcError, Op, client::Client};
 use crate::directory::{self, release};
 use crate::keys::{Alg, kek};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -14,7 +14,10 @@ pub fn subject(op: &Op, client: &Client, person_id: &str) -> String {
         return person_id.to_string();
     }
     let msg = format!("{}\u{0}{}", client.sector(), person_id);
-    URL_SAFE_NO_PAD.encode(ring::hmac::sign(&op.keys.secrets().pairwise, msg.as_bytes()))
+    URL_SAFE_NO_PAD.encode(ring::hmac::sign(
+        &op.keys.secrets().pairwise,
+        msg.as_bytes(),
+    ))
 }
 
 /// Left half of SHA-256, base64url: at_hash / c_hash for ES256 and RS256 (OIDC Core §3.1.3.6).
@@ -53,7 +56,11 @@ pub fn access_token(
         Some(pid) => {
             c["sub"] = json!(subject(op, client, pid));
             // The person id, sealed so the client learns nothing from it; userinfo reads it.
-            c["ptv"] = json!(kek::seal_with(&op.keys.secrets().token, "access", pid.as_bytes())?);
+            c["ptv"] = json!(kek::seal_with(
+                &op.keys.secrets().token,
+                "access",
+                pid.as_bytes()
+            )?);
         }
         None => c["sub"] = json!(client.id()),
     }
@@ -64,7 +71,11 @@ pub fn access_token(
         c["sid"] = json!(g.sid);
     }
     let token = op.keys.sign_jwt(Alg::Es256, "at+jwt", &c, now)?;
-    Ok(IssuedAccess { token, jti, expires_at: exp })
+    Ok(IssuedAccess {
+        token,
+        jti,
+        expires_at: exp,
+    })
 }
 
 /// A checked access token.
@@ -82,7 +93,10 @@ pub struct AccessClaims {
 /// Verifies signature, type, issuer, expiry and the denylist.
 pub async fn check_access_token(op: &Op, token: &str, now: i64) -> Result<AccessClaims, OidcError> {
     op.keys.refresh(now).await?;
-    let v = op.keys.verify_jwt(token, now).map_err(|_| OidcError::InvalidToken)?;
+    let v = op
+        .keys
+        .verify_jwt(token, now)
+        .map_err(|_| OidcError::InvalidToken)?;
     let c = &v.claims;
     if v.header["typ"] != "at+jwt" || c["iss"] != op.issuer() {
         return Err(OidcError::InvalidToken);
@@ -91,7 +105,10 @@ pub async fn check_access_token(op: &Op, token: &str, now: i64) -> Result<Access
     if exp <= now {
         return Err(OidcError::InvalidToken);
     }
-    let jti = c["jti"].as_str().ok_or(OidcError::InvalidToken)?.to_string();
+    let jti = c["jti"]
+        .as_str()
+        .ok_or(OidcError::InvalidToken)?
+        .to_string();
     if crate::storage::tokens::is_denied(&op.db, &jti).await? {
         return Err(OidcError::InvalidToken);
     }
@@ -158,13 +175,27 @@ pub async fn id_token(
     c.insert("sid".into(), json!(grant.sid));
     c.extend(released);
     let token = op.keys.sign_jwt(client.alg, "JWT", &c, now)?;
-    crate::storage::records::insert_release(&op.db, person_id, client.id(), "oidc", "id_token", &names, now)
-        .await?;
+    crate::storage::records::insert_release(
+        &op.db,
+        person_id,
+        client.id(),
+        "oidc",
+        "id_token",
+        &names,
+        now,
+    )
+    .await?;
     Ok(token)
 }
 
 /// A logout token (Back-Channel Logout 1.0 §2.4).
-pub fn logout_token(op: &Op, client: &Client, person_id: &str, sid: &str, now: i64) -> Result<String, OidcError> {
+pub fn logout_token(
+    op: &Op,
+    client: &Client,
+    person_id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<String, OidcError> {
     let c = json!({
         "iss": op.issuer(),
         "aud": client.id(),

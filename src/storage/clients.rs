@@ -39,7 +39,9 @@ fn from_row(r: &AnyRow) -> Result<ClientRecord> {
         secret_hash: r.try_get("secret_hash")?,
         public_client: r.try_get::<i64, _>("public_client")? != 0,
         redirect_uris: parse_list(&r.try_get::<String, _>("redirect_uris")?)?,
-        post_logout_redirect_uris: parse_list(&r.try_get::<String, _>("post_logout_redirect_uris")?)?,
+        post_logout_redirect_uris: parse_list(
+            &r.try_get::<String, _>("post_logout_redirect_uris")?,
+        )?,
         backchannel_logout_uri: r.try_get("backchannel_logout_uri")?,
         scopes: parse_list(&r.try_get::<String, _>("scopes")?)?,
         grants: parse_list(&r.try_get::<String, _>("grants")?)?,
@@ -105,13 +107,24 @@ pub async fn update(db: &Db, c: &ClientRecord, now: i64) -> Result<bool> {
 }
 
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<ClientRecord>> {
-    let sql = concat!("SELECT ", client_columns!(), " FROM relying_parties WHERE id = $1 AND protocol = 'oidc'");
-    let row = sqlx::query(sql).bind(client_id).fetch_optional(db.pool()).await?;
+    let sql = concat!(
+        "SELECT ",
+        client_columns!(),
+        " FROM relying_parties WHERE id = $1 AND protocol = 'oidc'"
+    );
+    let row = sqlx::query(sql)
+        .bind(client_id)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ClientRecord>> {
-    let sql = concat!("SELECT ", client_columns!(), " FROM relying_parties WHERE protocol = 'oidc' ORDER BY id");
+    let sql = concat!(
+        "SELECT ",
+        client_columns!(),
+        " FROM relying_parties WHERE protocol = 'oidc' ORDER BY id"
+    );
     let rows = sqlx::query(sql).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }

@@ -48,12 +48,20 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         if backend == Backend::Sqlite {
             create_sqlite_parent_dir(url);
         }
         // An in-memory SQLite database exists per connection, so it needs a pool of one.
-        let max = if url.contains(":memory:") { 1 } else { max_connections.max(1) };
+        let max = if url.contains(":memory:") {
+            1
+        } else {
+            max_connections.max(1)
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .min_connections(0)
@@ -97,12 +105,14 @@ impl Db {
 }
 
 fn create_sqlite_parent_dir(url: &str) {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
-    if let Some(parent) = std::path::Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            let _ = std::fs::create_dir_all(parent);
-        }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        let _ = std::fs::create_dir_all(parent);
     }
 }
 

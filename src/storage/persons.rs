@@ -20,7 +20,9 @@ fn person_from_row(r: &AnyRow) -> Result<Person> {
         given_name: r.try_get("given_name")?,
         family_name: r.try_get("family_name")?,
         email: r.try_get("email")?,
-        civic_no: r.try_get::<Option<String>, _>("civic_no")?.map(CivicNo::from_stored),
+        civic_no: r
+            .try_get::<Option<String>, _>("civic_no")?
+            .map(CivicNo::from_stored),
         protected_identity: r.try_get::<i64, _>("protected_identity")? != 0,
         active: r.try_get::<String, _>("status")? == "active",
         source: r.try_get("source")?,
@@ -66,7 +68,11 @@ pub async fn insert(db: &Db, p: &Person, roles: &[Role], now: i64) -> Result<()>
 
 /// Finds a person by username or eduPersonPrincipalName (case-insensitive username).
 pub async fn by_login_name(db: &Db, name: &str) -> Result<Option<Person>> {
-    let sql = concat!("SELECT ", person_columns!(), " FROM persons WHERE username = $1 OR eppn = $2 LIMIT 1");
+    let sql = concat!(
+        "SELECT ",
+        person_columns!(),
+        " FROM persons WHERE username = $1 OR eppn = $2 LIMIT 1"
+    );
     let row = sqlx::query(sql)
         .bind(name.to_lowercase())
         .bind(name)
@@ -82,7 +88,11 @@ pub async fn by_id(db: &Db, id: &str) -> Result<Option<Person>> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Person>> {
-    let sql = concat!("SELECT ", person_columns!(), " FROM persons ORDER BY username");
+    let sql = concat!(
+        "SELECT ",
+        person_columns!(),
+        " FROM persons ORDER BY username"
+    );
     let rows = sqlx::query(sql).fetch_all(db.pool()).await?;
     rows.iter().map(person_from_row).collect()
 }
@@ -101,7 +111,10 @@ pub async fn roles(db: &Db, person_id: &str) -> Result<Vec<Role>> {
         let unit: String = r.try_get("school_unit_code")?;
         let kind = RoleKind::parse(&role)
             .ok_or_else(|| super::StorageError::Corrupt(format!("unknown role {role}")))?;
-        out.push(Role { kind, school_unit_code: (!unit.is_empty()).then_some(unit) });
+        out.push(Role {
+            kind,
+            school_unit_code: (!unit.is_empty()).then_some(unit),
+        });
     }
     Ok(out)
 }

@@ -63,7 +63,10 @@ pub async fn activate_pending(db: &Db, alg: &str, at: i64) -> Result<()> {
 
 pub async fn delete_keys(db: &Db, kids: &[String]) -> Result<()> {
     for kid in kids {
-        sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid).execute(db.pool()).await?;
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(db.pool())
+            .await?;
     }
     Ok(())
 }

@@ -61,13 +61,21 @@ pub async fn insert_session(db: &Db, s: &SessionRecord) -> Result<()> {
 }
 
 pub async fn get_session(db: &Db, id: &str) -> Result<Option<SessionRecord>> {
-    let sql = concat!("SELECT ", session_columns!(), " FROM sso_sessions WHERE id = $1");
+    let sql = concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sso_sessions WHERE id = $1"
+    );
     let row = sqlx::query(sql).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(session_from_row).transpose()
 }
 
 pub async fn get_session_by_sid(db: &Db, sid: &str) -> Result<Option<SessionRecord>> {
-    let sql = concat!("SELECT ", session_columns!(), " FROM sso_sessions WHERE sid = $1");
+    let sql = concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sso_sessions WHERE sid = $1"
+    );
     let row = sqlx::query(sql).bind(sid).fetch_optional(db.pool()).await?;
     row.as_ref().map(session_from_row).transpose()
 }
@@ -119,7 +127,9 @@ pub async fn participants(db: &Db, session_id: &str) -> Result<Vec<(String, Stri
     .bind(session_id)
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(|r| Ok((r.try_get("rp_id")?, r.try_get("protocol")?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get("rp_id")?, r.try_get("protocol")?)))
+        .collect()
 }
 
 pub async fn copy_participants(db: &Db, from: &str, to: &str) -> Result<()> {

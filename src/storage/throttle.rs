@@ -10,7 +10,10 @@ pub async fn blocked_until(db: &Db, key: &str) -> Result<i64> {
         .bind(key)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(|r| r.try_get("blocked_until")).transpose()?.unwrap_or(0))
+    Ok(row
+        .map(|r| r.try_get("blocked_until"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// Counts one failure and returns the new failure count.

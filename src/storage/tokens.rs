@@ -25,7 +25,11 @@ pub enum Consumed {
     /// This call consumed it.
     Now(GrantRecord),
     /// It had been consumed (or revoked) before: a replay. Carries what to revoke.
-    Before { record: GrantRecord, access_jti: Option<String>, access_expires_at: Option<i64> },
+    Before {
+        record: GrantRecord,
+        access_jti: Option<String>,
+        access_expires_at: Option<i64>,
+    },
     /// Unknown or expired.
     Missing,
 }
@@ -76,7 +80,9 @@ pub async fn consume_code(db: &Db, code_hash: &str, now: i64) -> Result<Consumed
     .bind(code_hash)
     .fetch_optional(db.pool())
     .await?;
-    let Some(row) = row else { return Ok(Consumed::Missing) };
+    let Some(row) = row else {
+        return Ok(Consumed::Missing);
+    };
     let record = code_from_row(&row)?;
     if affected(won) == 1 {
         if record.expires_at <= now {
@@ -93,13 +99,20 @@ pub async fn consume_code(db: &Db, code_hash: &str, now: i64) -> Result<Consumed
 }
 
 /// Remembers the access token issued from a code, so a replay of the code can revoke it.
-pub async fn record_code_access(db: &Db, code_hash: &str, jti: &str, expires_at: i64) -> Result<()> {
-    sqlx::query("UPDATE auth_codes SET access_jti = $2, access_expires_at = $3 WHERE code_hash = $1")
-        .bind(code_hash)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(db.pool())
-        .await?;
+pub async fn record_code_access(
+    db: &Db,
+    code_hash: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE auth_codes SET access_jti = $2, access_expires_at = $3 WHERE code_hash = $1",
+    )
+    .bind(code_hash)
+    .bind(jti)
+    .bind(expires_at)
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 
@@ -142,7 +155,12 @@ macro_rules! refresh_columns {
 }
 
 /// Consumes a refresh token of `client_id`; another client's token is never consumed.
-pub async fn consume_refresh(db: &Db, token_hash: &str, client_id: &str, now: i64) -> Result<Consumed> {
+pub async fn consume_refresh(
+    db: &Db,
+    token_hash: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<Consumed> {
     let won = sqlx::query(
         "UPDATE refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND client_id = $3 \
          AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2",
@@ -152,8 +170,16 @@ pub async fn consume_refresh(db: &Db, token_hash: &str, client_id: &str, now: i6
     .bind(client_id)
     .execute(db.pool())
     .await?;
-    let sql = concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1");
-    let Some(row) = sqlx::query(sql).bind(token_hash).fetch_optional(db.pool()).await? else {
+    let sql = concat!(
+        "SELECT ",
+        refresh_columns!(),
+        " FROM refresh_tokens WHERE token_hash = $1"
+    );
+    let Some(row) = sqlx::query(sql)
+        .bind(token_hash)
+        .fetch_optional(db.pool())
+        .await?
+    else {
         return Ok(Consumed::Missing);
     };
     let record = refresh_from_row(&row)?;
@@ -163,7 +189,11 @@ pub async fn consume_refresh(db: &Db, token_hash: &str, client_id: &str, now: i6
     let consumed: Option<i64> = row.try_get("consumed_at")?;
     let revoked: i64 = row.try_get("revoked")?;
     if consumed.is_some() || revoked != 0 {
-        Ok(Consumed::Before { record, access_jti: None, access_expires_at: None })
+        Ok(Consumed::Before {
+            record,
+            access_jti: None,
+            access_expires_at: None,
+        })
     } else {
         Ok(Consumed::Missing)
     }
@@ -171,9 +201,17 @@ pub async fn consume_refresh(db: &Db, token_hash: &str, client_id: &str, now: i6
 
 /// A live refresh token (not consumed, not revoked, not expired), for introspection.
 pub async fn live_refresh(db: &Db, token_hash: &str, now: i64) -> Result<Option<GrantRecord>> {
-    let sql = concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1 \
-         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2");
-    let row = sqlx::query(sql).bind(token_hash).bind(now).fetch_optional(db.pool()).await?;
+    let sql = concat!(
+        "SELECT ",
+        refresh_columns!(),
+        " FROM refresh_tokens WHERE token_hash = $1 \
+         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2"
+    );
+    let row = sqlx::query(sql)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(refresh_from_row).transpose()
 }
 

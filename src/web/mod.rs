@@ -35,7 +35,11 @@ pub struct WebError {
 
 impl WebError {
     pub fn new(status: StatusCode, message: &'static str) -> Self {
-        Self { status, message, internal: None }
+        Self {
+            status,
+            message,
+            internal: None,
+        }
     }
     pub fn bad_request(message: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -56,7 +60,12 @@ macro_rules! internal_from {
         }
     )*};
 }
-internal_from!(crate::storage::StorageError, crate::authn::AuthnError, crate::keys::KeyError, askama::Error);
+internal_from!(
+    crate::storage::StorageError,
+    crate::authn::AuthnError,
+    crate::keys::KeyError,
+    askama::Error
+);
 
 /// Carried in the response extensions; the edge middleware renders it with the request's
 /// language and id.
@@ -69,7 +78,10 @@ struct ErrorInfo {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
-        res.extensions_mut().insert(ErrorInfo { message: self.message, internal: self.internal });
+        res.extensions_mut().insert(ErrorInfo {
+            message: self.message,
+            internal: self.internal,
+        });
         res
     }
 }
@@ -93,9 +105,14 @@ pub struct EdgeConfig {
 /// before the handler runs so error rendering and logs can use them.
 pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let request_id = RequestId(crate::keys::kek::hex_encode(&crate::keys::random_bytes::<8>()));
+    let request_id = RequestId(crate::keys::kek::hex_encode(
+        &crate::keys::random_bytes::<8>(),
+    ));
     let lang = query_lang(req.uri().query()).unwrap_or_else(|| Lang::from_headers(req.headers()));
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let client = client_ip(peer, req.headers(), &cfg.trusted_proxies);
     let method = req.method().clone();
     // Only the path: query strings can carry a personnummer (login_hint) or a code.
@@ -112,7 +129,11 @@ pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -
         if let Some(detail) = &info.internal {
             tracing::error!(request_id = %request_id.0, %path, "{detail}");
         }
-        let page = ErrorPage { lang, message: lang.t(info.message), request_id: &request_id.0 };
+        let page = ErrorPage {
+            lang,
+            message: lang.t(info.message),
+            request_id: &request_id.0,
+        };
         let status = res.status();
         res = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
@@ -175,7 +196,13 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) 
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
         .collect::<Vec<_>>();
-    Some(forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer))
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted.contains(ip))
+            .unwrap_or(peer),
+    )
 }
 
 /// Reads one cookie from the request.
@@ -199,7 +226,13 @@ pub enum SameSite {
 
 /// A `Set-Cookie` value. Always HttpOnly and Path=/; Secure when served over TLS.
 /// SameSite=None is only possible with Secure, so without TLS it falls back to Lax.
-pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool, same_site: SameSite) -> HeaderValue {
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    secure: bool,
+    same_site: SameSite,
+) -> HeaderValue {
     let mut s = format!("{name}={value}; Path=/; HttpOnly");
     match (same_site, secure) {
         (SameSite::None, true) => s.push_str("; SameSite=None"),
@@ -250,7 +283,10 @@ mod tests {
         h.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8".parse().unwrap());
         let peer: IpAddr = "9.9.9.9".parse().unwrap();
         assert_eq!(client_ip(Some(peer), &h, &[proxy]), Some(peer));
-        assert_eq!(client_ip(Some(proxy), &h, &[proxy]), Some("5.6.7.8".parse().unwrap()));
+        assert_eq!(
+            client_ip(Some(proxy), &h, &[proxy]),
+            Some("5.6.7.8".parse().unwrap())
+        );
     }
 
     #[test]
