@@ -76,7 +76,20 @@ pub async fn open_keys(config: &Config, db: &Db) -> anyhow::Result<KeyStore> {
 }
 
 impl App {
+    /// Binds `config.listen` and builds the application.
     pub async fn build(config: Config, demo: bool) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Self::build_on(config, demo, listener).await
+    }
+
+    /// Builds the application on a listener bound by the caller (tests bind port 0 first so
+    /// the issuer URL can name the port).
+    pub async fn build_on(
+        config: Config,
+        demo: bool,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<Self> {
         // One TLS stack with one provider: ring (DEPENDENCIES.md §8).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = Arc::new(config);
@@ -123,8 +136,6 @@ impl App {
             crate::demo::seed(&state).await?;
         }
         let router = router(&state, demo);
-        let listener = std::net::TcpListener::bind(config.listen)
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         spawn_housekeeping(db);

@@ -105,6 +105,8 @@ CREATE TABLE authn_transactions (
     protocol TEXT NOT NULL,
     rp_id TEXT NOT NULL,
     request TEXT NOT NULL,
+    -- The SSO session whose login completed this transaction (set by the login method).
+    session_id TEXT,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );

@@ -17,10 +17,9 @@ pub struct Requirement {
 }
 
 impl Requirement {
-    /// Whether an existing session is good enough without a new login. `since` is when the
-    /// request was made: a forced login must be newer than that.
-    pub fn satisfied_by(&self, s: &Session, since: i64, now: i64) -> bool {
-        if self.force && s.auth_time < since {
+    /// Whether an existing session can answer the request without a new login.
+    pub fn reusable(&self, s: &Session, now: i64) -> bool {
+        if self.force {
             return false;
         }
         if let Some(max) = self.max_age
@@ -44,6 +43,10 @@ pub struct Transaction {
     /// Protocol-specific JSON, opaque to authn.
     pub request: String,
     pub created_at: i64,
+    /// The session created by the login this transaction asked for, once it succeeded.
+    /// Resuming with that session needs no further checks (a forced or max_age login
+    /// happened for exactly this request), and no clock comparison is involved.
+    pub completed_session: Option<String>,
     /// Where the browser returns after login: a path the protocol front chose, never input.
     pub resume_path: &'static str,
     pub login_hint: Option<String>,
@@ -78,6 +81,7 @@ impl Authn {
                 protocol: protocol.into(),
                 rp_id: rp_id.into(),
                 request: stored,
+                session_id: None,
                 created_at: now,
                 expires_at: now + self.config.session.login_ttl,
             },
@@ -105,9 +109,31 @@ impl Authn {
             rp_id: rec.rp_id,
             request: stored.request,
             created_at: rec.created_at,
+            completed_session: rec.session_id,
             resume_path,
             login_hint: stored.login_hint,
         }))
+    }
+
+    /// Marks a transaction as completed by a login that created `session`.
+    pub async fn complete(
+        &self,
+        tx_id: &str,
+        session: &Session,
+    ) -> Result<(), storage::StorageError> {
+        storage::sessions::complete_transaction(&self.db, tx_id, &session.id).await
+    }
+
+    /// Whether `session` may answer the transaction: the login it asked for created it, or
+    /// it satisfies the requirement on its own.
+    pub fn answers(
+        tx: &Transaction,
+        requirement: &Requirement,
+        session: &Session,
+        now: i64,
+    ) -> bool {
+        tx.completed_session.as_deref() == Some(session.id.as_str())
+            || requirement.reusable(session, now)
     }
 
     /// Ends a transaction; true for the one caller that ended it.

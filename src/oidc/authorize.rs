@@ -4,7 +4,7 @@
 //! (RFC 6749 §4.1.2.1). Every other error goes back to the redirect_uri with `iss`.
 
 use super::{GrantData, OidcError, Op, client::Client, split_spaces};
-use crate::authn::{Requirement, Session};
+use crate::authn::{Authn, Requirement, Session};
 use crate::storage::{self, tokens::GrantRecord};
 
 /// Request parameters as received, from the query (GET) or the form body (POST).
@@ -81,7 +81,6 @@ pub struct AuthRequest {
     pub requirement: Requirement,
     pub prompt_none: bool,
     pub login_hint: Option<String>,
-    pub requested_at: i64,
 }
 
 /// What the handler does next.
@@ -93,7 +92,7 @@ pub enum Next {
 }
 
 /// Validates the request against the registered client.
-pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequest), Rejection> {
+pub async fn validate(op: &Op, p: &Params) -> Result<(Client, AuthRequest), Rejection> {
     let client_id = p
         .get("client_id")
         .ok_or(Rejection::Page("error.unknown_client"))?;
@@ -225,7 +224,6 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
         },
         prompt_none,
         login_hint: p.get("login_hint").map(String::from),
-        requested_at: now,
     };
     Ok((client, req))
 }
@@ -239,7 +237,7 @@ pub async fn decide(
     session: Option<Session>,
     now: i64,
 ) -> Result<Next, Rejection> {
-    if let Some(s) = session.filter(|s| req.requirement.satisfied_by(s, req.requested_at, now)) {
+    if let Some(s) = session.filter(|s| req.requirement.reusable(s, now)) {
         return Ok(Next::Redirect(issue_code(op, client, &req, &s, now).await?));
     }
     if req.prompt_none {
@@ -273,8 +271,7 @@ pub async fn resume(
         .ok_or(Rejection::Page("login.expired"))?;
     let req: AuthRequest =
         serde_json::from_str(&tx.request).map_err(|e| OidcError::Server(e.to_string()))?;
-    let Some(session) = session.filter(|s| req.requirement.satisfied_by(s, req.requested_at, now))
-    else {
+    let Some(session) = session.filter(|s| Authn::answers(&tx, &req.requirement, s, now)) else {
         return Ok(Next::Login(tx.id));
     };
     // The client may have been changed or removed while the person logged in.

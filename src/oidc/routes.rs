@@ -72,7 +72,7 @@ async fn authorize_post(State(op): State<Op>, headers: HeaderMap, body: String) 
 async fn authorize(op: &Op, headers: &HeaderMap, p: Params) -> Response {
     let now = unix_now();
     let outcome = async {
-        let (client, req) = authorize::validate(op, &p, now).await?;
+        let (client, req) = authorize::validate(op, &p).await?;
         let session = op
             .authn
             .session(sso_cookie(headers, &op.config), now)

@@ -151,6 +151,7 @@ pub struct TransactionRecord {
     pub protocol: String,
     pub rp_id: String,
     pub request: String,
+    pub session_id: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -173,7 +174,8 @@ pub async fn insert_transaction(db: &Db, t: &TransactionRecord) -> Result<()> {
 
 pub async fn get_transaction(db: &Db, id: &str, now: i64) -> Result<Option<TransactionRecord>> {
     let row = sqlx::query(
-        "SELECT id, protocol, rp_id, request, created_at, expires_at FROM authn_transactions \
+        "SELECT id, protocol, rp_id, request, session_id, created_at, expires_at \
+         FROM authn_transactions \
          WHERE id = $1 AND expires_at > $2",
     )
     .bind(id)
@@ -186,11 +188,22 @@ pub async fn get_transaction(db: &Db, id: &str, now: i64) -> Result<Option<Trans
             protocol: r.try_get("protocol")?,
             rp_id: r.try_get("rp_id")?,
             request: r.try_get("request")?,
+            session_id: r.try_get("session_id")?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
         })
     })
     .transpose()
+}
+
+/// Records that a login for this transaction created `session_id`.
+pub async fn complete_transaction(db: &Db, id: &str, session_id: &str) -> Result<()> {
+    sqlx::query("UPDATE authn_transactions SET session_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(session_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
 }
 
 /// Deletes a transaction; true if this call removed it (so only one resume can win).

@@ -1,1 +1,13 @@
+//! Portvakt's integration tests: one binary. Each test starts the real server on a random
+//! loopback port with its own database (SQLite by default; PostgreSQL when
+//! PORTVAKT_TEST_DB=postgres) and drives it like a relying party and a browser would.
 
+mod helpers;
+
+mod cli;
+mod login;
+mod logout;
+mod multi_instance;
+mod negative;
+mod oidc_flow;
+mod rotation;

@@ -1,0 +1,274 @@
+//! The login page, SSO across relying parties, and what authorize asks of a session.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_second_relying_party_gets_a_code_without_a_password_prompt() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    app.add_client("two", |_| {}).await;
+    let (browser, _, _, _) = app.login_code("one", "elev.anna").await;
+    let (url, state, _, _) = app.authorize_url("two", &[]);
+    let r = browser.get(&url).await;
+    assert_eq!(r.status, 303);
+    let loc = r.location.unwrap();
+    assert!(
+        loc.starts_with(RP_REDIRECT),
+        "SSO should answer at once: {loc}"
+    );
+    assert_eq!(query_param(&loc, "state"), Some(state));
+    assert!(query_param(&loc, "code").is_some());
+}
+
+#[tokio::test]
+async fn prompt_login_and_max_age_force_a_new_login_and_prompt_none_never_shows_a_page() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let fresh = Browser::new();
+    let (url, state, _, _) = app.authorize_url("one", &[("prompt", "none")]);
+    let r = fresh.get(&url).await;
+    let loc = r.location.unwrap();
+    assert!(loc.starts_with(RP_REDIRECT));
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required")
+    );
+    assert_eq!(query_param(&loc, "state"), Some(state));
+    assert_eq!(query_param(&loc, "iss"), Some(app.base.clone()));
+
+    let (browser, _, _, _) = app.login_code("one", "elev.anna").await;
+    for extra in [("prompt", "login"), ("max_age", "0")] {
+        let (url, _, _, _) = app.authorize_url("one", &[extra]);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let r = browser.get(&url).await;
+        assert!(
+            r.location.unwrap().contains("/login?tx="),
+            "{extra:?} must show the login page"
+        );
+    }
+    let (url, _, _, _) = app.authorize_url("one", &[("max_age", "3600")]);
+    assert!(
+        browser
+            .get(&url)
+            .await
+            .location
+            .unwrap()
+            .starts_with(RP_REDIRECT)
+    );
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let mut answers = Vec::new();
+    for (user, pw) in [("elev.anna", "wrong"), ("nobody.here", "wrong")] {
+        let b = Browser::new();
+        let (url, _, _, _) = app.authorize_url("one", &[]);
+        let (tx, csrf, _) = b.open_login(&url).await;
+        let r = b
+            .post(
+                &app.url("/login"),
+                &[
+                    ("tx", &tx),
+                    ("csrf", &csrf),
+                    ("username", user),
+                    ("password", pw),
+                ],
+            )
+            .await;
+        assert!(
+            b.cookies.lock().unwrap().is_empty(),
+            "no session on failure"
+        );
+        let body = r
+            .body
+            .replace(&tx, "TX")
+            .replace(&csrf, "CSRF")
+            .replace(user, "USER");
+        answers.push((r.status, body));
+    }
+    assert_eq!(answers[0].0, 401);
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].1.contains("Fel användarnamn eller lösenord"));
+    assert!(
+        answers[0].1.contains("aria-invalid=\"true\""),
+        "error tied to the fields"
+    );
+}
+
+#[tokio::test]
+async fn the_login_form_requires_its_csrf_token() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let b = Browser::new();
+    let (url, _, _, _) = app.authorize_url("one", &[]);
+    let (tx, csrf, _) = b.open_login(&url).await;
+    let no_token = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("tx", &tx),
+                ("username", "elev.anna"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(no_token.status, 403);
+    let other_tx = b.open_login(&app.authorize_url("one", &[]).0).await.0;
+    let wrong = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("tx", &other_tx),
+                ("csrf", &csrf),
+                ("username", "elev.anna"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 403, "a token is bound to its transaction");
+    assert!(b.cookies.lock().unwrap().is_empty());
+    let ok = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("username", "elev.anna"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_httponly_and_renewed_at_every_login() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let b = Browser::new();
+    let (url, _, _, _) = app.authorize_url("one", &[]);
+    let (tx, csrf, page) = b.open_login(&url).await;
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(page.headers.get("x-frame-options").unwrap(), "DENY");
+    let r = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("username", "elev.anna"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let set = r
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set.starts_with("portvakt_sso="));
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"));
+    let first = b.cookies.lock().unwrap()["portvakt_sso"].clone();
+    // A forced re-login issues a new session id (no fixation) and the old one stops working.
+    let (url, _, _, _) = app.authorize_url("one", &[("prompt", "login")]);
+    b.login(&app, &url, "elev.anna", PASSWORD).await;
+    let second = b.cookies.lock().unwrap()["portvakt_sso"].clone();
+    assert_ne!(first, second);
+    let old = Browser::new();
+    old.cookies
+        .lock()
+        .unwrap()
+        .insert("portvakt_sso".into(), first);
+    let (url, _, _, _) = app.authorize_url("one", &[("prompt", "none")]);
+    let loc = old.get(&url).await.location.unwrap();
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_down_one_account_from_one_address_only() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.throttle.free_attempts = 3;
+        c.throttle.max_delay = 30;
+    })
+    .await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let attempt = |ip: &'static str, pw: &'static str| {
+        let app = &app;
+        async move {
+            let mut b = Browser::new();
+            b.forwarded_for = Some(ip.into());
+            let (url, _, _, _) = app.authorize_url("one", &[]);
+            let (tx, csrf, _) = b.open_login(&url).await;
+            b.post(
+                &app.url("/login"),
+                &[
+                    ("tx", &tx),
+                    ("csrf", &csrf),
+                    ("username", "elev.anna"),
+                    ("password", pw),
+                ],
+            )
+            .await
+            .status
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("192.0.2.10", "wrong").await, 401);
+    }
+    // Now even the right password must wait, from that address...
+    assert_eq!(attempt("192.0.2.10", PASSWORD).await, 429);
+    // ...but a classmate behind another address is not locked out.
+    assert_eq!(attempt("192.0.2.99", PASSWORD).await, 303);
+}
+
+#[tokio::test]
+async fn the_login_page_speaks_swedish_first_and_english_on_request() {
+    let app = spawn_app().await;
+    app.add_client("one", |_| {}).await;
+    let b = Browser::new();
+    let (url, _, _, _) = app.authorize_url("one", &[("login_hint", "elev.anna")]);
+    let (tx, _, page) = b.open_login(&url).await;
+    assert!(page.body.contains("<html lang=\"sv\">"));
+    assert!(page.body.contains("Användarnamn"));
+    assert!(
+        page.body.contains("value=\"elev.anna\""),
+        "login_hint prefills the username"
+    );
+    let en = b.get(&app.url(&format!("/login?tx={tx}&lang=en"))).await;
+    assert!(en.body.contains("<html lang=\"en\">"));
+    assert!(en.body.contains("Username"));
+    assert!(en.body.contains("<label for=\"password\">Password</label>"));
+}
+
+#[tokio::test]
+async fn an_expired_or_unknown_login_transaction_is_a_clear_error() {
+    let app = spawn_app().await;
+    let b = Browser::new();
+    let r = b.get(&app.url("/login?tx=does-not-exist")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Inloggningen tog för lång tid"));
+    assert!(
+        r.body.contains("Felkod"),
+        "the error page shows the request id"
+    );
+}

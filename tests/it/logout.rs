@@ -1,0 +1,149 @@
+//! RP-initiated logout (no open redirect, no logout CSRF) and back-channel logout.
+
+use crate::helpers::*;
+use crate::negative::urlencode;
+
+#[tokio::test]
+async fn end_session_with_an_unregistered_post_logout_uri_does_not_redirect() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let (browser, t) = app.login_tokens("one", "elev.anna").await;
+    let id_token = t["id_token"].as_str().unwrap();
+    let r = browser
+        .get(&app.url(&format!(
+            "/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+            urlencode("https://evil.example/")
+        )))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.location.is_none());
+    assert!(
+        !browser.cookies.lock().unwrap().is_empty(),
+        "not logged out by a bad request"
+    );
+    // An invalid id_token_hint is refused too.
+    let r = browser
+        .get(&app.url("/oidc/logout?id_token_hint=x.y.z"))
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn without_a_hint_the_person_confirms_in_a_form_with_a_csrf_token() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let (browser, t) = app.login_tokens("one", "elev.anna").await;
+    let url = app.url(&format!(
+        "/oidc/logout?client_id=one&post_logout_redirect_uri={}&state=s1",
+        urlencode(RP_LOGOUT)
+    ));
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, 200, "a confirmation page, not a logout");
+    assert!(page.body.contains("method=\"post\""));
+    let csrf = hidden(&page.body, "csrf");
+    // A cross-site POST without the token only shows the page again; a wrong token is refused.
+    let again = browser
+        .post(&app.url("/oidc/logout"), &[("client_id", "one")])
+        .await;
+    assert_eq!(again.status, 200);
+    let forged = browser
+        .post(
+            &app.url("/oidc/logout"),
+            &[("csrf", "forged"), ("client_id", "one")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(
+        app.userinfo(t["access_token"].as_str().unwrap()).await.0,
+        200
+    );
+    let done = browser
+        .post(
+            &app.url("/oidc/logout"),
+            &[
+                ("csrf", &csrf),
+                ("client_id", "one"),
+                ("post_logout_redirect_uri", RP_LOGOUT),
+                ("state", "s1"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("{RP_LOGOUT}?state=s1").as_str())
+    );
+    assert!(browser.cookies.lock().unwrap().is_empty());
+    // The refresh tokens of the ended session are revoked (asynchronously).
+    let mut revoked = false;
+    for _ in 0..50 {
+        let (s, _) = app
+            .token(
+                "one",
+                SECRET,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", t["refresh_token"].as_str().unwrap()),
+                ],
+            )
+            .await;
+        if s == 400 {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(revoked);
+}
+
+#[tokio::test]
+async fn logout_sends_back_channel_logout_tokens() {
+    use axum::{Router, extract::Form, routing::post};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let receiver = Router::new().route(
+        "/bcl",
+        post(
+            move |Form(f): Form<std::collections::HashMap<String, String>>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(f.get("logout_token").cloned().unwrap_or_default());
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bcl = format!("http://{}/bcl", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |s| s.backchannel_logout_uri = Some(bcl.clone()))
+        .await;
+    app.add_client("two", |_| {}).await;
+    let (browser, t) = app.login_tokens("one", "elev.anna").await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    let r = browser
+        .get(&app.url(&format!(
+            "/oidc/logout?id_token_hint={}",
+            t["id_token"].as_str().unwrap()
+        )))
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some(app.url("/logged-out").as_str()));
+    let token = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(jwt_header(&token)["typ"], "logout+jwt");
+    let c = jwt_claims(&token);
+    assert_eq!(c["aud"], "one");
+    assert_eq!(c["sub"], id["sub"]);
+    assert_eq!(c["sid"], id["sid"]);
+    assert!(c["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(c.get("nonce").is_none());
+    // Its signature verifies against the published keys.
+    portvakt::keys::KeyStore::verify_jwt(&app.state.keys, &token, portvakt::unix_now()).unwrap();
+}

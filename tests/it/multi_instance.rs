@@ -1,0 +1,100 @@
+//! Two instances on one PostgreSQL database behave as one IdP. These tests always use
+//! PostgreSQL and fail when it cannot be reached.
+
+use crate::helpers::*;
+
+async fn pair() -> (TestApp, TestApp) {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_pg_database().await;
+    let a = spawn_instance(&url, dir.clone(), None, |c| c.throttle.free_attempts = 2).await;
+    let issuer = a.base.clone();
+    let b = spawn_instance(&url, dir, Some(&issuer), |c| c.throttle.free_attempts = 2).await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_code_from_one_instance_is_redeemed_at_the_other_and_sso_is_shared() {
+    let (a, b) = pair().await;
+    a.add_person("elev.anna", &["student"]).await;
+    a.add_client("one", |_| {}).await;
+    let (browser, code, verifier, _) = a.login_code("one", "elev.anna").await;
+    let (s, t) = b
+        .token(
+            "one",
+            SECRET,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", RP_REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(a.userinfo(t["access_token"].as_str().unwrap()).await.0, 200);
+    // The SSO session made at A is honoured at B.
+    let (url, _, _, _) = a.authorize_url("one", &[]);
+    let at_b = url.replace(&a.base, &b.base);
+    let r = browser.get(&at_b).await;
+    assert!(r.location.unwrap().starts_with(RP_REDIRECT));
+    // Refresh at B with A's refresh token.
+    let (s, _) = b
+        .token(
+            "one",
+            SECRET,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn the_same_code_redeemed_concurrently_at_two_instances_succeeds_once() {
+    let (a, b) = pair().await;
+    a.add_person("elev.anna", &["student"]).await;
+    a.add_client("one", |_| {}).await;
+    for _ in 0..5 {
+        let (_, code, verifier, _) = a.login_code("one", "elev.anna").await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", RP_REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let (ra, rb) = tokio::join!(a.token("one", SECRET, &form), b.token("one", SECRET, &form));
+        let ok = [ra.0, rb.0].iter().filter(|s| **s == 200).count();
+        assert_eq!(ok, 1, "exactly one redemption wins: {} {}", ra.0, rb.0);
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_shared_between_instances() {
+    let (a, b) = pair().await;
+    a.add_person("elev.anna", &["student"]).await;
+    a.add_client("one", |_| {}).await;
+    let attempt = |app: &TestApp, pw: &'static str| {
+        let url = app.authorize_url("one", &[]).0;
+        let login = app.url("/login");
+        async move {
+            let br = Browser::new();
+            let (tx, csrf, _) = br.open_login(&url).await;
+            br.post(
+                &login,
+                &[
+                    ("tx", &tx),
+                    ("csrf", &csrf),
+                    ("username", "elev.anna"),
+                    ("password", pw),
+                ],
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(attempt(&a, "wrong").await, 401);
+    assert_eq!(attempt(&b, "wrong").await, 401);
+    assert_eq!(attempt(&a, PASSWORD).await, 429, "failures at B count at A");
+}
