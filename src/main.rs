@@ -1,11 +1,33 @@
 //! `portvakt`: the command line. Everything else lives in the library.
 
 use clap::Parser;
+
+/// clap's message without the usage block, on one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = portvakt::cli::Cli::parse();
+    let cli = match portvakt::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", one_line(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let quiet = !matches!(
         cli.command,
         portvakt::cli::Command::Serve | portvakt::cli::Command::Demo

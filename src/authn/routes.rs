@@ -86,26 +86,57 @@ async fn rp_name(authn: &Authn, rp_id: &str) -> String {
         .unwrap_or_else(|| rp_id.to_string())
 }
 
+/// A random value per browser that the login form's CSRF token is bound to, besides the
+/// transaction: a form fetched in one browser cannot be posted from another, so an attacker
+/// cannot log a victim's browser into the attacker's account (login CSRF).
+fn binding_cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies() {
+        "__Host-portvakt_login"
+    } else {
+        "portvakt_login"
+    }
+}
+
+fn login_csrf(authn: &Authn, tx_id: &str, binding: &str) -> String {
+    csrf::token(
+        &authn.keys.secrets().csrf,
+        "login",
+        &format!("{tx_id}\u{0}{binding}"),
+    )
+}
+
 async fn login_get(
     State(authn): State<Authn>,
     Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
     let tx = authn
         .transaction(&q.tx, unix_now())
         .await?
         .ok_or(WebError::bad_request("login.expired"))?;
-    let token = csrf::token(&authn.keys.secrets().csrf, "login", &tx.id);
-    let name = rp_name(&authn, &tx.rp_id).await;
+    let name = binding_cookie_name(&authn.config);
+    let (binding, new_binding) = match web::cookie(&headers, name) {
+        Some(b) if !b.is_empty() && b.len() <= 64 => (b.to_string(), false),
+        _ => (crate::keys::random_token(), true),
+    };
+    let token = login_csrf(&authn, &tx.id, &binding);
+    let rp = rp_name(&authn, &tx.rp_id).await;
     let hint = tx.login_hint.as_deref().unwrap_or("");
-    web::render(&LoginPage {
+    let mut res = web::render(&LoginPage {
         lang,
         tx: &tx.id,
         csrf: &token,
-        rp_name: &name,
+        rp_name: &rp,
         username: hint,
         error: None,
-    })
+    })?;
+    if new_binding {
+        let secure = authn.config.secure_cookies();
+        let c = web::set_cookie(name, &binding, None, secure, SameSite::Lax);
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
 }
 
 async fn login_post(
@@ -120,12 +151,15 @@ async fn login_post(
         .transaction(&form.tx, now)
         .await?
         .ok_or(WebError::bad_request("login.expired"))?;
-    if !csrf::verify(&authn.keys.secrets().csrf, "login", &tx.id, &form.csrf) {
+    let binding = web::cookie(&headers, binding_cookie_name(&authn.config)).unwrap_or_default();
+    let bound = format!("{}\u{0}{binding}", tx.id);
+    if binding.is_empty() || !csrf::verify(&authn.keys.secrets().csrf, "login", &bound, &form.csrf)
+    {
         return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
     }
     let rerender =
         |status: StatusCode, error: &'static str, name: String| -> Result<Response, WebError> {
-            let token = csrf::token(&authn.keys.secrets().csrf, "login", &tx.id);
+            let token = login_csrf(&authn, &tx.id, binding);
             let page = LoginPage {
                 lang,
                 tx: &tx.id,

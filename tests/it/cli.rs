@@ -283,4 +283,22 @@ async fn a_bad_config_file_is_one_clear_line() {
         .output()
         .unwrap();
     fails_with(out, "production");
+    // Production refuses to start without a key-encryption key file.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portvakt"))
+        .args(["serve"])
+        .env("PORTVAKT_MODE", "production")
+        .env("PORTVAKT_ISSUER", "https://idp.example.se")
+        .env("PORTVAKT_LISTEN", "127.0.0.1:0")
+        .env("PORTVAKT_DATA_DIR", app.dir.path())
+        .env("PORTVAKT_DATABASE_URL", &app.config.database_url)
+        .output()
+        .unwrap();
+    fails_with(out, "PORTVAKT_KEK_FILE");
+    // A usage error is one line too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portvakt"))
+        .args(["client", "add"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    fails_with(out, "--client-id");
 }

@@ -452,6 +452,15 @@ impl Browser {
         }
     }
 
+    /// Whether the browser holds an SSO session cookie.
+    pub fn has_sso(&self) -> bool {
+        self.cookies
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with("portvakt_sso"))
+    }
+
     fn cookie_header(&self) -> String {
         self.cookies
             .lock()

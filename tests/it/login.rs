@@ -80,10 +80,7 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
                 ],
             )
             .await;
-        assert!(
-            b.cookies.lock().unwrap().is_empty(),
-            "no session on failure"
-        );
+        assert!(!b.has_sso(), "no session on failure");
         let body = r
             .body
             .replace(&tx, "TX")
@@ -132,7 +129,22 @@ async fn the_login_form_requires_its_csrf_token() {
         )
         .await;
     assert_eq!(wrong.status, 403, "a token is bound to its transaction");
-    assert!(b.cookies.lock().unwrap().is_empty());
+    // A form fetched in another browser (an attacker's) cannot be posted from this one.
+    let attacker = Browser::new();
+    let (atx, acsrf, _) = attacker.open_login(&app.authorize_url("one", &[]).0).await;
+    let csrf_login = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("tx", &atx),
+                ("csrf", &acsrf),
+                ("username", "elev.anna"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(csrf_login.status, 403, "login CSRF refused");
+    assert!(!b.has_sso());
     let ok = b
         .post(
             &app.url("/login"),

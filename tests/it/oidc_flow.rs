@@ -269,10 +269,7 @@ async fn code_flow_with_an_independent_relying_party() {
         r.location.as_deref(),
         Some(format!("{RP_LOGOUT}?state=bye").as_str())
     );
-    assert!(
-        browser.cookies.lock().unwrap().is_empty(),
-        "SSO cookie cleared"
-    );
+    assert!(!browser.has_sso(), "SSO cookie cleared");
     // The session is over: prompt=none now answers login_required.
     let (url, _, _, _) = app.authorize_url("rp-one", &[("prompt", "none")]);
     let r = browser.get(&url).await;
