@@ -108,7 +108,8 @@ pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -
     let request_id = RequestId(crate::keys::kek::hex_encode(
         &crate::keys::random_bytes::<8>(),
     ));
-    let lang = query_lang(req.uri().query()).unwrap_or_else(|| Lang::from_headers(req.headers()));
+    let chosen = query_lang(req.uri().query());
+    let lang = chosen.unwrap_or_else(|| Lang::from_headers(req.headers()));
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -148,6 +149,17 @@ pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -
     set_default(h, header::CACHE_CONTROL, "no-store");
     if cfg.tls {
         set_default(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
+    if let Some(l) = chosen {
+        // Remember an explicit choice so the next page (e.g. after a form post) keeps it.
+        let c = set_cookie(
+            i18n::LANG_COOKIE,
+            l.code(),
+            Some(31_536_000),
+            cfg.tls,
+            SameSite::Lax,
+        );
+        h.append(header::SET_COOKIE, c);
     }
     if let Ok(v) = HeaderValue::from_str(&request_id.0) {
         h.insert("x-request-id", v);

@@ -270,6 +270,20 @@ async fn the_login_page_speaks_swedish_first_and_english_on_request() {
     assert!(en.body.contains("<html lang=\"en\">"));
     assert!(en.body.contains("Username"));
     assert!(en.body.contains("<label for=\"password\">Password</label>"));
+    // The choice sticks: a failed login re-renders in English.
+    let csrf = hidden(&en.body, "csrf");
+    let r = b
+        .post(
+            &app.url("/login"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("username", "x"),
+                ("password", "y"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Wrong username or password"), "{}", r.body);
 }
 
 #[tokio::test]
