@@ -62,7 +62,10 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
 
 /// Opens the key store (creating keys and secrets on first start).
 pub async fn open_keys(config: &Config, db: &Db) -> anyhow::Result<KeyStore> {
-    let kek = load_kek(config)?;
+    open_keys_with(config, db, load_kek(config)?).await
+}
+
+async fn open_keys_with(config: &Config, db: &Db, kek: Kek) -> anyhow::Result<KeyStore> {
     let t = &config.tokens;
     let retire_after = t.access_ttl.max(t.id_ttl) + t.clock_skew;
     Ok(KeyStore::open(
@@ -93,8 +96,10 @@ impl App {
         // One TLS stack with one provider: ring (DEPENDENCIES.md §8).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = Arc::new(config);
+        // The KEK first: a production start without one fails before touching the database.
+        let kek = load_kek(&config)?;
         let db = open_db(&config).await?;
-        let keys = open_keys(&config, &db).await?;
+        let keys = open_keys_with(&config, &db, kek).await?;
         let p = &config.password;
         let hasher = PasswordHasher::new(
             p.memory_kib,

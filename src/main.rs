@@ -32,7 +32,8 @@ async fn main() -> ExitCode {
         cli.command,
         portvakt::cli::Command::Serve | portvakt::cli::Command::Demo
     );
-    let default = if quiet { "warn" } else { "info" };
+    // sqlx logs PostgreSQL notices at info; they are noise for an operator.
+    let default = if quiet { "warn" } else { "info,sqlx=warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PORTVAKT_LOG")

@@ -110,7 +110,8 @@ impl Authn {
         let failures = storage::throttle::record_failure(&self.db, &key, now).await?;
         let t = &self.config.throttle;
         if failures >= t.free_attempts {
-            let exp = (failures - t.free_attempts).min(16) as u32;
+            // 2 s, 4 s, 8 s … up to the cap.
+            let exp = (failures - t.free_attempts + 1).min(16) as u32;
             let delay = 2i64.saturating_pow(exp).min(t.max_delay);
             storage::throttle::set_blocked_until(&self.db, &key, now + delay).await?;
         }

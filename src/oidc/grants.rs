@@ -111,7 +111,11 @@ async fn authorization_code(
         .get("code")
         .ok_or_else(|| OidcError::InvalidRequest("code is required".into()))?;
     let hash = crate::keys::hash_token(code);
-    let rec = match storage::tokens::consume_code(&op.db, &hash, now).await? {
+    // The access token's id is chosen before the code is consumed, so the consuming UPDATE
+    // can record it for revocation on replay.
+    let jti = crate::keys::random_token();
+    let access_exp = now + op.config.tokens.access_ttl;
+    let rec = match storage::tokens::consume_code(&op.db, &hash, &jti, access_exp, now).await? {
         Consumed::Now(rec) => rec,
         Consumed::Before {
             record,
@@ -157,9 +161,17 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
-    let out = issue(op, client, &rec, &grant, grant.nonce.as_deref(), &hash, now).await?;
-    storage::tokens::record_code_access(&op.db, &hash, &out.1, out.2).await?;
-    Ok(out.0)
+    issue(
+        op,
+        client,
+        &rec,
+        &grant,
+        grant.nonce.as_deref(),
+        &hash,
+        jti,
+        now,
+    )
+    .await
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge, verifier 43-128 unreserved chars.
@@ -176,7 +188,7 @@ fn pkce_ok(challenge: &str, verifier: &str) -> bool {
 }
 
 /// Issues access + ID token (+ refresh token when the client may refresh).
-/// Returns (response, access jti, access expiry).
+#[allow(clippy::too_many_arguments)]
 async fn issue(
     op: &Op,
     client: &Client,
@@ -184,14 +196,16 @@ async fn issue(
     grant: &GrantData,
     nonce: Option<&str>,
     family_id: &str,
+    jti: String,
     now: i64,
-) -> Result<(Value, String, i64), OidcError> {
+) -> Result<Value, OidcError> {
     let access = tokens::access_token(
         op,
         client,
         Some(&rec.person_id),
         Some(grant),
         &grant.scope,
+        jti,
         now,
     )?;
     let id_token =
@@ -228,7 +242,7 @@ async fn issue(
         .await?;
         body["refresh_token"] = json!(refresh);
     }
-    Ok((body, access.jti, access.expires_at))
+    Ok(body)
 }
 
 async fn refresh_token(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {
@@ -264,9 +278,17 @@ async fn refresh_token(op: &Op, client: &Client, p: &Params, now: i64) -> Result
         }
         grant.scope = asked;
     }
-    Ok(issue(op, client, &rec, &grant, None, &rec.family_id, now)
-        .await?
-        .0)
+    issue(
+        op,
+        client,
+        &rec,
+        &grant,
+        None,
+        &rec.family_id,
+        crate::keys::random_token(),
+        now,
+    )
+    .await
 }
 
 fn client_credentials(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {
@@ -278,7 +300,15 @@ fn client_credentials(op: &Op, client: &Client, p: &Params, now: i64) -> Result<
         .into_iter()
         .filter(|s| s != "openid" && s != "offline_access" && client.allows_scope(s))
         .collect();
-    let access = tokens::access_token(op, client, None, None, &scope, now)?;
+    let access = tokens::access_token(
+        op,
+        client,
+        None,
+        None,
+        &scope,
+        crate::keys::random_token(),
+        now,
+    )?;
     Ok(json!({
         "access_token": access.token,
         "token_type": "Bearer",

@@ -39,9 +39,9 @@ pub fn access_token(
     person_id: Option<&str>,
     grant: Option<&GrantData>,
     scope: &[String],
+    jti: String,
     now: i64,
 ) -> Result<IssuedAccess, OidcError> {
-    let jti = crate::keys::random_token();
     let exp = now + op.config.tokens.access_ttl;
     let mut c = json!({
         "iss": op.issuer(),

@@ -65,14 +65,34 @@ fn code_from_row(r: &AnyRow) -> Result<GrantRecord> {
     })
 }
 
-pub async fn consume_code(db: &Db, code_hash: &str, now: i64) -> Result<Consumed> {
+/// Consumes a code in one conditional UPDATE. The id and expiry of the access token about to
+/// be issued are recorded in the same statement, so a later replay can revoke that token.
+pub async fn consume_code(
+    db: &Db,
+    code_hash: &str,
+    access_jti: &str,
+    access_expires_at: i64,
+    now: i64,
+) -> Result<Consumed> {
     let won = sqlx::query(
-        "UPDATE auth_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL",
+        "UPDATE auth_codes SET consumed_at = $2, access_jti = $3, access_expires_at = $4 \
+         WHERE code_hash = $1 AND consumed_at IS NULL \
+         RETURNING code_hash, client_id, person_id, session_id, grant_data, created_at, expires_at",
     )
     .bind(code_hash)
     .bind(now)
-    .execute(db.pool())
+    .bind(access_jti)
+    .bind(access_expires_at)
+    .fetch_optional(db.pool())
     .await?;
+    if let Some(row) = won {
+        let record = code_from_row(&row)?;
+        if record.expires_at <= now {
+            return Ok(Consumed::Missing);
+        }
+        return Ok(Consumed::Now(record));
+    }
+    // The rare path: tell a replay from an unknown code.
     let row = sqlx::query(
         "SELECT code_hash, client_id, person_id, session_id, grant_data, created_at, expires_at, \
          access_jti, access_expires_at FROM auth_codes WHERE code_hash = $1",
@@ -80,40 +100,14 @@ pub async fn consume_code(db: &Db, code_hash: &str, now: i64) -> Result<Consumed
     .bind(code_hash)
     .fetch_optional(db.pool())
     .await?;
-    let Some(row) = row else {
-        return Ok(Consumed::Missing);
-    };
-    let record = code_from_row(&row)?;
-    if affected(won) == 1 {
-        if record.expires_at <= now {
-            return Ok(Consumed::Missing);
-        }
-        Ok(Consumed::Now(record))
-    } else {
-        Ok(Consumed::Before {
-            record,
+    match row {
+        None => Ok(Consumed::Missing),
+        Some(row) => Ok(Consumed::Before {
+            record: code_from_row(&row)?,
             access_jti: row.try_get("access_jti")?,
             access_expires_at: row.try_get("access_expires_at")?,
-        })
+        }),
     }
-}
-
-/// Remembers the access token issued from a code, so a replay of the code can revoke it.
-pub async fn record_code_access(
-    db: &Db,
-    code_hash: &str,
-    jti: &str,
-    expires_at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE auth_codes SET access_jti = $2, access_expires_at = $3 WHERE code_hash = $1",
-    )
-    .bind(code_hash)
-    .bind(jti)
-    .bind(expires_at)
-    .execute(db.pool())
-    .await?;
-    Ok(())
 }
 
 pub async fn insert_refresh(db: &Db, t: &GrantRecord) -> Result<()> {
@@ -163,13 +157,18 @@ pub async fn consume_refresh(
 ) -> Result<Consumed> {
     let won = sqlx::query(
         "UPDATE refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND client_id = $3 \
-         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2",
+         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2 \
+         RETURNING token_hash, family_id, client_id, person_id, session_id, grant_data, \
+         created_at, expires_at",
     )
     .bind(token_hash)
     .bind(now)
     .bind(client_id)
-    .execute(db.pool())
+    .fetch_optional(db.pool())
     .await?;
+    if let Some(row) = won {
+        return Ok(Consumed::Now(refresh_from_row(&row)?));
+    }
     let sql = concat!(
         "SELECT ",
         refresh_columns!(),
@@ -183,9 +182,6 @@ pub async fn consume_refresh(
         return Ok(Consumed::Missing);
     };
     let record = refresh_from_row(&row)?;
-    if affected(won) == 1 {
-        return Ok(Consumed::Now(record));
-    }
     let consumed: Option<i64> = row.try_get("consumed_at")?;
     let revoked: i64 = row.try_get("revoked")?;
     if consumed.is_some() || revoked != 0 {

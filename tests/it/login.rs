@@ -224,33 +224,36 @@ async fn repeated_failures_slow_down_one_account_from_one_address_only() {
     .await;
     app.add_person("elev.anna", &["student"]).await;
     app.add_client("one", |_| {}).await;
-    let attempt = |ip: &'static str, pw: &'static str| {
-        let app = &app;
-        async move {
-            let mut b = Browser::new();
-            b.forwarded_for = Some(ip.into());
-            let (url, _, _, _) = app.authorize_url("one", &[]);
-            let (tx, csrf, _) = b.open_login(&url).await;
-            b.post(
-                &app.url("/login"),
-                &[
-                    ("tx", &tx),
-                    ("csrf", &csrf),
-                    ("username", "elev.anna"),
-                    ("password", pw),
-                ],
-            )
-            .await
-            .status
-        }
-    };
-    for _ in 0..3 {
-        assert_eq!(attempt("192.0.2.10", "wrong").await, 401);
+    // Open every login form first, so the posts follow each other within the delay.
+    let plan = [
+        ("192.0.2.10", "wrong", 401),
+        ("192.0.2.10", "wrong", 401),
+        ("192.0.2.10", "wrong", 401),
+        // Now even the right password must wait, from that address...
+        ("192.0.2.10", PASSWORD, 429),
+        // ...but a classmate behind another address is not locked out.
+        ("192.0.2.99", PASSWORD, 303),
+    ];
+    let mut forms = Vec::new();
+    for (ip, _, _) in plan {
+        let mut b = Browser::new();
+        b.forwarded_for = Some(ip.into());
+        let (tx, csrf, _) = b.open_login(&app.authorize_url("one", &[]).0).await;
+        forms.push((b, tx, csrf));
     }
-    // Now even the right password must wait, from that address...
-    assert_eq!(attempt("192.0.2.10", PASSWORD).await, 429);
-    // ...but a classmate behind another address is not locked out.
-    assert_eq!(attempt("192.0.2.99", PASSWORD).await, 303);
+    for ((b, tx, csrf), (ip, pw, expected)) in forms.iter().zip(plan) {
+        let form = [
+            ("tx", tx.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "elev.anna"),
+            ("password", pw),
+        ];
+        assert_eq!(
+            b.post(&app.url("/login"), &form).await.status,
+            expected,
+            "{ip} {pw}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -75,26 +75,22 @@ async fn throttling_is_shared_between_instances() {
     let (a, b) = pair().await;
     a.add_person("elev.anna", &["student"]).await;
     a.add_client("one", |_| {}).await;
-    let attempt = |app: &TestApp, pw: &'static str| {
-        let url = app.authorize_url("one", &[]).0;
-        let login = app.url("/login");
-        async move {
-            let br = Browser::new();
-            let (tx, csrf, _) = br.open_login(&url).await;
-            br.post(
-                &login,
-                &[
-                    ("tx", &tx),
-                    ("csrf", &csrf),
-                    ("username", "elev.anna"),
-                    ("password", pw),
-                ],
-            )
-            .await
-            .status
-        }
-    };
-    assert_eq!(attempt(&a, "wrong").await, 401);
-    assert_eq!(attempt(&b, "wrong").await, 401);
-    assert_eq!(attempt(&a, PASSWORD).await, 429, "failures at B count at A");
+    // Open every login form first, so the posts follow each other within the delay.
+    let mut forms = Vec::new();
+    for app in [&a, &b, &a] {
+        let br = Browser::new();
+        let (tx, csrf, _) = br.open_login(&app.authorize_url("one", &[]).0).await;
+        forms.push((app, br, tx, csrf));
+    }
+    let mut statuses = Vec::new();
+    for ((app, br, tx, csrf), pw) in forms.iter().zip(["wrong", "wrong", PASSWORD]) {
+        let form = [
+            ("tx", tx.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "elev.anna"),
+            ("password", pw),
+        ];
+        statuses.push(br.post(&app.url("/login"), &form).await.status);
+    }
+    assert_eq!(statuses, vec![401, 401, 429], "failures at B count at A");
 }
