@@ -44,14 +44,19 @@ impl PasswordHasher {
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
         let workers = workers.max(1);
-        let mut inner = Inner {
-            params: params.clone(),
+        // The dummy needs the same parameters, not a real preimage: random salt and output
+        // make verification cost a full hash and always fail, without hashing at startup.
+        let dummy = phc_string(
+            &params,
+            &crate::keys::random_bytes::<16>(),
+            &crate::keys::random_bytes::<{ Params::DEFAULT_OUTPUT_LEN }>(),
+        )?;
+        let inner = Inner {
+            params,
             permits: Semaphore::new(workers),
             buffers: Mutex::new(Vec::with_capacity(workers)),
-            dummy: String::new(),
+            dummy,
         };
-        let mut buf = Vec::new();
-        inner.dummy = hash_with(&params, b"portvakt-dummy-password", &mut buf)?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -105,12 +110,16 @@ fn hash_with(params: &Params, password: &[u8], buf: &mut Vec<Block>) -> Result<S
     let salt_bytes = crate::keys::random_bytes::<16>();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     raw(params, password, &salt_bytes, &mut out, buf)?;
+    phc_string(params, &salt_bytes, &out)
+}
+
+fn phc_string(params: &Params, salt: &[u8], hash: &[u8]) -> Result<String, HashError> {
     let phc = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(params).map_err(|e| HashError::Params(e.to_string()))?,
-        salt: Some(Salt::new(&salt_bytes).map_err(|_| HashError::Failed)?),
-        hash: Some(Output::new(&out).map_err(|_| HashError::Failed)?),
+        salt: Some(Salt::new(salt).map_err(|_| HashError::Failed)?),
+        hash: Some(Output::new(hash).map_err(|_| HashError::Failed)?),
     };
     Ok(phc.to_string())
 }
