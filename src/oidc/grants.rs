@@ -161,17 +161,7 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
-    issue(
-        op,
-        client,
-        &rec,
-        &grant,
-        grant.nonce.as_deref(),
-        &hash,
-        jti,
-        now,
-    )
-    .await
+    issue(op, client, &rec, &grant, jti, now).await
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge, verifier 43-128 unreserved chars.
@@ -187,15 +177,13 @@ fn pkce_ok(challenge: &str, verifier: &str) -> bool {
     valid && subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes()).into()
 }
 
-/// Issues access + ID token (+ refresh token when the client may refresh).
-#[allow(clippy::too_many_arguments)]
+/// Issues access + ID token (+ a refresh token of the grant's family when the client may
+/// refresh). The nonce comes from the grant: codes carry it, refresh tokens do not.
 async fn issue(
     op: &Op,
     client: &Client,
     rec: &GrantRecord,
     grant: &GrantData,
-    nonce: Option<&str>,
-    family_id: &str,
     jti: String,
     now: i64,
 ) -> Result<Value, OidcError> {
@@ -208,8 +196,7 @@ async fn issue(
         jti,
         now,
     )?;
-    let id_token =
-        tokens::id_token(op, client, &rec.person_id, grant, nonce, &access.token, now).await?;
+    let id_token = tokens::id_token(op, client, &rec.person_id, grant, &access.token, now).await?;
     let mut body = json!({
         "access_token": access.token,
         "token_type": "Bearer",
@@ -229,7 +216,7 @@ async fn issue(
             &op.db,
             &GrantRecord {
                 token_hash: crate::keys::hash_token(&refresh),
-                family_id: family_id.to_string(),
+                family_id: rec.family_id.clone(),
                 client_id: client.id().to_string(),
                 person_id: rec.person_id.clone(),
                 session_id: rec.session_id.clone(),
@@ -278,17 +265,7 @@ async fn refresh_token(op: &Op, client: &Client, p: &Params, now: i64) -> Result
         }
         grant.scope = asked;
     }
-    issue(
-        op,
-        client,
-        &rec,
-        &grant,
-        None,
-        &rec.family_id,
-        crate::keys::random_token(),
-        now,
-    )
-    .await
+    issue(op, client, &rec, &grant, crate::keys::random_token(), now).await
 }
 
 fn client_credentials(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Value, OidcError> {

@@ -146,14 +146,13 @@ pub async fn released_claims(
     Ok(release::release(&details, scope, &client.record.release))
 }
 
-/// Builds and signs an ID token, and writes the release record.
-#[allow(clippy::too_many_arguments)]
+/// Builds and signs an ID token, and writes the release record. The nonce is the grant's
+/// (present for a code, absent after a refresh).
 pub async fn id_token(
     op: &Op,
     client: &Client,
     person_id: &str,
     grant: &GrantData,
-    nonce: Option<&str>,
     access_token: &str,
     now: i64,
 ) -> Result<String, OidcError> {
@@ -166,7 +165,7 @@ pub async fn id_token(
     c.insert("exp".into(), json!(now + op.config.tokens.id_ttl));
     c.insert("iat".into(), json!(now));
     c.insert("auth_time".into(), json!(grant.auth_time));
-    if let Some(n) = nonce {
+    if let Some(n) = &grant.nonce {
         c.insert("nonce".into(), json!(n));
     }
     c.insert("acr".into(), json!(grant.acr));
