@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage people.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage school units (the register sync will own most of them).
+    #[command(subcommand)]
+    SchoolUnit(SchoolUnitCommand),
     /// Manage OpenID Connect clients.
     #[command(subcommand)]
     Client(ClientCommand),
@@ -77,6 +80,22 @@ pub enum UserCommand {
         username: String,
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SchoolUnitCommand {
+    /// Add a school unit, or rename one.
+    Add {
+        /// The school unit code (skolenhetskod), e.g. 12345678.
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -190,6 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(c) => user(config, c).await,
         Command::Client(c) => client_cmd(config, c).await,
+        Command::SchoolUnit(c) => school_unit(config, c).await,
         Command::Keys(KeysCommand::Rotate { activate }) => {
             let db = open_db(&config).await?;
             open_keys(&config, &db).await?;
@@ -228,10 +248,30 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         "Portvakt listening on {scheme}://{} (issuer {issuer})",
         app.addr
     );
-    app.run_until(async {
+    app.run_until(shutdown_signal()).await
+}
+
+/// Ctrl-C, or SIGTERM from systemd or a container runtime: stop accepting and drain.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }
 }
 
 async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
@@ -418,6 +458,40 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
                 bail!("no client {client_id}");
             }
             println!("removed client {client_id}");
+        }
+    }
+    Ok(())
+}
+
+async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    match cmd {
+        SchoolUnitCommand::Add { code, name } => {
+            if code.is_empty()
+                || code.len() > 32
+                || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                bail!("school unit code must be 1-32 characters of A-Z, a-z, 0-9 or '-'");
+            }
+            if name.trim().is_empty() {
+                bail!("school unit name must not be empty");
+            }
+            storage::persons::upsert_school_unit(&db, &code, name.trim(), "local").await?;
+            println!("school unit {code} saved");
+        }
+        SchoolUnitCommand::List { json } => {
+            let units = storage::persons::school_units(&db).await?;
+            if json {
+                let v: Vec<_> = units
+                    .iter()
+                    .map(|(code, name)| serde_json::json!({ "code": code, "name": name }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (code, name) in units {
+                    println!("{code:<12} {name}");
+                }
+            }
         }
     }
     Ok(())

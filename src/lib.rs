@@ -35,6 +35,18 @@ pub mod oidc;
 pub mod storage;
 pub mod web;
 
+/// An error and its causes on one line, for logs (never for people: it may be technical).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Seconds since the Unix epoch, UTC. The only place the wall clock is read; domain
 /// functions take `now` as a parameter so tests can move time.
 pub fn unix_now() -> i64 {

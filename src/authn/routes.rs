@@ -208,9 +208,11 @@ async fn login_post(
         acr: acr::BAS.into(),
     };
     let previous = sso_cookie(&headers, &authn.config);
-    let (cookie, _session) = authn
+    let (cookie, session) = authn
         .start_session(&person.id, method, previous, now)
         .await?;
+    // Binds this login to its transaction, so resuming needs no clock comparison.
+    authn.complete(&tx.id, &session).await?;
     let mut res = Redirect::to(&format!("{}?tx={}", tx.resume_path, tx.id)).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &authn.config));

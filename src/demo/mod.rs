@@ -166,7 +166,19 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         }
     }
     for (id, name) in DEMO_CLIENTS {
-        if client::get(db, id).await?.is_some() {
+        // The issuer may have changed since the last demo run (another port): the demo
+        // clients follow it.
+        if let Some(existing) = client::get(db, id).await? {
+            if existing.redirect_uri_registered(&redirect_uri(state, id)) {
+                continue;
+            }
+            let spec = ClientSpec {
+                client_id: id.into(),
+                redirect_uris: vec![redirect_uri(state, id)],
+                post_logout_redirect_uris: vec![format!("{}{}", state.config.issuer, paths::DEMO)],
+                ..Default::default()
+            };
+            client::update(db, &state.keys, &spec, now).await?;
             continue;
         }
         let spec = ClientSpec {

@@ -161,6 +161,8 @@ struct Inner {
     /// How long a superseded key stays published: the longest token lifetime plus skew.
     retire_after: i64,
     reload: tokio::sync::Mutex<()>,
+    /// When a token with an unknown key id last forced a reload (unix seconds).
+    forced_at: std::sync::atomic::AtomicI64,
 }
 
 impl KeyStore {
@@ -199,6 +201,7 @@ impl KeyStore {
                 reload_interval,
                 retire_after,
                 reload: tokio::sync::Mutex::new(()),
+                forced_at: std::sync::atomic::AtomicI64::new(0),
             }),
         })
     }
@@ -217,13 +220,15 @@ impl KeyStore {
     /// Re-reads the key set when it is older than the reload interval, so a rotation made by
     /// another instance or by `portvakt keys rotate` is seen.
     pub async fn refresh(&self, now: i64) -> Result<(), KeyError> {
-        if now - self.current().loaded_at < self.inner.reload_interval {
+        self.reload_if_older(now, self.inner.reload_interval).await
+    }
+
+    async fn reload_if_older(&self, now: i64, max_age: i64) -> Result<(), KeyError> {
+        if now - self.current().loaded_at < max_age {
             return Ok(());
         }
         let _guard = self.inner.reload.lock().await;
-        if now - self.current().loaded_at < self.inner.reload_interval
-            && self.inner.reload_interval > 0
-        {
+        if now - self.current().loaded_at < max_age && max_age > 0 {
             return Ok(());
         }
         let set = load_set(&self.inner.db, &self.inner.kek, now).await?;
@@ -273,6 +278,32 @@ impl KeyStore {
     /// checks the claims).
     pub fn verify_jwt(&self, token: &str, now: i64) -> Result<Verified, JwsError> {
         jws::verify(&self.published(now), token)
+    }
+
+    /// Like `verify_jwt`, but a token signed by a key this instance has not loaded yet (made
+    /// by another instance's `keys rotate --activate`) triggers one reload, at most once a
+    /// second, instead of waiting for the reload interval.
+    pub async fn verify_jwt_fresh(&self, token: &str, now: i64) -> Result<Verified, JwsError> {
+        match self.verify_jwt(token, now) {
+            Err(JwsError::UnknownKey) => {
+                use std::sync::atomic::Ordering;
+                let last = self.inner.forced_at.load(Ordering::Relaxed);
+                if now - last < 1
+                    || self
+                        .inner
+                        .forced_at
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_err()
+                {
+                    return Err(JwsError::UnknownKey);
+                }
+                if self.reload_if_older(now, 0).await.is_err() {
+                    return Err(JwsError::UnknownKey);
+                }
+                self.verify_jwt(token, now)
+            }
+            other => other,
+        }
     }
 
     /// `keys rotate`: creates the next ES256 and RS256 keys. They are published at once and

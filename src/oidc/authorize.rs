@@ -158,7 +158,8 @@ pub async fn validate(op: &Op, p: &Params) -> Result<(Client, AuthRequest), Reje
         .into_iter()
         .filter(|s| s == "openid" || client.allows_scope(s))
         .collect();
-    scope.dedup();
+    let mut seen = std::collections::HashSet::new();
+    scope.retain(|s| seen.insert(s.clone()));
 
     let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (Some(c), Some("S256")) => Some(c),

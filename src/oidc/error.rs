@@ -62,7 +62,7 @@ impl OidcError {
 macro_rules! server_from {
     ($($t:ty),*) => {$(
         impl From<$t> for OidcError {
-            fn from(e: $t) -> Self { OidcError::Server(e.to_string()) }
+            fn from(e: $t) -> Self { OidcError::Server(crate::error_chain(&e)) }
         }
     )*};
 }

@@ -36,9 +36,12 @@ pub async fn check(
         let _ = op.keys.refresh(now).await;
         let v = op
             .keys
-            .verify_jwt(hint, now)
+            .verify_jwt_fresh(hint, now)
+            .await
             .map_err(|_| "error.bad_id_token_hint")?;
-        if v.claims["iss"] != op.issuer() {
+        // Only an ID token will do: an access or logout token of ours must not skip the
+        // confirmation.
+        if v.claims["iss"] != op.issuer() || v.header["typ"] != "JWT" {
             return Err("error.bad_id_token_hint");
         }
         let aud = match &v.claims["aud"] {

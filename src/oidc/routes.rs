@@ -123,7 +123,10 @@ fn respond(op: &Op, outcome: Result<Next, Rejection>) -> Response {
             &description,
         ))
         .into_response(),
-        Err(Rejection::Server(e)) => WebError::internal(e).into_response(),
+        Err(Rejection::Server(OidcError::Server(detail))) => {
+            WebError::internal(detail).into_response()
+        }
+        Err(Rejection::Server(e)) => WebError::internal(e.code()).into_response(),
     }
 }
 

@@ -95,7 +95,8 @@ pub async fn check_access_token(op: &Op, token: &str, now: i64) -> Result<Access
     op.keys.refresh(now).await?;
     let v = op
         .keys
-        .verify_jwt(token, now)
+        .verify_jwt_fresh(token, now)
+        .await
         .map_err(|_| OidcError::InvalidToken)?;
     let c = &v.claims;
     if v.header["typ"] != "at+jwt" || c["iss"] != op.issuer() {

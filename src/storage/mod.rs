@@ -16,14 +16,14 @@ use sqlx::{AnyPool, Executor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("database error: {0}")]
+    #[error("database error")]
     Sqlx(#[from] sqlx::Error),
     /// A unique constraint refused the write; the string names what already exists.
     #[error("already exists: {0}")]
     Conflict(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 

@@ -146,6 +146,16 @@ pub async fn school_unit(db: &Db, code: &str) -> Result<Option<String>> {
     Ok(row.map(|r| r.try_get("name")).transpose()?)
 }
 
+/// (code, name) of every school unit.
+pub async fn school_units(db: &Db) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query("SELECT code, name FROM school_units ORDER BY code")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("code")?, r.try_get("name")?)))
+        .collect()
+}
+
 pub async fn upsert_school_unit(db: &Db, code: &str, name: &str, source: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO school_units (code, name, source) VALUES ($1, $2, $3) \

@@ -56,7 +56,7 @@ impl WebError {
 macro_rules! internal_from {
     ($($t:ty),*) => {$(
         impl From<$t> for WebError {
-            fn from(e: $t) -> Self { WebError::internal(e) }
+            fn from(e: $t) -> Self { WebError::internal(crate::error_chain(&e)) }
         }
     )*};
 }

@@ -175,9 +175,26 @@ async fn clients_are_managed_from_the_command_line() {
 async fn people_are_added_from_the_command_line_and_can_log_in() {
     let app = spawn_app().await;
     app.add_client("one", |_| {}).await;
-    portvakt::storage::persons::upsert_school_unit(&app.db, "EKS", "Ekskolan", "local")
-        .await
-        .unwrap();
+    let out = cli(
+        &app,
+        &["school-unit", "add", "--code", "EKS", "--name", "Ekskolan"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cli(&app, &["school-unit", "list", "--json"], None);
+    let units: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        units,
+        serde_json::json!([{"code": "EKS", "name": "Ekskolan"}])
+    );
+    fails_with(
+        cli(
+            &app,
+            &["school-unit", "add", "--code", "a b", "--name", "X"],
+            None,
+        ),
+        "school unit code",
+    );
     let out = cli(
         &app,
         &[

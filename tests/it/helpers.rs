@@ -568,7 +568,12 @@ impl Browser {
         let resume = r.location.unwrap();
         let r = self.get(&resume).await;
         assert_eq!(r.status, 303, "resume failed: {}", r.body);
-        r.location.unwrap()
+        let back = r.location.unwrap();
+        assert!(
+            !back.contains("/login?"),
+            "resume sent the browser back to the login page"
+        );
+        back
     }
 }
 

@@ -57,6 +57,31 @@ async fn prompt_login_and_max_age_force_a_new_login_and_prompt_none_never_shows_
             .unwrap()
             .starts_with(RP_REDIRECT)
     );
+    // A level the session lacks asks for a login; a login that cannot reach it still
+    // completes (acr_values is voluntary) and says what was reached.
+    let two_fa = "http://id.skolfederation.se/loa/2fa";
+    let (url, _, _, verifier) = app.authorize_url("one", &[("acr_values", two_fa)]);
+    assert!(
+        browser
+            .get(&url)
+            .await
+            .location
+            .unwrap()
+            .contains("/login?tx=")
+    );
+    let cb = browser.login(&app, &url, "elev.anna", PASSWORD).await;
+    let code = query_param(&cb, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", RP_REDIRECT),
+        ("code_verifier", &verifier),
+    ];
+    let (_, t) = app.token("one", SECRET, &form).await;
+    assert_eq!(
+        jwt_claims(t["id_token"].as_str().unwrap())["acr"],
+        "http://id.skolfederation.se/loa/bas"
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,13 @@ async fn end_session_with_an_unregistered_post_logout_uri_does_not_redirect() {
         .get(&app.url("/oidc/logout?id_token_hint=x.y.z"))
         .await;
     assert_eq!(r.status, 400);
+    // So is an access token of ours: only an ID token may skip the confirmation.
+    let access = t["access_token"].as_str().unwrap();
+    let r = browser
+        .get(&app.url(&format!("/oidc/logout?id_token_hint={access}")))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(browser.has_sso());
 }
 
 #[tokio::test]
