@@ -112,22 +112,14 @@ impl App {
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
         let authn = Authn::new(db.clone(), config.clone(), keys.clone(), hasher);
-        let op = Op {
-            db: db.clone(),
-            keys: keys.clone(),
-            config: config.clone(),
-            authn: authn.clone(),
-        };
+        let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());
         // Single logout: each protocol front ends its part of a session.
         let notifiers: Vec<Arc<dyn LogoutNotifier>> = vec![Arc::new(BackChannel {
             op: op.clone(),
             http: http.clone(),
         })];
         let authn = authn.with_notifiers(notifiers);
-        let op = Op {
-            authn: authn.clone(),
-            ..op
-        };
+        let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());
         let state = AppState {
             config: config.clone(),
             db: db.clone(),

@@ -45,6 +45,22 @@ pub struct Config {
     pub keys: KeyConfig,
     pub throttle: ThrottleConfig,
     pub database: DatabaseConfig,
+    pub cache: CacheConfig,
+}
+
+/// In-process read caches of database rows. Each instance may serve a cached row for at most
+/// this many seconds after another instance or the CLI changed it; 0 turns the cache off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Registered clients, read on every token request.
+    pub client_ttl: i64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { client_ttl: 5 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +142,7 @@ impl Default for Config {
             keys: KeyConfig::default(),
             throttle: ThrottleConfig::default(),
             database: DatabaseConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -301,6 +318,7 @@ impl Config {
             max_concurrent: 2,
         };
         c.keys.reload_interval = 0;
+        c.cache.client_ttl = 0;
         c
     }
 }

@@ -93,17 +93,18 @@ impl Authn {
         now: i64,
     ) -> Result<Person, AuthnError> {
         let key = crate::keys::hash_token(&format!("{}\u{0}{}", username.to_lowercase(), source));
-        let until = storage::throttle::blocked_until(&self.db, &key).await?;
-        if until > now {
+        let counted = storage::throttle::blocked_until(&self.db, &key).await?;
+        if let Some(until) = counted.filter(|u| *u > now) {
             return Err(AuthnError::Throttled(until - now));
         }
-        let person = storage::persons::by_login_name(&self.db, username).await?;
-        let stored = match &person {
-            Some(p) if p.active => storage::persons::password_hash(&self.db, &p.id).await?,
-            _ => None,
+        let (person, stored) = match storage::persons::login_candidate(&self.db, username).await? {
+            Some((p, hash)) if p.active => (Some(p), hash),
+            _ => (None, None),
         };
         if self.hasher.verify(password, stored).await {
-            storage::throttle::clear(&self.db, &key).await?;
+            if counted.is_some() {
+                storage::throttle::clear(&self.db, &key).await?;
+            }
             // verify() is true only for a known, active person with a password.
             return person.ok_or(AuthnError::InvalidCredentials);
         }

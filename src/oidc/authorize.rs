@@ -92,11 +92,12 @@ pub enum Next {
 }
 
 /// Validates the request against the registered client.
-pub async fn validate(op: &Op, p: &Params) -> Result<(Client, AuthRequest), Rejection> {
+pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequest), Rejection> {
     let client_id = p
         .get("client_id")
         .ok_or(Rejection::Page("error.unknown_client"))?;
-    let client = super::client::get(&op.db, client_id)
+    let client = op
+        .client(client_id, now)
         .await?
         .filter(|c| c.allows_grant("authorization_code"))
         .ok_or(Rejection::Page("error.unknown_client"))?;
@@ -276,7 +277,8 @@ pub async fn resume(
         return Ok(Next::Login(tx.id));
     };
     // The client may have been changed or removed while the person logged in.
-    let client = super::client::get(&op.db, &req.client_id)
+    let client = op
+        .client(&req.client_id, now)
         .await?
         .filter(|c| c.redirect_uri_registered(&req.redirect_uri))
         .ok_or(Rejection::Page("error.unknown_client"))?;

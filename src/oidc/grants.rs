@@ -72,6 +72,7 @@ pub async fn authenticate(
     op: &Op,
     authorization: Option<&str>,
     p: &Params,
+    now: i64,
 ) -> Result<Client, OidcError> {
     if let Some(name) = p.duplicated() {
         return Err(OidcError::InvalidRequest(format!(
@@ -79,7 +80,7 @@ pub async fn authenticate(
         )));
     }
     let pr = presented(authorization, p)?;
-    super::client::authenticate(&op.db, &op.keys, &pr.client_id, pr.secret.as_deref()).await
+    super::client::authenticate(op, &pr.client_id, pr.secret.as_deref(), now).await
 }
 
 /// POST /token after client authentication.
@@ -370,7 +371,8 @@ pub async fn userinfo(op: &Op, access_token: &str, now: i64) -> Result<Value, Oi
     if !at.scope.iter().any(|s| s == "openid") {
         return Err(OidcError::InsufficientScope);
     }
-    let client = super::client::get(&op.db, &at.client_id)
+    let client = op
+        .client(&at.client_id, now)
         .await?
         .ok_or(OidcError::InvalidToken)?;
     let claims = tokens::released_claims(op, &client, &person_id, &at.scope)

@@ -61,9 +61,7 @@ pub async fn check(
         (None, c) => c.map(String::from),
     };
     let client: Option<Client> = match &client_id {
-        Some(id) => super::client::get(&op.db, id)
-            .await
-            .map_err(|_| "error.internal")?,
+        Some(id) => op.client(id, now).await.map_err(|_| "error.internal")?,
         None => None,
     };
     let state = p.get("state").map(String::from);
@@ -102,7 +100,7 @@ impl LogoutNotifier for BackChannel {
                 tracing::error!("revoking refresh tokens at logout failed: {e}");
             }
             for (rp_id, protocol) in ended.participants.iter().filter(|(_, p)| p == "oidc") {
-                let client = match super::client::get(&op.db, rp_id).await {
+                let client = match op.client(rp_id, now).await {
                     Ok(Some(c)) => c,
                     _ => continue,
                 };

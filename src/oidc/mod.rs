@@ -29,9 +29,30 @@ pub struct Op {
     pub keys: KeyStore,
     pub config: Arc<Config>,
     pub authn: Authn,
+    clients: client::ClientCache,
 }
 
 impl Op {
+    pub fn new(db: Db, keys: KeyStore, config: Arc<Config>, authn: Authn) -> Self {
+        let clients = client::ClientCache::new(config.cache.client_ttl);
+        Self {
+            db,
+            keys,
+            config,
+            authn,
+            clients,
+        }
+    }
+
+    /// A registered client, from the short-lived cache or the database.
+    pub async fn client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<client::Client>, crate::storage::StorageError> {
+        self.clients.get(&self.db, client_id, now).await
+    }
+
     pub fn issuer(&self) -> &str {
         &self.config.issuer
     }

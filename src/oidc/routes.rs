@@ -72,7 +72,7 @@ async fn authorize_post(State(op): State<Op>, headers: HeaderMap, body: String) 
 async fn authorize(op: &Op, headers: &HeaderMap, p: Params) -> Response {
     let now = unix_now();
     let outcome = async {
-        let (client, req) = authorize::validate(op, &p).await?;
+        let (client, req) = authorize::validate(op, &p, now).await?;
         let session = op
             .authn
             .session(sso_cookie(headers, &op.config), now)
@@ -157,6 +157,7 @@ async fn client_form(
     op: &Op,
     headers: &HeaderMap,
     body: &str,
+    now: i64,
 ) -> Result<(super::client::Client, Params), OidcError> {
     if !is_form(headers) {
         return Err(OidcError::InvalidRequest(
@@ -164,7 +165,7 @@ async fn client_form(
         ));
     }
     let p = Params::parse(body);
-    let client = grants::authenticate(op, authorization(headers), &p).await?;
+    let client = grants::authenticate(op, authorization(headers), &p, now).await?;
     Ok((client, p))
 }
 
@@ -174,8 +175,9 @@ async fn token_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let (client, p) = client_form(&op, &headers, &body).await?;
-    Ok(no_store(grants::token(&op, &client, &p, unix_now()).await?))
+    let now = unix_now();
+    let (client, p) = client_form(&op, &headers, &body, now).await?;
+    Ok(no_store(grants::token(&op, &client, &p, now).await?))
 }
 
 /// RFC 7662 §2
@@ -184,10 +186,9 @@ async fn introspect_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let (client, p) = client_form(&op, &headers, &body).await?;
-    Ok(no_store(
-        grants::introspect(&op, &client, &p, unix_now()).await?,
-    ))
+    let now = unix_now();
+    let (client, p) = client_form(&op, &headers, &body, now).await?;
+    Ok(no_store(grants::introspect(&op, &client, &p, now).await?))
 }
 
 /// RFC 7009 §2
@@ -196,8 +197,9 @@ async fn revoke_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let (client, p) = client_form(&op, &headers, &body).await?;
-    grants::revoke(&op, &client, &p, unix_now()).await?;
+    let now = unix_now();
+    let (client, p) = client_form(&op, &headers, &body, now).await?;
+    grants::revoke(&op, &client, &p, now).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -81,6 +81,24 @@ pub async fn by_login_name(db: &Db, name: &str) -> Result<Option<Person>> {
     row.as_ref().map(person_from_row).transpose()
 }
 
+/// A person by username or eppn together with their password hash, in one query (the
+/// login path).
+pub async fn login_candidate(db: &Db, name: &str) -> Result<Option<(Person, Option<String>)>> {
+    let sql = concat!(
+        "SELECT ",
+        person_columns!(),
+        ", (SELECT password_hash FROM credentials c WHERE c.person_id = persons.id) AS password_hash \
+         FROM persons WHERE username = $1 OR eppn = $2 LIMIT 1"
+    );
+    let row = sqlx::query(sql)
+        .bind(name.to_lowercase())
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| Ok((person_from_row(&r)?, r.try_get("password_hash")?)))
+        .transpose()
+}
+
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<Person>> {
     let sql = concat!("SELECT ", person_columns!(), " FROM persons WHERE id = $1");
     let row = sqlx::query(sql).bind(id).fetch_optional(db.pool()).await?;

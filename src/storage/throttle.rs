@@ -4,16 +4,13 @@
 use super::{Db, Result};
 use sqlx::Row;
 
-/// The time before which another attempt is refused (0 when none is recorded).
-pub async fn blocked_until(db: &Db, key: &str) -> Result<i64> {
+/// The time before which another attempt is refused; None when no failure is counted.
+pub async fn blocked_until(db: &Db, key: &str) -> Result<Option<i64>> {
     let row = sqlx::query("SELECT blocked_until FROM login_throttle WHERE throttle_key = $1")
         .bind(key)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row
-        .map(|r| r.try_get("blocked_until"))
-        .transpose()?
-        .unwrap_or(0))
+    Ok(row.map(|r| r.try_get("blocked_until")).transpose()?)
 }
 
 /// Counts one failure and returns the new failure count.

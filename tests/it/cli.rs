@@ -319,3 +319,24 @@ async fn a_bad_config_file_is_one_clear_line() {
     assert_eq!(out.status.code(), Some(2));
     fails_with(out, "--client-id");
 }
+
+#[tokio::test]
+async fn client_changes_reach_a_running_server_within_the_cache_lifetime() {
+    let app = spawn_app_with(|c| c.cache.client_ttl = 1).await;
+    app.add_client("m2m", |s| {
+        s.grants = vec!["client_credentials".into()];
+        s.redirect_uris = vec![];
+    })
+    .await;
+    let (s, _) = app
+        .token("m2m", SECRET, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(s, 200);
+    let out = cli(&app, &["client", "remove", "m2m"], None);
+    assert!(out.status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, body) = app
+        .token("m2m", SECRET, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")));
+}
