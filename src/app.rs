@@ -201,18 +201,27 @@ fn router(state: &AppState, demo: bool) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
 }
 
-/// Drops expired rows every ten minutes. Idempotent, so every instance may run it.
+/// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows.
+/// Idempotent, so every instance may run it.
 fn spawn_housekeeping(db: Db) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut round: u64 = 0;
         loop {
             tick.tick().await;
+            round += 1;
+            if let Err(e) = db.maintain().await {
+                tracing::warn!("database maintenance failed: {}", crate::error_chain(&e));
+            }
+            if round % 10 != 1 {
+                continue;
+            }
             let now = unix_now();
             let r1 = crate::storage::tokens::purge_expired(&db, now).await;
             let r2 = crate::storage::sessions::purge_expired(&db, now).await;
             let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;
             if let Some(e) = r1.err().or(r2.err()).or(r3.err()) {
-                tracing::warn!("housekeeping failed: {e}");
+                tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
             }
         }
     });

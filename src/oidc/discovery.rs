@@ -1,12 +1,13 @@
 //! Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414), built from the same path
 //! constants the router uses.
 
-use super::Op;
 use crate::directory::release;
 use crate::web::paths;
 use serde_json::{Value, json};
 
-pub fn metadata(op: &Op) -> Value {
+/// The document for `issuer`; built once at start (it depends only on configuration).
+pub fn metadata(issuer: &str) -> Value {
+    let url = |path: &str| format!("{issuer}{path}");
     let mut scopes = vec!["openid", "offline_access"];
     scopes.extend(release::CLAIM_SCOPES);
     let mut claims = vec![
@@ -24,14 +25,14 @@ pub fn metadata(op: &Op) -> Value {
     claims.extend(release::known_claims());
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     json!({
-        "issuer": op.issuer(),
-        "authorization_endpoint": op.url(paths::AUTHORIZE),
-        "token_endpoint": op.url(paths::TOKEN),
-        "userinfo_endpoint": op.url(paths::USERINFO),
-        "jwks_uri": op.url(paths::JWKS),
-        "end_session_endpoint": op.url(paths::END_SESSION),
-        "introspection_endpoint": op.url(paths::INTROSPECT),
-        "revocation_endpoint": op.url(paths::REVOKE),
+        "issuer": issuer,
+        "authorization_endpoint": url(paths::AUTHORIZE),
+        "token_endpoint": url(paths::TOKEN),
+        "userinfo_endpoint": url(paths::USERINFO),
+        "jwks_uri": url(paths::JWKS),
+        "end_session_endpoint": url(paths::END_SESSION),
+        "introspection_endpoint": url(paths::INTROSPECT),
+        "revocation_endpoint": url(paths::REVOKE),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": super::client::GRANTS,

@@ -30,18 +30,29 @@ pub struct Op {
     pub config: Arc<Config>,
     pub authn: Authn,
     clients: client::ClientCache,
+    /// The discovery document, serialised once.
+    discovery: Arc<[u8]>,
 }
 
 impl Op {
     pub fn new(db: Db, keys: KeyStore, config: Arc<Config>, authn: Authn) -> Self {
         let clients = client::ClientCache::new(config.cache.client_ttl);
+        let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))
+            .unwrap_or_default()
+            .into();
         Self {
             db,
             keys,
             config,
             authn,
             clients,
+            discovery,
         }
+    }
+
+    /// The discovery document, serialised once at start.
+    pub fn discovery_document(&self) -> Arc<[u8]> {
+        self.discovery.clone()
     }
 
     /// A registered client, from the short-lived cache or the database.

@@ -73,7 +73,7 @@ pub async fn insert(db: &Db, c: &ClientRecord, now: i64) -> Result<()> {
     .bind(&c.id_token_alg)
     .bind(json_list(&c.release))
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await
     .map_err(on_conflict("a relying party with that id"))?;
     Ok(())
@@ -101,7 +101,7 @@ pub async fn update(db: &Db, c: &ClientRecord, now: i64) -> Result<bool> {
     .bind(&c.id_token_alg)
     .bind(json_list(&c.release))
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(affected(r) == 1)
 }
@@ -132,7 +132,7 @@ pub async fn list(db: &Db) -> Result<Vec<ClientRecord>> {
 pub async fn remove(db: &Db, client_id: &str) -> Result<bool> {
     let r = sqlx::query("DELETE FROM relying_parties WHERE id = $1 AND protocol = 'oidc'")
         .bind(client_id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(affected(r) == 1)
 }

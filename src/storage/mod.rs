@@ -35,15 +35,44 @@ pub enum Backend {
     Postgres,
 }
 
-/// The database handle: a cheap clone of the pool.
+/// The database handle: cheap clones of the pools.
+///
+/// SQLite allows one writer at a time. Many pooled connections writing at once wait for each
+/// other in SQLite's busy handler (sleeping threads, retried commits, a growing WAL), so on
+/// SQLite every write goes through a pool of one connection and queues in sqlx instead;
+/// reads use the larger pool. On PostgreSQL both are the same pool.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+async fn open_pool(url: &str, backend: Backend, max: u32) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the one writer; NORMAL is durable across
+                    // application crashes, which is what a login store needs. The size
+                    // limit truncates the WAL after checkpoints instead of keeping its peak.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
+}
 
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
@@ -56,37 +85,33 @@ impl Db {
         if backend == Backend::Sqlite {
             create_sqlite_parent_dir(url);
         }
-        // An in-memory SQLite database exists per connection, so it needs a pool of one.
-        let max = if url.contains(":memory:") {
-            1
-        } else {
-            max_connections.max(1)
+        let max = max_connections.max(1);
+        let (pool, writer) = match backend {
+            // An in-memory SQLite database exists per connection: one connection for all.
+            Backend::Sqlite if url.contains(":memory:") => {
+                let p = open_pool(url, backend, 1).await?;
+                (p.clone(), p)
+            }
+            Backend::Sqlite => (
+                open_pool(url, backend, max).await?,
+                open_pool(url, backend, 1).await?,
+            ),
+            Backend::Postgres => {
+                let p = open_pool(url, backend, max).await?;
+                (p.clone(), p)
+            }
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .min_connections(0)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; NORMAL is durable
-                        // across application crashes, which is what a login store needs.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
         }
         Ok(())
     }
@@ -95,12 +120,30 @@ impl Db {
         self.backend
     }
 
+    /// For reads.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// For every statement that writes.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Periodic upkeep: on SQLite, a checkpoint that moves the WAL into the database and
+    /// truncates it, so it does not keep the size of the last load peak.
+    pub async fn maintain(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -31,7 +31,7 @@ fn person_from_row(r: &AnyRow) -> Result<Person> {
 
 /// Inserts a person and their roles in one transaction.
 pub async fn insert(db: &Db, p: &Person, roles: &[Role], now: i64) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO persons (id, username, eppn, given_name, family_name, email, civic_no, \
          protected_identity, status, source, created_at, updated_at) \
@@ -182,7 +182,7 @@ pub async fn upsert_school_unit(db: &Db, code: &str, name: &str, source: &str) -
     .bind(code)
     .bind(name)
     .bind(source)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -196,7 +196,7 @@ pub async fn upsert_group(db: &Db, id: &str, unit: &str, name: &str, source: &st
     .bind(unit)
     .bind(name)
     .bind(source)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -207,7 +207,7 @@ pub async fn add_group_member(db: &Db, group_id: &str, person_id: &str) -> Resul
     )
     .bind(group_id)
     .bind(person_id)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -219,7 +219,7 @@ pub async fn add_guardianship(db: &Db, guardian_id: &str, student_id: &str) -> R
     )
     .bind(guardian_id)
     .bind(student_id)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -233,7 +233,7 @@ pub async fn set_password_hash(db: &Db, person_id: &str, hash: &str, now: i64) -
     .bind(person_id)
     .bind(hash)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }

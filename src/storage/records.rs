@@ -23,7 +23,7 @@ pub async fn insert_release(
     .bind(artifact)
     .bind(super::json_list(claims))
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -62,7 +62,7 @@ pub async fn audit(db: &Db, kind: &str, actor: &str, detail: &str, now: i64) -> 
         .bind(kind)
         .bind(actor)
         .bind(detail)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }

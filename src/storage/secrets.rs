@@ -25,7 +25,7 @@ pub async fn insert_key(db: &Db, k: &KeyRecord) -> Result<()> {
     .bind(&k.public_jwk)
     .bind(k.created_at)
     .bind(k.activate_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -56,7 +56,7 @@ pub async fn activate_pending(db: &Db, alg: &str, at: i64) -> Result<()> {
     sqlx::query("UPDATE signing_keys SET activate_at = $2 WHERE alg = $1 AND activate_at > $2")
         .bind(alg)
         .bind(at)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -65,7 +65,7 @@ pub async fn delete_keys(db: &Db, kids: &[String]) -> Result<()> {
     for kid in kids {
         sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
     }
     Ok(())
@@ -89,7 +89,7 @@ pub async fn insert_secret_if_absent(db: &Db, name: &str, value: &str, now: i64)
     .bind(name)
     .bind(value)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await
     .map_err(on_conflict("server secret"))?;
     Ok(())

@@ -55,7 +55,7 @@ pub async fn insert_session(db: &Db, s: &SessionRecord) -> Result<()> {
     .bind(s.created_at)
     .bind(s.last_seen)
     .bind(s.expires_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -84,7 +84,7 @@ pub async fn touch_session(db: &Db, id: &str, now: i64) -> Result<()> {
     sqlx::query("UPDATE sso_sessions SET last_seen = $2 WHERE id = $1 AND ended_at IS NULL")
         .bind(id)
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -94,7 +94,7 @@ pub async fn end_session(db: &Db, id: &str, now: i64) -> Result<bool> {
     let r = sqlx::query("UPDATE sso_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
         .bind(id)
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(affected(r) == 1)
 }
@@ -114,7 +114,7 @@ pub async fn add_participant(
     .bind(rp_id)
     .bind(protocol)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -140,7 +140,7 @@ pub async fn copy_participants(db: &Db, from: &str, to: &str) -> Result<()> {
     )
     .bind(from)
     .bind(to)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -167,7 +167,7 @@ pub async fn insert_transaction(db: &Db, t: &TransactionRecord) -> Result<()> {
     .bind(&t.request)
     .bind(t.created_at)
     .bind(t.expires_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -201,7 +201,7 @@ pub async fn complete_transaction(db: &Db, id: &str, session_id: &str) -> Result
     sqlx::query("UPDATE authn_transactions SET session_id = $2 WHERE id = $1")
         .bind(id)
         .bind(session_id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -210,7 +210,7 @@ pub async fn complete_transaction(db: &Db, id: &str, session_id: &str) -> Result
 pub async fn take_transaction(db: &Db, id: &str) -> Result<bool> {
     let r = sqlx::query("DELETE FROM authn_transactions WHERE id = $1")
         .bind(id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(affected(r) == 1)
 }
@@ -219,11 +219,11 @@ pub async fn take_transaction(db: &Db, id: &str) -> Result<bool> {
 pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     let a = sqlx::query("DELETE FROM authn_transactions WHERE expires_at <= $1")
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     let b = sqlx::query("DELETE FROM sso_sessions WHERE expires_at <= $1")
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(affected(a) + affected(b))
 }

@@ -23,7 +23,7 @@ pub async fn record_failure(db: &Db, key: &str, now: i64) -> Result<i64> {
     )
     .bind(key)
     .bind(now)
-    .fetch_one(db.pool())
+    .fetch_one(db.writer())
     .await?;
     Ok(row.try_get("failures")?)
 }
@@ -32,7 +32,7 @@ pub async fn set_blocked_until(db: &Db, key: &str, until: i64) -> Result<()> {
     sqlx::query("UPDATE login_throttle SET blocked_until = $2 WHERE throttle_key = $1")
         .bind(key)
         .bind(until)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -40,7 +40,7 @@ pub async fn set_blocked_until(db: &Db, key: &str, until: i64) -> Result<()> {
 pub async fn clear(db: &Db, key: &str) -> Result<()> {
     sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
         .bind(key)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -49,7 +49,7 @@ pub async fn clear(db: &Db, key: &str) -> Result<()> {
 pub async fn purge(db: &Db, before: i64) -> Result<()> {
     sqlx::query("DELETE FROM login_throttle WHERE last_failure < $1")
         .bind(before)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }

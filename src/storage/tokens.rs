@@ -46,7 +46,7 @@ pub async fn insert_code(db: &Db, c: &GrantRecord) -> Result<()> {
     .bind(&c.grant_data)
     .bind(c.created_at)
     .bind(c.expires_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -83,7 +83,7 @@ pub async fn consume_code(
     .bind(now)
     .bind(access_jti)
     .bind(access_expires_at)
-    .fetch_optional(db.pool())
+    .fetch_optional(db.writer())
     .await?;
     if let Some(row) = won {
         let record = code_from_row(&row)?;
@@ -98,7 +98,7 @@ pub async fn consume_code(
          access_jti, access_expires_at FROM auth_codes WHERE code_hash = $1",
     )
     .bind(code_hash)
-    .fetch_optional(db.pool())
+    .fetch_optional(db.writer())
     .await?;
     match row {
         None => Ok(Consumed::Missing),
@@ -123,7 +123,7 @@ pub async fn insert_refresh(db: &Db, t: &GrantRecord) -> Result<()> {
     .bind(&t.grant_data)
     .bind(t.created_at)
     .bind(t.expires_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -164,7 +164,7 @@ pub async fn consume_refresh(
     .bind(token_hash)
     .bind(now)
     .bind(client_id)
-    .fetch_optional(db.pool())
+    .fetch_optional(db.writer())
     .await?;
     if let Some(row) = won {
         return Ok(Consumed::Now(refresh_from_row(&row)?));
@@ -176,7 +176,7 @@ pub async fn consume_refresh(
     );
     let Some(row) = sqlx::query(sql)
         .bind(token_hash)
-        .fetch_optional(db.pool())
+        .fetch_optional(db.writer())
         .await?
     else {
         return Ok(Consumed::Missing);
@@ -214,7 +214,7 @@ pub async fn live_refresh(db: &Db, token_hash: &str, now: i64) -> Result<Option<
 pub async fn revoke_family(db: &Db, family_id: &str) -> Result<u64> {
     let r = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
         .bind(family_id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(affected(r))
 }
@@ -222,7 +222,7 @@ pub async fn revoke_family(db: &Db, family_id: &str) -> Result<u64> {
 pub async fn revoke_session_refresh(db: &Db, session_id: &str) -> Result<u64> {
     let r = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE session_id = $1")
         .bind(session_id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(affected(r))
 }
@@ -234,7 +234,7 @@ pub async fn deny_jti(db: &Db, jti: &str, expires_at: i64) -> Result<()> {
     )
     .bind(jti)
     .bind(expires_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -255,7 +255,7 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         "DELETE FROM refresh_tokens WHERE expires_at <= $1",
         "DELETE FROM revoked_tokens WHERE expires_at <= $1",
     ] {
-        n += affected(sqlx::query(sql).bind(now).execute(db.pool()).await?);
+        n += affected(sqlx::query(sql).bind(now).execute(db.writer()).await?);
     }
     Ok(n)
 }
