@@ -114,11 +114,33 @@ pub async fn spawn_instance(
     issuer: Option<&str>,
     tune: impl FnOnce(&mut Config),
 ) -> TestApp {
+    start(database_url, dir, issuer, false, tune).await
+}
+
+/// An app that terminates TLS itself with a fresh self-signed certificate for 127.0.0.1.
+pub async fn spawn_tls_app() -> TestApp {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = database_url(&dir).await;
+    start(&url, dir, None, true, |_| {}).await
+}
+
+async fn start(
+    database_url: &str,
+    dir: std::sync::Arc<TempDir>,
+    issuer: Option<&str>,
+    tls: bool,
+    tune: impl FnOnce(&mut Config),
+) -> TestApp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
+    let base = format!("{}://{addr}", if tls { "https" } else { "http" });
     let mut config = Config::for_tests(database_url, dir.path().to_path_buf());
     config.issuer = issuer.unwrap_or(&base).to_string();
+    let ca_pem = tls.then(|| {
+        let (cert, key, pem) = self_signed(dir.path());
+        config.tls = Some(portvakt::config::TlsConfig { cert, key });
+        pem
+    });
     tune(&mut config);
     let app = App::build_on(config.clone(), false, listener)
         .await
@@ -134,39 +156,7 @@ pub async fn spawn_instance(
         db: state.db.clone(),
         state,
         dir,
-        ca_pem: None,
-        shutdown: Some(tx),
-    }
-}
-
-/// An app that terminates TLS itself with a fresh self-signed certificate for 127.0.0.1.
-pub async fn spawn_tls_app() -> TestApp {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let url = database_url(&dir).await;
-    let (cert, key, pem) = self_signed(dir.path());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("https://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let mut config = Config::for_tests(&url, dir.path().to_path_buf());
-    config.issuer = base.clone();
-    config.tls = Some(portvakt::config::TlsConfig { cert, key });
-    let app = App::build_on(config.clone(), false, listener)
-        .await
-        .expect("app builds");
-    let state = app.state.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    TestApp {
-        base,
-        config,
-        db: state.db.clone(),
-        state,
-        dir,
-        ca_pem: Some(pem),
+        ca_pem,
         shutdown: Some(tx),
     }
 }
