@@ -324,6 +324,20 @@ impl TestApp {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// POST to the token endpoint with the client in the form body (client_secret_post or
+    /// a public client).
+    pub async fn token_without_basic(&self, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let res = self
+            .client()
+            .post(self.url("/oidc/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn userinfo(&self, access_token: &str) -> (u16, serde_json::Value) {
         let res = self
             .client()
@@ -521,6 +535,24 @@ impl Browser {
         self.finish(&Self::origin(url), res).await
     }
 
+    /// Posts the login form.
+    pub async fn post_login(
+        &self,
+        app: &TestApp,
+        tx: &str,
+        csrf: &str,
+        username: &str,
+        password: &str,
+    ) -> Resp {
+        let form = [
+            ("tx", tx),
+            ("csrf", csrf),
+            ("username", username),
+            ("password", password),
+        ];
+        self.post(&app.url("/login"), &form).await
+    }
+
     /// From an authorize URL to the login form; returns (tx, csrf, login page response).
     pub async fn open_login(&self, authorize_url: &str) -> (String, String, Resp) {
         let r = self.get(authorize_url).await;
@@ -543,17 +575,7 @@ impl Browser {
         password: &str,
     ) -> String {
         let (tx, csrf, _) = self.open_login(authorize_url).await;
-        let r = self
-            .post(
-                &app.url("/login"),
-                &[
-                    ("tx", &tx),
-                    ("csrf", &csrf),
-                    ("username", username),
-                    ("password", password),
-                ],
-            )
-            .await;
+        let r = self.post_login(app, &tx, &csrf, username, password).await;
         assert_eq!(r.status, 303, "login failed: {}", r.body);
         let resume = r.location.unwrap();
         let r = self.get(&resume).await;

@@ -94,17 +94,7 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
         let b = Browser::new();
         let (url, _, _, _) = app.authorize_url("one", &[]);
         let (tx, csrf, _) = b.open_login(&url).await;
-        let r = b
-            .post(
-                &app.url("/login"),
-                &[
-                    ("tx", &tx),
-                    ("csrf", &csrf),
-                    ("username", user),
-                    ("password", pw),
-                ],
-            )
-            .await;
+        let r = b.post_login(&app, &tx, &csrf, user, pw).await;
         assert!(!b.has_sso(), "no session on failure");
         let body = r
             .body
@@ -143,44 +133,18 @@ async fn the_login_form_requires_its_csrf_token() {
     assert_eq!(no_token.status, 403);
     let other_tx = b.open_login(&app.authorize_url("one", &[]).0).await.0;
     let wrong = b
-        .post(
-            &app.url("/login"),
-            &[
-                ("tx", &other_tx),
-                ("csrf", &csrf),
-                ("username", "elev.anna"),
-                ("password", PASSWORD),
-            ],
-        )
+        .post_login(&app, &other_tx, &csrf, "elev.anna", PASSWORD)
         .await;
     assert_eq!(wrong.status, 403, "a token is bound to its transaction");
     // A form fetched in another browser (an attacker's) cannot be posted from this one.
     let attacker = Browser::new();
     let (atx, acsrf, _) = attacker.open_login(&app.authorize_url("one", &[]).0).await;
     let csrf_login = b
-        .post(
-            &app.url("/login"),
-            &[
-                ("tx", &atx),
-                ("csrf", &acsrf),
-                ("username", "elev.anna"),
-                ("password", PASSWORD),
-            ],
-        )
+        .post_login(&app, &atx, &acsrf, "elev.anna", PASSWORD)
         .await;
     assert_eq!(csrf_login.status, 403, "login CSRF refused");
     assert!(!b.has_sso());
-    let ok = b
-        .post(
-            &app.url("/login"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("username", "elev.anna"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let ok = b.post_login(&app, &tx, &csrf, "elev.anna", PASSWORD).await;
     assert_eq!(ok.status, 303);
 }
 
@@ -200,17 +164,7 @@ async fn the_session_cookie_is_httponly_and_renewed_at_every_login() {
         .unwrap();
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(page.headers.get("x-frame-options").unwrap(), "DENY");
-    let r = b
-        .post(
-            &app.url("/login"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("username", "elev.anna"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let r = b.post_login(&app, &tx, &csrf, "elev.anna", PASSWORD).await;
     let set = r
         .headers
         .get("set-cookie")
@@ -300,17 +254,7 @@ async fn the_login_page_speaks_swedish_first_and_english_on_request() {
     assert!(en.body.contains("<label for=\"password\">Password</label>"));
     // The choice sticks: a failed login re-renders in English.
     let csrf = hidden(&en.body, "csrf");
-    let r = b
-        .post(
-            &app.url("/login"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("username", "x"),
-                ("password", "y"),
-            ],
-        )
-        .await;
+    let r = b.post_login(&app, &tx, &csrf, "x", "y").await;
     assert!(r.body.contains("Wrong username or password"), "{}", r.body);
 }
 
