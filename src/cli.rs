@@ -227,6 +227,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 format!("in {} s", config.keys.activation_delay)
             };
+            audit(&db, "keys.rotate", &kids.join(" ")).await?;
             println!("published new keys {}; they sign {when}", kids.join(", "));
             Ok(())
         }
@@ -316,6 +317,7 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                 let hash = hasher(&config)?.hash(pw).await?;
                 storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
             }
+            audit(&db, "user.add", &person.id).await?;
             println!("added {} (eppn {})", person.username, person.eppn);
         }
         UserCommand::List { json } => {
@@ -362,6 +364,7 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             let pw = read_stdin_secret("password")?;
             let hash = hasher(&config)?.hash(pw).await?;
             storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
+            audit(&db, "user.set_password", &person.id).await?;
             println!("password set for {}", person.username);
         }
     }
@@ -406,6 +409,7 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
             let keys = open_keys(&config, &db).await?;
             let (secret, generated) = secret_of(&args)?;
             let rec = client::add(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
+            audit(&db, "client.add", &rec.client_id).await?;
             println!("added client {}", rec.client_id);
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
@@ -416,6 +420,7 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
             let (secret, generated) = secret_of(&args)?;
             let rec =
                 client::update(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
+            audit(&db, "client.update", &rec.client_id).await?;
             println!("updated client {}", rec.client_id);
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
@@ -457,6 +462,7 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
             if !storage::clients::remove(&db, &client_id).await? {
                 bail!("no client {client_id}");
             }
+            audit(&db, "client.remove", &client_id).await?;
             println!("removed client {client_id}");
         }
     }
@@ -477,6 +483,7 @@ async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<(
                 bail!("school unit name must not be empty");
             }
             storage::persons::upsert_school_unit(&db, &code, name.trim(), "local").await?;
+            audit(&db, "school_unit.save", &code).await?;
             println!("school unit {code} saved");
         }
         SchoolUnitCommand::List { json } => {
@@ -494,5 +501,16 @@ async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<(
             }
         }
     }
+    Ok(())
+}
+
+/// Records an administrative change in `audit_events`: what kind, by whom (the OS user
+/// running the CLI), and an identifier. Never a secret, a password or a personnummer.
+async fn audit(db: &crate::storage::Db, kind: &str, detail: &str) -> anyhow::Result<()> {
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    storage::records::audit(db, kind, &actor, detail, unix_now()).await?;
     Ok(())
 }

@@ -66,3 +66,22 @@ pub async fn audit(db: &Db, kind: &str, actor: &str, detail: &str, now: i64) -> 
         .await?;
     Ok(())
 }
+
+/// The most recent audit events, newest first: (at, kind, actor, detail).
+pub async fn recent_audit(db: &Db, limit: i64) -> Result<Vec<(i64, String, String, String)>> {
+    let rows =
+        sqlx::query("SELECT at, kind, actor, detail FROM audit_events ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("at")?,
+                r.try_get("kind")?,
+                r.try_get("actor")?,
+                r.try_get("detail")?,
+            ))
+        })
+        .collect()
+}

@@ -165,6 +165,19 @@ async fn clients_are_managed_from_the_command_line() {
     fails_with(cli(&app, &["client", "remove", "nope"], None), "no client");
     let out = cli(&app, &["client", "remove", "lms"], None);
     assert!(out.status.success());
+    let audit = portvakt::storage::records::recent_audit(&app.db, 10)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = audit.iter().map(|(_, k, _, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["client.remove", "client.add", "client.update", "client.add"]
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|(_, _, actor, detail)| actor.starts_with("cli:") && !detail.contains(&secret))
+    );
     let (s, _) = app
         .token("lms", &secret, &[("grant_type", "client_credentials")])
         .await;
