@@ -1,13 +1,16 @@
-//! The password method: argon2id hashing off the async runtime, with a cap on concurrent
-//! hashes and reused memory buffers (argon2's per-hash allocation grew glibc's heap to
-//! ~200 MiB per hashing thread in DEPENDENCIES.md §11), plus a dummy hash so an unknown
-//! username costs the same time as a wrong password.
+//! The password method: argon2id hashing off the async runtime on a fixed set of hashing
+//! threads (the cap on concurrent hashes), each with its own reused memory buffer (argon2's
+//! per-hash allocation grew glibc's heap to ~200 MiB per hashing thread in DEPENDENCIES.md
+//! §11), plus a dummy hash so an unknown username costs the same time as a wrong password.
+//!
+//! The threads take the next job from a queue themselves as soon as a hash is done; with a
+//! semaphore and `spawn_blocking`, starting the next hash waited for an async worker to be
+//! scheduled, which left CPU idle while both cores were busy hashing.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -22,10 +25,12 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
 struct Inner {
     params: Params,
-    permits: Semaphore,
-    buffers: Mutex<Vec<Vec<Block>>>,
+    /// Jobs for the hashing threads; dropping the last sender ends them.
+    jobs: mpsc::Sender<Job>,
     dummy: String,
 }
 
@@ -51,10 +56,28 @@ impl PasswordHasher {
             &crate::keys::random_bytes::<16>(),
             &crate::keys::random_bytes::<{ Params::DEFAULT_OUTPUT_LEN }>(),
         )?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("portvakt-argon2-{i}"))
+                .spawn(move || {
+                    let mut buf = Vec::new();
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match lock(&rx).recv() {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        };
+                        job(&mut buf);
+                    }
+                })
+                .map_err(|_| HashError::Failed)?;
+        }
         let inner = Inner {
             params,
-            permits: Semaphore::new(workers),
-            buffers: Mutex::new(Vec::with_capacity(workers)),
+            jobs: tx,
             dummy,
         };
         Ok(Self {
@@ -84,21 +107,12 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Failed)?;
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut buf = lock(&inner.buffers).pop().unwrap_or_default();
-            let out = f(&mut buf);
-            lock(&inner.buffers).push(buf);
-            out
-        })
-        .await
-        .map_err(|_| HashError::Failed)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |buf| {
+            let _ = tx.send(f(buf));
+        });
+        self.inner.jobs.send(job).map_err(|_| HashError::Failed)?;
+        rx.await.map_err(|_| HashError::Failed)
     }
 }
 
@@ -138,6 +152,34 @@ fn verify_with(phc: &str, password: &[u8], buf: &mut Vec<Block>) -> Result<bool,
     Ok(bool::from(out.ct_eq(expected.as_bytes())))
 }
 
+/// A hashing buffer of `blocks` KiB. argon2 reads its memory at pseudo-random places, so
+/// with 4 KiB pages most reads miss the TLB; on Linux the buffer asks for transparent huge
+/// pages before it is first touched.
+fn new_buffer(blocks: usize) -> Vec<Block> {
+    let mut v: Vec<Block> = Vec::with_capacity(blocks);
+    #[cfg(target_os = "linux")]
+    {
+        let page = 4096usize;
+        let start = v.as_mut_ptr() as usize;
+        let end = start + blocks * std::mem::size_of::<Block>();
+        let aligned = start.div_ceil(page) * page;
+        if end > aligned {
+            // SAFETY: the range lies inside this Vec's own allocation (page-aligned inward);
+            // madvise only changes how the kernel backs it, never its contents or validity.
+            // A failure (e.g. THP disabled) just leaves normal pages.
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    v.resize(blocks, Block::new());
+    v
+}
+
 fn raw(
     params: &Params,
     password: &[u8],
@@ -147,7 +189,7 @@ fn raw(
 ) -> Result<(), HashError> {
     let blocks = params.block_count();
     if buf.len() != blocks {
-        buf.resize(blocks, Block::new());
+        *buf = new_buffer(blocks);
     }
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(password, salt, out, &mut buf[..])
