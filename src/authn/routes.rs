@@ -97,11 +97,16 @@ fn binding_cookie_name(config: &Config) -> &'static str {
     }
 }
 
+/// What a login form's CSRF token is bound to: its transaction and the browser.
+fn login_binding(tx_id: &str, binding: &str) -> String {
+    format!("{tx_id}\u{0}{binding}")
+}
+
 fn login_csrf(authn: &Authn, tx_id: &str, binding: &str) -> String {
     csrf::token(
         &authn.keys.secrets().csrf,
         "login",
-        &format!("{tx_id}\u{0}{binding}"),
+        &login_binding(tx_id, binding),
     )
 }
 
@@ -152,7 +157,7 @@ async fn login_post(
         .await?
         .ok_or(WebError::bad_request("login.expired"))?;
     let binding = web::cookie(&headers, binding_cookie_name(&authn.config)).unwrap_or_default();
-    let bound = format!("{}\u{0}{binding}", tx.id);
+    let bound = login_binding(&tx.id, binding);
     if binding.is_empty() || !csrf::verify(&authn.keys.secrets().csrf, "login", &bound, &form.csrf)
     {
         return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
