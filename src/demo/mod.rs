@@ -187,24 +187,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             secret: Some(client::generate_secret()),
             redirect_uris: vec![redirect_uri(state, id)],
             post_logout_redirect_uris: vec![format!("{}{}", state.config.issuer, paths::DEMO)],
-            scopes: ["openid", "profile", "email", "school"]
-                .map(String::from)
-                .to_vec(),
-            grants: ["authorization_code", "refresh_token"]
-                .map(String::from)
-                .to_vec(),
-            release: [
-                "given_name",
-                "family_name",
-                "name",
-                "email",
-                "email_verified",
-                "roles",
-                "school_unit_codes",
-                "groups",
-            ]
-            .map(String::from)
-            .to_vec(),
+            release: crate::directory::release::ordinary_claims(),
+            // Scopes and grants: the defaults (openid profile email school; code + refresh).
             ..Default::default()
         };
         client::add(db, &state.keys, &spec, now).await?;

@@ -30,6 +30,15 @@ pub fn known_claims() -> Vec<&'static str> {
         .collect()
 }
 
+/// The claims of the profile, email and school scopes: what an ordinary school service is
+/// typically allowed (the demo clients' release list). Never the personnummer.
+pub fn ordinary_claims() -> Vec<String> {
+    ["profile", "email", "school"]
+        .iter()
+        .flat_map(|s| claims_for_scope(s).iter().map(|c| c.to_string()))
+        .collect()
+}
+
 /// The scopes Portvakt understands (besides `openid` and `offline_access`).
 pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "school", CIVIC_NO_SCOPE];
 
@@ -118,6 +127,13 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn ordinary_claims_never_include_the_personnummer() {
+        let c = ordinary_claims();
+        assert!(c.contains(&"roles".to_string()) && c.contains(&"email".to_string()));
+        assert!(!c.iter().any(|x| x == CIVIC_NO_CLAIM));
     }
 
     #[test]

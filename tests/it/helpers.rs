@@ -252,23 +252,7 @@ impl TestApp {
             secret: Some(SECRET.into()),
             redirect_uris: vec![RP_REDIRECT.into()],
             post_logout_redirect_uris: vec![RP_LOGOUT.into()],
-            scopes: ["openid", "profile", "email", "school"]
-                .map(String::from)
-                .to_vec(),
-            grants: ["authorization_code", "refresh_token"]
-                .map(String::from)
-                .to_vec(),
-            release: [
-                "given_name",
-                "family_name",
-                "name",
-                "email",
-                "roles",
-                "school_unit_codes",
-                "groups",
-            ]
-            .map(String::from)
-            .to_vec(),
+            release: portvakt::directory::release::ordinary_claims(),
             ..Default::default()
         };
         tune(&mut spec);
@@ -320,8 +304,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+        status_json(res).await
     }
 
     /// POST to the token endpoint with the client in the form body (client_secret_post or
@@ -334,8 +317,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+        status_json(res).await
     }
 
     pub async fn userinfo(&self, access_token: &str) -> (u16, serde_json::Value) {
@@ -346,8 +328,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+        status_json(res).await
     }
 
     /// Logs `username` in through a browser and returns (browser, code, verifier, nonce).
@@ -386,6 +367,12 @@ impl TestApp {
         assert_eq!(status, 200, "{body}");
         (browser, body)
     }
+}
+
+/// A response's status and JSON body (Null when the body is not JSON).
+pub async fn status_json(res: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 pub fn pkce_challenge(verifier: &str) -> String {
