@@ -234,10 +234,13 @@ pub async fn check(
     let refuse = |p: Pending, s: Status| Ok((sp.clone(), Err((p, s))));
 
     if root.attr("Version") != Some("2.0") {
-        return refuse(
-            pending,
-            Status::requester(response::VERSION_MISMATCH, "SAML 2.0 only"),
-        );
+        // VersionMismatch is a top-level status code (SAML Core §3.2.2.2).
+        let status = Status {
+            code: response::VERSION_MISMATCH,
+            sub: None,
+            message: Some("SAML 2.0 only"),
+        };
+        return refuse(pending, status);
     }
     let Some(id) = request_id.filter(|i| !i.is_empty() && i.len() <= 256) else {
         return refuse(
@@ -402,7 +405,11 @@ fn name_id_rule(sp: &Sp, requested: Option<&str>) -> Option<sp::NameIdRule> {
         format: f.to_string(),
         source: None,
     };
+    // The administrator's configured format is the default; else what the metadata lists.
     let wanted = requested.map(String::from).or_else(|| {
+        if let Some(c) = &configured {
+            return Some(c.format.clone());
+        }
         sp.meta
             .name_id_formats
             .iter()

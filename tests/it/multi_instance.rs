@@ -94,3 +94,27 @@ async fn throttling_is_shared_between_instances() {
     }
     assert_eq!(statuses, vec![401, 401, 429], "failures at B count at A");
 }
+
+#[tokio::test]
+async fn a_saml_request_answered_at_one_instance_is_denied_at_the_other() {
+    use crate::saml_sp::*;
+    let (a, b) = pair().await;
+    a.add_person("elev.anna", &["student"]).await;
+    let sp = TestSp::new("https://sp.example.se");
+    sp.register(&a, &[]);
+    let browser = a.browser();
+    let id = fresh_id();
+    let req = sp.authn_request(&a, &id, "", "");
+    let first = redirect_sso(&browser, &a, &sp, &req, Some("elev.anna")).await;
+    assert_eq!(first.status().0, SUCCESS);
+    // The same request at B (the IdP's one address is A's; the SP does not know there are two).
+    let url = sp.redirect_url(&b.url("/saml/sso"), "SAMLRequest", &req, None);
+    let again = answer(&browser, &b, browser.get(&url).await, None).await;
+    assert_eq!(
+        again.status(),
+        (
+            REQUESTER.into(),
+            Some("urn:oasis:names:tc:SAML:2.0:status:RequestDenied".into())
+        )
+    );
+}

@@ -9,6 +9,12 @@ use std::io::Write;
 
 pub const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+pub const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+pub const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+pub const REQUESTER: &str = "urn:oasis:names:tc:SAML:2.0:status:Requester";
+pub const BAS: &str = "http://id.skolfederation.se/loa/bas";
+pub const TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
 
 pub struct TestSp {
     pub entity_id: String,
@@ -137,6 +143,18 @@ impl TestSp {
         xml: &str,
         relay: Option<&str>,
     ) -> String {
+        self.redirect_url_with(endpoint, param, xml, relay, RSA_SHA256)
+    }
+
+    /// The HTTP-Redirect URL, signed (when the SP signs) with `sig_alg` (rsa-sha256 or rsa-sha1).
+    pub fn redirect_url_with(
+        &self,
+        endpoint: &str,
+        param: &str,
+        xml: &str,
+        relay: Option<&str>,
+        sig_alg: &str,
+    ) -> String {
         let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(xml.as_bytes()).unwrap();
         let msg = STANDARD.encode(e.finish().unwrap());
@@ -146,13 +164,13 @@ impl TestSp {
             q.push_str(&format!("&RelayState={}", enc(r)));
         }
         if self.sign_requests {
-            q.push_str(&format!(
-                "&SigAlg={}",
-                enc("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
-            ));
+            q.push_str(&format!("&SigAlg={}", enc(sig_alg)));
+            let digest = match sig_alg {
+                RSA_SHA1 => openssl::hash::MessageDigest::sha1(),
+                _ => openssl::hash::MessageDigest::sha256(),
+            };
             let key = openssl::pkey::PKey::private_key_from_pkcs8(&self.key_pkcs8).unwrap();
-            let mut s =
-                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+            let mut s = openssl::sign::Signer::new(digest, &key).unwrap();
             s.update(q.as_bytes()).unwrap();
             q.push_str(&format!(
                 "&Signature={}",
@@ -164,8 +182,25 @@ impl TestSp {
 
     /// Signs a message's XML (enveloped, over its ID) with libxmlsec1 through samael.
     pub fn sign_xml(&self, xml_text: &str, id: &str) -> String {
+        self.sign_xml_with(xml_text, id, |t| t)
+    }
+
+    /// Signs with RSA-SHA1 and a SHA-1 digest (what the IdP must refuse).
+    pub fn sign_xml_sha1(&self, xml_text: &str, id: &str) -> String {
+        self.sign_xml_with(xml_text, id, |t| {
+            t.replace(RSA_SHA256, RSA_SHA1).replace(
+                "http://www.w3.org/2001/04/xmlenc#sha256",
+                "http://www.w3.org/2000/09/xmldsig#sha1",
+            )
+        })
+    }
+
+    fn sign_xml_with(&self, xml_text: &str, id: &str, tune: impl Fn(String) -> String) -> String {
         use samael::crypto::{Crypto, CryptoProvider};
-        let template = portvakt::saml::dsig::template(id, &STANDARD.encode(&self.cert_der));
+        let template = tune(portvakt::saml::dsig::template(
+            id,
+            &STANDARD.encode(&self.cert_der),
+        ));
         // Right after the Issuer, as the schema wants.
         let with_template =
             xml_text.replacen("</saml:Issuer>", &format!("</saml:Issuer>{template}"), 1);
@@ -256,20 +291,25 @@ pub async fn idp_cert(app: &TestApp) -> Vec<u8> {
 /// Verifies every signature in a Response with libxmlsec1 (through samael) and returns the
 /// signed, reduced assertion; panics when a signature is missing or wrong.
 pub fn verified_assertion(response_xml: &str, idp_cert: &[u8]) -> Element {
+    verify(response_xml, idp_cert).expect("the response's signatures verify")
+}
+
+/// Like `verified_assertion`, but says why instead of panicking.
+pub fn verify(response_xml: &str, idp_cert: &[u8]) -> Result<Element, String> {
     use samael::crypto::{Crypto, CryptoProvider, ReduceMode};
     let reduced = Crypto::reduce_xml_to_signed(
         response_xml,
         &[idp_cert.to_vec().into()],
         ReduceMode::ValidateAndMarkNoAncestors,
     )
-    .expect("the response's signatures verify");
-    let root = xml::parse(&reduced).unwrap();
+    .map_err(|e| e.to_string())?;
+    let root = xml::parse(&reduced).map_err(|e| e.to_string())?;
     if root.is(SAML, "Assertion") {
-        root
+        Ok(root)
     } else {
         root.child(SAML, "Assertion")
-            .expect("a signed assertion")
-            .clone()
+            .cloned()
+            .ok_or_else(|| "no signed assertion".to_string())
     }
 }
 
@@ -302,4 +342,175 @@ pub fn attributes(assertion: &Element) -> std::collections::BTreeMap<String, Vec
         out.insert(a.attr("FriendlyName").unwrap_or_default().to_string(), vals);
     }
     out
+}
+
+/// A fresh message ID (an NCName).
+pub fn fresh_id() -> String {
+    format!("_{}", portvakt::keys::random_token())
+}
+
+/// Sets an attribute on the first element that has it (for requests: the root).
+pub fn set_attr(xml: &str, name: &str, value: &str) -> String {
+    let marker = format!(" {name}=\"");
+    let start = xml.find(&marker).unwrap_or_else(|| panic!("no {name}")) + marker.len();
+    let end = start + xml[start..].find('"').unwrap();
+    format!("{}{value}{}", &xml[..start], &xml[end..])
+}
+
+/// Removes an attribute from the first element that has it.
+pub fn drop_attr(xml: &str, name: &str) -> String {
+    let marker = format!(" {name}=\"");
+    let start = xml.find(&marker).unwrap_or_else(|| panic!("no {name}"));
+    let end = start + marker.len() + xml[start + marker.len()..].find('"').unwrap() + 1;
+    format!("{}{}", &xml[..start], &xml[end..])
+}
+
+/// Sends an AuthnRequest with the HTTP-POST binding (a form with SAMLRequest in base64).
+pub async fn post_request(b: &Browser, app: &TestApp, xml: &str, relay: Option<&str>) -> Resp {
+    let msg = STANDARD.encode(xml);
+    let mut form = vec![("SAMLRequest", msg.as_str())];
+    if let Some(r) = relay {
+        form.push(("RelayState", r));
+    }
+    b.post(&app.url("/saml/sso"), &form).await
+}
+
+/// An error page: 400 and nothing for any SP.
+pub fn assert_error_page(r: &Resp) {
+    assert_eq!(r.status, 400, "expected an error page, got: {}", r.body);
+    assert!(
+        !r.body.contains("SAMLResponse"),
+        "an error page must not carry a SAMLResponse"
+    );
+}
+
+/// A Response form, as the SP receives it.
+pub struct Answer {
+    pub action: String,
+    pub xml: String,
+    pub relay: Option<String>,
+}
+
+impl Answer {
+    pub fn status(&self) -> (String, Option<String>) {
+        status_of(&self.xml)
+    }
+
+    pub fn root(&self) -> Element {
+        xml::parse(&self.xml).unwrap()
+    }
+}
+
+/// Follows `first` through login (when `user` is given) to the POST form and reads it.
+pub async fn answer(b: &Browser, app: &TestApp, first: Resp, user: Option<&str>) -> Answer {
+    let login = user.map(|u| (u, crate::helpers::PASSWORD));
+    let page = sso_until_form(b, app, first, login).await;
+    assert_eq!(page.status, 200, "expected the POST form: {}", page.body);
+    assert!(
+        page.body.contains("<form method=\"post\""),
+        "a POST form: {}",
+        page.body
+    );
+    let (action, xml, relay) = form_response(&page);
+    Answer { action, xml, relay }
+}
+
+/// An AuthnRequest over HTTP-Redirect, through login when needed, to the form.
+pub async fn redirect_sso(
+    b: &Browser,
+    app: &TestApp,
+    sp: &TestSp,
+    req: &str,
+    user: Option<&str>,
+) -> Answer {
+    let url = sp.redirect_url(&app.url("/saml/sso"), "SAMLRequest", req, None);
+    answer(b, app, b.get(&url).await, user).await
+}
+
+/// The InResponseTo of a Response.
+pub fn in_response_to(response_xml: &str) -> Option<String> {
+    xml::parse(response_xml)
+        .unwrap()
+        .attr("InResponseTo")
+        .map(String::from)
+}
+
+/// The NameID's (Format, value).
+pub fn name_id(assertion: &Element) -> (String, String) {
+    let n = assertion
+        .child(SAML, "Subject")
+        .and_then(|s| s.child(SAML, "NameID"))
+        .expect("a NameID");
+    (n.attr("Format").unwrap_or_default().into(), n.text.clone())
+}
+
+/// The AuthnContextClassRef.
+pub fn authn_context(assertion: &Element) -> String {
+    let mut refs = Vec::new();
+    assertion.descendants(SAML, "AuthnContextClassRef", &mut refs);
+    refs[0].trimmed_text().to_string()
+}
+
+/// A person as `TestApp::add_person` makes one, to be tuned.
+pub fn new_person(username: &str) -> portvakt::directory::NewPerson {
+    portvakt::directory::NewPerson {
+        username: username.into(),
+        given_name: "Test".into(),
+        family_name: username.into(),
+        email: Some(format!("{username}@example.se")),
+        civic_no: None,
+        protected_identity: false,
+        roles: vec![portvakt::directory::Role::parse("student").unwrap()],
+        source: "local".into(),
+    }
+}
+
+/// Adds a person through the directory, with the test password.
+pub async fn add_person_as(
+    app: &TestApp,
+    new: portvakt::directory::NewPerson,
+) -> portvakt::directory::Person {
+    let now = portvakt::unix_now();
+    for r in &new.roles {
+        if let Some(u) = &r.school_unit_code {
+            portvakt::storage::persons::upsert_school_unit(&app.db, u, u, "local")
+                .await
+                .unwrap();
+        }
+    }
+    let p = portvakt::directory::add_person(&app.db, &new, "test.example", now)
+        .await
+        .unwrap();
+    app.state
+        .authn
+        .set_password(&p.id, crate::helpers::PASSWORD.into(), now)
+        .await
+        .unwrap();
+    p
+}
+
+/// Decrypts a Response's EncryptedAssertion with Debian's xmlsec1 and the SP's key; returns
+/// the Response with the plain assertion in place.
+pub fn decrypt_with_xmlsec1(app: &TestApp, sp: &TestSp, response_xml: &str) -> String {
+    let dir = app.dir.path();
+    let tag = portvakt::keys::random_token();
+    let (key, doc) = (
+        dir.join(format!("enc-{tag}.pem")),
+        dir.join(format!("resp-{tag}.xml")),
+    );
+    std::fs::write(&key, sp.enc_key_pem.as_ref().expect("an encrypting SP")).unwrap();
+    std::fs::write(&doc, response_xml).unwrap();
+    let out = std::process::Command::new("/usr/bin/xmlsec1")
+        .arg("--decrypt")
+        .arg("--privkey-pem")
+        .arg(&key)
+        .arg(&doc)
+        .output()
+        .expect("xmlsec1 is installed at /usr/bin/xmlsec1");
+    assert!(
+        out.status.success(),
+        "xmlsec1 --decrypt failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
