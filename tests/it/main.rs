@@ -12,4 +12,5 @@ mod negative;
 mod oidc_flow;
 mod rotation;
 mod saml;
+mod saml_slo;
 mod saml_sp;
