@@ -145,6 +145,17 @@ pub async fn upsert_subject(db: &Db, s: &Subject) -> Result<()> {
     Ok(())
 }
 
+/// A new session of the same person takes over what the SPs were told about the old one:
+/// they still name it by the NameID and SessionIndex they got.
+pub async fn move_subjects(db: &Db, from: &str, to: &str) -> Result<()> {
+    sqlx::query("UPDATE saml_subjects SET session_id = $2 WHERE session_id = $1")
+        .bind(from)
+        .bind(to)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
 fn subject_row(r: &sqlx::any::AnyRow) -> Result<Subject> {
     Ok(Subject {
         session_id: r.try_get("session_id")?,

@@ -43,7 +43,17 @@ async fn oidc_tokens_in(app: &TestApp, b: &Browser, client_id: &str) -> serde_js
         "SSO should answer at once: {loc}"
     );
     assert_eq!(query_param(&loc, "state"), Some(state));
-    let code = query_param(&loc, "code").expect("a code");
+    exchange(app, client_id, &loc, &verifier).await
+}
+
+/// The code in a redirect to the client, exchanged for tokens.
+async fn exchange(
+    app: &TestApp,
+    client_id: &str,
+    callback: &str,
+    verifier: &str,
+) -> serde_json::Value {
+    let code = query_param(callback, "code").expect("a code");
     let (status, body) = app
         .token(
             client_id,
@@ -52,7 +62,7 @@ async fn oidc_tokens_in(app: &TestApp, b: &Browser, client_id: &str) -> serde_js
                 ("grant_type", "authorization_code"),
                 ("code", &code),
                 ("redirect_uri", RP_REDIRECT),
-                ("code_verifier", &verifier),
+                ("code_verifier", verifier),
             ],
         )
         .await;
@@ -197,6 +207,10 @@ async fn sp_initiated_logout_reaches_the_other_sp_and_the_oidc_client() {
     let to_b = idp_redirect(&location(&r), &cert);
     assert_logout_request_to(&sp_b, &app, &to_b, &told_b);
     assert_ne!(to_b.relay_state.as_deref(), Some("a-relay"));
+
+    // The check above is real: a RelayState changed on the way no longer verifies.
+    let tampered = location(&r).replace("RelayState=", "RelayState=x");
+    assert!(std::panic::catch_unwind(|| idp_redirect(&tampered, &cert)).is_err());
 
     // B confirms; A gets a signed Success for its request, with its RelayState.
     let r = answer(&app, &b, &sp_b, &to_b, SUCCESS).await;
@@ -483,4 +497,89 @@ async fn logout_requests_that_do_not_verify_or_match_end_nothing() {
     );
     assert!(b.has_sso());
     assert!(sp_a.answered_without_login(&app, &b).await);
+}
+
+#[tokio::test]
+async fn after_a_forced_new_login_the_first_sps_logout_request_still_ends_the_session() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    let sp_a = TestSp::new("https://sp-a.example.se").signing();
+    sp_a.register(&app, &[]);
+    let sp_b = TestSp::new("https://sp-b.example.se").signing();
+    sp_b.register(&app, &[]);
+    let cert = idp_cert(&app).await;
+    let b = app.browser();
+    let told_a = sp_a.log_in(&app, &b, LOGIN).await;
+
+    // B wants a fresh login: the browser gets a new SSO session for the same person.
+    let req = sp_b.authn_request(&app, "_force", r#" ForceAuthn="true""#, "");
+    let first = b
+        .get(&sp_b.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None))
+        .await;
+    assert!(
+        location(&first).contains("/login?tx="),
+        "ForceAuthn asks for a login"
+    );
+    let page = sso_until_form(&b, &app, first, LOGIN).await;
+    let (_, response, _) = form_response(&page);
+    let told_b = subject_of(&verified_assertion(&response, &cert));
+    let cookies = b.cookies.lock().unwrap().clone();
+
+    // A still names the session by what it was told; that ends the browser's session and
+    // reaches B.
+    let request = sp_a.logout_request(&app, "_slo-after-force", &told_a);
+    let r = b
+        .get(&sp_a.redirect_url(&app.url("/saml/slo"), "SAMLRequest", &request, None))
+        .await;
+    let to_b = idp_redirect(&location(&r), &cert);
+    assert_eq!(
+        to_b.param, "SAMLRequest",
+        "not an error answer: {}",
+        to_b.xml
+    );
+    assert_logout_request_to(&sp_b, &app, &to_b, &told_b);
+    let r = answer(&app, &b, &sp_b, &to_b, SUCCESS).await;
+    let to_a = idp_redirect(&location(&r), &cert);
+    assert_logout_response_to(&sp_a, &app, &to_a, "_slo-after-force", None);
+    assert_eq!(to_a.status(), (SUCCESS.to_string(), None));
+    assert_session_gone(&app, &b, &sp_a, cookies).await;
+}
+
+#[tokio::test]
+async fn after_prompt_login_rp_initiated_logout_still_visits_the_saml_sp() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let sp = TestSp::new("https://sp-a.example.se").signing();
+    sp.register(&app, &[]);
+    let cert = idp_cert(&app).await;
+    let b = app.browser();
+    let told = sp.log_in(&app, &b, LOGIN).await;
+
+    // The client forces a new login: a new SSO session for the same person.
+    let (url, _, _, verifier) = app.authorize_url("one", &[("prompt", "login")]);
+    let callback = b.login(&app, &url, "elev.anna", PASSWORD).await;
+    let t = exchange(&app, "one", &callback, &verifier).await;
+    let cookies = b.cookies.lock().unwrap().clone();
+
+    let r = b
+        .get(&app.url(&format!(
+            "/oidc/logout?id_token_hint={}&post_logout_redirect_uri={}&state=s10",
+            t["id_token"].as_str().unwrap(),
+            urlencode(RP_LOGOUT)
+        )))
+        .await;
+    let mut next = location(&r);
+    assert!(
+        next.starts_with(&app.base),
+        "the SAML SP is visited first: {next}"
+    );
+    if !next.contains("SAMLRequest=") {
+        next = location(&b.get(&next).await);
+    }
+    let m = idp_redirect(&next, &cert);
+    assert_logout_request_to(&sp, &app, &m, &told);
+    let r = answer(&app, &b, &sp, &m, SUCCESS).await;
+    assert_eq!(location(&r), format!("{RP_LOGOUT}?state=s10"));
+    assert_session_gone(&app, &b, &sp, cookies).await;
 }
