@@ -156,6 +156,7 @@ impl App {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         spawn_housekeeping(db);
+        spawn_metadata_refresh(state.idp.clone());
         Ok(Self {
             state,
             addr,
@@ -220,6 +221,22 @@ fn router(state: &AppState, demo: bool) -> Router {
         // Outermost: sees every request and response, including the fallback's.
         .layer(axum::middleware::from_fn_with_state(edge, web::edge))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+}
+
+/// Every minute: SP metadata registered from a URL is fetched again when due.
+fn spawn_metadata_refresh(idp: crate::saml::Idp) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let every = idp.config.saml.metadata_refresh;
+            if let Err(e) =
+                crate::saml::sp::refresh_due(&idp.db, &idp.http, every, unix_now()).await
+            {
+                tracing::warn!("metadata refresh failed: {}", crate::error_chain(&e));
+            }
+        }
+    });
 }
 
 /// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows.

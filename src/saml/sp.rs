@@ -435,6 +435,79 @@ pub async fn add(
     Ok(meta)
 }
 
+/// Replaces an SP's metadata (when `metadata` is given) and policy.
+pub async fn update(
+    db: &Db,
+    entity_id: &str,
+    metadata: Option<(&str, Option<&str>)>,
+    policy: &Policy,
+    now: i64,
+) -> Result<(), SpError> {
+    let mut rec = crate::storage::saml::get_sp(db, entity_id)
+        .await?
+        .ok_or_else(|| SpError::Unknown(entity_id.to_string()))?;
+    if let Some((doc, url)) = metadata {
+        let meta = parse_metadata(doc, now)?;
+        if meta.entity_id != entity_id {
+            return Err(SpError::Metadata(format!(
+                "it is for {}, not {entity_id}",
+                meta.entity_id
+            )));
+        }
+        rec.metadata = doc.to_string();
+        rec.metadata_url = url.map(String::from);
+        rec.valid_until = meta.valid_until;
+        rec.fetched_at = now;
+        rec.name = meta.display_name.unwrap_or_default();
+    }
+    rec.policy = policy.clone();
+    crate::storage::saml::update_sp(db, &rec, now).await?;
+    Ok(())
+}
+
+/// Fetches again the metadata of SPs registered from a URL when `every` seconds have passed
+/// or their validUntil is within the hour. A failed fetch keeps the old metadata (which stops
+/// serving once its validUntil passes) and is logged.
+pub async fn refresh_due(
+    db: &Db,
+    http: &reqwest::Client,
+    every: i64,
+    now: i64,
+) -> Result<u32, SpError> {
+    let mut refreshed = 0;
+    for rec in crate::storage::saml::list_sps(db).await? {
+        let Some(url) = rec.metadata_url.clone() else {
+            continue;
+        };
+        let due = now - rec.fetched_at >= every || rec.valid_until.is_some_and(|v| v - now < 3600);
+        if !due {
+            continue;
+        }
+        let fetched = match load_source(http, &url).await {
+            Ok(doc) => {
+                update(
+                    db,
+                    &rec.entity_id,
+                    Some((&doc, Some(&url))),
+                    &rec.policy,
+                    now,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(()) => refreshed += 1,
+            Err(e) => tracing::warn!(
+                "refreshing metadata of {} from {url} failed: {}",
+                rec.entity_id,
+                crate::error_chain(&e)
+            ),
+        }
+    }
+    Ok(refreshed)
+}
+
 /// Short-lived cache of parsed SPs (parsing metadata on every request would dominate).
 #[derive(Clone)]
 pub struct SpCache {

@@ -13,3 +13,5 @@ mod multi_instance;
 mod negative;
 mod oidc_flow;
 mod rotation;
+mod saml;
+mod saml_sp;
