@@ -7,11 +7,14 @@
 //! IdP is a cross-site request, as it is in production.
 
 use crate::helpers::*;
+use crate::saml_sp::{SAML, TestSp, idp_cert, status_of, verified_assertion};
 use crate::webdriver::{Driver, Session};
 use axum::extract::{Form, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::{get, post};
-use std::collections::HashMap;
+use portvakt::saml::xml;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// The browser's first SSO and a second one that must ride on the session; the relying party
@@ -62,30 +65,20 @@ async fn oidc_login_in_chromium_sets_the_sso_cookie_and_the_next_authorize_needs
 async fn saml_post_binding_reuses_the_sso_session_across_sites() {
     let app = spawn_tls_app().await;
     app.add_person("elev.anna", &["student"]).await;
-    let sp = TestRp::start(&app).await;
-    let metadata = app.dir.path().join("sp-metadata.xml");
-    std::fs::write(&metadata, sp.saml_metadata()).unwrap();
-    let out = cli(
-        &app,
-        &["sp", "add", "--metadata", metadata.to_str().unwrap()],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "sp add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let rp = TestRp::start(&app).await;
+    // Unsigned requests: the SP's certificate in its metadata is not used.
+    rp.sp.register(&app, &[]);
     let driver = Driver::start().await;
     let browser = driver.session().await;
-    let acs = sp.url("/acs");
 
     // (a) No session yet: the IdP asks for a password, then posts a response to the ACS.
-    browser.goto(&sp.url("/start")).await;
+    rp.queue_authn_request(&app, "_first", "relay-1");
+    browser.goto(&rp.url("/start")).await;
     browser
         .wait_for_url("the login page", |u| u.starts_with(&app.url("/login?tx=")))
         .await;
     log_in(&browser, "elev.anna").await;
-    browser.wait_for_url("the ACS", |u| u == acs).await;
+    browser.wait_for_url("the ACS", |u| u == rp.sp.acs).await;
     assert!(browser.source().await.contains("received"));
     assert_sso_cookie(&browser, &app).await;
 
@@ -94,51 +87,48 @@ async fn saml_post_binding_reuses_the_sso_session_across_sites() {
 
     // (b) The session exists: the cross-site POST carries the cookie and no page stops the
     // browser on its way back to the ACS.
-    browser.goto(&sp.url("/start")).await;
+    rp.queue_authn_request(&app, "_second", "relay-2");
+    browser.goto(&rp.url("/start")).await;
     let at = browser
-        .wait_for_url("the ACS", |u| u == acs || u.contains("/login?"))
+        .wait_for_url("the ACS", |u| u == rp.sp.acs || u.contains("/login?"))
         .await;
     assert_eq!(
-        at, acs,
+        at, rp.sp.acs,
         "the IdP asked for a password again: the SSO cookie did not come along on the \
          cross-site POST"
     );
     assert!(browser.source().await.contains("received"));
     browser.quit().await;
 
-    let log = sp.log.lock().unwrap();
-    assert_eq!(log.request_ids.len(), 2, "two AuthnRequests sent");
-    assert_eq!(log.responses.len(), 2, "two responses received");
-    let (first, second) = (&log.responses[0], &log.responses[1]);
-    for (i, r) in log.responses.iter().enumerate() {
-        assert!(
-            r.xml.contains(SUCCESS),
-            "response {i} is not a Success:\n{}",
-            r.xml
-        );
-        assert_eq!(
-            xml_attr(&r.xml, "InResponseTo"),
-            Some(log.request_ids[i].clone()),
-            "{}",
-            r.xml
-        );
-        assert_eq!(
-            xml_attr(&r.xml, "Destination"),
-            Some(acs.clone()),
-            "{}",
-            r.xml
-        );
-        assert_eq!(r.relay_state.as_deref(), Some(relay_state(i).as_str()));
+    let responses = std::mem::take(&mut rp.log.lock().unwrap().responses);
+    assert_eq!(responses.len(), 2, "two responses at the ACS");
+    let cert = idp_cert(&app).await;
+    let mut answered = Vec::new();
+    for (post, (request_id, relay)) in responses
+        .iter()
+        .zip([("_first", "relay-1"), ("_second", "relay-2")])
+    {
+        let (status, _) = status_of(&post.xml);
+        assert_eq!(status, SUCCESS, "{}", post.xml);
+        let root = xml::parse(&post.xml).unwrap();
+        assert_eq!(root.attr("InResponseTo"), Some(request_id), "{}", post.xml);
+        assert_eq!(root.attr("Destination"), Some(rp.sp.acs.as_str()));
+        assert_eq!(post.relay_state.as_deref(), Some(relay));
+        let assertion = verified_assertion(&post.xml, &cert);
+        let authn_instant = assertion
+            .child(SAML, "AuthnStatement")
+            .and_then(|a| a.attr("AuthnInstant"))
+            .expect("an AuthnStatement with an AuthnInstant")
+            .to_string();
+        let issued = root.attr("IssueInstant").and_then(xml::parse_instant);
+        answered.push((issued.expect("an IssueInstant"), authn_instant));
     }
     assert!(
-        xml_attr(&second.xml, "IssueInstant") > xml_attr(&first.xml, "IssueInstant"),
+        answered[1].0 > answered[0].0,
         "the second response is a new one"
     );
-    let authn_instant = xml_attr(&first.xml, "AuthnInstant");
-    assert!(authn_instant.is_some(), "an AuthnStatement:\n{}", first.xml);
     assert_eq!(
-        xml_attr(&second.xml, "AuthnInstant"),
-        authn_instant,
+        answered[1].1, answered[0].1,
         "the second response rides on the first login"
     );
 }
@@ -185,9 +175,11 @@ fn authorize_url(app: &TestApp, rp: &TestRp, state: &str) -> String {
 }
 
 /// A relying party on another site than the IdP, served by the test: an OIDC callback and a
-/// SAML SP (`/start` sends an AuthnRequest by POST binding, `/acs` receives the response).
+/// SAML SP (`/start` posts the next queued AuthnRequest, `/acs` receives the response).
 struct TestRp {
     base: String,
+    /// The SAML side: entity ID `{base}/sp`, ACS `{base}/acs`.
+    sp: TestSp,
     log: Arc<Mutex<RpLog>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -198,13 +190,13 @@ impl Drop for TestRp {
     }
 }
 
-/// What the relying party saw, in order.
+/// What the relying party saw and what it is about to send.
 #[derive(Default)]
 struct RpLog {
     /// The query string of every OIDC callback.
     callbacks: Vec<String>,
-    /// The ID of every AuthnRequest `/start` sent.
-    request_ids: Vec<String>,
+    /// AuthnRequests for `/start` to send, in order: (base64 of the XML, RelayState).
+    authn_requests: VecDeque<(String, String)>,
     /// Every SAML response posted to `/acs`.
     responses: Vec<SamlPost>,
 }
@@ -217,7 +209,6 @@ struct SamlPost {
 
 #[derive(Clone)]
 struct RpState {
-    base: String,
     idp_sso: String,
     log: Arc<Mutex<RpLog>>,
 }
@@ -229,7 +220,6 @@ impl TestRp {
         let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
         let log = Arc::new(Mutex::new(RpLog::default()));
         let state = RpState {
-            base: base.clone(),
             idp_sso: app.url("/saml/sso"),
             log: log.clone(),
         };
@@ -241,59 +231,38 @@ impl TestRp {
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        TestRp { base, log, server }
+        TestRp {
+            sp: TestSp::new(&base),
+            base,
+            log,
+            server,
+        }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    /// SP metadata: one POST-binding ACS, no certificate (the requests are unsigned).
-    fn saml_metadata(&self) -> String {
-        format!(
-            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
-  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:AssertionConsumerService Binding="{POST_BINDING}" Location="{acs}" index="0" isDefault="true"/>
-  </md:SPSSODescriptor>
-</md:EntityDescriptor>"#,
-            entity = sp_entity_id(&self.base),
-            acs = self.url("/acs"),
-        )
+    /// Makes the next visit to `/start` post this AuthnRequest.
+    fn queue_authn_request(&self, app: &TestApp, id: &str, relay_state: &str) {
+        use base64::Engine;
+        let xml = self.sp.authn_request(app, id, "", "");
+        let request = base64::engine::general_purpose::STANDARD.encode(xml);
+        let mut log = self.log.lock().unwrap();
+        log.authn_requests
+            .push_back((request, relay_state.to_string()));
     }
 }
 
-const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
-fn sp_entity_id(base: &str) -> String {
-    format!("{base}/sp")
-}
-
-/// The RelayState of the i-th AuthnRequest (from 0), so each response can be matched.
-fn relay_state(i: usize) -> String {
-    format!("relay-{i}")
-}
-
-/// A page that posts a fresh AuthnRequest to the IdP by itself (and by a click without
-/// JavaScript), like an SP's HTTP-POST binding.
-async fn saml_start(State(rp): State<RpState>) -> Html<String> {
-    use base64::Engine;
-    let id = format!("_{}", uuid::Uuid::new_v4().simple());
-    let relay = {
-        let mut log = rp.log.lock().unwrap();
-        log.request_ids.push(id.clone());
-        relay_state(log.request_ids.len() - 1)
-    };
-    let request = format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{sso}" AssertionConsumerServiceURL="{base}/acs" ProtocolBinding="{POST_BINDING}"><saml:Issuer>{entity}</saml:Issuer></samlp:AuthnRequest>"#,
-        now = saml_instant(portvakt::unix_now()),
-        sso = rp.idp_sso,
-        base = rp.base,
-        entity = sp_entity_id(&rp.base),
-    );
-    // Standard base64 and our own ASCII RelayState need no HTML escaping.
-    let request = base64::engine::general_purpose::STANDARD.encode(request);
-    Html(format!(
+/// A page that posts the next queued AuthnRequest to the IdP by itself (and by a click
+/// without JavaScript), like an SP's HTTP-POST binding.
+async fn saml_start(State(rp): State<RpState>) -> Result<Html<String>, StatusCode> {
+    let next = rp.log.lock().unwrap().authn_requests.pop_front();
+    let (request, relay) = next.ok_or(StatusCode::NOT_FOUND)?;
+    // Base64 and the tests' own RelayStates need no HTML escaping.
+    Ok(Html(format!(
         r#"<!doctype html><title>Test SP</title>
 <form method="post" action="{sso}">
 <input type="hidden" name="SAMLRequest" value="{request}">
@@ -302,7 +271,7 @@ async fn saml_start(State(rp): State<RpState>) -> Html<String> {
 </form>
 <script>document.forms[0].submit()</script>"#,
         sso = rp.idp_sso,
-    ))
+    )))
 }
 
 async fn saml_acs(
@@ -319,38 +288,6 @@ async fn saml_acs(
         relay_state: form.get("RelayState").cloned(),
     });
     Html(RECEIVED)
-}
-
-/// The value of the first `name="..."` attribute in an XML document: enough for a test that
-/// knows the first one belongs to the element it wants (samlp:Response before its Assertion).
-fn xml_attr(xml: &str, name: &str) -> Option<String> {
-    let marker = format!(" {name}=\"");
-    let start = xml.find(&marker)? + marker.len();
-    Some(xml[start..].split('"').next()?.to_string())
-}
-
-/// A SAML instant (xs:dateTime in UTC, whole seconds) from unix seconds. The days-to-date
-/// step is Howard Hinnant's `civil_from_days`; no date crate for one timestamp.
-fn saml_instant(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = (secs / 3_600, secs % 3_600 / 60, secs % 60);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
-}
-
-#[test]
-fn saml_instants_are_utc_dates() {
-    assert_eq!(saml_instant(0), "1970-01-01T00:00:00Z");
-    assert_eq!(saml_instant(951_782_400), "2000-02-29T00:00:00Z");
-    assert_eq!(saml_instant(1_767_225_599), "2025-12-31T23:59:59Z");
 }
 
 async fn oidc_callback(State(rp): State<RpState>, RawQuery(q): RawQuery) -> Html<&'static str> {
