@@ -5,14 +5,14 @@
 #
 #   build:  pkg-config libssl-dev build-essential curl ca-certificates, Rust >= 1.94 via
 #           rustup with rustfmt and clippy
-#   tests:  postgresql, chromium
+#   tests:  postgresql, chromium, chromium-driver (the browser tests in tests/it/browser.rs)
 #
 # Non-interactive: never reads standard input. Safe to run again and again.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 MIN_RUST="1.94"
-PACKAGES=(pkg-config libssl-dev build-essential curl ca-certificates postgresql chromium)
+PACKAGES=(pkg-config libssl-dev build-essential curl ca-certificates postgresql chromium chromium-driver)
 
 say() { printf '[setup] %s\n' "$*"; }
 
