@@ -7,10 +7,10 @@ use crate::saml::{dsig, sp, xml};
 use crate::unix_now;
 use crate::web::{self, WebError, i18n::Lang, paths};
 use askama::Template;
+use axum::Form;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use std::io::Write;
 
@@ -54,8 +54,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     };
     let eid = entity_id(issuer);
     let now = unix_now();
-    if crate::storage::saml::get_sp(&state.db, &eid).await?.is_some() {
-        sp::update(&state.db, &eid, Some((&metadata(issuer), None)), &policy, now).await?;
+    if crate::storage::saml::get_sp(&state.db, &eid)
+        .await?
+        .is_some()
+    {
+        sp::update(
+            &state.db,
+            &eid,
+            Some((&metadata(issuer), None)),
+            &policy,
+            now,
+        )
+        .await?;
     } else {
         sp::add(&state.db, &metadata(issuer), None, &policy, now).await?;
     }
@@ -83,14 +93,21 @@ pub async fn login_get(State(state): State<AppState>) -> Result<Response, WebErr
         eid = xml::esc(&entity_id(issuer)),
     );
     let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(request.as_bytes()).map_err(WebError::internal)?;
+    e.write_all(request.as_bytes())
+        .map_err(WebError::internal)?;
     let encoded = STANDARD.encode(e.finish().map_err(WebError::internal)?);
     let url = format!(
         "{issuer}{}?SAMLRequest={}",
         paths::SAML_SSO,
         url::form_urlencoded::byte_serialize(encoded.as_bytes()).collect::<String>()
     );
-    let cookie = web::set_cookie(COOKIE, &id, Some(600), state.config.secure_cookies(), web::SameSite::Lax);
+    let cookie = web::set_cookie(
+        COOKIE,
+        &id,
+        Some(600),
+        state.config.secure_cookies(),
+        web::SameSite::Lax,
+    );
     let mut res = Redirect::to(&url).into_response();
     res.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(res)
@@ -162,7 +179,10 @@ pub async fn acs_post(
         .iter()
         .map(|a| {
             (
-                a.attr("FriendlyName").or(a.attr("Name")).unwrap_or_default().to_string(),
+                a.attr("FriendlyName")
+                    .or(a.attr("Name"))
+                    .unwrap_or_default()
+                    .to_string(),
                 a.children(xml::SAML, "AttributeValue")
                     .map(|v| v.text.clone())
                     .collect(),

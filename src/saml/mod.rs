@@ -205,7 +205,8 @@ mod tests {
 
     /// A credential as the IdP makes it, and its certificate's DER.
     pub fn test_credential() -> (Credential, Vec<u8>) {
-        let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
         let pkcs8 = key.private_key_to_pkcs8().unwrap();
         let der = self_signed(&pkcs8, "test").unwrap();
         (
@@ -239,8 +240,17 @@ mod tests {
             &cred,
         )
         .unwrap();
-        let resp = response::response("https://idp", "https://sp/acs", Some("_r"), response::Status::OK, &assertion, None, 2).unwrap();
-        let reduced = dsig::verify_and_reduce(&resp, &[der.clone()]).expect("verifies");
+        let resp = response::response(
+            "https://idp",
+            "https://sp/acs",
+            Some("_r"),
+            response::Status::OK,
+            &assertion,
+            None,
+            2,
+        )
+        .unwrap();
+        let reduced = dsig::verify_and_reduce(&resp, std::slice::from_ref(&der)).expect("verifies");
         let root = xml::parse(&reduced).unwrap();
         assert!(root.is(xml::SAML, "Assertion"), "{reduced}");
         let tampered = resp.replace("a&lt;b", "a&lt;c");

@@ -239,7 +239,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Utloggningsbegäran kunde inte verifieras och har inte utförts.",
         "The logout request could not be verified and was not carried out.",
     ),
-    ("home.title", "Kommunens inloggning för skolan", "The municipality's school login"),
+    (
+        "home.title",
+        "Kommunens inloggning för skolan",
+        "The municipality's school login",
+    ),
     (
         "home.intro",
         "Här loggar elever och personal in till skolans tjänster. Tjänsteleverantörer hittar anslutningsuppgifterna nedan.",
