@@ -147,6 +147,7 @@ impl Authn {
         if let Some(p) = previous {
             if p.person_id == person_id {
                 storage::sessions::copy_participants(&self.db, &p.id, &rec.id).await?;
+                storage::saml::move_subjects(&self.db, &p.id, &rec.id).await?;
                 storage::sessions::end_session(&self.db, &p.id, now).await?;
             } else {
                 self.end_session(&p, now).await?;

@@ -3,7 +3,9 @@
 //! PORTVAKT_TEST_DB=postgres) and drives it like a relying party and a browser would.
 
 mod helpers;
+mod webdriver;
 
+mod browser;
 mod cli;
 mod login;
 mod logout;
@@ -12,4 +14,5 @@ mod negative;
 mod oidc_flow;
 mod rotation;
 mod saml;
+mod saml_slo;
 mod saml_sp;

@@ -2,6 +2,8 @@
 //! in both bindings (signed with openssl and libxmlsec1 via samael, not with Portvakt's
 //! code), and checks of Portvakt's Responses with libxmlsec1.
 
+#![allow(dead_code)]
+
 use crate::helpers::{Browser, Resp, TestApp, cli, hidden};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use portvakt::saml::xml::{self, Element};
@@ -11,8 +13,6 @@ pub const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 pub const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
-pub const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
-pub const REQUESTER: &str = "urn:oasis:names:tc:SAML:2.0:status:Requester";
 pub const BAS: &str = "http://id.skolfederation.se/loa/bas";
 pub const TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
 
@@ -155,31 +155,188 @@ impl TestSp {
         relay: Option<&str>,
         sig_alg: &str,
     ) -> String {
-        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(xml.as_bytes()).unwrap();
-        let msg = STANDARD.encode(e.finish().unwrap());
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let mut q = format!("{param}={}", enc(&msg));
-        if let Some(r) = relay {
-            q.push_str(&format!("&RelayState={}", enc(r)));
-        }
-        if self.sign_requests {
-            q.push_str(&format!("&SigAlg={}", enc(sig_alg)));
-            let digest = match sig_alg {
-                RSA_SHA1 => openssl::hash::MessageDigest::sha1(),
-                _ => openssl::hash::MessageDigest::sha256(),
-            };
-            let key = openssl::pkey::PKey::private_key_from_pkcs8(&self.key_pkcs8).unwrap();
-            let mut s = openssl::sign::Signer::new(digest, &key).unwrap();
-            s.update(q.as_bytes()).unwrap();
-            q.push_str(&format!(
-                "&Signature={}",
-                enc(&STANDARD.encode(s.sign_to_vec().unwrap()))
-            ));
-        }
-        format!("{endpoint}?{q}")
+        let key = self.sign_requests.then_some(self.key_pkcs8.as_slice());
+        redirect_url_signed_with(endpoint, param, xml, relay, key, sig_alg)
     }
 
+    /// A LogoutRequest for the subject this SP was told about.
+    pub fn logout_request(&self, app: &TestApp, id: &str, s: &SpSubject) -> String {
+        self.logout_request_for(app, id, &s.name_id, &s.format, &s.session_index)
+    }
+
+    /// A LogoutRequest naming any NameID and SessionIndex.
+    pub fn logout_request_for(
+        &self,
+        app: &TestApp,
+        id: &str,
+        name_id: &str,
+        format: &str,
+        session_index: &str,
+    ) -> String {
+        format!(
+            r#"<samlp:LogoutRequest xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}"><saml:Issuer>{eid}</saml:Issuer><saml:NameID Format="{format}">{name_id}</saml:NameID><samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+            now = xml::instant(portvakt::unix_now()),
+            dest = app.url("/saml/slo"),
+            eid = self.entity_id,
+            name_id = xml::esc(name_id),
+            format = xml::esc(format),
+            session_index = xml::esc(session_index),
+        )
+    }
+
+    /// This SP's LogoutResponse to a LogoutRequest the IdP sent it.
+    pub fn logout_response(&self, app: &TestApp, in_response_to: &str, status: &str) -> String {
+        format!(
+            r#"<samlp:LogoutResponse xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="_{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" InResponseTo="{irt}"><saml:Issuer>{eid}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status></samlp:LogoutResponse>"#,
+            id = portvakt::keys::random_token(),
+            now = xml::instant(portvakt::unix_now()),
+            dest = app.url("/saml/slo"),
+            irt = xml::esc(in_response_to),
+            eid = self.entity_id,
+        )
+    }
+
+    /// SP-initiated SSO in a browser (Redirect binding, a fresh request ID); logs in when
+    /// `login` is given, and otherwise insists that the IdP answers without a login page.
+    /// Returns what the SP learned from the verified assertion.
+    pub async fn log_in(
+        &self,
+        app: &TestApp,
+        b: &Browser,
+        login: Option<(&str, &str)>,
+    ) -> SpSubject {
+        let id = format!("_authn-{}", portvakt::keys::random_token());
+        let req = self.authn_request(app, &id, "", "");
+        let url = self.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None);
+        let first = b.get(&url).await;
+        if login.is_none() {
+            assert!(
+                first.status == 200 && first.body.contains("name=\"SAMLResponse\""),
+                "expected an answer without a login page: {} {:?}",
+                first.status,
+                first.location
+            );
+        }
+        let page = sso_until_form(b, app, first, login).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let (action, response, _) = form_response(&page);
+        assert_eq!(action, self.acs);
+        assert_eq!(status_of(&response).0, SUCCESS);
+        let assertion = verified_assertion(&response, &idp_cert(app).await);
+        let root = xml::parse(&response).unwrap();
+        assert_eq!(root.attr("InResponseTo"), Some(id.as_str()));
+        subject_of(&assertion)
+    }
+
+    /// Whether the browser's SSO session still answers this SP's AuthnRequest at once
+    /// (true), or the IdP sends it to the login page (false).
+    pub async fn answered_without_login(&self, app: &TestApp, b: &Browser) -> bool {
+        let id = format!("_probe-{}", portvakt::keys::random_token());
+        let req = self.authn_request(app, &id, "", "");
+        let r = b
+            .get(&self.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None))
+            .await;
+        if r.status == 200 && r.body.contains("name=\"SAMLResponse\"") {
+            let (_, response, _) = form_response(&r);
+            assert_eq!(status_of(&response).0, SUCCESS);
+            return true;
+        }
+        assert_eq!(r.status, 303, "{}", r.body);
+        let loc = r.location.unwrap();
+        assert!(
+            loc.contains("/login?tx="),
+            "neither an answer nor a login: {loc}"
+        );
+        false
+    }
+}
+
+pub const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+pub const REQUESTER: &str = "urn:oasis:names:tc:SAML:2.0:status:Requester";
+pub const RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
+pub const PARTIAL_LOGOUT: &str = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
+pub const REQUEST_DENIED: &str = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied";
+pub const UNKNOWN_PRINCIPAL: &str = "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal";
+
+/// What an SP learned about the subject from an assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpSubject {
+    pub name_id: String,
+    pub format: String,
+    pub session_index: String,
+}
+
+pub fn subject_of(assertion: &Element) -> SpSubject {
+    let name_id = assertion
+        .child(SAML, "Subject")
+        .and_then(|s| s.child(SAML, "NameID"))
+        .expect("a NameID");
+    let session_index = assertion
+        .child(SAML, "AuthnStatement")
+        .and_then(|a| a.attr("SessionIndex"))
+        .expect("a SessionIndex");
+    SpSubject {
+        name_id: name_id.trimmed_text().to_string(),
+        format: name_id.attr("Format").unwrap_or_default().to_string(),
+        session_index: session_index.to_string(),
+    }
+}
+
+/// A fresh RSA key (PKCS#8 DER) nobody registered.
+pub fn stranger_key() -> Vec<u8> {
+    openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap())
+        .unwrap()
+        .private_key_to_pkcs8()
+        .unwrap()
+}
+
+/// The HTTP-Redirect URL for a message, its query signed (RSA-SHA256) by `key` if given.
+pub fn redirect_url_signed_by(
+    endpoint: &str,
+    param: &str,
+    xml: &str,
+    relay: Option<&str>,
+    key: Option<&[u8]>,
+) -> String {
+    redirect_url_signed_with(endpoint, param, xml, relay, key, RSA_SHA256)
+}
+
+/// The HTTP-Redirect URL, its query signed by `key` (if given) with `sig_alg` (RSA-SHA256 or
+/// RSA-SHA1).
+pub fn redirect_url_signed_with(
+    endpoint: &str,
+    param: &str,
+    xml: &str,
+    relay: Option<&str>,
+    key: Option<&[u8]>,
+    sig_alg: &str,
+) -> String {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(xml.as_bytes()).unwrap();
+    let msg = STANDARD.encode(e.finish().unwrap());
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut q = format!("{param}={}", enc(&msg));
+    if let Some(r) = relay {
+        q.push_str(&format!("&RelayState={}", enc(r)));
+    }
+    if let Some(key) = key {
+        q.push_str(&format!("&SigAlg={}", enc(sig_alg)));
+        let digest = match sig_alg {
+            RSA_SHA1 => openssl::hash::MessageDigest::sha1(),
+            _ => openssl::hash::MessageDigest::sha256(),
+        };
+        let key = openssl::pkey::PKey::private_key_from_pkcs8(key).unwrap();
+        let mut s = openssl::sign::Signer::new(digest, &key).unwrap();
+        s.update(q.as_bytes()).unwrap();
+        q.push_str(&format!(
+            "&Signature={}",
+            enc(&STANDARD.encode(s.sign_to_vec().unwrap()))
+        ));
+    }
+    format!("{endpoint}?{q}")
+}
+
+impl TestSp {
     /// Signs a message's XML (enveloped, over its ID) with libxmlsec1 through samael.
     pub fn sign_xml(&self, xml_text: &str, id: &str) -> String {
         self.sign_xml_with(xml_text, id, |t| t)
@@ -513,4 +670,99 @@ pub fn decrypt_with_xmlsec1(app: &TestApp, sp: &TestSp, response_xml: &str) -> S
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A message the IdP sent through the browser by the HTTP-Redirect binding.
+#[derive(Debug)]
+pub struct IdpRedirect {
+    /// The URL without its query.
+    pub endpoint: String,
+    /// SAMLRequest or SAMLResponse.
+    pub param: String,
+    pub xml: String,
+    pub root: Element,
+    pub relay_state: Option<String>,
+}
+
+impl IdpRedirect {
+    pub fn id(&self) -> &str {
+        self.root.attr("ID").expect("an ID")
+    }
+
+    /// (top-level, second-level) status of a LogoutResponse.
+    pub fn status(&self) -> (String, Option<String>) {
+        status_of(&self.xml)
+    }
+}
+
+/// Reads a Redirect-binding URL from the IdP: the query signature must be there (RSA-SHA256)
+/// and verify with the IdP's certificate over the octets as sent (SAML Bindings §3.4.4.1);
+/// then the message is inflated and parsed. Panics otherwise.
+pub fn idp_redirect(url: &str, idp_cert: &[u8]) -> IdpRedirect {
+    let (endpoint, query) = url.split_once('?').expect("a query");
+    let pairs: Vec<(&str, &str)> = query
+        .split('&')
+        .map(|kv| kv.split_once('=').expect("name=value"))
+        .collect();
+    let names: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+    let raw = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let decoded = |v: &str| {
+        url::form_urlencoded::parse(format!("a={v}").as_bytes())
+            .next()
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    let param = if raw("SAMLRequest").is_some() {
+        "SAMLRequest"
+    } else {
+        "SAMLResponse"
+    };
+    let message = raw(param).expect("a SAMLRequest or SAMLResponse");
+    let sig_alg = raw("SigAlg").expect("the message is signed: SigAlg");
+    let signature = raw("Signature").expect("the message is signed: Signature");
+    assert_eq!(decoded(sig_alg), RSA_SHA256);
+    let mut signed = format!("{param}={message}");
+    if let Some(r) = raw("RelayState") {
+        signed.push_str(&format!("&RelayState={r}"));
+    }
+    signed.push_str(&format!("&SigAlg={sig_alg}"));
+    let expected_order: Vec<&str> = [Some(param), raw("RelayState").map(|_| "RelayState")]
+        .into_iter()
+        .flatten()
+        .chain(["SigAlg", "Signature"])
+        .collect();
+    assert_eq!(
+        names, expected_order,
+        "the query holds the signed parameters only"
+    );
+    let cert = openssl::x509::X509::from_der(idp_cert).unwrap();
+    let key = cert.public_key().unwrap();
+    let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    v.update(signed.as_bytes()).unwrap();
+    let sig = STANDARD.decode(decoded(signature)).unwrap();
+    assert!(
+        v.verify(&sig).unwrap(),
+        "the query signature verifies with the IdP's certificate"
+    );
+    let deflated = STANDARD.decode(decoded(message)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(deflated.as_slice()),
+        &mut text,
+    )
+    .unwrap();
+    let root = xml::parse(&text).unwrap();
+    assert_eq!(
+        root.attr("Destination"),
+        Some(endpoint),
+        "Destination is where it was sent"
+    );
+    IdpRedirect {
+        endpoint: endpoint.to_string(),
+        param: param.to_string(),
+        root,
+        xml: text,
+        relay_state: raw("RelayState").map(decoded),
+    }
 }
