@@ -207,10 +207,19 @@ async fn a_signed_request_wrapped_in_an_unsigned_one_never_answers_the_attacker(
     for attacker_acs in ["https://evil.example/acs", second_acs.as_str()] {
         let (legit_id, legit) = request(&app, &sp, "", "");
         let signed = sp.sign_xml(&legit, &legit_id);
-        let signed = signed.trim_start().trim_start_matches(|c| c != '>');
-        let inner = format!("<samlp:Extensions{signed}</samlp:Extensions>");
+        let signed = &signed[signed.find("<samlp:AuthnRequest").unwrap()..];
+        let inner = format!("<samlp:Extensions>{signed}</samlp:Extensions>");
         let (_, outer) = request(&app, &sp, "", &inner);
         let outer = set_attr(&outer, "AssertionConsumerServiceURL", attacker_acs);
+        // Well-formed, with the signed request inside the attacker's.
+        let parsed = xml::parse(&outer).unwrap();
+        let mut wrapped = Vec::new();
+        parsed.descendants(SAMLP, "AuthnRequest", &mut wrapped);
+        assert_eq!(wrapped[0].attr("ID"), Some(legit_id.as_str()));
+        assert_eq!(
+            parsed.attr("AssertionConsumerServiceURL"),
+            Some(attacker_acs)
+        );
         let r = post_request(&b, &app, &outer, None).await;
         assert!(!r.body.contains("evil.example"), "{}", r.body);
         if r.body.contains("SAMLResponse") {
