@@ -11,3 +11,4 @@ mod multi_instance;
 mod negative;
 mod oidc_flow;
 mod rotation;
+mod saml_interop;
