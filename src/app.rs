@@ -6,6 +6,7 @@ use crate::authn::{Authn, LogoutNotifier, password::PasswordHasher};
 use crate::config::{Config, Mode};
 use crate::keys::{Kek, KeyStore};
 use crate::oidc::{Op, logout::BackChannel};
+use crate::saml::{Idp, slo::FrontChannel};
 use crate::storage::Db;
 use crate::{unix_now, web};
 use anyhow::Context;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub keys: KeyStore,
     pub authn: Authn,
     pub op: Op,
+    pub idp: Idp,
     pub http: reqwest::Client,
 }
 
@@ -114,18 +116,36 @@ impl App {
         let authn = Authn::new(db.clone(), config.clone(), keys.clone(), hasher);
         let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());
         // Single logout: each protocol front ends its part of a session.
-        let notifiers: Vec<Arc<dyn LogoutNotifier>> = vec![Arc::new(BackChannel {
-            op: op.clone(),
-            http: http.clone(),
-        })];
+        let idp = Idp::new(
+            db.clone(),
+            keys.clone(),
+            config.clone(),
+            authn.clone(),
+            http.clone(),
+        );
+        let notifiers: Vec<Arc<dyn LogoutNotifier>> = vec![
+            Arc::new(BackChannel {
+                op: op.clone(),
+                http: http.clone(),
+            }),
+            Arc::new(FrontChannel { idp: idp.clone() }),
+        ];
         let authn = authn.with_notifiers(notifiers);
         let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());
+        let idp = Idp::new(
+            db.clone(),
+            keys.clone(),
+            config.clone(),
+            authn.clone(),
+            http.clone(),
+        );
         let state = AppState {
             config: config.clone(),
             db: db.clone(),
             keys,
             authn,
             op,
+            idp,
             http,
         };
 
@@ -136,6 +156,7 @@ impl App {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         spawn_housekeeping(db);
+        spawn_metadata_refresh(state.idp.clone());
         Ok(Self {
             state,
             addr,
@@ -186,6 +207,7 @@ fn router(state: &AppState, demo: bool) -> Router {
     let mut app = Router::new()
         .merge(crate::oidc::routes::routes().with_state(state.op.clone()))
         .merge(crate::authn::routes::routes().with_state(state.authn.clone()))
+        .merge(crate::saml::routes::routes().with_state(state.idp.clone()))
         .route(web::paths::STYLESHEET, get(web::stylesheet))
         .route(web::paths::HEALTH, get(web::health));
     if demo {
@@ -199,6 +221,22 @@ fn router(state: &AppState, demo: bool) -> Router {
         // Outermost: sees every request and response, including the fallback's.
         .layer(axum::middleware::from_fn_with_state(edge, web::edge))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+}
+
+/// Every minute: SP metadata registered from a URL is fetched again when due.
+fn spawn_metadata_refresh(idp: crate::saml::Idp) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let every = idp.config.saml.metadata_refresh;
+            if let Err(e) =
+                crate::saml::sp::refresh_due(&idp.db, &idp.http, every, unix_now()).await
+            {
+                tracing::warn!("metadata refresh failed: {}", crate::error_chain(&e));
+            }
+        }
+    });
 }
 
 /// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows.
@@ -220,7 +258,8 @@ fn spawn_housekeeping(db: Db) {
             let r1 = crate::storage::tokens::purge_expired(&db, now).await;
             let r2 = crate::storage::sessions::purge_expired(&db, now).await;
             let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;
-            if let Some(e) = r1.err().or(r2.err()).or(r3.err()) {
+            let r4 = crate::storage::saml::purge_expired(&db, now).await;
+            if let Some(e) = r1.err().or(r2.err()).or(r3.err()).or(r4.err()) {
                 tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
             }
         }

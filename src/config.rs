@@ -46,6 +46,51 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
+    pub saml: SamlConfig,
+}
+
+/// The SAML2 IdP (`saml/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamlConfig {
+    /// The IdP's entityID; empty means `<issuer>/saml/metadata`.
+    pub entity_id: String,
+    /// Scope of eduPersonPrincipalName and scoped affiliations, and schacHomeOrganization
+    /// (the municipality's domain); empty means the issuer's host name.
+    pub scope: String,
+    /// Display names in the metadata's mdui:UIInfo.
+    pub display_name_sv: String,
+    pub display_name_en: String,
+    /// How long an assertion is valid (Conditions, SubjectConfirmationData), seconds.
+    pub assertion_ttl: i64,
+    /// Oldest IssueInstant accepted on a request, seconds (plus `tokens.clock_skew`).
+    pub request_max_age: i64,
+    /// Largest SAML message accepted, in bytes, before and after inflating.
+    pub max_message_bytes: usize,
+    /// Sign the IdP metadata document.
+    pub sign_metadata: bool,
+    /// How often metadata registered from a URL is fetched again, seconds.
+    pub metadata_refresh: i64,
+    /// SAML attribute names (`urn:oid:…`) by FriendlyName, for attributes whose OID the
+    /// Skolfederation profile defines but we could not verify; overrides the built-in ones.
+    pub attribute_names: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for SamlConfig {
+    fn default() -> Self {
+        Self {
+            entity_id: String::new(),
+            scope: String::new(),
+            display_name_sv: "Kommunens inloggning för skolan".into(),
+            display_name_en: "The municipality's school login".into(),
+            assertion_ttl: 300,
+            request_max_age: 300,
+            max_message_bytes: 64 * 1024,
+            sign_metadata: false,
+            metadata_refresh: 3600,
+            attribute_names: Default::default(),
+        }
+    }
 }
 
 /// In-process read caches of database rows. Each instance may serve a cached row for at most
@@ -143,6 +188,7 @@ impl Default for Config {
             throttle: ThrottleConfig::default(),
             database: DatabaseConfig::default(),
             cache: CacheConfig::default(),
+            saml: SamlConfig::default(),
         }
     }
 }
@@ -304,6 +350,26 @@ impl Config {
     }
 
     /// A configuration for tests: an isolated database URL and fast argon2 parameters.
+    /// The SAML IdP's entityID.
+    pub fn saml_entity_id(&self) -> String {
+        if self.saml.entity_id.is_empty() {
+            format!("{}/saml/metadata", self.issuer)
+        } else {
+            self.saml.entity_id.clone()
+        }
+    }
+
+    /// The scope of eduPersonPrincipalName and scoped affiliations.
+    pub fn saml_scope(&self) -> String {
+        if !self.saml.scope.is_empty() {
+            return self.saml.scope.clone();
+        }
+        url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(String::from))
+            .unwrap_or_else(|| "localhost".into())
+    }
+
     pub fn for_tests(database_url: &str, data_dir: PathBuf) -> Self {
         let mut c = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -32,6 +32,7 @@ pub mod demo;
 pub mod directory;
 pub mod keys;
 pub mod oidc;
+pub mod saml;
 pub mod storage;
 pub mod web;
 

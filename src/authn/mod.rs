@@ -23,6 +23,11 @@ pub mod acr {
     pub const BAS: &str = "http://id.skolfederation.se/loa/bas";
     pub const TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
 
+    /// The levels the login methods built so far can reach (password: `BAS`). Each method
+    /// adds its level here; a protocol front refuses at once a request for a level that no
+    /// method can reach.
+    pub const OFFERED: &[&str] = &[BAS];
+
     /// Rank of an acr value; unknown values rank above everything we can give, so a request
     /// for them is never silently satisfied by a weaker session.
     pub fn rank(acr: &str) -> u8 {

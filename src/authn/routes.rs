@@ -79,10 +79,11 @@ struct LoginForm {
 }
 
 async fn rp_name(authn: &Authn, rp_id: &str) -> String {
-    crate::storage::clients::display_name(&authn.db, rp_id)
-        .await
-        .ok()
+    let oidc = crate::storage::clients::display_name(&authn.db, rp_id).await;
+    let saml = crate::storage::saml::display_name(&authn.db, rp_id).await;
+    oidc.ok()
         .flatten()
+        .or(saml.ok().flatten())
         .unwrap_or_else(|| rp_id.to_string())
 }
 

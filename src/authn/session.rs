@@ -51,6 +51,17 @@ pub struct EndedSession {
 /// without authn knowing them. Implementations spawn their own work and return at once.
 pub trait LogoutNotifier: Send + Sync {
     fn session_ended(&self, ended: &EndedSession, now: i64);
+
+    /// Logout that needs the browser (SAML front-channel): where to send it first, on a path
+    /// that ends at `then`. None when this front has nothing to do through the browser.
+    fn front_channel<'a>(
+        &'a self,
+        _ended: &'a EndedSession,
+        _then: &'a str,
+        _now: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
+        Box::pin(async { None })
+    }
 }
 
 fn to_session(r: SessionRecord) -> Result<Session, AuthnError> {
@@ -156,10 +167,40 @@ impl Authn {
         Ok(())
     }
 
+    /// A live session by its database id (single logout names sessions this way).
+    pub async fn session_by_id(&self, id: &str, now: i64) -> Result<Option<Session>, AuthnError> {
+        match storage::sessions::get_session(&self.db, id).await? {
+            Some(r) if r.ended_at.is_none() && now < r.expires_at => to_session(r).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Ends a session and tells every protocol front, so each can end its part.
     pub async fn end_session(&self, s: &Session, now: i64) -> Result<(), AuthnError> {
+        self.end(s, now).await.map(|_| ())
+    }
+
+    /// Ends a session with the browser present: returns where to send it, which is `then`
+    /// unless a protocol front must first visit its relying parties through the browser.
+    pub async fn end_session_in_browser(
+        &self,
+        s: &Session,
+        then: &str,
+        now: i64,
+    ) -> Result<String, AuthnError> {
+        if let Some(ended) = self.end(s, now).await? {
+            for n in self.notifiers.iter() {
+                if let Some(first) = n.front_channel(&ended, then, now).await {
+                    return Ok(first);
+                }
+            }
+        }
+        Ok(then.to_string())
+    }
+
+    async fn end(&self, s: &Session, now: i64) -> Result<Option<EndedSession>, AuthnError> {
         if !storage::sessions::end_session(&self.db, &s.id, now).await? {
-            return Ok(());
+            return Ok(None);
         }
         let ended = EndedSession {
             id: s.id.clone(),
@@ -170,6 +211,6 @@ impl Authn {
         for n in self.notifiers.iter() {
             n.session_ended(&ended, now);
         }
-        Ok(())
+        Ok(Some(ended))
     }
 }

@@ -97,9 +97,17 @@ pub struct SigningKey {
     pair: Pair,
     public: Vec<u8>,
     jwk: serde_json::Value,
+    /// The private key (PKCS#8 DER), kept only for RSA keys: XML signatures (SAML) are made
+    /// by libxmlsec1, which takes the key as DER.
+    rsa_pkcs8: Option<Vec<u8>>,
 }
 
 impl SigningKey {
+    /// PKCS#8 DER of an RSA key; None for EC keys.
+    pub fn rsa_pkcs8(&self) -> Option<&[u8]> {
+        self.rsa_pkcs8.as_deref()
+    }
+
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
         let rng = SystemRandom::new();
         match &self.pair {
@@ -255,6 +263,18 @@ impl KeyStore {
     fn published(&self, now: i64) -> Vec<Arc<SigningKey>> {
         let set = self.current();
         published_keys(&set.keys, now, self.inner.retire_after)
+    }
+
+    /// The RSA keys that make XML signatures: the one signing now, and every published one
+    /// (pending, active, recently superseded) for the metadata.
+    pub fn rsa_keys(&self, now: i64) -> Result<(Arc<SigningKey>, Vec<Arc<SigningKey>>), KeyError> {
+        let active = self.active(Alg::Rs256, now)?;
+        let published = self
+            .published(now)
+            .into_iter()
+            .filter(|k| k.alg == Alg::Rs256)
+            .collect();
+        Ok((active, published))
     }
 
     /// The JWKS document (RFC 7517).
@@ -440,6 +460,7 @@ fn build_key(alg: Alg, pkcs8: &[u8], activate_at: i64) -> Result<SigningKey, Key
         pair,
         public,
         jwk,
+        rsa_pkcs8: (alg == Alg::Rs256).then(|| pkcs8.to_vec()),
     })
 }
 

@@ -321,12 +321,13 @@ async fn end_session(
             state: checked.state.as_deref(),
         });
     }
-    if let Some(s) = &session {
-        op.authn.end_session(s, now).await?;
-    }
-    let target = checked
+    let mut target = checked
         .redirect
         .unwrap_or_else(|| paths::LOGGED_OUT.to_string());
+    if let Some(s) = &session {
+        // SAML SPs of the session are visited through the browser before `target`.
+        target = op.authn.end_session_in_browser(s, &target, now).await?;
+    }
     let mut res = Redirect::to(&target).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, clear_sso_cookie(&op.config));

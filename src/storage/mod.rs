@@ -6,6 +6,7 @@
 pub mod clients;
 pub mod persons;
 pub mod records;
+pub mod saml;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;

@@ -245,3 +245,19 @@ pub async fn password_hash(db: &Db, person_id: &str) -> Result<Option<String>> {
         .await?;
     Ok(row.map(|r| r.try_get("password_hash")).transpose()?)
 }
+
+/// The eppns of a guardian's active children who do not have a protected identity (a
+/// protected child's guardian link is never released).
+pub async fn children_eppns(db: &Db, guardian_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT p.eppn FROM guardianships g JOIN persons p ON p.id = g.student_id \
+         WHERE g.guardian_id = $1 AND p.status = 'active' AND p.protected_identity = 0 \
+         ORDER BY p.eppn",
+    )
+    .bind(guardian_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok(sqlx::Row::try_get::<String, _>(r, "eppn")?))
+        .collect()
+}

@@ -194,6 +194,75 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Inloggningen till demotjänsten misslyckades.",
         "Logging in to the demo service failed.",
     ),
+    (
+        "saml.unknown_sp",
+        "Tjänsten som skickade dig hit är inte registrerad hos Portvakt. Kontakta kommunens IT-support och berätta vilken tjänst du försökte använda.",
+        "The service that sent you here is not registered with Portvakt. Contact the municipality's IT support and say which service you tried to use.",
+    ),
+    (
+        "saml.bad_signature",
+        "Inloggningsbegäran från tjänsten kunde inte verifieras (signaturen saknas eller stämmer inte). Ingen inloggning gjordes.",
+        "The service's login request could not be verified (its signature is missing or wrong). No login was made.",
+    ),
+    (
+        "saml.weak_algorithm",
+        "Tjänsten signerade med SHA-1, som inte längre godtas. Tjänstens leverantör behöver byta till SHA-256.",
+        "The service signed with SHA-1, which is no longer accepted. The service's supplier needs to switch to SHA-256.",
+    ),
+    (
+        "saml.bad_acs",
+        "Tjänsten bad om svar till en adress som inte finns i dess registrerade metadata. Av säkerhetsskäl skickas inget svar.",
+        "The service asked for the answer at an address that is not in its registered metadata. For your safety no answer is sent.",
+    ),
+    (
+        "saml.malformed",
+        "Tjänsten skickade en felaktig SAML-begäran. Försök igen från tjänsten; om felet kvarstår, kontakta IT-supporten.",
+        "The service sent a malformed SAML request. Try again from the service; if it persists, contact IT support.",
+    ),
+    (
+        "saml.too_large",
+        "Begäran från tjänsten är för stor.",
+        "The service's request is too large.",
+    ),
+    (
+        "saml.metadata_expired",
+        "Tjänstens registrering har gått ut (metadata giltig till ett passerat datum). Kontakta IT-supporten.",
+        "The service's registration has expired (its metadata's validUntil has passed). Contact IT support.",
+    ),
+    (
+        "saml.idp_init_disabled",
+        "Den här tjänsten kan inte öppnas direkt från Portvakt. Gå till tjänsten och logga in där.",
+        "This service cannot be opened directly from Portvakt. Go to the service and log in there.",
+    ),
+    (
+        "saml.logout_refused",
+        "Utloggningsbegäran kunde inte verifieras och har inte utförts.",
+        "The logout request could not be verified and was not carried out.",
+    ),
+    ("saml.post.title", "Skickar dig vidare", "Sending you on"),
+    (
+        "saml.post.text",
+        "Om du inte skickas vidare automatiskt, tryck på knappen.",
+        "If you are not sent on automatically, press the button.",
+    ),
+    ("saml.post.continue", "Fortsätt", "Continue"),
+    (
+        "demo.saml.title",
+        "Demotjänst (SAML)",
+        "Demo service (SAML)",
+    ),
+    (
+        "demo.saml.intro",
+        "En demotjänst som loggar in via Portvakt med SAML2 och visar attributen den fick.",
+        "A demo service that logs in through Portvakt with SAML2 and shows the attributes it received.",
+    ),
+    (
+        "demo.saml.attributes",
+        "Attribut i SAML-intyget",
+        "Attributes in the SAML assertion",
+    ),
+    ("demo.saml.attribute", "Attribut", "Attribute"),
+    ("demo.saml.values", "Värden", "Values"),
 ];
 
 #[cfg(test)]

@@ -10,6 +10,13 @@ pub const INTROSPECT: &str = "/oidc/introspect";
 pub const REVOKE: &str = "/oidc/revoke";
 pub const END_SESSION: &str = "/oidc/logout";
 
+pub const SAML_METADATA: &str = "/saml/metadata";
+pub const SAML_SSO: &str = "/saml/sso";
+pub const SAML_SSO_RESUME: &str = "/saml/sso/resume";
+pub const SAML_IDP_INIT: &str = "/saml/idp-init";
+pub const SAML_SLO: &str = "/saml/slo";
+pub const SAML_SLO_NEXT: &str = "/saml/slo/next";
+
 pub const LOGIN: &str = "/login";
 pub const LOGGED_OUT: &str = "/logged-out";
 pub const STYLESHEET: &str = "/static/portvakt.css";
@@ -18,12 +25,16 @@ pub const HEALTH: &str = "/healthz";
 pub const DEMO: &str = "/demo";
 pub const DEMO_LOGIN: &str = "/demo/rp/{client}/login";
 pub const DEMO_CALLBACK: &str = "/demo/rp/{client}/callback";
+pub const DEMO_SP: &str = "/demo/sp";
+pub const DEMO_SP_LOGIN: &str = "/demo/sp/login";
+pub const DEMO_SP_ACS: &str = "/demo/sp/acs";
 
 /// Where a login transaction of `protocol` resumes. Only server-chosen paths: no endpoint
 /// takes a return URL from the request.
 pub fn resume_path(protocol: &str) -> Option<&'static str> {
     match protocol {
         "oidc" => Some(AUTHORIZE_RESUME),
+        "saml" => Some(SAML_SSO_RESUME),
         _ => None,
     }
 }

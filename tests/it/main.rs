@@ -11,4 +11,6 @@ mod multi_instance;
 mod negative;
 mod oidc_flow;
 mod rotation;
+mod saml;
 mod saml_interop;
+mod saml_sp;

@@ -1,0 +1,200 @@
+//! The SAML2 IdP (Web Browser SSO and Single Logout; specs/skolfederation.md §2).
+//!
+//! `sp` is the registry of service providers, `sso` checks AuthnRequests and answers them,
+//! `response` builds and signs assertions (`encrypt` encrypts them), `attributes` maps the
+//! directory to the attribute profile, `slo` runs single logout, `metadata` describes us.
+//! `xml` reads messages namespace-aware; `dsig` is the only caller of libxmlsec1.
+//! Like `oidc`, this module never imports the other protocol front.
+
+pub mod attributes;
+pub mod dsig;
+pub mod encrypt;
+pub mod metadata;
+pub mod response;
+pub mod routes;
+pub mod slo;
+pub mod sp;
+pub mod sso;
+pub mod xml;
+
+use crate::authn::Authn;
+use crate::config::Config;
+use crate::keys::KeyStore;
+use crate::storage::{self, Db};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SamlError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Dsig(#[from] dsig::DsigError),
+    #[error(transparent)]
+    Encrypt(#[from] encrypt::EncryptError),
+    #[error(transparent)]
+    Sp(#[from] sp::SpError),
+    #[error(transparent)]
+    Authn(#[from] crate::authn::AuthnError),
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+    #[error("certificate: {0}")]
+    Certificate(String),
+    #[error("a blocking task failed: {0}")]
+    Join(String),
+}
+
+/// The key that signs now, with its certificate.
+#[derive(Clone)]
+pub struct Credential {
+    pub key_der: Arc<Vec<u8>>,
+    /// base64 DER, as it goes into KeyInfo and metadata.
+    pub cert_b64: Arc<str>,
+}
+
+/// The IdP's shared handle.
+#[derive(Clone)]
+pub struct Idp {
+    pub db: Db,
+    pub keys: KeyStore,
+    pub config: Arc<Config>,
+    pub authn: Authn,
+    pub http: reqwest::Client,
+    sps: sp::SpCache,
+    /// Certificates by key id (they never change once made).
+    certs: Arc<RwLock<HashMap<String, Arc<str>>>>,
+    entity_id: Arc<str>,
+}
+
+impl Idp {
+    pub fn new(
+        db: Db,
+        keys: KeyStore,
+        config: Arc<Config>,
+        authn: Authn,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            sps: sp::SpCache::new(config.cache.client_ttl),
+            entity_id: config.saml_entity_id().into(),
+            db,
+            keys,
+            config,
+            authn,
+            http,
+            certs: Default::default(),
+        }
+    }
+
+    pub fn entity_id(&self) -> &str {
+        &self.entity_id
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.issuer, path)
+    }
+
+    /// A registered SP (cached for `cache.client_ttl` seconds).
+    pub async fn sp(&self, entity_id: &str, now: i64) -> Result<Option<Arc<sp::Sp>>, SamlError> {
+        Ok(self.sps.get(&self.db, entity_id, now).await?)
+    }
+
+    /// The certificate of a signing key, made and stored on first use (race-safe: the first
+    /// instance to store one wins and every instance then reads that one).
+    async fn certificate(
+        &self,
+        key: &crate::keys::SigningKey,
+        now: i64,
+    ) -> Result<Arc<str>, SamlError> {
+        if let Some(c) = self
+            .certs
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key.kid).cloned())
+        {
+            return Ok(c);
+        }
+        if storage::saml::certificate(&self.db, &key.kid)
+            .await?
+            .is_none()
+        {
+            let pkcs8 = key
+                .rsa_pkcs8()
+                .ok_or_else(|| SamlError::Certificate("not an RSA key".into()))?;
+            let der = self_signed(pkcs8, &self.config.saml_scope())
+                .map_err(|e| SamlError::Certificate(e.to_string()))?;
+            storage::saml::insert_certificate(&self.db, &key.kid, &STANDARD.encode(der), now)
+                .await?;
+        }
+        let cert: Arc<str> = storage::saml::certificate(&self.db, &key.kid)
+            .await?
+            .ok_or_else(|| SamlError::Certificate("lost".into()))?
+            .into();
+        if let Ok(mut m) = self.certs.write() {
+            m.insert(key.kid.clone(), cert.clone());
+        }
+        Ok(cert)
+    }
+
+    /// The credential that signs now.
+    pub async fn credential(&self, now: i64) -> Result<Credential, SamlError> {
+        let _ = self.keys.refresh(now).await;
+        let (active, _) = self.keys.rsa_keys(now)?;
+        let cert_b64 = self.certificate(&active, now).await?;
+        let key_der = active
+            .rsa_pkcs8()
+            .ok_or_else(|| SamlError::Certificate("not an RSA key".into()))?;
+        Ok(Credential {
+            key_der: Arc::new(key_der.to_vec()),
+            cert_b64,
+        })
+    }
+
+    /// Every published certificate (pending, active, recently superseded), for metadata.
+    pub async fn published_certificates(&self, now: i64) -> Result<Vec<Arc<str>>, SamlError> {
+        let _ = self.keys.refresh(now).await;
+        let (_, published) = self.keys.rsa_keys(now)?;
+        let mut out = Vec::new();
+        for k in published {
+            out.push(self.certificate(&k, now).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// A self-signed certificate for an RSA key: SAML uses certificates only to carry the key,
+/// so it is long-lived; rotation replaces the key, not the certificate.
+fn self_signed(pkcs8: &[u8], cn: &str) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, x509};
+    let key = PKey::private_key_from_pkcs8(pkcs8)?;
+    let mut name = x509::X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", cn)?;
+    name.append_entry_by_text("O", "Portvakt")?;
+    let name = name.build();
+    let mut b = x509::X509Builder::new()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(127, openssl::bn::MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(&key)?;
+    let (from, until) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(3650)?);
+    b.set_not_before(&from)?;
+    b.set_not_after(&until)?;
+    b.sign(&key, MessageDigest::sha256())?;
+    b.build().to_der()
+}
+
+/// Runs libxmlsec1 work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SamlError> + Send + 'static,
+) -> Result<T, SamlError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SamlError::Join(e.to_string()))?
+}

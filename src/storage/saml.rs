@@ -1,0 +1,256 @@
+//! The SAML front's tables: registered SPs, the request-ID replay cache, what each SP was
+//! told about a session's subject (for single logout), certificates and logouts in progress.
+
+use super::{Db, Result, StorageError, affected, on_conflict};
+use crate::saml::sp::{Policy, SpRecord};
+use sqlx::Row;
+
+fn policy_json(p: &Policy) -> String {
+    serde_json::to_string(p).unwrap_or_else(|_| "{}".into())
+}
+
+const SP_COLUMNS: &str = "entity_id, name, metadata, metadata_url, valid_until, fetched_at, policy";
+
+fn sp_row(r: &sqlx::any::AnyRow) -> Result<SpRecord> {
+    let policy: String = r.try_get("policy")?;
+    Ok(SpRecord {
+        entity_id: r.try_get("entity_id")?,
+        name: r.try_get("name")?,
+        metadata: r.try_get("metadata")?,
+        metadata_url: r.try_get("metadata_url")?,
+        valid_until: r.try_get("valid_until")?,
+        fetched_at: r.try_get("fetched_at")?,
+        policy: serde_json::from_str(&policy).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+    })
+}
+
+pub async fn insert_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO saml_sps (entity_id, metadata, metadata_url, valid_until, fetched_at, \
+         policy, created_at, updated_at, name) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+    )
+    .bind(&sp.entity_id)
+    .bind(&sp.metadata)
+    .bind(&sp.metadata_url)
+    .bind(sp.valid_until)
+    .bind(sp.fetched_at)
+    .bind(policy_json(&sp.policy))
+    .bind(now)
+    .bind(&sp.name)
+    .execute(db.writer())
+    .await
+    .map_err(on_conflict("SP entityID"))?;
+    Ok(())
+}
+
+/// Replaces an SP's metadata and policy; false if it is not registered.
+pub async fn update_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE saml_sps SET metadata = $2, metadata_url = $3, valid_until = $4, fetched_at = $5, \
+         policy = $6, updated_at = $7, name = $8 WHERE entity_id = $1",
+    )
+    .bind(&sp.entity_id)
+    .bind(&sp.metadata)
+    .bind(&sp.metadata_url)
+    .bind(sp.valid_until)
+    .bind(sp.fetched_at)
+    .bind(policy_json(&sp.policy))
+    .bind(now)
+    .bind(&sp.name)
+    .execute(db.writer())
+    .await?;
+    Ok(affected(r) == 1)
+}
+
+/// An SP's display name, for the login page.
+pub async fn display_name(db: &Db, entity_id: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT name FROM saml_sps WHERE entity_id = $1")
+            .bind(entity_id)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get::<String, _>("name"))
+            .transpose()?
+            .filter(|n| !n.is_empty()),
+    )
+}
+
+pub async fn get_sp(db: &Db, entity_id: &str) -> Result<Option<SpRecord>> {
+    let q = format!("SELECT {SP_COLUMNS} FROM saml_sps WHERE entity_id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(entity_id)
+        .fetch_optional(db.pool())
+        .await?
+        .as_ref()
+        .map(sp_row)
+        .transpose()
+}
+
+pub async fn list_sps(db: &Db) -> Result<Vec<SpRecord>> {
+    let q = format!("SELECT {SP_COLUMNS} FROM saml_sps ORDER BY entity_id");
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(sp_row)
+        .collect()
+}
+
+pub async fn delete_sp(db: &Db, entity_id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM saml_sps WHERE entity_id = $1")
+        .bind(entity_id)
+        .execute(db.writer())
+        .await?;
+    Ok(affected(r) == 1)
+}
+
+/// Records a request ID; false when it was already seen (a replay), on any instance.
+pub async fn remember_request_id(db: &Db, issuer: &str, id: &str, expires_at: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO saml_request_ids (issuer, request_id, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(issuer)
+    .bind(id)
+    .bind(expires_at)
+    .execute(db.writer())
+    .await?;
+    Ok(affected(r) == 1)
+}
+
+/// What an SP was told about a session's subject.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub session_id: String,
+    pub sp: String,
+    pub name_id: String,
+    pub name_id_format: String,
+    pub session_index: String,
+}
+
+pub async fn upsert_subject(db: &Db, s: &Subject) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO saml_subjects (session_id, sp, name_id, name_id_format, session_index) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id, sp) DO UPDATE SET \
+         name_id = excluded.name_id, name_id_format = excluded.name_id_format, \
+         session_index = excluded.session_index",
+    )
+    .bind(&s.session_id)
+    .bind(&s.sp)
+    .bind(&s.name_id)
+    .bind(&s.name_id_format)
+    .bind(&s.session_index)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+fn subject_row(r: &sqlx::any::AnyRow) -> Result<Subject> {
+    Ok(Subject {
+        session_id: r.try_get("session_id")?,
+        sp: r.try_get("sp")?,
+        name_id: r.try_get("name_id")?,
+        name_id_format: r.try_get("name_id_format")?,
+        session_index: r.try_get("session_index")?,
+    })
+}
+
+pub async fn subjects_of_session(db: &Db, session_id: &str) -> Result<Vec<Subject>> {
+    sqlx::query(
+        "SELECT session_id, sp, name_id, name_id_format, session_index FROM saml_subjects \
+         WHERE session_id = $1 ORDER BY sp",
+    )
+    .bind(session_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(subject_row)
+    .collect()
+}
+
+/// The subject an SP names by SessionIndex, if it is the one it was told.
+pub async fn subject_by_index(db: &Db, sp: &str, session_index: &str) -> Result<Option<Subject>> {
+    sqlx::query(
+        "SELECT session_id, sp, name_id, name_id_format, session_index FROM saml_subjects \
+         WHERE sp = $1 AND session_index = $2",
+    )
+    .bind(sp)
+    .bind(session_index)
+    .fetch_optional(db.pool())
+    .await?
+    .as_ref()
+    .map(subject_row)
+    .transpose()
+}
+
+pub async fn certificate(db: &Db, kid: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT cert_der FROM saml_certificates WHERE kid = $1")
+            .bind(kid)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("cert_der"))
+            .transpose()?,
+    )
+}
+
+/// Stores a certificate unless another instance stored one first.
+pub async fn insert_certificate(db: &Db, kid: &str, cert_b64: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO saml_certificates (kid, cert_der, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(kid)
+    .bind(cert_b64)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+pub async fn put_logout(db: &Db, id: &str, state: &str, expires_at: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO saml_logouts (id, state, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(expires_at)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+pub async fn get_logout(db: &Db, id: &str, now: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT state FROM saml_logouts WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("state"))
+            .transpose()?,
+    )
+}
+
+pub async fn delete_logout(db: &Db, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM saml_logouts WHERE id = $1")
+        .bind(id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
+    let mut n = 0;
+    for table in ["saml_request_ids", "saml_logouts"] {
+        let q = format!("DELETE FROM {table} WHERE expires_at <= $1");
+        n += affected(
+            sqlx::query(sqlx::AssertSqlSafe(q))
+                .bind(now)
+                .execute(db.writer())
+                .await?,
+        );
+    }
+    Ok(n)
+}
