@@ -26,7 +26,6 @@ import os
 import re
 import secrets
 import sys
-import zlib
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import requests
@@ -48,6 +47,19 @@ XMLSEC1 = "/usr/bin/xmlsec1"
 ALLOWED_SIG = {SIG_RSA_SHA256}
 ALLOWED_DIGEST = {DIGEST_SHA256}
 MAX_HOPS = 15
+
+# Prefixes are whatever the IdP chose, so every pattern allows any (or none).
+# The Response's own signature: by the schema it directly follows the Response's Issuer.
+RESPONSE_SIGNATURE = re.compile(
+    r"<(?:\w+:)?Response\b[^>]*>\s*<(?:\w+:)?Issuer\b[^>]*>[^<]*</(?:\w+:)?Issuer>"
+    r"\s*<(?:\w+:)?Signature\b"
+)
+# The ciphertext of EncryptedData itself, not that of its EncryptedKey.
+DATA_CIPHER_VALUE = re.compile(
+    r"<(?:\w+:)?CipherValue>([^<]+)</(?:\w+:)?CipherValue>\s*</(?:\w+:)?CipherData>"
+    r"\s*</(?:\w+:)?EncryptedData>"
+)
+NAME_ID = re.compile(r"<(?:\w+:)?NameID\b[^>]*>([^<]+)<")
 
 
 class Fail(Exception):
@@ -192,14 +204,16 @@ class Forms(html.parser.HTMLParser):
 class Browser:
     def __init__(self, ca=None):
         self.http = requests.Session()
-        if ca:
-            self.http.verify = ca
+        # Passed with each request: requests lets REQUESTS_CA_BUNDLE override Session.verify.
+        self.verify = ca or True
         self.trail = []  # every URL visited, for error messages
 
     def request(self, method, url, **kw):
         self.trail.append(f"{method} {url.split('?')[0]}")
         try:
-            return self.http.request(method, url, allow_redirects=False, timeout=30, **kw)
+            return self.http.request(
+                method, url, allow_redirects=False, timeout=30, verify=self.verify, **kw
+            )
         except requests.RequestException as e:
             raise Fail(f"{method} {url.split('?')[0]}: {e}")
 
@@ -240,16 +254,22 @@ def fetch_idp_metadata(browser, args):
 
 
 def check_algorithms(xml, what):
-    """Every signature in `xml` uses RSA-SHA256 with SHA-256 digests."""
-    sigs = re.findall(r'SignatureMethod Algorithm="([^"]+)"', xml)
-    digests = re.findall(r'DigestMethod Algorithm="([^"]+)"', xml)
-    for alg in sigs:
-        if alg not in ALLOWED_SIG:
-            raise Fail(f"{what} signed with {alg}")
-    for alg in digests:
-        if alg not in ALLOWED_DIGEST:
-            raise Fail(f"{what} uses digest {alg}")
-    return len(sigs)
+    """Every XML signature in `xml` uses RSA-SHA256 with SHA-256 digests. Only SignedInfo is
+    looked at: a DigestMethod elsewhere (the OAEP digest of an EncryptedKey) is no signature's."""
+    signed_infos = re.findall(r"<(?:\w+:)?SignedInfo\b.*?</(?:\w+:)?SignedInfo>", xml, re.S)
+    for si in signed_infos:
+        for alg in re.findall(r'SignatureMethod Algorithm="([^"]+)"', si):
+            if alg not in ALLOWED_SIG:
+                raise Fail(f"{what} signed with {alg}")
+        for alg in re.findall(r'DigestMethod Algorithm="([^"]+)"', si):
+            if alg not in ALLOWED_DIGEST:
+                raise Fail(f"{what} uses digest {alg}")
+    return len(signed_infos)
+
+
+def encryption_algorithms(xml):
+    """The algorithms of EncryptedData and EncryptedKey, in document order."""
+    return re.findall(r'EncryptionMethod Algorithm="([^"]+)"', xml)
 
 
 def send_authn_request(client, browser, idp, binding, relay_state):
@@ -315,9 +335,9 @@ def decode_post(saml_response):
 
 def tampered(xml):
     """`xml` with one character changed inside the signed (or encrypted) assertion."""
-    m = re.search(r"<(?:\w+:)?CipherValue>([^<]+)</(?:\w+:)?CipherValue>\s*</(?:\w+:)?CipherData>\s*</(?:\w+:)?EncryptedData>", xml)
+    m = DATA_CIPHER_VALUE.search(xml)
     if m is None:  # not encrypted: change the subject's NameID, which the signature covers
-        m = re.search(r"<(?:\w+:)?NameID\b[^>]*>([^<]+)<", xml)
+        m = NAME_ID.search(xml)
     if m is None:
         raise Fail("found neither a NameID nor encrypted data to tamper with")
     i = m.start(1) + len(m.group(1)) // 2  # the middle of the value, never padding
@@ -336,6 +356,10 @@ def parse_response(client, saml_response, req_id):
         raise Fail(f"pysaml2 rejected the response: {type(e).__name__}: {e}".replace("\n", " "))
     if resp is None:
         raise Fail("pysaml2 rejected the response (no valid SAML Response)")
+    # pysaml2 swallows a failed decryption and returns a Response without assertions, which
+    # an SP built on it would then refuse: count that as a rejection too.
+    if resp.assertion is None or resp.name_id is None:
+        raise Fail("pysaml2 found no usable assertion in the response (could not decrypt it?)")
     return resp
 
 
@@ -370,6 +394,9 @@ def cmd_login(args):
         raise Fail(f"RelayState came back as {inputs.get('RelayState')!r}, sent {relay_state!r}")
     saml_response = inputs["SAMLResponse"]
     xml = decode_post(saml_response)
+    # Kept for whoever has to find out why a run failed.
+    with open(work_file(args.work, "last-response.xml"), "w") as f:
+        f.write(xml)
     encrypted = "EncryptedAssertion" in xml
     if args.encrypted and not encrypted:
         raise Fail("the assertion was not encrypted (no EncryptedAssertion)")
@@ -405,20 +432,21 @@ def cmd_login(args):
         "session_index": info["session_index"],
         "issuer": resp.issuer(),
         "encrypted": encrypted,
-        "response_signed": bool(re.search(r"<(?:\w+:)?Response\b[^>]*>\s*<(?:\w+:)?Issuer\b[^>]*>[^<]*</(?:\w+:)?Issuer>\s*<(?:\w+:)?Signature\b", xml)),
+        "encryption_algorithms": encryption_algorithms(xml),
+        "response_signed": bool(RESPONSE_SIGNATURE.search(xml)),
         "relay_state": inputs.get("RelayState"),
     }
     if args.then_logout:
         # pysaml2 keeps its session cache only for plain assertions; make sure it has it.
         client.users.add_information_about_person(info)
-        out["logout"] = logout(client, browser, idp, resp.name_id, state, args)
+        out["logout"] = logout(client, browser, idp, resp.name_id, state)
     print(json.dumps(out))
 
 
 # ------------------------------------------------------------------------ logout
 
 
-def logout(client, browser, idp, name_id, state, args):
+def logout(client, browser, idp, name_id, state):
     """SP-initiated SLO over HTTP-Redirect, then a check that the IdP session is gone."""
     try:
         sent = client.global_logout(name_id, sign=True, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)

@@ -59,6 +59,13 @@ async fn run_sp(args: Vec<String>) -> Run {
     })
     .await
     .unwrap();
+    // Shown by the test harness only when a test fails.
+    eprintln!(
+        "saml_sp.py {}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Run {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -147,7 +154,10 @@ fn check_login(out: &Value, app: &TestApp, person: &portvakt::directory::Person)
     // Persistent NameIDs are opaque: neither the username nor the eppn.
     assert!(!name_id.contains(&person.username), "{name_id}");
     assert!(!name_id.contains(&person.eppn), "{name_id}");
-    assert!(out["session_index"].as_str().is_some_and(|s| !s.is_empty()), "{out}");
+    assert!(
+        out["session_index"].as_str().is_some_and(|s| !s.is_empty()),
+        "{out}"
+    );
     let attrs = &out["attributes"];
     assert_eq!(attrs["givenName"], serde_json::json!(["Test"]), "{out}");
     assert_eq!(
@@ -168,15 +178,22 @@ async fn pysaml2_logs_in_over_redirect_and_post() {
     let sp = register_sp(&app, false, &[]).await;
     let mail = format!("mail={}@example.se", person.username);
 
-    let first = login(&app, &sp, "astrid", &["--binding", "redirect", "--expect-attr", &mail])
-        .await
-        .json();
+    let first = login(
+        &app,
+        &sp,
+        "astrid",
+        &["--binding", "redirect", "--expect-attr", &mail],
+    )
+    .await
+    .json();
     check_login(&first, &app, &person);
     assert_eq!(first["encrypted"], false, "{first}");
     assert_eq!(first["response_signed"], false, "{first}");
 
     // A new browser, the POST binding: a new session, the same persistent NameID.
-    let second = login(&app, &sp, "astrid", &["--binding", "post"]).await.json();
+    let second = login(&app, &sp, "astrid", &["--binding", "post"])
+        .await
+        .json();
     check_login(&second, &app, &person);
     assert_eq!(second["name_id"], first["name_id"]);
     assert_ne!(second["session_index"], first["session_index"]);
@@ -190,6 +207,22 @@ async fn pysaml2_decrypts_an_encrypted_assertion() {
     let out = login(&app, &sp, "bertil", &["--encrypted"]).await.json();
     check_login(&out, &app, &person);
     assert_eq!(out["encrypted"], true, "{out}");
+    // The contract: AES-256-GCM for the data, RSA-OAEP for the key.
+    let algs: Vec<&str> = out["encryption_algorithms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        algs.contains(&"http://www.w3.org/2009/xmlenc11#aes256-gcm"),
+        "{algs:?}"
+    );
+    assert!(
+        algs.iter()
+            .any(|a| a.ends_with("#rsa-oaep-mgf1p") || a.ends_with("#rsa-oaep")),
+        "{algs:?}"
+    );
 }
 
 #[tokio::test]
@@ -212,6 +245,11 @@ async fn pysaml2_rejects_a_tampered_assertion() {
     let out = login(&app, &sp, "david", &["--tamper"]).await.json();
     assert_eq!(out["rejected"], true, "{out}");
     assert_eq!(out["tampered"], "NameID", "{out}");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("SignatureError"),
+        "rejected, but not for the signature: {reason}"
+    );
 
     // Encrypted, the change hits the ciphertext: AES-GCM must refuse it.
     let app = spawn_app().await;
@@ -240,20 +278,27 @@ async fn a_wrong_password_gets_no_assertion() {
     let app = spawn_app().await;
     app.add_person("fredrik", &["student"]).await;
     let sp = register_sp(&app, false, &[]).await;
-    let mut args = vec![
-        "login".to_string(),
-        "--work".into(),
-        sp.work.to_str().unwrap().into(),
-        "--idp-metadata-url".into(),
-        app.url("/saml/metadata"),
-        "--username".into(),
-        "fredrik".into(),
-        "--password".into(),
-        "fel-lösenord".into(),
+    let args = [
+        "login",
+        "--work",
+        sp.work.to_str().unwrap(),
+        "--idp-metadata-url",
+        &app.url("/saml/metadata"),
+        "--username",
+        "fredrik",
+        "--password",
+        "fel-lösenord",
     ];
-    args.push("--binding".into());
-    args.push("redirect".into());
-    let run = run_sp(args).await;
-    assert!(!run.ok, "login with a wrong password succeeded: {}", run.stdout);
-    assert!(run.stderr.starts_with("FAIL: "), "{}", run.stderr);
+    let run = run_sp(args.map(String::from).to_vec()).await;
+    assert!(
+        !run.ok,
+        "login with a wrong password succeeded: {}",
+        run.stdout
+    );
+    // It got as far as the password and stopped there: the login page again, no SAMLResponse.
+    assert!(
+        run.stderr.starts_with("FAIL: after the password: 401"),
+        "{}",
+        run.stderr
+    );
 }
