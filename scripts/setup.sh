@@ -3,16 +3,20 @@
 # that is already there. Run it as root or with sudo; a machine that has everything is left
 # untouched and needs no network.
 #
-#   build:  pkg-config libssl-dev build-essential curl ca-certificates, Rust >= 1.94 via
+#   build:  pkg-config libssl-dev build-essential curl ca-certificates, and for SAML's XML
+#           signatures (samael: libxmlsec1 through bindgen) libxml2-dev libxmlsec1-dev clang
+#           libclang-dev; Rust >= 1.94 via
 #           rustup with rustfmt and clippy
-#   tests:  postgresql, chromium
+#   tests:  postgresql, chromium, chromium-driver (the browser tests in tests/it/browser.rs),
+#           xmlsec1 (decrypts assertions in tests; pysaml2 uses it), python3-venv (pysaml2)
 #
 # Non-interactive: never reads standard input. Safe to run again and again.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 MIN_RUST="1.94"
-PACKAGES=(pkg-config libssl-dev build-essential curl ca-certificates postgresql chromium)
+PACKAGES=(pkg-config libssl-dev build-essential curl ca-certificates libxml2-dev libxmlsec1-dev
+          clang libclang-dev postgresql chromium chromium-driver xmlsec1 python3-venv)
 
 say() { printf '[setup] %s\n' "$*"; }
 

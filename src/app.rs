@@ -209,7 +209,11 @@ fn router(state: &AppState, demo: bool) -> Router {
         .merge(crate::authn::routes::routes().with_state(state.authn.clone()))
         .merge(crate::saml::routes::routes().with_state(state.idp.clone()))
         .route(web::paths::STYLESHEET, get(web::stylesheet))
-        .route(web::paths::HEALTH, get(web::health));
+        .route(web::paths::HEALTH, get(web::health))
+        .route(
+            web::paths::HOME,
+            get(move |axum::extract::Extension(lang)| web::home(demo, lang)),
+        );
     if demo {
         app = app.merge(crate::demo::routes().with_state(state.clone()));
     }

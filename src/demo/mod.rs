@@ -3,6 +3,8 @@
 //! Portvakt with the authorization code flow and show the ID token's claims. Never in
 //! production mode (`portvakt demo` refuses it).
 
+pub mod saml_sp;
+
 use crate::app::AppState;
 use crate::directory::{self, CivicNo, NewPerson, Role};
 use crate::oidc::authorize::Params;
@@ -193,6 +195,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         };
         client::add(db, &state.keys, &spec, now).await?;
     }
+    saml_sp::seed(state).await?;
     Ok(())
 }
 
@@ -219,6 +222,8 @@ pub fn routes() -> Router<AppState> {
         .route(paths::DEMO, get(demo_get))
         .route(paths::DEMO_LOGIN, get(demo_login_get))
         .route(paths::DEMO_CALLBACK, get(demo_callback_get))
+        .route(paths::DEMO_SP_LOGIN, get(saml_sp::login_get))
+        .route(paths::DEMO_SP_ACS, axum::routing::post(saml_sp::acs_post))
 }
 
 #[derive(Template)]
@@ -226,6 +231,7 @@ pub fn routes() -> Router<AppState> {
 struct DemoPage<'a> {
     lang: Lang,
     clients: Vec<(String, &'a str)>,
+    saml_login: &'a str,
 }
 
 #[derive(Template)]
@@ -243,7 +249,11 @@ async fn demo_get(Extension(lang): Extension<Lang>) -> Result<Response, WebError
         .iter()
         .map(|(id, name)| (paths::fill(paths::DEMO_LOGIN, "client", id), *name))
         .collect();
-    web::render(&DemoPage { lang, clients })
+    web::render(&DemoPage {
+        lang,
+        clients,
+        saml_login: paths::DEMO_SP_LOGIN,
+    })
 }
 
 fn demo_cookie(client_id: &str) -> String {

@@ -198,3 +198,62 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| SamlError::Join(e.to_string()))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A credential as the IdP makes it, and its certificate's DER.
+    pub fn test_credential() -> (Credential, Vec<u8>) {
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let pkcs8 = key.private_key_to_pkcs8().unwrap();
+        let der = self_signed(&pkcs8, "test").unwrap();
+        (
+            Credential {
+                key_der: Arc::new(pkcs8),
+                cert_b64: STANDARD.encode(&der).into(),
+            },
+            der,
+        )
+    }
+
+    #[test]
+    fn signed_response_verifies_and_reduces_to_the_assertion() {
+        let (cred, der) = test_credential();
+        let assertion = response::signed_assertion(
+            &response::AssertionParts {
+                idp: "https://idp",
+                sp: "https://sp",
+                acs: "https://sp/acs",
+                in_response_to: Some("_r"),
+                name_id: "a<b",
+                name_id_format: sp::TRANSIENT,
+                session_index: "_s",
+                auth_time: 1,
+                authn_context: crate::authn::acr::BAS,
+                attributes: "",
+                now: 2,
+                ttl: 300,
+                skew: 60,
+            },
+            &cred,
+        )
+        .unwrap();
+        let resp = response::response(
+            "https://idp",
+            "https://sp/acs",
+            Some("_r"),
+            response::Status::OK,
+            &assertion,
+            None,
+            2,
+        )
+        .unwrap();
+        let reduced = dsig::verify_and_reduce(&resp, std::slice::from_ref(&der)).expect("verifies");
+        let root = xml::parse(&reduced).unwrap();
+        assert!(root.is(xml::SAML, "Assertion"), "{reduced}");
+        let tampered = resp.replace("a&lt;b", "a&lt;c");
+        assert!(dsig::verify_and_reduce(&tampered, &[der]).is_err());
+    }
+}

@@ -177,14 +177,20 @@ pub fn response(
     }
 }
 
-/// A signed LogoutRequest; returns (ID, XML).
+/// Whom a LogoutRequest is about, as the SP was told.
+pub struct LogoutSubject<'a> {
+    pub sp: &'a str,
+    pub name_id: &'a str,
+    pub name_id_format: &'a str,
+    pub session_index: &'a str,
+}
+
+/// A LogoutRequest (signed in the XML when `sign_xml`; the Redirect binding signs the query
+/// instead); returns (ID, XML).
 pub fn logout_request(
     idp: &str,
     destination: &str,
-    name_id: &str,
-    name_id_format: &str,
-    sp: &str,
-    session_index: &str,
+    subject: &LogoutSubject,
     cred: &Credential,
     sign_xml: bool,
     now: i64,
@@ -200,11 +206,11 @@ pub fn logout_request(
         instant(now),
         esc(destination),
         esc(idp),
-        esc(name_id_format),
+        esc(subject.name_id_format),
         esc(idp),
-        esc(sp),
-        esc(name_id),
-        esc(session_index),
+        esc(subject.sp),
+        esc(subject.name_id),
+        esc(subject.session_index),
     );
     let xml = if sign_xml {
         dsig::sign(&xml, &cred.key_der)?

@@ -237,17 +237,13 @@ async fn send_request(
         &location,
         "SAMLRequest",
         move |sign_xml| {
-            let (id, xml) = response::logout_request(
-                &idp_id,
-                &loc,
-                &v.name_id,
-                &v.name_id_format,
-                &v.sp,
-                &v.session_index,
-                &c,
-                sign_xml,
-                now,
-            )?;
+            let subject = response::LogoutSubject {
+                sp: &v.sp,
+                name_id: &v.name_id,
+                name_id_format: &v.name_id_format,
+                session_index: &v.session_index,
+            };
+            let (id, xml) = response::logout_request(&idp_id, &loc, &subject, &c, sign_xml, now)?;
             if let Ok(mut s) = slot.lock() {
                 *s = id;
             }

@@ -508,11 +508,14 @@ pub async fn refresh_due(
     Ok(refreshed)
 }
 
+/// Parsed SPs with the time they were loaded, by entityID.
+type Loaded = HashMap<String, (i64, Arc<Sp>)>;
+
 /// Short-lived cache of parsed SPs (parsing metadata on every request would dominate).
 #[derive(Clone)]
 pub struct SpCache {
     ttl: i64,
-    map: Arc<RwLock<HashMap<String, (i64, Arc<Sp>)>>>,
+    map: Arc<RwLock<Loaded>>,
 }
 
 impl SpCache {

@@ -426,6 +426,7 @@ fn name_id_value(
     rule: &sp::NameIdRule,
     sp: &Sp,
     details: &crate::directory::PersonDetails,
+    session: &Session,
 ) -> Option<String> {
     let p = &details.person;
     match rule.source.as_deref() {
@@ -434,14 +435,23 @@ fn name_id_value(
         Some("username") => Some(p.username.clone()),
         _ if rule.format == sp::PERSISTENT => {
             // Pairwise: stable per (SP, person), opaque, not linkable across SPs.
-            let tag = ring::hmac::sign(
-                &idp.keys.secrets().pairwise,
-                format!("saml-persistent|{}|{}", sp.entity_id(), p.id).as_bytes(),
-            );
-            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag.as_ref()[..24]))
+            Some(mac(
+                idp,
+                &format!("saml-persistent|{}|{}", sp.entity_id(), p.id),
+            ))
         }
-        _ => Some(xml::new_id()),
+        // Transient: opaque and new with every SSO session (and per SP), so it is stable
+        // for single logout within the session and links nothing beyond it.
+        _ => Some(mac(
+            idp,
+            &format!("saml-transient|{}|{}", sp.entity_id(), session.sid),
+        )),
     }
+}
+
+fn mac(idp: &Idp, input: &str) -> String {
+    let tag = ring::hmac::sign(&idp.keys.secrets().pairwise, input.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag.as_ref()[..24])
 }
 
 /// A SessionIndex per (session, SP), so SPs cannot correlate sessions through it.
@@ -531,7 +541,7 @@ pub async fn answer(
         )
         .await;
     };
-    let Some(name_id) = name_id_value(idp, &rule, sp, &details) else {
+    let Some(name_id) = name_id_value(idp, &rule, sp, &details, session) else {
         return status_response(
             idp,
             sp,
@@ -562,20 +572,21 @@ pub async fn answer(
         &idp.config.saml.attribute_names,
     );
     let index = session_index(idp, session, sp);
-    crate::storage::saml::upsert_subject(
-        &idp.db,
-        &crate::storage::saml::Subject {
-            session_id: session.id.clone(),
-            sp: sp.entity_id().to_string(),
-            name_id: name_id.clone(),
-            name_id_format: rule.format.clone(),
-            session_index: index.clone(),
-        },
-    )
-    .await?;
-    idp.authn
-        .add_participant(session, sp.entity_id(), "saml", now)
-        .await?;
+    let subject = crate::storage::saml::Subject {
+        session_id: session.id.clone(),
+        sp: sp.entity_id().to_string(),
+        name_id: name_id.clone(),
+        name_id_format: rule.format.clone(),
+        session_index: index.clone(),
+    };
+    // Repeated SSO to the same SP in a session tells it the same: no write needed.
+    let known = crate::storage::saml::subject(&idp.db, &session.id, sp.entity_id()).await?;
+    if known.as_ref() != Some(&subject) {
+        crate::storage::saml::upsert_subject(&idp.db, &subject).await?;
+        idp.authn
+            .add_participant(session, sp.entity_id(), "saml", now)
+            .await?;
+    }
     let cred = idp.credential(now).await?;
     let idp_id = idp.entity_id().to_string();
     let ctx = context_for(session, &pending.requirement);

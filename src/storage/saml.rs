@@ -119,7 +119,7 @@ pub async fn remember_request_id(db: &Db, issuer: &str, id: &str, expires_at: i6
 }
 
 /// What an SP was told about a session's subject.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     pub session_id: String,
     pub sp: String,
@@ -166,6 +166,20 @@ pub async fn subjects_of_session(db: &Db, session_id: &str) -> Result<Vec<Subjec
     .iter()
     .map(subject_row)
     .collect()
+}
+
+pub async fn subject(db: &Db, session_id: &str, sp: &str) -> Result<Option<Subject>> {
+    sqlx::query(
+        "SELECT session_id, sp, name_id, name_id_format, session_index FROM saml_subjects \
+         WHERE session_id = $1 AND sp = $2",
+    )
+    .bind(session_id)
+    .bind(sp)
+    .fetch_optional(db.pool())
+    .await?
+    .as_ref()
+    .map(subject_row)
+    .transpose()
 }
 
 /// The subject an SP names by SessionIndex, if it is the one it was told.

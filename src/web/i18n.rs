@@ -239,6 +239,22 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Utloggningsbegäran kunde inte verifieras och har inte utförts.",
         "The logout request could not be verified and was not carried out.",
     ),
+    (
+        "home.title",
+        "Kommunens inloggning för skolan",
+        "The municipality's school login",
+    ),
+    (
+        "home.intro",
+        "Här loggar elever och personal in till skolans tjänster. Tjänsteleverantörer hittar anslutningsuppgifterna nedan.",
+        "Students and staff log in to the school's services here. Service providers find the connection details below.",
+    ),
+    ("home.saml_metadata", "SAML2-metadata", "SAML2 metadata"),
+    (
+        "home.oidc_discovery",
+        "OpenID Connect-konfiguration",
+        "OpenID Connect configuration",
+    ),
     ("saml.post.title", "Skickar dig vidare", "Sending you on"),
     (
         "saml.post.text",

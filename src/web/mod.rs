@@ -271,6 +271,18 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    lang: Lang,
+    demo: bool,
+}
+
+/// The home page: what Portvakt is, and where SPs and clients find its metadata.
+pub async fn home(demo: bool, lang: Lang) -> Response {
+    render(&HomePage { lang, demo }).unwrap_or_else(IntoResponse::into_response)
+}
+
 pub async fn health() -> &'static str {
     "ok"
 }

@@ -17,6 +17,7 @@ pub const SAML_IDP_INIT: &str = "/saml/idp-init";
 pub const SAML_SLO: &str = "/saml/slo";
 pub const SAML_SLO_NEXT: &str = "/saml/slo/next";
 
+pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
 pub const LOGGED_OUT: &str = "/logged-out";
 pub const STYLESHEET: &str = "/static/portvakt.css";

@@ -3,7 +3,9 @@
 //! PORTVAKT_TEST_DB=postgres) and drives it like a relying party and a browser would.
 
 mod helpers;
+mod webdriver;
 
+mod browser;
 mod cli;
 mod login;
 mod logout;
