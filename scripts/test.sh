@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README command 2, and what CI runs (.ci/run): installs what is missing, makes sure
-# PostgreSQL is up (and pysaml2's venv exists: scripts/interop-setup.sh), then runs every check and stops at the first failure:
+# README command 2, and what CI runs (.ci/run): installs what is missing (pysaml2's venv for
+# the SAML interop tests too: scripts/interop-setup.sh), makes sure PostgreSQL is up, then
+# runs every check and stops at the first failure:
 #
 #   1. cargo fmt --check
 #   2. cargo clippy --all-targets -- -D warnings
