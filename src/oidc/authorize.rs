@@ -358,6 +358,10 @@ pub fn error_redirect(
 
 /// Appends parameters to a registered redirect URI, keeping its own query.
 pub fn redirect_with(uri: &str, params: &[(&str, Option<&str>)]) -> String {
+    // Nothing to add: the registered URI as it is (no stray `?`).
+    if params.iter().all(|(_, v)| v.is_none()) {
+        return uri.to_string();
+    }
     match url::Url::parse(uri) {
         Ok(mut u) => {
             {
@@ -377,6 +381,18 @@ pub fn redirect_with(uri: &str, params: &[(&str, Option<&str>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_to_add_leaves_the_uri_alone() {
+        assert_eq!(
+            redirect_with("https://rp.example/bye", &[("state", None)]),
+            "https://rp.example/bye"
+        );
+        assert_eq!(
+            redirect_with("https://rp.example/bye?a=1", &[("state", Some("x y"))]),
+            "https://rp.example/bye?a=1&state=x+y"
+        );
+    }
 
     #[test]
     fn duplicates_are_found() {

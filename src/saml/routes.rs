@@ -142,7 +142,7 @@ async fn sso_flow(idp: &Idp, lang: Lang, headers: &HeaderMap, inbound: &Inbound<
     let pending = match checked {
         Ok(p) => p,
         Err((p, status)) => {
-            return match sso::status_response(idp, &sp, &p, status, now).await {
+            return match sso::status_response(idp, &p, status, now).await {
                 Ok(form) => post_page(lang, &form),
                 Err(e) => internal(crate::error_chain(&e)),
             };
@@ -175,7 +175,7 @@ async fn continue_with(
                 super::response::NO_PASSIVE,
                 "no session and the request is passive",
             );
-            sso::status_response(idp, sp, &pending, status, now).await
+            sso::status_response(idp, &pending, status, now).await
         }
         None => {
             let request = match serde_json::to_string(&pending) {
@@ -296,26 +296,23 @@ async fn idp_init_get(
 async fn slo_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
     RawQuery(raw): RawQuery,
     Query(q): Query<MessageForm>,
 ) -> Response {
-    slo_flow(&idp, lang, &headers, Binding::Redirect, q, raw.as_deref()).await
+    slo_flow(&idp, lang, Binding::Redirect, q, raw.as_deref()).await
 }
 
 async fn slo_post(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
     Form(f): Form<MessageForm>,
 ) -> Response {
-    slo_flow(&idp, lang, &headers, Binding::Post, f, None).await
+    slo_flow(&idp, lang, Binding::Post, f, None).await
 }
 
 async fn slo_flow(
     idp: &Idp,
     lang: Lang,
-    headers: &HeaderMap,
     binding: Binding,
     m: MessageForm,
     raw: Option<&str>,
@@ -331,7 +328,6 @@ async fn slo_flow(
         relay_state: m.relay_state.as_deref(),
         raw_query: raw,
     };
-    let _ = headers;
     match slo::handle(idp, &inbound, is_response, unix_now()).await {
         Ok(h) => {
             let mut res = step(lang, h.step);

@@ -9,7 +9,7 @@
 
 use super::response::{self, Status};
 use super::sp::{self, Sp};
-use super::sso::{self, Binding, Fatal, Inbound};
+use super::sso::{self, Fatal, Inbound};
 use super::xml::{self, SAML, SAMLP};
 use super::{Credential, Idp, SamlError, dsig};
 use crate::authn::{EndedSession, LogoutNotifier};
@@ -511,14 +511,5 @@ impl LogoutNotifier for FrontChannel {
                 }
             }
         })
-    }
-}
-
-/// Unused binding kinds are answered by `routes`.
-pub fn binding_of(post: bool) -> Binding {
-    if post {
-        Binding::Post
-    } else {
-        Binding::Redirect
     }
 }

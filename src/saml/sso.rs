@@ -485,7 +485,6 @@ pub struct PostForm {
 /// Answers with a status only (no assertion), signed.
 pub async fn status_response(
     idp: &Idp,
-    sp: &Sp,
     pending: &Pending,
     status: Status,
     now: i64,
@@ -496,7 +495,6 @@ pub async fn status_response(
         pending.acs.clone(),
         pending.request_id.clone(),
     );
-    let _ = sp;
     let xml = super::blocking(move || {
         response::response(&idp_id, &acs, irt.as_deref(), status, "", Some(&cred), now)
     })
@@ -526,7 +524,6 @@ pub async fn answer(
         _ => {
             return status_response(
                 idp,
-                sp,
                 pending,
                 Status::responder(Some(response::AUTHN_FAILED), "the account is not active"),
                 now,
@@ -538,7 +535,6 @@ pub async fn answer(
     let Some(rule) = name_id_rule(sp, pending.name_id_format.as_deref()) else {
         return status_response(
             idp,
-            sp,
             pending,
             Status::requester(
                 response::INVALID_NAMEID_POLICY,
@@ -551,7 +547,6 @@ pub async fn answer(
     let Some(name_id) = name_id_value(idp, &rule, sp, &details, session) else {
         return status_response(
             idp,
-            sp,
             pending,
             Status::responder(
                 Some(response::INVALID_NAMEID_POLICY),

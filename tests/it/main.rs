@@ -14,5 +14,6 @@ mod negative;
 mod oidc_flow;
 mod rotation;
 mod saml;
+mod saml_interop;
 mod saml_slo;
 mod saml_sp;
