@@ -397,29 +397,29 @@ fn context_for(session: &Session, requirement: &Requirement) -> String {
         .unwrap_or_else(|| session.acr.clone())
 }
 
-/// The NameID rule for a request's format (or the SP's default): None when the SP may not
-/// have that format.
+/// The NameID rule: the request's format (NameIDPolicy), else one the SP's metadata lists,
+/// else the configured default, else transient. Among several formats in the metadata the
+/// configured one wins (the administrator's choice among what the SP accepts). Formats other
+/// than transient and persistent only as the SP's configuration allows. None when the SP may
+/// not have the format.
 fn name_id_rule(sp: &Sp, requested: Option<&str>) -> Option<sp::NameIdRule> {
     let configured = sp.policy.name_id.clone();
     let pairwise = |f: &str| sp::NameIdRule {
         format: f.to_string(),
         source: None,
     };
-    // The administrator's configured format is the default; else what the metadata lists.
-    let wanted = requested.map(String::from).or_else(|| {
-        if let Some(c) = &configured {
-            return Some(c.format.clone());
-        }
-        sp.meta
-            .name_id_formats
-            .iter()
-            .find(|f| {
-                *f == sp::TRANSIENT
-                    || *f == sp::PERSISTENT
-                    || configured.as_ref().is_some_and(|c| &c.format == *f)
-            })
-            .cloned()
-    });
+    let allowed = |f: &str| {
+        f == sp::TRANSIENT
+            || f == sp::PERSISTENT
+            || configured.as_ref().is_some_and(|c| c.format == f)
+    };
+    let listed = &sp.meta.name_id_formats;
+    let from_metadata = configured
+        .as_ref()
+        .filter(|c| listed.contains(&c.format))
+        .map(|c| c.format.clone())
+        .or_else(|| listed.iter().find(|f| allowed(f)).cloned());
+    let wanted = requested.map(String::from).or(from_metadata);
     match wanted.as_deref() {
         None => Some(configured.unwrap_or_else(|| pairwise(sp::TRANSIENT))),
         Some(f) if f == sp::TRANSIENT || f == sp::PERSISTENT => Some(pairwise(f)),

@@ -483,7 +483,12 @@ async fn persistent_name_ids_are_stable_per_sp_and_differ_between_sps() {
 
 #[tokio::test]
 async fn transient_name_ids_differ_per_login() {
-    let (app, sp) = app_and_sp(&["--nameid", "transient"]).await;
+    let app = spawn_app().await;
+    app.add_person(ANNA, &["student@EKS"]).await;
+    // Metadata that names no format: the configured default decides.
+    let mut sp = TestSp::new("https://sp.example.se");
+    sp.name_id_formats.clear();
+    sp.register(&app, &["--nameid", "transient"]);
     let first = name_id(&login_assertion(&app, &sp, ANNA, "").await);
     let again = name_id(&login_assertion(&app, &sp, ANNA, "").await);
     assert_eq!(first.0, TRANSIENT);
@@ -500,12 +505,20 @@ async fn email_name_id_only_for_an_sp_configured_for_it() {
         a.status(),
         (REQUESTER.into(), Some(INVALID_NAMEID_POLICY.into()))
     );
-    let mail = TestSp::new("https://mail.example.se");
+    // Metadata listing persistent and emailAddress, configured for emailAddress=mail (as for
+    // Google Workspace): the configured format among those listed is the default.
+    let mut mail = TestSp::new("https://mail.example.se");
+    mail.name_id_formats.push(EMAIL.to_string());
     mail.register(&app, &["--nameid", "emailAddress=mail"]);
     let asked = name_id(&login_assertion(&app, &mail, ANNA, &name_id_policy(EMAIL)).await);
     assert_eq!(asked, (EMAIL.into(), format!("{ANNA}@example.se")));
     let default = name_id(&login_assertion(&app, &mail, ANNA, "").await);
-    assert_eq!(default, asked, "the configured NameID is the default");
+    assert_eq!(default, asked, "the configured NameID is the default among those listed");
+    // The metadata's format comes before a configured default it does not list.
+    let listed = TestSp::new("https://listed.example.se");
+    listed.register(&app, &["--nameid", "transient"]);
+    let from_metadata = name_id(&login_assertion(&app, &listed, ANNA, "").await);
+    assert_eq!(from_metadata.0, "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
 }
 
 // 13. Attribute release.

@@ -16,6 +16,8 @@ pub const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
 pub const BAS: &str = "http://id.skolfederation.se/loa/bas";
 pub const TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
 
+const PERSISTENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+
 pub struct TestSp {
     pub entity_id: String,
     pub acs: String,
@@ -26,6 +28,8 @@ pub struct TestSp {
     pub enc_key_pem: Option<Vec<u8>>,
     pub enc_cert_der: Option<Vec<u8>>,
     pub sign_requests: bool,
+    /// The NameIDFormats its metadata lists (persistent unless a test changes it).
+    pub name_id_formats: Vec<String>,
 }
 
 fn cert_for(key: &openssl::pkey::PKey<openssl::pkey::Private>, cn: &str) -> Vec<u8> {
@@ -63,6 +67,7 @@ impl TestSp {
             enc_key_pem: None,
             enc_cert_der: None,
             sign_requests: false,
+            name_id_formats: vec![PERSISTENT_FORMAT.to_string()],
         }
     }
 
@@ -96,12 +101,17 @@ impl TestSp {
 <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="{signed}" WantAssertionsSigned="true">
 <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>{enc}
 <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{slo}"/>
-<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
+{formats}
 <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
 <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}/second" index="1"/>
 </md:SPSSODescriptor></md:EntityDescriptor>"#,
             eid = self.entity_id,
             signed = self.sign_requests,
+            formats = self
+                .name_id_formats
+                .iter()
+                .map(|f| format!("<md:NameIDFormat>{f}</md:NameIDFormat>"))
+                .collect::<String>(),
             slo = self.slo,
             acs = self.acs,
         )
