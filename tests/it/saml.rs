@@ -513,12 +513,18 @@ async fn email_name_id_only_for_an_sp_configured_for_it() {
     let asked = name_id(&login_assertion(&app, &mail, ANNA, &name_id_policy(EMAIL)).await);
     assert_eq!(asked, (EMAIL.into(), format!("{ANNA}@example.se")));
     let default = name_id(&login_assertion(&app, &mail, ANNA, "").await);
-    assert_eq!(default, asked, "the configured NameID is the default among those listed");
+    assert_eq!(
+        default, asked,
+        "the configured NameID is the default among those listed"
+    );
     // The metadata's format comes before a configured default it does not list.
     let listed = TestSp::new("https://listed.example.se");
     listed.register(&app, &["--nameid", "transient"]);
     let from_metadata = name_id(&login_assertion(&app, &listed, ANNA, "").await);
-    assert_eq!(from_metadata.0, "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
+    assert_eq!(
+        from_metadata.0,
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    );
 }
 
 // 13. Attribute release.
