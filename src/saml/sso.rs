@@ -573,6 +573,34 @@ pub async fn answer(
         },
         &idp.config.saml.attribute_names,
     );
+    // What this SP learns about the person, recorded as every issuance is (the attributes
+    // actually sent, by FriendlyName).
+    let sent: Vec<String> = released
+        .iter()
+        .filter(|a| {
+            !attributes::values(
+                a,
+                &attributes::Subject {
+                    details: &details,
+                    session,
+                    scope: &scope,
+                    children_eppns: &children,
+                },
+            )
+            .is_empty()
+        })
+        .map(|a| a.to_string())
+        .collect();
+    crate::storage::records::insert_release(
+        &idp.db,
+        &details.person.id,
+        sp.entity_id(),
+        "saml",
+        "assertion",
+        &sent,
+        now,
+    )
+    .await?;
     let index = session_index(idp, session, sp);
     let subject = crate::storage::saml::Subject {
         session_id: session.id.clone(),

@@ -89,6 +89,21 @@ async fn sp_initiated_redirect_login_gives_a_signed_assertion() {
     assert_eq!(attrs["givenName"], vec!["Test"]);
     assert_eq!(attrs["eduPersonAffiliation"], vec!["member", "student"]);
     assert_eq!(attrs.len(), 2, "only released attributes: {attrs:?}");
+    // The issuance is recorded: which attributes went to which SP.
+    let person = portvakt::storage::persons::by_login_name(&app.db, "elev.anna")
+        .await
+        .unwrap()
+        .unwrap();
+    let records = portvakt::storage::records::releases_for_person(&app.db, &person.id)
+        .await
+        .unwrap();
+    let saml: Vec<_> = records
+        .iter()
+        .filter(|r| r.artifact == "assertion")
+        .collect();
+    assert_eq!(saml.len(), 1);
+    assert_eq!(saml[0].rp_id, sp.entity_id);
+    assert_eq!(saml[0].claims, vec!["givenName", "eduPersonAffiliation"]);
 }
 
 #[tokio::test]
