@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The SAML interoperability test's Python side: a venv with pysaml2 (the SP we did not
-# write) and requests, plus Debian's xmlsec1, which pysaml2 calls for signatures and
-# encryption. Only what is missing is installed; a machine that has it all needs no network.
+# write) and requests. pysaml2 calls Debian's xmlsec1 (installed by scripts/setup.sh) for
+# signatures and encryption. A venv that is already right is left alone (no network).
 #
 #   venv:   ${PORTVAKT_VENV:-/var/tmp/portvakt-venv}  (outside the clone, so CI reruns reuse it)
 #   use:    PORTVAKT_PYTHON=$PORTVAKT_VENV/bin/python  (the tests' default when unset)
@@ -9,39 +9,17 @@
 # Non-interactive: never reads standard input. Safe to run again and again.
 set -euo pipefail
 
-export DEBIAN_FRONTEND=noninteractive
 VENV="${PORTVAKT_VENV:-/var/tmp/portvakt-venv}"
 # Pinned so that a new pysaml2 release cannot change what "interoperable" means under us.
 PIP_PACKAGES=(pysaml2==7.5.5 requests)
-PACKAGES=(xmlsec1 python3-venv)
 
 say() { printf '[interop-setup] %s\n' "$*"; }
 
-if [ "$(id -u)" -eq 0 ]; then
-    AS_ROOT=()
-elif command -v sudo >/dev/null 2>&1; then
-    AS_ROOT=(sudo -n env DEBIAN_FRONTEND=noninteractive)
-else
-    AS_ROOT=(false)
-fi
-
-installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
-}
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-    installed "$p" || missing+=("$p")
+# Debian's xmlsec1 and python3-venv come from scripts/setup.sh (run before this by test.sh).
+for p in xmlsec1 python3-venv; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
+        || { say "Debian package $p is missing: run scripts/setup.sh first" >&2; exit 1; }
 done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "${AS_ROOT[0]:-}" = false ]; then
-        say "missing packages: ${missing[*]}; run this script as root or with sudo" >&2
-        exit 1
-    fi
-    say "installing: ${missing[*]}"
-    "${AS_ROOT[@]}" apt-get update -q </dev/null
-    "${AS_ROOT[@]}" apt-get install -y -q "${missing[@]}" </dev/null
-fi
 
 # Debian's python3, not a pyenv shim: python3-venv belongs to it, and it does not change
 # when someone switches their pyenv version.

@@ -563,32 +563,18 @@ pub async fn answer(
         Vec::new()
     };
     let scope = idp.config.saml_scope();
-    let attrs = attributes::statement(
-        &released,
-        &attributes::Subject {
-            details: &details,
-            session,
-            scope: &scope,
-            children_eppns: &children,
-        },
-        &idp.config.saml.attribute_names,
-    );
+    let subject_attrs = attributes::Subject {
+        details: &details,
+        session,
+        scope: &scope,
+        children_eppns: &children,
+    };
+    let attrs = attributes::statement(&released, &subject_attrs, &idp.config.saml.attribute_names);
     // What this SP learns about the person, recorded as every issuance is (the attributes
     // actually sent, by FriendlyName).
     let sent: Vec<String> = released
         .iter()
-        .filter(|a| {
-            !attributes::values(
-                a,
-                &attributes::Subject {
-                    details: &details,
-                    session,
-                    scope: &scope,
-                    children_eppns: &children,
-                },
-            )
-            .is_empty()
-        })
+        .filter(|a| !attributes::values(a, &subject_attrs).is_empty())
         .map(|a| a.to_string())
         .collect();
     crate::storage::records::insert_release(

@@ -128,6 +128,27 @@ pub struct Subject {
     pub session_index: String,
 }
 
+const SUBJECT_COLUMNS: &str = "session_id, sp, name_id, name_id_format, session_index";
+
+async fn subjects_where(
+    db: &Db,
+    condition: &str,
+    a: &str,
+    b: Option<&str>,
+) -> Result<Vec<Subject>> {
+    let q = format!("SELECT {SUBJECT_COLUMNS} FROM saml_subjects WHERE {condition} ORDER BY sp");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(q)).bind(a.to_string());
+    if let Some(b) = b {
+        query = query.bind(b.to_string());
+    }
+    query
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(subject_row)
+        .collect()
+}
+
 pub async fn upsert_subject(db: &Db, s: &Subject) -> Result<()> {
     sqlx::query(
         "INSERT INTO saml_subjects (session_id, sp, name_id, name_id_format, session_index) \
@@ -167,45 +188,29 @@ fn subject_row(r: &sqlx::any::AnyRow) -> Result<Subject> {
 }
 
 pub async fn subjects_of_session(db: &Db, session_id: &str) -> Result<Vec<Subject>> {
-    sqlx::query(
-        "SELECT session_id, sp, name_id, name_id_format, session_index FROM saml_subjects \
-         WHERE session_id = $1 ORDER BY sp",
-    )
-    .bind(session_id)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(subject_row)
-    .collect()
+    subjects_where(db, "session_id = $1", session_id, None).await
 }
 
 pub async fn subject(db: &Db, session_id: &str, sp: &str) -> Result<Option<Subject>> {
-    sqlx::query(
-        "SELECT session_id, sp, name_id, name_id_format, session_index FROM saml_subjects \
-         WHERE session_id = $1 AND sp = $2",
+    Ok(
+        subjects_where(db, "session_id = $1 AND sp = $2", session_id, Some(sp))
+            .await?
+            .into_iter()
+            .next(),
     )
-    .bind(session_id)
-    .bind(sp)
-    .fetch_optional(db.pool())
-    .await?
-    .as_ref()
-    .map(subject_row)
-    .transpose()
 }
 
 /// The subject an SP names by SessionIndex, if it is the one it was told.
 pub async fn subject_by_index(db: &Db, sp: &str, session_index: &str) -> Result<Option<Subject>> {
-    sqlx::query(
-        "SELECT session_id, sp, name_id, name_id_format, session_index FROM saml_subjects \
-         WHERE sp = $1 AND session_index = $2",
+    Ok(subjects_where(
+        db,
+        "sp = $1 AND session_index = $2",
+        sp,
+        Some(session_index),
     )
-    .bind(sp)
-    .bind(session_index)
-    .fetch_optional(db.pool())
     .await?
-    .as_ref()
-    .map(subject_row)
-    .transpose()
+    .into_iter()
+    .next())
 }
 
 pub async fn certificate(db: &Db, kid: &str) -> Result<Option<String>> {
