@@ -34,6 +34,7 @@ pub mod keys;
 pub mod oidc;
 pub mod saml;
 pub mod storage;
+pub mod sync;
 pub mod web;
 
 /// An error and its causes on one line, for logs (never for people: it may be technical).
