@@ -418,7 +418,9 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::List { json } => {
             let mut rows = Vec::new();
             for p in storage::persons::list(&db).await? {
-                let d = directory::details(&db, p).await?;
+                let d =
+                    directory::details(&db, &config.directory, p, directory::roles::today())
+                        .await?;
                 rows.push(d);
             }
             if json {

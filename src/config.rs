@@ -47,6 +47,143 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
     pub saml: SamlConfig,
+    pub directory: DirectoryConfig,
+    pub sync: SyncConfig,
+}
+
+/// How register facts become roles, activity and released attributes (`directory/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// A person counts as active this many days before their first role starts …
+    pub lead_days: i64,
+    /// … and until this many days after their last role ends, so the summer between two
+    /// school years deactivates nobody.
+    pub grace_days: i64,
+    /// Register relation types (`responsibles[].relationType`) that make a guardian.
+    pub guardian_relations: Vec<String>,
+    /// Register duty roles (`dutyRole`) by role: teacher, principal or staff. A duty role
+    /// not listed makes `staff`.
+    pub duty_roles: std::collections::BTreeMap<String, String>,
+    /// eduPersonAffiliation values by role (student, teacher, principal, staff, guardian,
+    /// admin).
+    pub affiliations: std::collections::BTreeMap<String, Vec<String>>,
+    /// eduPersonEntitlement values by role; `{unit}` is replaced by the school unit code.
+    pub entitlements: std::collections::BTreeMap<String, Vec<String>>,
+    /// Username of a synced person without one from the register. `{h:N}` is N characters
+    /// of a digest of the person's internal id: no name, no personnummer.
+    pub username_pattern: String,
+    /// Local part of a generated eduPersonPrincipalName (the scope is `saml.scope`).
+    pub eppn_pattern: String,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        let map = |pairs: &[(&str, &[&str])]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect()
+        };
+        let teachers = [
+            "Lärare",
+            "Förskollärare",
+            "Förstelärare",
+            "Speciallärare/specialpedagog",
+            "Fritidspedagog",
+            "Lärarassistent",
+        ];
+        let leaders = ["Rektor", "Förskolechef", "Övrig arbetsledning"];
+        Self {
+            lead_days: 14,
+            grace_days: 75,
+            guardian_relations: vec!["Vårdnadshavare".into()],
+            duty_roles: teachers
+                .iter()
+                .map(|r| (r.to_string(), "teacher".to_string()))
+                .chain(leaders.iter().map(|r| (r.to_string(), "principal".to_string())))
+                .collect(),
+            // specs/skolfederation.md §4.
+            affiliations: map(&[
+                ("student", &["student", "member"]),
+                ("teacher", &["faculty", "employee", "member"]),
+                ("principal", &["faculty", "employee", "member"]),
+                ("staff", &["staff", "employee", "member"]),
+                ("guardian", &["affiliate"]),
+            ]),
+            entitlements: Default::default(),
+            username_pattern: "u{h:8}".into(),
+            eppn_pattern: "{h:12}".into(),
+        }
+    }
+}
+
+/// The metakatalog sync (`sync/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// A plan that would deactivate more than this share of a source's active people stops
+    /// and waits for `portvakt sync approve`.
+    pub max_deactivation_share: f64,
+    /// People written per transaction, so logins are not blocked behind one long write.
+    pub chunk_size: usize,
+    /// Deactivated people are purged (a tombstone keeps their username and eppn) after
+    /// this many days.
+    pub retention_days: i64,
+    /// Sources by name.
+    pub sources: std::collections::BTreeMap<String, SourceConfig>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            max_deactivation_share: 0.05,
+            chunk_size: 1000,
+            retention_days: 365,
+            sources: Default::default(),
+        }
+    }
+}
+
+/// One register, read through the SS 12000 v2.1 API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The API base, e.g. `https://api.example.se/ss12000v2-api/source/123/v2.0/`.
+    pub base_url: String,
+    /// A static bearer token, read from this file (never put a secret in the main file).
+    pub token_file: Option<PathBuf>,
+    /// OAuth2 client credentials: the token endpoint, client id and a file holding the
+    /// secret.
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub scope: Option<String>,
+    /// Client certificate (PEM chain and key) for mutual TLS towards the register.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// An extra trust anchor (PEM) for a register with a private CA.
+    pub ca_cert: Option<PathBuf>,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// `serve` runs an incremental sync this often (seconds; 0: never) …
+    #[serde(default = "default_incremental_every")]
+    pub incremental_every: u64,
+    /// … and a full one this often (seconds; 0: never).
+    #[serde(default = "default_full_every")]
+    pub full_every: u64,
+    /// The `externalIdentifiers[].context` whose value is the person's username.
+    pub username_context: Option<String>,
+}
+
+fn default_page_size() -> u32 {
+    1000
+}
+fn default_incremental_every() -> u64 {
+    900
+}
+fn default_full_every() -> u64 {
+    86_400
 }
 
 /// The SAML2 IdP (`saml/`).
@@ -189,6 +326,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             cache: CacheConfig::default(),
             saml: SamlConfig::default(),
+            directory: DirectoryConfig::default(),
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -320,6 +459,34 @@ impl Config {
             return Err(ConfigError::Value(
                 "database_url",
                 "must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        let d = &self.directory;
+        if d.lead_days < 0 || d.grace_days < 0 {
+            return Err(ConfigError::Value(
+                "directory",
+                "lead_days and grace_days must not be negative".into(),
+            ));
+        }
+        for (register, role) in &d.duty_roles {
+            if !["teacher", "principal", "staff"].contains(&role.as_str()) {
+                return Err(ConfigError::Value(
+                    "directory.duty_roles",
+                    format!("{register} = {role}: expected teacher, principal or staff"),
+                ));
+            }
+        }
+        for (name, pattern) in [
+            ("directory.username_pattern", &d.username_pattern),
+            ("directory.eppn_pattern", &d.eppn_pattern),
+        ] {
+            crate::directory::ident::Pattern::parse(pattern)
+                .map_err(|e| ConfigError::Value(name, e))?;
+        }
+        if !(0.0..=1.0).contains(&self.sync.max_deactivation_share) || self.sync.chunk_size == 0 {
+            return Err(ConfigError::Value(
+                "sync",
+                "max_deactivation_share must be 0..1 and chunk_size positive".into(),
             ));
         }
         let t = &self.tokens;

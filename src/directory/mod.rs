@@ -2,8 +2,10 @@
 //! a relying party may learn about them (`release`). Storage returns these model types;
 //! protocol fronts ask `release` for claims and never read the tables themselves.
 
+pub mod ident;
 pub mod model;
 pub mod release;
+pub mod roles;
 
 pub use model::{CivicNo, NewPerson, Person, PersonDetails, Role, RoleKind};
 
@@ -62,17 +64,36 @@ pub async fn add_person(
         protected_identity: new.protected_identity,
         active: true,
         source: new.source.clone(),
+        external_id: None,
+        deactivated_at: None,
     };
     storage::persons::insert(db, &person, &new.roles, now).await?;
     Ok(person)
 }
 
-pub async fn details(db: &Db, person: Person) -> Result<PersonDetails, DirectoryError> {
-    let roles = storage::persons::roles(db, &person.id).await?;
-    let groups = storage::persons::groups(db, &person.id).await?;
+/// A person with their facts, the roles and groups that count `today`, and what may be
+/// released about them.
+pub async fn details(
+    db: &Db,
+    cfg: &crate::config::DirectoryConfig,
+    person: Person,
+    today: chrono::NaiveDate,
+) -> Result<PersonDetails, DirectoryError> {
+    let facts = storage::persons::facts(db, &person.id).await?;
+    let (roles, groups, grades) = roles::current(&facts, cfg, today);
+    let derived = roles::derive(
+        &facts,
+        person.protected_identity,
+        &roles,
+        &groups,
+        &grades,
+        cfg,
+    );
     Ok(PersonDetails {
         person,
         roles,
         groups,
+        facts,
+        derived,
     })
 }

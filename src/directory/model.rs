@@ -79,38 +79,57 @@ impl fmt::Display for Role {
     }
 }
 
-/// A Swedish personal identity number (personnummer or samordningsnummer), stored as
-/// `YYYYMMDDNNNN`. Its `Debug` is redacted so it cannot reach a log by accident.
+/// A Swedish personal identity number (personnummer or samordningsnummer), stored as 12
+/// characters `YYYYMMDDNNNN`. The student register also hands out temporary numbers with
+/// letters in the two positions after the date (`20130101TF01`): those are kept, and the
+/// check digit is verified only when all characters are digits. Its `Debug` is redacted so
+/// it cannot reach a log by accident.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CivicNo(String);
 
 impl CivicNo {
-    /// Accepts `YYYYMMDD-NNNN` or `YYYYMMDDNNNN` with a valid Luhn check digit.
+    /// Accepts `YYYYMMDD-NNNN` or `YYYYMMDDNNNN`.
     pub fn parse(s: &str) -> Result<Self, DirectoryError> {
-        let digits: String = s.chars().filter(|c| *c != '-').collect();
+        let chars: String = s
+            .trim()
+            .chars()
+            .filter(|c| *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
         let bad = || {
             DirectoryError::Invalid(
-                "civic number must be YYYYMMDD-NNNN with a valid check digit".into(),
+                "civic number must be YYYYMMDD-NNNN (12 characters) with a valid check digit"
+                    .into(),
             )
         };
-        if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        let b = chars.as_bytes();
+        if b.len() != 12
+            || !b[..8].iter().all(u8::is_ascii_digit)
+            || !b[8..10].iter().all(u8::is_ascii_alphanumeric)
+            || !b[10..].iter().all(u8::is_ascii_digit)
+        {
             return Err(bad());
         }
-        let month: u32 = digits[4..6].parse().map_err(|_| bad())?;
-        let day: u32 = digits[6..8].parse().map_err(|_| bad())?;
+        let month: u32 = chars[4..6].parse().map_err(|_| bad())?;
+        let day: u32 = chars[6..8].parse().map_err(|_| bad())?;
         // Samordningsnummer add 60 to the day.
         let day = if day > 60 { day - 60 } else { day };
         if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
             return Err(bad());
         }
-        if !luhn_ok(&digits[2..]) {
+        if b.iter().all(u8::is_ascii_digit) && !luhn_ok(&chars[2..]) {
             return Err(bad());
         }
-        Ok(CivicNo(digits))
+        Ok(CivicNo(chars))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A temporary number (letters in it): not a personnummer, never matched by BankID.
+    pub fn is_temporary(&self) -> bool {
+        !self.0.bytes().all(|b| b.is_ascii_digit())
     }
 
     /// Only for values read back from our own database.
@@ -150,6 +169,9 @@ pub struct Person {
     pub active: bool,
     /// `local`, or the sync source that created this person.
     pub source: String,
+    /// The register's id (SS 12000 `id`) for a synced person.
+    pub external_id: Option<String>,
+    pub deactivated_at: Option<i64>,
 }
 
 impl Person {
@@ -160,18 +182,26 @@ impl Person {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRef {
     pub id: String,
     pub name: String,
     pub school_unit_code: String,
+    /// class, teaching, mentor, exam, schedule, department, staff or other.
+    pub kind: String,
 }
 
+/// A person with their register facts, current roles and what may be released about them
+/// (`directory::details`).
 #[derive(Debug, Clone)]
 pub struct PersonDetails {
     pub person: Person,
+    /// The roles that count today (see `roles::current`).
     pub roles: Vec<Role>,
+    /// The groups that count today.
     pub groups: Vec<GroupRef>,
+    pub facts: super::roles::Facts,
+    pub derived: super::roles::Derived,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +251,13 @@ mod tests {
         assert!(CivicNo::parse("19121212-1213").is_err());
         assert!(CivicNo::parse("1912121-1212").is_err());
         assert!(CivicNo::parse("19121312-1212").is_err());
+        // Temporary numbers from the register: letters after the date, no check digit.
+        let t = CivicNo::parse("20130101TF01").unwrap();
+        assert!(t.is_temporary());
+        assert_eq!(t.as_str(), "20130101TF01");
+        assert!(CivicNo::parse("2013010ATF01").is_err());
+        // Samordningsnummer: day + 60.
+        assert!(CivicNo::parse("200112840129").is_ok());
         assert!(!format!("{:?}", CivicNo::parse("19121212-1212").unwrap()).contains("1212"));
     }
 

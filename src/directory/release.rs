@@ -11,12 +11,21 @@ use serde_json::{Map, Value, json};
 pub const CIVIC_NO_CLAIM: &str = "https://id.oidc.se/claim/personalIdentityNumber";
 pub const CIVIC_NO_SCOPE: &str = "https://id.oidc.se/scope/naturalPersonNumber";
 
-/// The claims each scope asks for (OpenID Connect Core §5.4, plus our `school` scope).
+/// The claims each scope asks for (OpenID Connect Core §5.4, plus our `school` scope, whose
+/// eduPerson claims are named as in the REFEDS eduPerson OIDC claim names).
 pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
     match scope {
         "profile" => &["given_name", "family_name", "name"],
         "email" => &["email", "email_verified"],
-        "school" => &["roles", "school_unit_codes", "groups"],
+        "school" => &[
+            "roles",
+            "school_unit_codes",
+            "groups",
+            "school_grades",
+            "eduperson_affiliation",
+            "eduperson_entitlement",
+            "guardian_of",
+        ],
         CIVIC_NO_SCOPE => &[CIVIC_NO_CLAIM],
         _ => &[],
     }
@@ -75,17 +84,19 @@ pub fn release(
                     roles.dedup();
                     json!(roles)
                 }
-                "school_unit_codes" => {
-                    let mut codes: Vec<&str> = details
-                        .roles
-                        .iter()
-                        .filter_map(|r| r.school_unit_code.as_deref())
-                        .collect();
-                    codes.sort();
-                    codes.dedup();
-                    json!(codes)
+                "school_unit_codes" => json!(details.derived.school_unit_codes),
+                "groups" => json!(details.derived.groups),
+                "school_grades" if !details.derived.school_grades.is_empty() => {
+                    json!(details.derived.school_grades)
                 }
-                "groups" => json!(details.groups.iter().map(|g| &g.name).collect::<Vec<_>>()),
+                "eduperson_affiliation" => json!(details.derived.affiliations),
+                "eduperson_entitlement" if !details.derived.entitlements.is_empty() => {
+                    json!(details.derived.entitlements)
+                }
+                // Empty for a protected identity on either side (roles::derive).
+                "guardian_of" if !details.derived.guardian_for.is_empty() => {
+                    json!(details.derived.guardian_for)
+                }
                 CIVIC_NO_CLAIM => match &p.civic_no {
                     Some(c) if !p.protected_identity => json!(c.as_str()),
                     _ => continue,
@@ -116,12 +127,16 @@ mod tests {
                 protected_identity: protected,
                 active: true,
                 source: "local".into(),
+                external_id: None,
+                deactivated_at: None,
             },
             roles: vec![Role {
                 kind: RoleKind::Student,
                 school_unit_code: Some("EKS".into()),
             }],
             groups: vec![],
+            facts: Default::default(),
+            derived: Default::default(),
         }
     }
 

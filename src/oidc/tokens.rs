@@ -143,7 +143,13 @@ pub async fn released_claims(
         .await?
         .filter(|p| p.active)
         .ok_or_else(|| OidcError::InvalidGrant("the person is no longer active".into()))?;
-    let details = directory::details(&op.db, person).await?;
+    let details = directory::details(
+        &op.db,
+        &op.config.directory,
+        person,
+        directory::roles::today(),
+    )
+    .await?;
     Ok(release::release(&details, scope, &client.record.release))
 }
 

@@ -4,7 +4,7 @@
 
 use super::xml::esc;
 use crate::authn::Session;
-use crate::directory::{PersonDetails, RoleKind};
+use crate::directory::PersonDetails;
 use std::collections::BTreeMap;
 
 const URI: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
@@ -55,37 +55,18 @@ fn name_of<'a>(
     }
 }
 
-/// eduPersonAffiliation values for a role (the mapping proposed in specs/skolfederation.md §4).
-fn affiliations(kind: RoleKind) -> &'static [&'static str] {
-    match kind {
-        RoleKind::Student => &["student", "member"],
-        RoleKind::Teacher | RoleKind::Principal => &["faculty", "employee", "member"],
-        RoleKind::Staff => &["staff", "employee", "member"],
-        RoleKind::Guardian => &["affiliate"],
-        // Portvakt's own administrator role says nothing about the person's affiliation.
-        RoleKind::Admin => &[],
-    }
-}
-
 /// Everything needed to compute attribute values.
 pub struct Subject<'a> {
     pub details: &'a PersonDetails,
     pub session: &'a Session,
     pub scope: &'a str,
-    pub children_eppns: &'a [String],
 }
 
 /// The values of one attribute (empty: not sent).
 pub fn values(friendly: &str, s: &Subject) -> Vec<String> {
     let p = &s.details.person;
-    let mut affs: Vec<&str> = s
-        .details
-        .roles
-        .iter()
-        .flat_map(|r| affiliations(r.kind).iter().copied())
-        .collect();
-    affs.sort();
-    affs.dedup();
+    let derived = &s.details.derived;
+    let affs = &derived.affiliations;
     let one = |v: &str| {
         if v.is_empty() {
             vec![]
@@ -107,19 +88,11 @@ pub fn values(friendly: &str, s: &Subject) -> Vec<String> {
             _ => vec![],
         },
         "schacHomeOrganization" => one(s.scope),
-        "sisSchoolUnitCode" => {
-            let mut codes: Vec<String> = s
-                .details
-                .roles
-                .iter()
-                .filter_map(|r| r.school_unit_code.clone())
-                .collect();
-            codes.sort();
-            codes.dedup();
-            codes
-        }
-        "sisLegalGuardianFor" if !p.protected_identity => s.children_eppns.to_vec(),
-        // eduPersonEntitlement and sisSchoolGrade have no source in the directory yet.
+        "eduPersonEntitlement" => derived.entitlements.clone(),
+        "sisSchoolUnitCode" => derived.school_unit_codes.clone(),
+        "sisSchoolGrade" => derived.school_grades.clone(),
+        // Empty for a protected identity on either side (roles::derive).
+        "sisLegalGuardianFor" => derived.guardian_for.clone(),
         _ => vec![],
     }
 }

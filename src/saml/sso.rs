@@ -531,7 +531,13 @@ pub async fn answer(
             .await;
         }
     };
-    let details = crate::directory::details(&idp.db, person).await?;
+    let details = crate::directory::details(
+        &idp.db,
+        &idp.config.directory,
+        person,
+        crate::directory::roles::today(),
+    )
+    .await?;
     let Some(rule) = name_id_rule(sp, pending.name_id_format.as_deref()) else {
         return status_response(
             idp,
@@ -557,17 +563,11 @@ pub async fn answer(
         .await;
     };
     let released = sp.released(attributes::canonical);
-    let children = if released.contains(&"sisLegalGuardianFor") {
-        crate::storage::persons::children_eppns(&idp.db, &details.person.id).await?
-    } else {
-        Vec::new()
-    };
     let scope = idp.config.saml_scope();
     let subject_attrs = attributes::Subject {
         details: &details,
         session,
         scope: &scope,
-        children_eppns: &children,
     };
     let attrs = attributes::statement(&released, &subject_attrs, &idp.config.saml.attribute_names);
     // What this SP learns about the person, recorded as every issuance is (the attributes

@@ -2,13 +2,16 @@
 
 use super::{Db, Result, on_conflict};
 use crate::directory::model::{CivicNo, GroupRef, Person, Role, RoleKind};
+use crate::directory::roles::{
+    self, AssignmentFact, Dates, DutyFact, EnrolmentFact, Facts, MembershipFact, RelativeFact,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 macro_rules! person_columns {
     () => {
         "id, username, eppn, given_name, family_name, email, civic_no, \
-     protected_identity, status, source"
+     protected_identity, status, source, external_id, deactivated_at"
     };
 }
 
@@ -26,6 +29,8 @@ fn person_from_row(r: &AnyRow) -> Result<Person> {
         protected_identity: r.try_get::<i64, _>("protected_identity")? != 0,
         active: r.try_get::<String, _>("status")? == "active",
         source: r.try_get("source")?,
+        external_id: r.try_get("external_id")?,
+        deactivated_at: r.try_get("deactivated_at")?,
     })
 }
 
@@ -34,8 +39,8 @@ pub async fn insert(db: &Db, p: &Person, roles: &[Role], now: i64) -> Result<()>
     let mut tx = db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO persons (id, username, eppn, given_name, family_name, email, civic_no, \
-         protected_identity, status, source, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+         protected_identity, status, source, created_at, updated_at, search_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
     )
     .bind(&p.id)
     .bind(&p.username)
@@ -45,9 +50,13 @@ pub async fn insert(db: &Db, p: &Person, roles: &[Role], now: i64) -> Result<()>
     .bind(&p.email)
     .bind(p.civic_no.as_ref().map(|c| c.as_str().to_string()))
     .bind(i64::from(p.protected_identity))
-    .bind(if p.active { "active" } else { "inactive" })
+    .bind(if p.active { "active" } else { "deactivated" })
     .bind(&p.source)
     .bind(now)
+    .bind(crate::directory::ident::search_name(
+        &p.given_name,
+        &p.family_name,
+    ))
     .execute(&mut *tx)
     .await
     .map_err(on_conflict("a person with that username"))?;
@@ -137,23 +146,211 @@ pub async fn roles(db: &Db, person_id: &str) -> Result<Vec<Role>> {
     Ok(out)
 }
 
-pub async fn groups(db: &Db, person_id: &str) -> Result<Vec<GroupRef>> {
+fn group_from_row(r: &AnyRow) -> Result<GroupRef> {
+    Ok(GroupRef {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        school_unit_code: r.try_get("school_unit_code")?,
+        kind: r.try_get("kind")?,
+    })
+}
+
+fn date(r: &AnyRow, col: &str) -> Result<Option<chrono::NaiveDate>> {
+    Ok(r
+        .try_get::<Option<String>, _>(col)?
+        .as_deref()
+        .and_then(roles::parse_date))
+}
+
+fn dates(r: &AnyRow) -> Result<Dates> {
+    Ok(Dates::new(date(r, "start_date")?, date(r, "end_date")?))
+}
+
+/// Everything the directory knows about a person's place in the schools, in six short
+/// indexed reads.
+pub async fn facts(db: &Db, person_id: &str) -> Result<Facts> {
+    let local_roles = roles(db, person_id).await?;
     let rows = sqlx::query(
-        "SELECT g.id, g.name, g.school_unit_code FROM school_groups g \
-         JOIN group_members m ON m.group_id = g.id WHERE m.person_id = $1 ORDER BY g.name",
+        "SELECT school_unit_code, school_type, school_year, start_date, end_date \
+         FROM enrolments WHERE person_id = $1 ORDER BY seq",
     )
     .bind(person_id)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
+    let mut enrolments = Vec::with_capacity(rows.len());
+    for r in &rows {
+        enrolments.push(EnrolmentFact {
+            school_unit_code: r.try_get("school_unit_code")?,
+            school_type: r.try_get("school_type")?,
+            school_year: r
+                .try_get::<Option<i64>, _>("school_year")?
+                .and_then(|y| i32::try_from(y).ok()),
+            dates: dates(r)?,
+        });
+    }
+    let rows = sqlx::query(
+        "SELECT id, school_unit_code, duty_role, start_date, end_date, assignments \
+         FROM duties WHERE person_id = $1 ORDER BY id",
+    )
+    .bind(person_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut duties = Vec::with_capacity(rows.len());
+    let mut assignment_ids = Vec::new();
+    for r in &rows {
+        let stored: Vec<StoredAssignment> =
+            serde_json::from_str(&r.try_get::<String, _>("assignments")?)
+                .map_err(|e| super::StorageError::Corrupt(e.to_string()))?;
+        let assignments: Vec<AssignmentFact> = stored
+            .into_iter()
+            .map(|a| AssignmentFact {
+                group_id: a.group,
+                kind: a.kind,
+                dates: Dates::new(
+                    a.start.as_deref().and_then(roles::parse_date),
+                    a.end.as_deref().and_then(roles::parse_date),
+                ),
+            })
+            .collect();
+        assignment_ids.extend(assignments.iter().map(|a| a.group_id.clone()));
+        duties.push(DutyFact {
+            id: r.try_get("id")?,
+            school_unit_code: r.try_get("school_unit_code")?,
+            duty_role: r.try_get("duty_role")?,
+            dates: dates(r)?,
+            assignments,
+        });
+    }
+    let mut assignment_groups = Vec::new();
+    for id in assignment_ids {
+        if let Some(r) = sqlx::query(
+            "SELECT id, name, school_unit_code, kind FROM school_groups WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(db.pool())
+        .await?
+        {
+            assignment_groups.push(group_from_row(&r)?);
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT g.id, g.name, g.school_unit_code, g.kind, m.start_date, m.end_date \
+         FROM school_groups g JOIN group_members m ON m.group_id = g.id \
+         WHERE m.person_id = $1 ORDER BY g.name",
+    )
+    .bind(person_id)
+    .fetch_all(db.pool())
+    .await?;
+    let memberships = rows
+        .iter()
         .map(|r| {
-            Ok(GroupRef {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                school_unit_code: r.try_get("school_unit_code")?,
+            Ok(MembershipFact {
+                group: group_from_row(r)?,
+                dates: dates(r)?,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let relative = |r: &AnyRow| -> Result<RelativeFact> {
+        Ok(RelativeFact {
+            person_id: r.try_get("id")?,
+            username: r.try_get("username")?,
+            eppn: r.try_get("eppn")?,
+            relation_type: r.try_get("relation_type")?,
+            protected_identity: r.try_get::<i64, _>("protected_identity")? != 0,
+            active: r.try_get::<String, _>("status")? == "active",
+        })
+    };
+    let children = sqlx::query(
+        "SELECT p.id, p.username, p.eppn, g.relation_type, p.protected_identity, p.status \
+         FROM guardianships g JOIN persons p ON p.id = g.student_id \
+         WHERE g.guardian_id = $1 ORDER BY p.eppn",
+    )
+    .bind(person_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(relative)
+    .collect::<Result<_>>()?;
+    let guardians = sqlx::query(
+        "SELECT p.id, p.username, p.eppn, g.relation_type, p.protected_identity, p.status \
+         FROM guardianships g JOIN persons p ON p.id = g.guardian_id \
+         WHERE g.student_id = $1 ORDER BY p.eppn",
+    )
+    .bind(person_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(relative)
+    .collect::<Result<_>>()?;
+    Ok(Facts {
+        local_roles,
+        enrolments,
+        duties,
+        children,
+        guardians,
+        memberships,
+        assignment_groups,
+    })
+}
+
+/// A duty's assignment as stored in `duties.assignments`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash)]
+pub struct StoredAssignment {
+    pub group: String,
+    pub kind: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+/// People whose name matches `text` (casefolded, anywhere in "given family"), by username.
+/// Protected identities only when `include_protected`.
+pub async fn search(
+    db: &Db,
+    text: &str,
+    include_protected: bool,
+    limit: i64,
+) -> Result<Vec<Person>> {
+    let pattern = format!(
+        "%{}%",
+        crate::directory::ident::casefold(text)
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let sql = concat!(
+        "SELECT ",
+        person_columns!(),
+        " FROM persons WHERE (search_name LIKE $1 ESCAPE '\\' OR username = $2) \
+         AND (protected_identity = 0 OR $3 = 1) ORDER BY username LIMIT $4"
+    );
+    let rows = sqlx::query(sql)
+        .bind(pattern)
+        .bind(text.to_lowercase())
+        .bind(i64::from(include_protected))
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(person_from_row).collect()
+}
+
+/// A person by username, register id or civic number (`person show KEY`).
+pub async fn by_key(db: &Db, key: &str) -> Result<Vec<Person>> {
+    let civic = crate::directory::CivicNo::parse(key)
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_default();
+    let sql = concat!(
+        "SELECT ",
+        person_columns!(),
+        " FROM persons WHERE username = $1 OR eppn = $2 OR external_id = $2 OR id = $2 \
+         OR (civic_no = $3 AND $3 <> '') ORDER BY username"
+    );
+    let rows = sqlx::query(sql)
+        .bind(key.to_lowercase())
+        .bind(key)
+        .bind(civic)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(person_from_row).collect()
 }
 
 pub async fn school_unit(db: &Db, code: &str) -> Result<Option<String>> {
@@ -244,20 +441,4 @@ pub async fn password_hash(db: &Db, person_id: &str) -> Result<Option<String>> {
         .fetch_optional(db.pool())
         .await?;
     Ok(row.map(|r| r.try_get("password_hash")).transpose()?)
-}
-
-/// The eppns of a guardian's active children who do not have a protected identity (a
-/// protected child's guardian link is never released).
-pub async fn children_eppns(db: &Db, guardian_id: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query(
-        "SELECT p.eppn FROM guardianships g JOIN persons p ON p.id = g.student_id \
-         WHERE g.guardian_id = $1 AND p.status = 'active' AND p.protected_identity = 0 \
-         ORDER BY p.eppn",
-    )
-    .bind(guardian_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| Ok(sqlx::Row::try_get::<String, _>(r, "eppn")?))
-        .collect()
 }
