@@ -9,6 +9,7 @@ pub mod records;
 pub mod saml;
 pub mod secrets;
 pub mod sessions;
+pub mod sync;
 pub mod throttle;
 pub mod tokens;
 

@@ -2,3 +2,5 @@
 //! safety guard, the chunked apply and the run records.
 
 pub mod ss12000;
+pub mod plan;
+pub mod run;
