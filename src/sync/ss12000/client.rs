@@ -1,0 +1,721 @@
+//! The SS 12000 v2.1 API client: full snapshots and incremental change sets
+//! (specs/ss12000.md §3, §4, §6, §7).
+//!
+//! All or nothing: a page that still fails after the retries fails the whole call, so the
+//! plan never sees half a register. Retries back off exponentially on 429/5xx and transport
+//! failures and honour `Retry-After`. Tokens (static or OAuth2 client credentials) never
+//! reach a log or an error message. One HTTP stack (reqwest) and one TLS stack (rustls).
+
+use super::parse::{self, Entity, ParseError};
+use super::types::{ChangeSet, Deleted, ParseReport, Snapshot};
+use base64::Engine as _;
+use reqwest::StatusCode;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// The longest wait a `Retry-After` can ask for; a register asking for more is treated as
+/// asking for this much.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The longest exponential backoff step.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A cached token is renewed this long before the register says it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+/// Token lifetime assumed when the token endpoint omits `expires_in`.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// How to reach one register.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// The API base, ending in `/`, e.g. `https://register.example/v2.0/`.
+    pub base_url: url::Url,
+    pub auth: Auth,
+    pub page_size: u32,
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    /// Per request.
+    pub timeout: Duration,
+    /// PEM certificate chain and PEM private key, for registers that require mTLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// An extra trust anchor (PEM), e.g. the register's private CA.
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl ClientConfig {
+    /// The defaults: pages of 1000, 5 retries from 500 ms, 60 s per request, no auth.
+    pub fn new(base_url: url::Url) -> Self {
+        ClientConfig {
+            base_url,
+            auth: Auth::None,
+            page_size: 1000,
+            max_retries: 5,
+            retry_base: Duration::from_millis(500),
+            timeout: Duration::from_secs(60),
+            client_cert: None,
+            ca_cert: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("auth", &self.auth)
+            .field("page_size", &self.page_size)
+            .field("max_retries", &self.max_retries)
+            .field("retry_base", &self.retry_base)
+            .field("timeout", &self.timeout)
+            .field("client_cert", &self.client_cert)
+            .field("ca_cert", &self.ca_cert)
+            .finish()
+    }
+}
+
+/// How the client proves itself to the register (specs/ss12000.md §7).
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    /// OAuth2 client credentials (RFC 6749 §4.4) with HTTP Basic client authentication.
+    ClientCredentials {
+        token_url: url::Url,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+    },
+}
+
+/// Secrets are never printed, not even in debug output.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Auth::ClientCredentials {
+                token_url,
+                client_id,
+                scope,
+                ..
+            } => f
+                .debug_struct("ClientCredentials")
+                .field("token_url", &token_url.as_str())
+                .field("client_id", client_id)
+                .field("client_secret", &"<redacted>")
+                .field("scope", scope)
+                .finish(),
+        }
+    }
+}
+
+/// Reported after every page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// `organisations`, `persons`, `groups`, `duties` or `deletedEntities`.
+    pub entity: &'static str,
+    /// Records read so far for this entity.
+    pub records: u64,
+    pub pages: u64,
+}
+
+/// Why a run failed; each message names the path and what an administrator can check.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("SS 12000 source configuration: {0}")]
+    Config(String),
+    #[error("cannot read {what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client (check the client certificate, key and CA files)")]
+    HttpClient(#[source] reqwest::Error),
+    #[error(
+        "GET {path}: the register refused the credentials (401); check the token or the client id and secret"
+    )]
+    Unauthorized { path: String },
+    #[error(
+        "GET {path}: access denied (403){detail}; the client may lack the scope or the school units for this data"
+    )]
+    Forbidden { path: String, detail: String },
+    #[error("GET {path}: the register answered {status}{detail}")]
+    Status {
+        path: String,
+        status: StatusCode,
+        detail: String,
+    },
+    #[error("{method} {path}: still failing after {retries} retries: {last}")]
+    GaveUp {
+        method: &'static str,
+        path: String,
+        retries: u32,
+        last: String,
+    },
+    #[error("token endpoint {path}: {detail}")]
+    Token { path: String, detail: String },
+    #[error("GET {path}: the response is not an SS 12000 list: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: ParseError,
+    },
+    #[error("GET {path}: the register repeated a pageToken, so paging would never end")]
+    PageLoop { path: String },
+}
+
+/// A token from the token endpoint and when to stop using it.
+struct CachedToken {
+    value: String,
+    renew_at: Instant,
+}
+
+/// A reader of one SS 12000 register.
+pub struct Client {
+    http: reqwest::Client,
+    cfg: ClientConfig,
+    token: Mutex<Option<CachedToken>>,
+}
+
+/// What one call has done so far.
+#[derive(Default)]
+struct Run {
+    report: ParseReport,
+}
+
+/// One attempt's outcome, for the retry loop.
+enum Attempt {
+    Done(Vec<u8>),
+    /// Retry after this long (None: the backoff schedule).
+    Retry(String, Option<Duration>),
+    /// 401 from the API: renew the token once and try again.
+    Renew,
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig) -> Result<Self, SourceError> {
+        if cfg.page_size == 0 {
+            return Err(SourceError::Config("page_size must be at least 1".into()));
+        }
+        if cfg.base_url.cannot_be_a_base() || !cfg.base_url.path().ends_with('/') {
+            return Err(SourceError::Config(format!(
+                "the base URL {} must end with / (e.g. …/v2.0/)",
+                cfg.base_url.path()
+            )));
+        }
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            // A register that redirects is misconfigured; following could leak the token.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some((cert, key)) = &cfg.client_cert {
+            let mut pem = read(cert, "the client certificate")?;
+            pem.push(b'\n');
+            pem.extend(read(key, "the client key")?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(SourceError::HttpClient)?;
+            b = b.identity(identity);
+        }
+        if let Some(ca) = &cfg.ca_cert {
+            let pem = read(ca, "the CA certificate")?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(SourceError::HttpClient)?;
+            if certs.is_empty() {
+                return Err(SourceError::Config(format!(
+                    "{} holds no PEM certificate",
+                    ca.display()
+                )));
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let http = b.build().map_err(SourceError::HttpClient)?;
+        Ok(Client {
+            http,
+            cfg,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// Full run: organisations → persons → groups → duties, every page (the dependency
+    /// order of specs/ss12000.md §6). Any page failing after the retries fails the call.
+    pub async fn snapshot(
+        &self,
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+    ) -> Result<Snapshot, SourceError> {
+        self.read_all(&[], progress).await
+    }
+
+    /// Incremental: each type modified after `since` (unix seconds), then the deletions.
+    pub async fn changes(
+        &self,
+        since: i64,
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+    ) -> Result<ChangeSet, SourceError> {
+        let after = chrono::DateTime::from_timestamp(since, 0)
+            .ok_or_else(|| SourceError::Config(format!("{since} is not a valid time")))?
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut changed = self
+            .read_all(&[("meta.modified.after", after.as_str())], progress)
+            .await?;
+        let mut run = Run {
+            report: std::mem::take(&mut changed.report),
+        };
+        let mut filters = vec![("after", after.as_str())];
+        for e in ["Organisation", "Person", "Group", "Duty"] {
+            filters.push(("entities", e));
+        }
+        let mut deleted = Deleted::default();
+        let mut pages = 0;
+        let mut records = 0;
+        self.pages("deletedEntities", &filters, &mut run, |body, report| {
+            let page = parse::deleted_page(body, report)?;
+            for d in page.items {
+                records +=
+                    (d.organisations.len() + d.persons.len() + d.groups.len() + d.duties.len())
+                        as u64;
+                deleted.organisations.extend(d.organisations);
+                deleted.persons.extend(d.persons);
+                deleted.groups.extend(d.groups);
+                deleted.duties.extend(d.duties);
+            }
+            pages += 1;
+            progress(&Progress {
+                entity: "deletedEntities",
+                records,
+                pages,
+            });
+            Ok(page.page_token)
+        })
+        .await?;
+        changed.report = run.report;
+        Ok(ChangeSet { changed, deleted })
+    }
+
+    async fn read_all(
+        &self,
+        filters: &[(&str, &str)],
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+    ) -> Result<Snapshot, SourceError> {
+        let mut run = Run::default();
+        let organisations = self.list(filters, &mut run, progress).await?;
+        let persons = self.list(filters, &mut run, progress).await?;
+        let groups = self.list(filters, &mut run, progress).await?;
+        let duties = self.list(filters, &mut run, progress).await?;
+        Ok(Snapshot {
+            organisations,
+            persons,
+            groups,
+            duties,
+            report: run.report,
+        })
+    }
+
+    /// Every page of one collection.
+    async fn list<T: Entity>(
+        &self,
+        filters: &[(&str, &str)],
+        run: &mut Run,
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+    ) -> Result<Vec<T>, SourceError> {
+        let mut items = Vec::new();
+        let mut pages = 0;
+        self.pages(T::PLURAL, filters, run, |body, report| {
+            let page = parse::page::<T>(body, report)?;
+            items.extend(page.items);
+            pages += 1;
+            progress(&Progress {
+                entity: T::PLURAL,
+                records: items.len() as u64,
+                pages,
+            });
+            Ok(page.page_token)
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Walks the pages of `collection`: the first request carries `limit` and the filters,
+    /// the next ones only `limit` and `pageToken` (a filter with a token is a 400, §4).
+    async fn pages(
+        &self,
+        collection: &'static str,
+        filters: &[(&str, &str)],
+        run: &mut Run,
+        mut on_page: impl FnMut(&[u8], &mut ParseReport) -> Result<Option<String>, ParseError>,
+    ) -> Result<(), SourceError> {
+        let mut url = self
+            .cfg
+            .base_url
+            .join(collection)
+            .map_err(|e| SourceError::Config(format!("the base URL: {e}")))?;
+        let path = url.path().to_string();
+        let limit = self.cfg.page_size.to_string();
+        let mut seen = HashSet::new();
+        let mut token: Option<String> = None;
+        loop {
+            {
+                let mut q = url.query_pairs_mut();
+                q.clear().append_pair("limit", &limit);
+                match &token {
+                    Some(t) => {
+                        q.append_pair("pageToken", t);
+                    }
+                    None => {
+                        for (k, v) in filters {
+                            q.append_pair(k, v);
+                        }
+                    }
+                }
+            }
+            let body = self.get(&url, &path, run).await?;
+            let next = on_page(&body, &mut run.report).map_err(|source| SourceError::Parse {
+                path: path.clone(),
+                source,
+            })?;
+            match next {
+                None => return Ok(()),
+                Some(t) => {
+                    if !seen.insert(t.clone()) {
+                        return Err(SourceError::PageLoop { path });
+                    }
+                    token = Some(t);
+                }
+            }
+        }
+    }
+
+    /// One GET with retries; the body of a 2xx answer.
+    async fn get(&self, url: &url::Url, path: &str, run: &mut Run) -> Result<Vec<u8>, SourceError> {
+        let mut renewed = false;
+        let mut retries = 0;
+        loop {
+            let bearer = self.bearer(run).await?;
+            let mut req = self.http.get(url.clone());
+            if let Some(t) = &bearer {
+                req = req.bearer_auth(t);
+            }
+            run.report.requests += 1;
+            let outcome = match req.send().await {
+                Err(e) => Attempt::Retry(transport(&e), None),
+                Ok(resp) => self.classify(resp, path).await?,
+            };
+            match outcome {
+                Attempt::Done(body) => return Ok(body),
+                Attempt::Renew => {
+                    let renewable = matches!(self.cfg.auth, Auth::ClientCredentials { .. });
+                    if renewed || !renewable {
+                        return Err(SourceError::Unauthorized { path: path.into() });
+                    }
+                    // The token may have been revoked or expired early: one fresh token.
+                    renewed = true;
+                    *self.token.lock().await = None;
+                }
+                Attempt::Retry(last, after) => {
+                    if retries >= self.cfg.max_retries {
+                        return Err(SourceError::GaveUp {
+                            method: "GET",
+                            path: path.into(),
+                            retries,
+                            last,
+                        });
+                    }
+                    tokio::time::sleep(after.unwrap_or_else(|| self.backoff(retries))).await;
+                    retries += 1;
+                    run.report.retries += 1;
+                }
+            }
+        }
+    }
+
+    /// Sorts an API answer into done, retry, renew or a final error.
+    async fn classify(&self, resp: reqwest::Response, path: &str) -> Result<Attempt, SourceError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(match resp.bytes().await {
+                Ok(b) => Attempt::Done(b.into()),
+                // The body broke off (timeout, reset): worth another try.
+                Err(e) => Attempt::Retry(transport(&e), None),
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Ok(Attempt::Renew);
+        }
+        if retryable(status) {
+            let after = retry_after(resp.headers());
+            let detail = error_detail(resp).await;
+            return Ok(Attempt::Retry(format!("{status}{detail}"), after));
+        }
+        let detail = error_detail(resp).await;
+        Err(if status == StatusCode::FORBIDDEN {
+            SourceError::Forbidden {
+                path: path.into(),
+                detail,
+            }
+        } else {
+            SourceError::Status {
+                path: path.into(),
+                status,
+                detail,
+            }
+        })
+    }
+
+    /// `retry_base · 2^n`, capped, plus up to a quarter of jitter so that several clients
+    /// do not return in step.
+    fn backoff(&self, n: u32) -> Duration {
+        let step = self
+            .cfg
+            .retry_base
+            .saturating_mul(1u32 << n.min(16))
+            .min(MAX_BACKOFF);
+        let jitter_range = step.as_millis() as u64 / 4;
+        let jitter = if jitter_range == 0 {
+            0
+        } else {
+            // RandomState is freshly keyed per call: randomness without a dependency.
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+                % jitter_range
+        };
+        step + Duration::from_millis(jitter)
+    }
+
+    /// The bearer token to send, fetching or renewing a client-credentials token.
+    async fn bearer(&self, run: &mut Run) -> Result<Option<String>, SourceError> {
+        match &self.cfg.auth {
+            Auth::None => Ok(None),
+            Auth::Bearer(t) => Ok(Some(t.clone())),
+            Auth::ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => {
+                let mut cached = self.token.lock().await;
+                if let Some(t) = cached.as_ref()
+                    && Instant::now() < t.renew_at
+                {
+                    return Ok(Some(t.value.clone()));
+                }
+                let fresh = self
+                    .fetch_token(token_url, client_id, client_secret, scope.as_deref(), run)
+                    .await?;
+                let value = fresh.value.clone();
+                *cached = Some(fresh);
+                Ok(Some(value))
+            }
+        }
+    }
+
+    /// RFC 6749 §4.4.2 with §2.3.1 client authentication: id and secret are
+    /// form-urlencoded, then sent as HTTP Basic.
+    async fn fetch_token(
+        &self,
+        token_url: &url::Url,
+        client_id: &str,
+        client_secret: &str,
+        scope: Option<&str>,
+        run: &mut Run,
+    ) -> Result<CachedToken, SourceError> {
+        let path = token_url.path().to_string();
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(client_id),
+            enc(client_secret)
+        ));
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        if let Some(s) = scope {
+            form.append_pair("scope", s);
+        }
+        let body = form.finish();
+        let mut retries = 0;
+        loop {
+            run.report.requests += 1;
+            let sent = self
+                .http
+                .post(token_url.clone())
+                .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .header(reqwest::header::ACCEPT, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let (last, after) = match sent {
+                Err(e) => (transport(&e), None),
+                Ok(resp) if resp.status().is_success() => {
+                    return token_from(resp, &path).await;
+                }
+                Ok(resp) if retryable(resp.status()) => {
+                    (resp.status().to_string(), retry_after(resp.headers()))
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let detail = oauth_error(resp).await;
+                    let hint = if status == StatusCode::UNAUTHORIZED
+                        || detail.contains("invalid_client")
+                    {
+                        "; check the client id and secret"
+                    } else {
+                        ""
+                    };
+                    return Err(SourceError::Token {
+                        path,
+                        detail: format!("the token request was refused ({status}{detail}){hint}"),
+                    });
+                }
+            };
+            if retries >= self.cfg.max_retries {
+                return Err(SourceError::GaveUp {
+                    method: "POST",
+                    path,
+                    retries,
+                    last,
+                });
+            }
+            tokio::time::sleep(after.unwrap_or_else(|| self.backoff(retries))).await;
+            retries += 1;
+            run.report.retries += 1;
+        }
+    }
+}
+
+fn read(path: &PathBuf, what: &'static str) -> Result<Vec<u8>, SourceError> {
+    std::fs::read(path).map_err(|source| SourceError::File {
+        what,
+        path: path.clone(),
+        source,
+    })
+}
+
+/// 429 and the 5xx that mean "try again later".
+fn retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds, capped; an HTTP date is left to the backoff schedule.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// A transport failure without the URL (the path is in the error already).
+fn transport(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "transport error"
+    };
+    let mut out = kind.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// `: code: message` from an SS 12000 error body, if it has one (bounded, no raw HTML).
+async fn error_detail(resp: reqwest::Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let Ok(body) = resp.bytes().await else {
+        return String::new();
+    };
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(ErrorBody { code, message }) => {
+            let parts: Vec<String> = [code, message]
+                .into_iter()
+                .flatten()
+                .map(|s| s.chars().take(300).collect())
+                .collect();
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", parts.join(": "))
+            }
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// `: error: description` from an RFC 6749 §5.2 error body.
+async fn oauth_error(resp: reqwest::Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct OAuthError {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+    let Ok(body) = resp.bytes().await else {
+        return String::new();
+    };
+    match serde_json::from_slice::<OAuthError>(&body) {
+        Ok(OAuthError {
+            error: Some(e),
+            error_description,
+        }) => match error_description {
+            Some(d) => format!(": {e}: {}", d.chars().take(300).collect::<String>()),
+            None => format!(": {e}"),
+        },
+        _ => String::new(),
+    }
+}
+
+async fn token_from(resp: reqwest::Response, path: &str) -> Result<CachedToken, SourceError> {
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        access_token: String,
+        token_type: Option<String>,
+        expires_in: Option<u64>,
+    }
+    let bad = |detail: &str| SourceError::Token {
+        path: path.to_string(),
+        detail: detail.to_string(),
+    };
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|_| bad("the token response broke off"))?;
+    let t: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|_| bad("the token response is not an OAuth2 token (no access_token)"))?;
+    if t.token_type
+        .as_deref()
+        .is_some_and(|k| !k.eq_ignore_ascii_case("bearer"))
+    {
+        return Err(bad(
+            "the token endpoint issued a token that is not a bearer token",
+        ));
+    }
+    let lifetime = t
+        .expires_in
+        .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+    Ok(CachedToken {
+        value: t.access_token,
+        renew_at: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN),
+    })
+}
+
+#[cfg(test)]
+mod tests;

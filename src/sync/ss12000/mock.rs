@@ -1,0 +1,821 @@
+//! A built-in SS 12000 v2.1 server with fictional data, for the demo, the tests and the
+//! benchmark (specs/ss12000.md §2–§4, §6, §7). It is not a register: it serves what it holds.
+//!
+//! Records are kept as already-serialised JSON in id order, so a page body is a
+//! concatenation of stored strings and 500,000 persons stay within a few hundred MB.
+//! Page tokens carry the last id served (not an offset), so paging stays correct while a
+//! test changes the data between pages. Faults (an error status at page N, 429 bursts) and
+//! authentication (a static bearer token, an OAuth2 client-credentials endpoint) are knobs
+//! for tests. Only loopback addresses are meant to reach it.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::DateTime;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The largest page the mock serves, and the page size when `limit` is absent.
+pub const MAX_PAGE: usize = 1000;
+
+/// The four entity types Portvakt reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Organisation,
+    Person,
+    Group,
+    Duty,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Organisation, Kind::Person, Kind::Group, Kind::Duty];
+
+    /// The collection path segment and `/deletedEntities` key (`persons`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Organisation => "organisations",
+            Kind::Person => "persons",
+            Kind::Group => "groups",
+            Kind::Duty => "duties",
+        }
+    }
+
+    /// The type name used by `/deletedEntities?entities=` (`Person`).
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::Organisation => "Organisation",
+            Kind::Person => "Person",
+            Kind::Group => "Group",
+            Kind::Duty => "Duty",
+        }
+    }
+
+    fn from_plural(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.plural() == s)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The other `entities` values of `/deletedEntities` (valid, but the mock tracks none).
+const OTHER_DELETED_TYPES: &[&str] = &[
+    "Absence",
+    "AttendanceEvent",
+    "Attendance",
+    "Grade",
+    "CalendarEvent",
+    "AttendanceSchedule",
+    "Resource",
+    "Room",
+    "Activity",
+    "Placement",
+    "StudyPlan",
+    "Programme",
+    "Syllabus",
+    "SchoolUnitOffering",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MockError {
+    #[error("a {0:?} record is not a JSON object")]
+    NotObject(Kind),
+    #[error("a {0:?} record has no string \"id\"")]
+    NoId(Kind),
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    modified: i64,
+    json: Box<str>,
+}
+
+/// A deletion recorded for `/deletedEntities`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub kind: Kind,
+    pub id: Box<str>,
+    pub deleted_at: i64,
+}
+
+/// What the mock serves: per type, records keyed (and paged) by id.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    tables: [BTreeMap<Box<str>, Record>; 4],
+    tombstones: Vec<Tombstone>,
+}
+
+impl Dataset {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a record from JSON the caller already wrote; trusted input.
+    pub fn insert_json(&mut self, kind: Kind, id: &str, modified: i64, json: String) {
+        self.tables[kind.index()].insert(
+            id.into(),
+            Record {
+                modified,
+                json: json.into_boxed_str(),
+            },
+        );
+    }
+
+    /// Adds (or replaces) a record given as JSON; `meta.modified` is read when parsable
+    /// (0 otherwise), the rest is served exactly as given (unknown fields, odd values).
+    pub fn insert_value(&mut self, kind: Kind, value: &Value) -> Result<(), MockError> {
+        let (id, modified) = id_and_modified(kind, value)?;
+        self.insert_json(kind, &id, modified, value.to_string());
+        Ok(())
+    }
+
+    /// A dataset from raw JSON records, e.g. the samples of the spec.
+    pub fn from_values(
+        organisations: &[Value],
+        persons: &[Value],
+        groups: &[Value],
+        duties: &[Value],
+    ) -> Result<Self, MockError> {
+        let mut d = Dataset::new();
+        for (kind, values) in Kind::ALL
+            .into_iter()
+            .zip([organisations, persons, groups, duties])
+        {
+            for v in values {
+                d.insert_value(kind, v)?;
+            }
+        }
+        Ok(d)
+    }
+
+    pub fn len(&self, kind: Kind) -> usize {
+        self.tables[kind.index()].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.iter().all(BTreeMap::is_empty)
+    }
+
+    /// The stored JSON of one record.
+    pub fn get(&self, kind: Kind, id: &str) -> Option<&str> {
+        self.tables[kind.index()].get(id).map(|r| &*r.json)
+    }
+
+    /// `(id, modified, json)` of every record of a type, in id order.
+    pub fn records(&self, kind: Kind) -> impl Iterator<Item = (&str, i64, &str)> {
+        self.tables[kind.index()]
+            .iter()
+            .map(|(id, r)| (&**id, r.modified, &*r.json))
+    }
+
+    pub fn tombstones(&self) -> &[Tombstone] {
+        &self.tombstones
+    }
+
+    /// Removes a record and records its deletion at `now`; false if it was not there.
+    pub fn delete(&mut self, kind: Kind, id: &str, now: i64) -> bool {
+        let removed = self.tables[kind.index()].remove(id).is_some();
+        if removed {
+            self.tombstones.push(Tombstone {
+                kind,
+                id: id.into(),
+                deleted_at: now,
+            });
+        }
+        removed
+    }
+}
+
+fn id_and_modified(kind: Kind, value: &Value) -> Result<(String, i64), MockError> {
+    let Value::Object(m) = value else {
+        return Err(MockError::NotObject(kind));
+    };
+    let Some(Value::String(id)) = m.get("id") else {
+        return Err(MockError::NoId(kind));
+    };
+    let modified = m
+        .get("meta")
+        .and_then(|meta| meta.get("modified"))
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map_or(0, |d| d.timestamp());
+    Ok((id.clone(), modified))
+}
+
+/// RFC 3339 in UTC, as the mock writes `meta.modified`.
+pub fn rfc3339(unix: i64) -> String {
+    DateTime::from_timestamp(unix, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+#[derive(Debug)]
+struct Fault {
+    path: String,
+    page: u64,
+    status: u16,
+    remaining: u32,
+}
+
+#[derive(Debug)]
+struct OAuth {
+    client_id: String,
+    client_secret: String,
+    expires_in: u64,
+}
+
+/// The test knobs; kept apart from the data so a fault check never waits for a page build.
+#[derive(Debug, Default)]
+struct Control {
+    faults: Vec<Fault>,
+    throttle: u32,
+    bearer: Option<String>,
+    oauth: Option<OAuth>,
+    issued: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    data: RwLock<Dataset>,
+    control: Mutex<Control>,
+    requests: AtomicU64,
+    token_requests: AtomicU64,
+}
+
+/// A handle on a running (or to be started) mock; clones share the data and the knobs.
+#[derive(Debug, Clone, Default)]
+pub struct Mock {
+    inner: Arc<Inner>,
+}
+
+impl Mock {
+    pub fn new(data: Dataset) -> Self {
+        Mock {
+            inner: Arc::new(Inner {
+                data: RwLock::new(data),
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        // A panicked test thread must not make every later request fail.
+        self.inner
+            .control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Dataset> {
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Dataset> {
+        self.inner
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every API request must carry `Authorization: Bearer <token>` (or an issued token).
+    pub fn require_bearer(&self, token: impl Into<String>) {
+        self.control().bearer = Some(token.into());
+    }
+
+    /// Serves `POST /token` (client credentials, HTTP Basic client auth) issuing random
+    /// tokens that expire after `expires_in` seconds (as announced; the mock accepts them
+    /// until [`Mock::revoke_tokens`]). API requests then require a token.
+    pub fn enable_client_credentials(
+        &self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        expires_in: u64,
+    ) {
+        self.control().oauth = Some(OAuth {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            expires_in,
+        });
+    }
+
+    /// Forgets every issued token, as if they had expired early.
+    pub fn revoke_tokens(&self) {
+        self.control().issued.clear();
+    }
+
+    /// Answers `status` for page `page` (1-based) of `path` (e.g. `/persons`) the next `times` times.
+    pub fn fail_page(&self, path: &str, page: u64, status: u16, times: u32) {
+        self.control().faults.push(Fault {
+            path: path.to_string(),
+            page,
+            status,
+            remaining: times,
+        });
+    }
+
+    /// Answers 429 with `Retry-After: 0` to the next `times` API requests.
+    pub fn throttle(&self, times: u32) {
+        self.control().throttle = times;
+    }
+
+    /// API requests received (the token endpoint not included).
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn token_requests(&self) -> u64 {
+        self.inner.token_requests.load(Ordering::Relaxed)
+    }
+
+    pub fn len(&self, kind: Kind) -> usize {
+        self.read().len(kind)
+    }
+
+    /// Adds or replaces a record now (see [`Mock::upsert_at`]).
+    pub fn upsert(&self, kind: Kind, value: Value) -> Result<(), MockError> {
+        self.upsert_at(kind, value, crate::unix_now())
+    }
+
+    /// Adds or replaces a record. A missing `meta.modified`, or one not later than the stored
+    /// record's, is set to `now`, so an incremental reader sees the change.
+    pub fn upsert_at(&self, kind: Kind, mut value: Value, now: i64) -> Result<(), MockError> {
+        let (id, modified) = id_and_modified(kind, &value)?;
+        let mut data = self.write();
+        let stale = data.tables[kind.index()]
+            .get(id.as_str())
+            .is_some_and(|old| modified <= old.modified);
+        let missing = value.get("meta").and_then(|m| m.get("modified")).is_none();
+        if (missing || stale)
+            && let Value::Object(m) = &mut value
+        {
+            let meta = m
+                .entry("meta")
+                .or_insert_with(|| serde_json::json!({ "created": rfc3339(now) }));
+            if let Value::Object(meta) = meta {
+                meta.insert("modified".into(), Value::String(rfc3339(now)));
+            }
+        }
+        data.insert_value(kind, &value)
+    }
+
+    /// Removes a record now and records a tombstone; false if it was not there.
+    pub fn delete(&self, kind: Kind, id: &str) -> bool {
+        self.delete_at(kind, id, crate::unix_now())
+    }
+
+    pub fn delete_at(&self, kind: Kind, id: &str, now: i64) -> bool {
+        self.write().delete(kind, id, now)
+    }
+
+    /// The API, to be nested at the caller's prefix (e.g. `/v2.0`).
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/token", post(token_post))
+            .route("/deletedEntities", get(deleted_get))
+            .route("/{collection}", get(list_get))
+            .route("/{collection}/{id}", get(one_get))
+            .with_state(self)
+    }
+
+    /// Counts the request and applies auth and throttling; `Some` is the answer to send.
+    fn gate(&self, headers: &HeaderMap) -> Option<Response> {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let mut c = self.control();
+        if c.bearer.is_some() || c.oauth.is_some() {
+            let presented = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            let ok = presented.is_some_and(|t| {
+                c.bearer.as_deref() == Some(t) || (c.oauth.is_some() && c.issued.contains(t))
+            });
+            if !ok {
+                let mut r = error(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "a valid bearer token is required",
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+                return Some(r);
+            }
+        }
+        if c.throttle > 0 {
+            c.throttle -= 1;
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "slow down",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("0"));
+            return Some(r);
+        }
+        None
+    }
+
+    /// An injected fault for this page, if one is armed.
+    fn fault(&self, path: &str, page: u64) -> Option<Response> {
+        let mut c = self.control();
+        let f = c
+            .faults
+            .iter_mut()
+            .find(|f| f.remaining > 0 && f.path == path && f.page == page)?;
+        f.remaining -= 1;
+        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Some(error(status, "InjectedFault", "fault injected by the test"))
+    }
+}
+
+/// The SS 12000 error body `{code, message}`.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "code": code, "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "InvalidRequest", message)
+}
+
+fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn parse_time(s: &str) -> Result<i64, Response> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp())
+        .map_err(|_| bad_request("a date-time parameter is not RFC 3339"))
+}
+
+/// The paging state carried by an opaque page token: the page number, the original
+/// filter, and where the previous page stopped.
+#[derive(Debug, PartialEq, Eq)]
+struct Cursor {
+    page: u64,
+    after: Option<i64>,
+    /// Entity mask, `/deletedEntities` only.
+    mask: u8,
+    /// The last id served (lists) or the next tombstone index (`/deletedEntities`).
+    position: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let after = self.after.map(|a| a.to_string()).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{after}|{}|{}",
+            self.page, self.mask, self.position
+        ))
+    }
+
+    fn decode(token: &str) -> Option<Cursor> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+        let mut parts = raw.splitn(4, '|');
+        let page = parts.next()?.parse().ok()?;
+        let after = match parts.next()? {
+            "" => None,
+            a => Some(a.parse().ok()?),
+        };
+        let mask = parts.next()?.parse().ok()?;
+        let position = parts.next()?.to_string();
+        Some(Cursor {
+            page,
+            after,
+            mask,
+            position,
+        })
+    }
+}
+
+/// `limit`, `pageToken` and the filters of one request; a filter with a token is a 400.
+struct ListQuery {
+    limit: usize,
+    cursor: Option<Cursor>,
+    after: Option<i64>,
+    entities: Vec<String>,
+}
+
+fn list_query(raw: Option<&str>, deleted: bool) -> Result<ListQuery, Response> {
+    let mut q = ListQuery {
+        limit: MAX_PAGE,
+        cursor: None,
+        after: None,
+        entities: Vec::new(),
+    };
+    let mut filtered = false;
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "limit" => {
+                let n: usize = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad_request("limit must be an integer ≥ 1"))?;
+                q.limit = n.min(MAX_PAGE);
+            }
+            "pageToken" => {
+                q.cursor =
+                    Some(Cursor::decode(&v).ok_or_else(|| bad_request("pageToken is not valid"))?);
+            }
+            "meta.modified.after" if !deleted => {
+                q.after = Some(parse_time(&v)?);
+                filtered = true;
+            }
+            "after" if deleted => {
+                q.after = Some(parse_time(&v)?);
+                filtered = true;
+            }
+            "entities" if deleted => {
+                q.entities.push(v.into_owned());
+                filtered = true;
+            }
+            other => {
+                return Err(bad_request(&format!(
+                    "the mock does not support the parameter {other}"
+                )));
+            }
+        }
+    }
+    if filtered && q.cursor.is_some() {
+        return Err(bad_request("pageToken may only be combined with limit"));
+    }
+    Ok(q)
+}
+
+/// `GET /{collection}`: a page of records in id order.
+async fn list_get(
+    State(mock): State<Mock>,
+    Path(collection): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = mock.gate(&headers) {
+        return r;
+    }
+    let Some(kind) = Kind::from_plural(&collection) else {
+        return error(StatusCode::NOT_FOUND, "NotFound", "no such collection");
+    };
+    let q = match list_query(raw.as_deref(), false) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let (page, after, last) = match q.cursor {
+        Some(c) => (c.page, c.after, Some(c.position)),
+        None => (1, q.after, None),
+    };
+    if let Some(r) = mock.fault(&format!("/{collection}"), page) {
+        return r;
+    }
+    let data = mock.read();
+    let table = &data.tables[kind.index()];
+    let from = match &last {
+        Some(id) => Bound::Excluded(id.as_str()),
+        None => Bound::Unbounded,
+    };
+    let mut matching = table
+        .range::<str, _>((from, Bound::Unbounded))
+        .filter(|(_, r)| after.is_none_or(|a| r.modified > a));
+    let mut body = String::with_capacity(q.limit * 512);
+    body.push_str("{\"data\":[");
+    let mut last_id = None;
+    for (i, (id, r)) in matching.by_ref().take(q.limit).enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&r.json);
+        last_id = Some(id);
+    }
+    // A token only when more records follow, so the last page says null.
+    let next = match (last_id, matching.next()) {
+        (Some(id), Some(_)) => Some(Cursor {
+            page: page + 1,
+            after,
+            mask: 0,
+            position: id.to_string(),
+        }),
+        _ => None,
+    };
+    drop(data);
+    body.push_str("],\"pageToken\":");
+    match next {
+        Some(c) => {
+            body.push('"');
+            body.push_str(&c.encode());
+            body.push('"');
+        }
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    json_response(body)
+}
+
+/// `GET /{collection}/{id}`.
+async fn one_get(
+    State(mock): State<Mock>,
+    Path((collection, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = mock.gate(&headers) {
+        return r;
+    }
+    let Some(kind) = Kind::from_plural(&collection) else {
+        return error(StatusCode::NOT_FOUND, "NotFound", "no such collection");
+    };
+    match mock.read().get(kind, &id) {
+        Some(json) => json_response(json.to_string()),
+        None => error(StatusCode::NOT_FOUND, "NotFound", "no such record"),
+    }
+}
+
+/// `GET /deletedEntities?after=…&entities=Person&entities=…`.
+async fn deleted_get(
+    State(mock): State<Mock>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = mock.gate(&headers) {
+        return r;
+    }
+    let q = match list_query(raw.as_deref(), true) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let (page, after, mask, start) = match q.cursor {
+        Some(c) => match c.position.parse::<usize>() {
+            Ok(start) => (c.page, c.after, c.mask, start),
+            Err(_) => return bad_request("pageToken is not valid"),
+        },
+        None => {
+            let mut mask = 0u8;
+            for e in &q.entities {
+                match Kind::ALL.into_iter().find(|k| k.type_name() == e) {
+                    Some(k) => mask |= 1 << k.index(),
+                    None if OTHER_DELETED_TYPES.contains(&e.as_str()) => {}
+                    None => return bad_request("entities names an unknown type"),
+                }
+            }
+            if q.entities.is_empty() {
+                mask = 0b1111;
+            }
+            (1, q.after, mask, 0)
+        }
+    };
+    if let Some(r) = mock.fault("/deletedEntities", page) {
+        return r;
+    }
+    let data = mock.read();
+    let mut ids: [Vec<&str>; 4] = Default::default();
+    let mut served = 0;
+    let mut next = None;
+    for (i, t) in data.tombstones.iter().enumerate().skip(start) {
+        if mask & (1 << t.kind.index()) == 0 || after.is_some_and(|a| t.deleted_at <= a) {
+            continue;
+        }
+        if served == q.limit {
+            next = Some(i);
+            break;
+        }
+        ids[t.kind.index()].push(&t.id);
+        served += 1;
+    }
+    let mut out = serde_json::Map::new();
+    for k in Kind::ALL {
+        if mask & (1 << k.index()) != 0 {
+            out.insert(k.plural().into(), serde_json::json!(ids[k.index()]));
+        }
+    }
+    drop(data);
+    let token = next.map(|i| {
+        Cursor {
+            page: page + 1,
+            after,
+            mask,
+            position: i.to_string(),
+        }
+        .encode()
+    });
+    json_response(serde_json::json!({ "data": out, "pageToken": token }).to_string())
+}
+
+/// `POST /token`: OAuth2 client credentials (RFC 6749 §4.4) with HTTP Basic client
+/// authentication (§2.3.1: id and secret form-urlencoded before Basic encoding).
+async fn token_post(State(mock): State<Mock>, headers: HeaderMap, body: String) -> Response {
+    mock.inner.token_requests.fetch_add(1, Ordering::Relaxed);
+    let oauth_error = |status: StatusCode, code: &str| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "error": code }).to_string(),
+        )
+            .into_response()
+    };
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            let (id, secret) = s.split_once(':')?;
+            Some((form_decode(id), form_decode(secret)))
+        });
+    let mut c = mock.control();
+    let Some(oauth) = &c.oauth else {
+        return error(StatusCode::NOT_FOUND, "NotFound", "no token endpoint");
+    };
+    let ok = presented
+        .is_some_and(|(id, secret)| id == oauth.client_id && secret == oauth.client_secret);
+    if !ok {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let expires_in = oauth.expires_in;
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    c.issued.insert(token.clone());
+    json_response(
+        serde_json::json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+        })
+        .to_string(),
+    )
+}
+
+/// Decodes one application/x-www-form-urlencoded component.
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(s.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
+}
+
+/// Serves the mock under `/v2.0/` until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, mock: Mock) -> std::io::Result<()> {
+    axum::serve(listener, Router::new().nest("/v2.0", mock.router())).await
+}
+
+/// `portvakt ss12000-mock`: generates a municipality and serves it on a loopback address.
+pub async fn run_cli(
+    listen: &str,
+    persons: usize,
+    seed: u64,
+    token: Option<String>,
+    allow_remote: bool,
+) -> anyhow::Result<()> {
+    use anyhow::{Context, bail};
+    if !(100..=500_000).contains(&persons) {
+        bail!("--persons must be between 100 and 500000");
+    }
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| format!("--listen {listen} is not an address (e.g. 127.0.0.1:8900)"))?
+        .collect();
+    let Some(addr) = addrs.first().copied() else {
+        bail!("--listen {listen} resolves to no address");
+    };
+    if !allow_remote && !addrs.iter().all(|a| a.ip().is_loopback()) {
+        bail!("--listen {listen} is not a loopback address; add --allow-remote to serve it anyway");
+    }
+    let today = chrono::Utc::now().date_naive();
+    let data = tokio::task::spawn_blocking(move || super::generate::generate(seed, persons, today))
+        .await
+        .context("generating the data")?;
+    let count = data.len(Kind::Person);
+    let mock = Mock::new(data);
+    if let Some(t) = token {
+        mock.require_bearer(t);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    println!("SS 12000 mock: http://{bound}/v2.0/ ({count} persons)");
+    serve(listener, mock).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
