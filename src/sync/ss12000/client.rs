@@ -530,12 +530,15 @@ impl Client {
             enc(client_id),
             enc(client_secret)
         ));
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if let Some(s) = scope {
-            form.append_pair("scope", s);
-        }
-        let body = form.finish();
+        // Built in a block: the serializer is not Send and must not live across an await.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials");
+            if let Some(s) = scope {
+                form.append_pair("scope", s);
+            }
+            form.finish()
+        };
         let mut retries = 0;
         loop {
             run.report.requests += 1;
