@@ -155,6 +155,7 @@ impl App {
         let router = router(&state, demo);
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        crate::sync::spawn_schedule(db.clone(), state.config.clone());
         spawn_housekeeping(db);
         spawn_metadata_refresh(state.idp.clone());
         Ok(Self {

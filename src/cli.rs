@@ -50,6 +50,57 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Sync people and roles from the student register (the metakatalog).
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Look up people in the directory.
+    #[command(subcommand)]
+    Person(PersonCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SyncCommand {
+    /// Read a source, plan, check and apply; prints progress and the plan summary.
+    Run {
+        /// A source configured under [sync.sources.NAME].
+        #[arg(long, conflicts_with = "ss12000")]
+        source: Option<String>,
+        /// An SS 12000 API base URL, read ad hoc (source name "ss12000"); a bearer token
+        /// comes from PORTVAKT_SS12000_TOKEN.
+        #[arg(long, value_name = "BASE_URL")]
+        ss12000: Option<String>,
+        /// With --ss12000: the externalIdentifiers context whose value is the username.
+        #[arg(long, requires = "ss12000")]
+        username_context: Option<String>,
+        /// Read everything, not only what changed since the last run.
+        #[arg(long)]
+        full: bool,
+        /// Plan and report without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Apply a plan the safety guard stopped.
+    Approve { run: i64 },
+    /// Discard a plan the safety guard stopped.
+    Reject { run: i64 },
+    /// Recent runs: when, what, how many, why held.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PersonCommand {
+    /// A person with roles, groups, guardianships and the derived release attributes.
+    /// KEY: username, eppn, SS 12000 id or civic number.
+    Show {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,8 +215,16 @@ pub enum UserCommand {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    /// List people.
+    /// List people, or search by name (case- and å/ä/ö-insensitive). People with a
+    /// protected identity are left out unless --include-protected (every one shown is
+    /// audited).
     List {
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        include_protected: bool,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
@@ -305,6 +364,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(c) => client_cmd(config, c).await,
         Command::Sp(c) => sp_cmd(config, c).await,
         Command::SchoolUnit(c) => school_unit(config, c).await,
+        Command::Sync(c) => sync_cmd(config, c).await,
+        Command::Person(c) => person_cmd(config, c).await,
         Command::Keys(KeysCommand::Rotate { activate }) => {
             let db = open_db(&config).await?;
             open_keys(&config, &db).await?;
@@ -415,9 +476,24 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             audit(&db, "user.add", &person.id).await?;
             println!("added {} (eppn {})", person.username, person.eppn);
         }
-        UserCommand::List { json } => {
+        UserCommand::List {
+            search,
+            include_protected,
+            limit,
+            json,
+        } => {
             let mut rows = Vec::new();
-            for p in storage::persons::list(&db).await? {
+            let found = storage::persons::search(
+                &db,
+                search.as_deref().unwrap_or_default(),
+                include_protected,
+                limit,
+            )
+            .await?;
+            for p in found {
+                if p.protected_identity {
+                    audit(&db, "person.view_protected", &p.id).await?;
+                }
                 let d =
                     directory::details(&db, &config.directory, p, directory::roles::today())
                         .await?;
@@ -705,6 +781,151 @@ async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<(
 
 /// Records an administrative change in `audit_events`: what kind, by whom (the OS user
 /// running the CLI), and an identifier. Never a secret, a password or a personnummer.
+async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
+    use crate::sync::{self, plan::RunKind, run};
+    let db = open_db(&config).await?;
+    match cmd {
+        SyncCommand::Run {
+            source,
+            ss12000,
+            username_context,
+            full,
+            dry_run,
+        } => {
+            let (name, client, context) = match (source, ss12000) {
+                (Some(name), None) => {
+                    let s = config.sync.sources.get(&name).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no source {name} in [sync.sources] (configured: {})",
+                            config.sync.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    })?;
+                    let client = sync::client_for(&name, s).map_err(anyhow::Error::msg)?;
+                    (name, client, s.username_context.clone())
+                }
+                (None, Some(url)) => {
+                    let client =
+                        sync::ad_hoc_client(&url, std::env::var("PORTVAKT_SS12000_TOKEN").ok())
+                            .map_err(anyhow::Error::msg)?;
+                    (sync::AD_HOC_SOURCE.to_string(), client, username_context)
+                }
+                _ => bail!("give --source NAME or --ss12000 BASE_URL"),
+            };
+            let kind = if full {
+                RunKind::Full
+            } else {
+                RunKind::Incremental
+            };
+            let progress = |m: &str| eprintln!("{name}: {m}");
+            let out = sync::run_once(
+                &db,
+                &config,
+                &name,
+                context.as_deref(),
+                &client,
+                kind,
+                dry_run,
+                &progress,
+            )
+            .await?;
+            let c = &out.counts;
+            println!(
+                "run {} ({}, {}): {}",
+                out.run_id,
+                out.kind.as_str(),
+                match &out.status {
+                    run::Status::Applied => "applied".to_string(),
+                    run::Status::Held(_) => "HELD".to_string(),
+                    run::Status::DryRun(None) => "dry run".to_string(),
+                    run::Status::DryRun(Some(_)) => "dry run, would be held".to_string(),
+                },
+                run::summary(c)
+            );
+            if c.purged > 0 {
+                println!("purged {} people deactivated beyond the retention period", c.purged);
+            }
+            for (what, n) in c
+                .unresolved
+                .iter()
+                .chain(out.report.skipped.iter())
+                .chain(out.report.unknown_values.iter())
+                .chain(out.report.unknown_fields.iter())
+            {
+                println!("  {n:>8}  {what}");
+            }
+            match out.status {
+                run::Status::Held(reason) => {
+                    bail!(
+                        "run {} stopped before applying: {reason}; check it, then `portvakt sync approve {}` or `portvakt sync reject {}`",
+                        out.run_id,
+                        out.run_id,
+                        out.run_id
+                    )
+                }
+                run::Status::DryRun(Some(reason)) => println!("would be held: {reason}"),
+                _ => {}
+            }
+        }
+        SyncCommand::Approve { run } => {
+            let actor = cli_actor();
+            let out = run::approve(&db, &config, run, &actor).await?;
+            println!("run {run} approved and applied: {}", run::summary(&out.counts));
+        }
+        SyncCommand::Reject { run } => {
+            run::reject(&db, run, &cli_actor()).await?;
+            println!("run {run} rejected; nothing was applied");
+        }
+        SyncCommand::Runs { limit, json } => {
+            let runs = storage::sync::runs(&db, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                for r in runs {
+                    println!(
+                        "{:>5}  {:<12} {:<11} {:<9} started {}  {}",
+                        r.id,
+                        r.source,
+                        r.kind,
+                        r.status,
+                        r.started_at,
+                        r.reason.unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn person_cmd(config: Config, cmd: PersonCommand) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    let PersonCommand::Show { key, json } = cmd;
+    let found = storage::persons::by_key(&db, &key).await?;
+    let person = match found.len() {
+        0 => bail!("no person with username, eppn, id or civic number {key}"),
+        1 => found.into_iter().next().ok_or_else(|| anyhow::anyhow!("no person"))?,
+        n => bail!("{n} people match {key}; use the username or the id"),
+    };
+    if person.protected_identity {
+        audit(&db, "person.view_protected", &person.id).await?;
+    }
+    let d = directory::details(&db, &config.directory, person, directory::roles::today()).await?;
+    let view = crate::directory::show(&d, &config.saml_scope());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print!("{}", crate::directory::show_text(&view));
+    }
+    Ok(())
+}
+
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
 async fn audit(db: &crate::storage::Db, kind: &str, detail: &str) -> anyhow::Result<()> {
     let actor = format!(
         "cli:{}",

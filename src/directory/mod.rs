@@ -97,3 +97,104 @@ pub async fn details(
         derived,
     })
 }
+
+/// A person as `portvakt person show` prints it: facts with their dates, the roles and
+/// groups that count today, and the attributes a relying party could receive.
+pub fn show(d: &PersonDetails, scope: &str) -> serde_json::Value {
+    use serde_json::json;
+    let p = &d.person;
+    let dates = |x: &roles::Dates| {
+        json!({
+            "start": x.start.map(roles::format_date),
+            "end": x.end.map(roles::format_date),
+        })
+    };
+    let relative = |r: &roles::RelativeFact| {
+        json!({
+            "username": r.username, "eppn": r.eppn, "relation": r.relation_type,
+            "active": r.active, "protected_identity": r.protected_identity,
+        })
+    };
+    let f = &d.facts;
+    let derived = &d.derived;
+    json!({
+        "id": p.id,
+        "username": p.username,
+        "eppn": p.eppn,
+        "given_name": p.given_name,
+        "family_name": p.family_name,
+        "email": p.email,
+        "civic_no": p.civic_no.as_ref().map(|c| c.as_str()),
+        "protected_identity": p.protected_identity,
+        "active": p.active,
+        "deactivated_at": p.deactivated_at,
+        "source": p.source,
+        "external_id": p.external_id,
+        "roles": d.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        "groups": d.groups.iter().map(|g| json!({"id": g.id, "name": g.name, "kind": g.kind, "school_unit_code": g.school_unit_code})).collect::<Vec<_>>(),
+        "facts": {
+            "local_roles": f.local_roles.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            "enrolments": f.enrolments.iter().map(|e| json!({
+                "school_unit_code": e.school_unit_code, "school_type": e.school_type,
+                "school_year": e.school_year, "dates": dates(&e.dates),
+            })).collect::<Vec<_>>(),
+            "duties": f.duties.iter().map(|x| json!({
+                "id": x.id, "school_unit_code": x.school_unit_code, "duty_role": x.duty_role,
+                "dates": dates(&x.dates),
+                "assignments": x.assignments.iter().map(|a| json!({"group": a.group_id, "kind": a.kind, "dates": dates(&a.dates)})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "memberships": f.memberships.iter().map(|m| json!({"group": m.group.name, "kind": m.group.kind, "dates": dates(&m.dates)})).collect::<Vec<_>>(),
+            "guardian_of": f.children.iter().map(relative).collect::<Vec<_>>(),
+            "guardians": f.guardians.iter().map(relative).collect::<Vec<_>>(),
+        },
+        "release": {
+            "eduPersonAffiliation": derived.affiliations,
+            "eduPersonScopedAffiliation": derived.affiliations.iter().map(|a| format!("{a}@{scope}")).collect::<Vec<_>>(),
+            "eduPersonEntitlement": derived.entitlements,
+            "sisSchoolUnitCode": derived.school_unit_codes,
+            "sisSchoolGrade": derived.school_grades,
+            "groups": derived.groups,
+            "sisLegalGuardianFor": derived.guardian_for,
+            "norEduPersonNIN": if p.protected_identity { json!("withheld: protected identity") } else { json!(p.civic_no.as_ref().map(|c| c.as_str())) },
+        },
+    })
+}
+
+/// The text form of [`show`]: one `key: value` line per field, nested with indentation.
+pub fn show_text(v: &serde_json::Value) -> String {
+    fn walk(out: &mut String, v: &serde_json::Value, indent: usize) {
+        let pad = "  ".repeat(indent);
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match x {
+                        serde_json::Value::Object(_) => {
+                            out.push_str(&format!("{pad}{k}:\n"));
+                            walk(out, x, indent + 1);
+                        }
+                        serde_json::Value::Array(a) if a.iter().any(|e| e.is_object()) => {
+                            out.push_str(&format!("{pad}{k}:\n"));
+                            for e in a {
+                                out.push_str(&format!("{pad}  -\n"));
+                                walk(out, e, indent + 2);
+                            }
+                        }
+                        _ => out.push_str(&format!("{pad}{k}: {}\n", scalar(x))),
+                    }
+                }
+            }
+            other => out.push_str(&format!("{pad}{}\n", scalar(other))),
+        }
+    }
+    fn scalar(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Null => "-".into(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a.iter().map(scalar).collect::<Vec<_>>().join(", "),
+            other => other.to_string(),
+        }
+    }
+    let mut out = String::new();
+    walk(&mut out, v, 0);
+    out
+}
