@@ -50,6 +50,24 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Serve a generated, fictional municipality over SS 12000 (for demos and tests).
+    #[command(name = "ss12000-mock")]
+    Ss12000Mock {
+        /// Where to listen, e.g. 127.0.0.1:8900; loopback only unless --allow-remote.
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// About how many persons (students, guardians, staff): 100 to 500000.
+        #[arg(long, default_value_t = 2000)]
+        persons: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Require this bearer token on every request.
+        #[arg(long)]
+        token: Option<String>,
+        /// Allow a listen address that is not loopback.
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -305,6 +323,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(c) => client_cmd(config, c).await,
         Command::Sp(c) => sp_cmd(config, c).await,
         Command::SchoolUnit(c) => school_unit(config, c).await,
+        Command::Ss12000Mock {
+            listen,
+            persons,
+            seed,
+            token,
+            allow_remote,
+        } => crate::sync::ss12000::mock::run_cli(&listen, persons, seed, token, allow_remote).await,
         Command::Keys(KeysCommand::Rotate { activate }) => {
             let db = open_db(&config).await?;
             open_keys(&config, &db).await?;
