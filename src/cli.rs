@@ -50,6 +50,24 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Serve a generated, fictional municipality over SS 12000 (for demos and tests).
+    #[command(name = "ss12000-mock")]
+    Ss12000Mock {
+        /// Where to listen, e.g. 127.0.0.1:8900; loopback only unless --allow-remote.
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// About how many persons (students, guardians, staff): 100 to 500000.
+        #[arg(long, default_value_t = 2000)]
+        persons: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Require this bearer token on every request.
+        #[arg(long)]
+        token: Option<String>,
+        /// Allow a listen address that is not loopback.
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Sync people and roles from the student register (the metakatalog).
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -366,6 +384,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SchoolUnit(c) => school_unit(config, c).await,
         Command::Sync(c) => sync_cmd(config, c).await,
         Command::Person(c) => person_cmd(config, c).await,
+        Command::Ss12000Mock {
+            listen,
+            persons,
+            seed,
+            token,
+            allow_remote,
+        } => crate::sync::ss12000::mock::run_cli(&listen, persons, seed, token, allow_remote).await,
         Command::Keys(KeysCommand::Rotate { activate }) => {
             let db = open_db(&config).await?;
             open_keys(&config, &db).await?;
@@ -494,9 +519,8 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                 if p.protected_identity {
                     audit(&db, "person.view_protected", &p.id).await?;
                 }
-                let d =
-                    directory::details(&db, &config.directory, p, directory::roles::today())
-                        .await?;
+                let d = directory::details(&db, &config.directory, p, directory::roles::today())
+                    .await?;
                 rows.push(d);
             }
             if json {
@@ -797,7 +821,13 @@ async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
                     let s = config.sync.sources.get(&name).ok_or_else(|| {
                         anyhow::anyhow!(
                             "no source {name} in [sync.sources] (configured: {})",
-                            config.sync.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                            config
+                                .sync
+                                .sources
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     })?;
                     let client = sync::client_for(&name, s).map_err(anyhow::Error::msg)?;
@@ -842,7 +872,10 @@ async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
                 run::summary(c)
             );
             if c.purged > 0 {
-                println!("purged {} people deactivated beyond the retention period", c.purged);
+                println!(
+                    "purged {} people deactivated beyond the retention period",
+                    c.purged
+                );
             }
             for (what, n) in c
                 .unresolved
@@ -869,7 +902,10 @@ async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
         SyncCommand::Approve { run } => {
             let actor = cli_actor();
             let out = run::approve(&db, &config, run, &actor).await?;
-            println!("run {run} approved and applied: {}", run::summary(&out.counts));
+            println!(
+                "run {run} approved and applied: {}",
+                run::summary(&out.counts)
+            );
         }
         SyncCommand::Reject { run } => {
             run::reject(&db, run, &cli_actor()).await?;
@@ -903,7 +939,10 @@ async fn person_cmd(config: Config, cmd: PersonCommand) -> anyhow::Result<()> {
     let found = storage::persons::by_key(&db, &key).await?;
     let person = match found.len() {
         0 => bail!("no person with username, eppn, id or civic number {key}"),
-        1 => found.into_iter().next().ok_or_else(|| anyhow::anyhow!("no person"))?,
+        1 => found
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no person"))?,
         n => bail!("{n} people match {key}; use the username or the id"),
     };
     if person.protected_identity {

@@ -101,7 +101,11 @@ impl Default for DirectoryConfig {
             duty_roles: teachers
                 .iter()
                 .map(|r| (r.to_string(), "teacher".to_string()))
-                .chain(leaders.iter().map(|r| (r.to_string(), "principal".to_string())))
+                .chain(
+                    leaders
+                        .iter()
+                        .map(|r| (r.to_string(), "principal".to_string())),
+                )
                 .collect(),
             // specs/skolfederation.md §4.
             affiliations: map(&[

@@ -62,7 +62,9 @@ impl Pattern {
                 .strip_prefix("h:")
                 .and_then(|n| n.parse::<usize>().ok())
                 .filter(|n| (4..=26).contains(n))
-                .ok_or_else(|| format!("unknown placeholder {{{inner}}}: use {{h:N}}, 4 ≤ N ≤ 26"))?;
+                .ok_or_else(|| {
+                    format!("unknown placeholder {{{inner}}}: use {{h:N}}, 4 ≤ N ≤ 26")
+                })?;
             parts.push(Part::Hash(n));
             hashes += 1;
             rest = &rest[open + close + 1..];
@@ -143,7 +145,10 @@ mod tests {
     fn ids_are_stable_and_per_source() {
         let a = person_id("reg", "cf21d41c-076c-4968-b3d9-ebba52cf86f5");
         assert_eq!(a, person_id("reg", "cf21d41c-076c-4968-b3d9-ebba52cf86f5"));
-        assert_ne!(a, person_id("other", "cf21d41c-076c-4968-b3d9-ebba52cf86f5"));
+        assert_ne!(
+            a,
+            person_id("other", "cf21d41c-076c-4968-b3d9-ebba52cf86f5")
+        );
         assert!(uuid::Uuid::parse_str(&a).is_ok());
     }
 

@@ -213,20 +213,20 @@ pub fn current(
             }
         }
     }
-    if facts.children.iter().any(|c| {
-        c.active
-            && cfg
-                .guardian_relations
-                .iter()
-                .any(|r| *r == c.relation_type)
-    }) && !roles.iter().any(|r| r.kind == RoleKind::Guardian)
+    if facts
+        .children
+        .iter()
+        .any(|c| c.active && cfg.guardian_relations.iter().any(|r| *r == c.relation_type))
+        && !roles.iter().any(|r| r.kind == RoleKind::Guardian)
     {
         roles.push(Role {
             kind: RoleKind::Guardian,
             school_unit_code: None,
         });
     }
-    roles.sort_by(|a, b| (a.kind.as_str(), &a.school_unit_code).cmp(&(b.kind.as_str(), &b.school_unit_code)));
+    roles.sort_by(|a, b| {
+        (a.kind.as_str(), &a.school_unit_code).cmp(&(b.kind.as_str(), &b.school_unit_code))
+    });
     roles.dedup();
     groups.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     groups.dedup();
@@ -252,7 +252,12 @@ pub fn derive(
     let affiliations = sorted(
         roles
             .iter()
-            .flat_map(|r| cfg.affiliations.get(r.kind.as_str()).cloned().unwrap_or_default())
+            .flat_map(|r| {
+                cfg.affiliations
+                    .get(r.kind.as_str())
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect(),
     );
     let entitlements = sorted(
@@ -423,13 +428,24 @@ mod tests {
         let (roles, _, _) = current(&facts, &cfg, d("2026-01-10"));
         assert!(roles.is_empty());
         let facts = Facts {
-            children: vec![child("Vårdnadshavare", false), child("Vårdnadshavare", true)],
+            children: vec![
+                child("Vårdnadshavare", false),
+                child("Vårdnadshavare", true),
+            ],
             ..Default::default()
         };
         let (roles, g, gr) = current(&facts, &cfg, d("2026-01-10"));
         assert_eq!(roles[0].kind, RoleKind::Guardian);
         let derived = derive(&facts, false, &roles, &g, &gr, &cfg);
-        assert_eq!(derived.guardian_for.len(), 1, "the protected child is never named");
-        assert!(derive(&facts, true, &roles, &g, &gr, &cfg).guardian_for.is_empty());
+        assert_eq!(
+            derived.guardian_for.len(),
+            1,
+            "the protected child is never named"
+        );
+        assert!(
+            derive(&facts, true, &roles, &g, &gr, &cfg)
+                .guardian_for
+                .is_empty()
+        );
     }
 }

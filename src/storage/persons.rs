@@ -156,8 +156,7 @@ fn group_from_row(r: &AnyRow) -> Result<GroupRef> {
 }
 
 fn date(r: &AnyRow, col: &str) -> Result<Option<chrono::NaiveDate>> {
-    Ok(r
-        .try_get::<Option<String>, _>(col)?
+    Ok(r.try_get::<Option<String>, _>(col)?
         .as_deref()
         .and_then(roles::parse_date))
 }
@@ -223,12 +222,11 @@ pub async fn facts(db: &Db, person_id: &str) -> Result<Facts> {
     }
     let mut assignment_groups = Vec::new();
     for id in assignment_ids {
-        if let Some(r) = sqlx::query(
-            "SELECT id, name, school_unit_code, kind FROM school_groups WHERE id = $1",
-        )
-        .bind(&id)
-        .fetch_optional(db.pool())
-        .await?
+        if let Some(r) =
+            sqlx::query("SELECT id, name, school_unit_code, kind FROM school_groups WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(db.pool())
+                .await?
         {
             assignment_groups.push(group_from_row(&r)?);
         }

@@ -72,11 +72,12 @@ fn existing_person(r: &AnyRow) -> Result<(String, ExistingPerson)> {
 }
 
 async fn active_count(db: &Db, source: &str) -> Result<u64> {
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM persons WHERE source = $1 AND status = 'active'")
-        .bind(source)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM persons WHERE source = $1 AND status = 'active'")
+            .bind(source)
+            .fetch_one(db.pool())
+            .await?
+            .try_get("n")?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -157,7 +158,8 @@ pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
     .await?;
     for r in &rows {
         let n: i64 = r.try_get("n")?;
-        *existing.unit_roles.entry(r.try_get("unit")?).or_default() += u64::try_from(n).unwrap_or(0);
+        *existing.unit_roles.entry(r.try_get("unit")?).or_default() +=
+            u64::try_from(n).unwrap_or(0);
     }
     existing.active = active_count(db, source).await?;
     Ok(existing)
@@ -331,7 +333,11 @@ pub async fn load_incremental(
     with_children.dedup();
     let rows = select_in(
         db,
-        |l| format!("SELECT person_id, start_date, end_date FROM enrolments WHERE person_id IN ({l})"),
+        |l| {
+            format!(
+                "SELECT person_id, start_date, end_date FROM enrolments WHERE person_id IN ({l})"
+            )
+        },
         &[],
         &with_children,
     )
@@ -368,7 +374,12 @@ pub async fn load_incremental(
 // ------------------------------------------------------------------------------- apply
 
 /// Organisations, and the school units among them.
-pub async fn apply_organisations(db: &Db, source: &str, rows: &[OrgRow], remove: &[String]) -> Result<()> {
+pub async fn apply_organisations(
+    db: &Db,
+    source: &str,
+    rows: &[OrgRow],
+    remove: &[String],
+) -> Result<()> {
     let mut tx = db.writer().begin().await?;
     for o in rows {
         sqlx::query(
@@ -479,7 +490,10 @@ pub async fn apply_persons(db: &Db, source: &str, rows: &[PersonRow], now: i64) 
                 .bind(&r.external_id)
                 .bind(now)
                 .bind(now)
-                .bind(crate::directory::ident::search_name(&r.given_name, &r.family_name))
+                .bind(crate::directory::ident::search_name(
+                    &r.given_name,
+                    &r.family_name,
+                ))
                 .bind(emails_json(&r.emails))
                 .bind(&r.security_marking)
                 .bind((!r.status.active).then_some(now))
@@ -505,7 +519,10 @@ pub async fn apply_persons(db: &Db, source: &str, rows: &[PersonRow], now: i64) 
         .bind(i64::from(r.protected_identity))
         .bind(status_str(r.status.active))
         .bind(now)
-        .bind(crate::directory::ident::search_name(&r.given_name, &r.family_name))
+        .bind(crate::directory::ident::search_name(
+            &r.given_name,
+            &r.family_name,
+        ))
         .bind(emails_json(&r.emails))
         .bind(&r.security_marking)
         .bind(&r.status.from)
@@ -521,7 +538,10 @@ pub async fn apply_persons(db: &Db, source: &str, rows: &[PersonRow], now: i64) 
         .map(|r| r.id.clone())
         .collect();
     for chunk in updated.chunks(IN_LIST) {
-        let sql = format!("DELETE FROM enrolments WHERE person_id IN ({})", in_list(1, chunk.len()));
+        let sql = format!(
+            "DELETE FROM enrolments WHERE person_id IN ({})",
+            in_list(1, chunk.len())
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             q = q.bind(id);
@@ -621,7 +641,12 @@ pub async fn apply_guardianships(db: &Db, source: &str, rows: &[PersonRow]) -> R
     Ok(())
 }
 
-pub async fn apply_groups(db: &Db, source: &str, rows: &[GroupRow], remove: &[String]) -> Result<()> {
+pub async fn apply_groups(
+    db: &Db,
+    source: &str,
+    rows: &[GroupRow],
+    remove: &[String],
+) -> Result<()> {
     let mut tx = db.writer().begin().await?;
     for g in rows {
         sqlx::query(
@@ -672,7 +697,12 @@ pub async fn apply_groups(db: &Db, source: &str, rows: &[GroupRow], remove: &[St
     Ok(())
 }
 
-pub async fn apply_duties(db: &Db, source: &str, rows: &[DutyRow], remove: &[String]) -> Result<()> {
+pub async fn apply_duties(
+    db: &Db,
+    source: &str,
+    rows: &[DutyRow],
+    remove: &[String],
+) -> Result<()> {
     let mut tx = db.writer().begin().await?;
     for batch in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = values_sql(
@@ -713,17 +743,23 @@ pub async fn apply_duties(db: &Db, source: &str, rows: &[DutyRow], remove: &[Str
 
 /// Status changes of one chunk; returns the people deactivated by it (their sessions are
 /// ended and tokens revoked in the same transaction).
-pub async fn apply_status(db: &Db, source: &str, changes: &[StatusChange], now: i64) -> Result<Vec<String>> {
+pub async fn apply_status(
+    db: &Db,
+    source: &str,
+    changes: &[StatusChange],
+    now: i64,
+) -> Result<Vec<String>> {
     let mut tx = db.writer().begin().await?;
     let mut deactivated = Vec::new();
     for c in changes {
-        let old: Option<String> = sqlx::query("SELECT status FROM persons WHERE id = $1 AND source = $2")
-            .bind(&c.person_id)
-            .bind(source)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("status"))
-            .transpose()?;
+        let old: Option<String> =
+            sqlx::query("SELECT status FROM persons WHERE id = $1 AND source = $2")
+                .bind(&c.person_id)
+                .bind(source)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("status"))
+                .transpose()?;
         let Some(old) = old else { continue };
         // A person who left the register keeps no hash, so coming back rewrites everything.
         let left = c.reason == "left the register";
@@ -808,7 +844,8 @@ pub struct RunRecord {
 }
 
 fn json_col(r: &AnyRow, col: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(&r.try_get::<String, _>(col)?).map_err(|e| StorageError::Corrupt(e.to_string()))
+    serde_json::from_str(&r.try_get::<String, _>(col)?)
+        .map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
 fn run_from_row(r: &AnyRow) -> Result<RunRecord> {
@@ -874,7 +911,14 @@ pub async fn update_run(db: &Db, id: i64, u: &RunUpdate<'_>, now: i64) -> Result
 
 /// Sets only the status (and the finish time), keeping the rest; `from` guards against two
 /// administrators deciding the same run.
-pub async fn set_run_status(db: &Db, id: i64, from: &str, to: &str, reason: Option<&str>, now: i64) -> Result<bool> {
+pub async fn set_run_status(
+    db: &Db,
+    id: i64,
+    from: &str,
+    to: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE sync_runs SET status = $3, reason = COALESCE($4, reason), finished_at = $5, \
          plan = CASE WHEN $3 = 'approving' THEN plan ELSE NULL END \
@@ -944,12 +988,14 @@ pub async fn take_lease(db: &Db, source: &str, now: i64, until: i64) -> Result<b
     .bind(source)
     .execute(db.writer())
     .await?;
-    let r = sqlx::query("UPDATE sync_state SET lease_until = $2 WHERE source = $1 AND lease_until < $3")
-        .bind(source)
-        .bind(until)
-        .bind(now)
-        .execute(db.writer())
-        .await?;
+    let r = sqlx::query(
+        "UPDATE sync_state SET lease_until = $2 WHERE source = $1 AND lease_until < $3",
+    )
+    .bind(source)
+    .bind(until)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 

@@ -99,7 +99,10 @@ pub async fn run_once(
     };
     let page = |p: &Progress| {
         if p.pages == 1 || p.pages.is_multiple_of(50) {
-            progress(&format!("read {} {} ({} pages)", p.records, p.entity, p.pages));
+            progress(&format!(
+                "read {} {} ({} pages)",
+                p.records, p.entity, p.pages
+            ));
         }
     };
     runner

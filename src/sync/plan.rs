@@ -9,9 +9,9 @@
 
 use super::ss12000::types::{self as ss, ChangeSet, Snapshot};
 use crate::config::DirectoryConfig;
+use crate::directory::CivicNo;
 use crate::directory::ident;
 use crate::directory::roles::{self, Dates, format_date};
-use crate::directory::CivicNo;
 use crate::storage::persons::StoredAssignment;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -242,7 +242,10 @@ const DIFF_SAMPLES: usize = 500;
 fn digest_of<T: Serialize>(v: &T) -> String {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
     let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    d.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn date(d: Option<NaiveDate>) -> Option<String> {
@@ -618,7 +621,10 @@ pub fn identity_candidates(
         return Vec::new();
     };
     let mut out = Vec::new();
-    for p in people.iter().filter(|p| !existing.persons.contains_key(&p.id)) {
+    for p in people
+        .iter()
+        .filter(|p| !existing.persons.contains_key(&p.id))
+    {
         let id = ident::person_id(s.source, &p.id);
         if let Some(ctx) = s.username_context {
             out.extend(
@@ -674,10 +680,16 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
             .iter()
             .map(|e| Dates::new(parse(&e.start), parse(&e.end)))
             .collect();
-        dates.entry(row.id.clone()).or_default().extend(own.iter().cloned());
+        dates
+            .entry(row.id.clone())
+            .or_default()
+            .extend(own.iter().cloned());
         // A guardian is active while a child's enrolment makes them one.
         for (g, _) in &row.guardians {
-            dates.entry(g.clone()).or_default().extend(own.iter().cloned());
+            dates
+                .entry(g.clone())
+                .or_default()
+                .extend(own.iter().cloned());
         }
         rows.push((row, gone(p)));
     }
@@ -695,7 +707,11 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
         }
     }
     let in_duties: HashSet<&str> = snapshot.duties.iter().map(|d| d.id.as_str()).collect();
-    for id in existing.duties.keys().filter(|id| !in_duties.contains(id.as_str())) {
+    for id in existing
+        .duties
+        .keys()
+        .filter(|id| !in_duties.contains(id.as_str()))
+    {
         b.plan.remove_duties.push(id.clone());
         b.plan.counts.duties_removed += 1;
         b.note("remove", "duty", id);
@@ -793,7 +809,11 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
             b.plan.groups.push(row);
         }
     }
-    for id in existing.groups.keys().filter(|id| !in_groups.contains(id.as_str())) {
+    for id in existing
+        .groups
+        .keys()
+        .filter(|id| !in_groups.contains(id.as_str()))
+    {
         b.plan.remove_groups.push(id.clone());
         b.plan.counts.groups_removed += 1;
         b.note("remove", "group", id);
@@ -929,10 +949,10 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
             list.retain(|(id, _)| id != &d.id);
         }
         if let Some(row) = b.duty_row(d, &orgs, &known) {
-            duty_dates
-                .entry(row.person_id.clone())
-                .or_default()
-                .push((row.id.clone(), Dates::new(parse(&row.start), parse(&row.end))));
+            duty_dates.entry(row.person_id.clone()).or_default().push((
+                row.id.clone(),
+                Dates::new(parse(&row.start), parse(&row.end)),
+            ));
             affected.insert(row.person_id.clone());
             if existing.duties.get(&row.id) != Some(&row.hash) {
                 b.plan.counts.duties_changed += 1;
@@ -942,7 +962,10 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
         }
     }
     for (person, list) in &existing.duty_dates {
-        if list.iter().any(|(id, _)| deleted_duties.contains(id.as_str())) {
+        if list
+            .iter()
+            .any(|(id, _)| deleted_duties.contains(id.as_str()))
+        {
             affected.insert(person.clone());
         }
     }

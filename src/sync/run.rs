@@ -15,7 +15,9 @@ use std::future::Future;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("another sync of {0} is running (or ended without releasing its lease); try again later")]
+    #[error(
+        "another sync of {0} is running (or ended without releasing its lease); try again later"
+    )]
     Busy(String),
     #[error("reading the source failed, nothing was changed: {0}")]
     Source(String),
@@ -129,8 +131,17 @@ impl Runner<'_> {
         let fetched = match fetch(watermark).await {
             Ok(f) => f,
             Err(e) => {
-                self.finish(run_id, "failed", &plan::Counts::default(), &ParseReport::default(), &[], Some(&e), None, None)
-                    .await?;
+                self.finish(
+                    run_id,
+                    "failed",
+                    &plan::Counts::default(),
+                    &ParseReport::default(),
+                    &[],
+                    Some(&e),
+                    None,
+                    None,
+                )
+                .await?;
                 return Err(SyncError::Source(e));
             }
         };
@@ -148,9 +159,7 @@ impl Runner<'_> {
         let (plan, report) = match &fetched {
             Fetched::Full(snapshot) => {
                 let mut existing = store::load_full(self.db, self.source, &today_s).await?;
-                existing.taken = self
-                    .taken(&snapshot.persons, &existing, &settings)
-                    .await?;
+                existing.taken = self.taken(&snapshot.persons, &existing, &settings).await?;
                 (plan::full(snapshot, &existing, &settings), &snapshot.report)
             }
             Fetched::Incremental(changes) => {
@@ -174,7 +183,12 @@ impl Runner<'_> {
                     .chain(changes.deleted.duties.iter().cloned())
                     .collect();
                 let mut existing = store::load_incremental(
-                    self.db, self.source, &refs, &children, &groups, &duties,
+                    self.db,
+                    self.source,
+                    &refs,
+                    &children,
+                    &groups,
+                    &duties,
                 )
                 .await?;
                 existing.taken = self.taken(&c.persons, &existing, &settings).await?;
@@ -183,8 +197,17 @@ impl Runner<'_> {
         };
         let hold = plan::guard(&plan, self.config.sync.max_deactivation_share);
         if self.dry_run {
-            self.finish(run_id, "dry-run", &plan.counts, report, &plan.diff, hold.as_deref(), None, None)
-                .await?;
+            self.finish(
+                run_id,
+                "dry-run",
+                &plan.counts,
+                report,
+                &plan.diff,
+                hold.as_deref(),
+                None,
+                None,
+            )
+            .await?;
             return Ok(self.outcome(run_id, &plan, report, Status::DryRun(hold), 0));
         }
         if let Some(reason) = hold {
@@ -193,9 +216,25 @@ impl Runner<'_> {
                 watermark: next_watermark,
             })
             .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
-            self.finish(run_id, "held", &plan.counts, report, &plan.diff, Some(&reason), Some(&stored), Some(next_watermark))
-                .await?;
-            storage::records::audit(self.db, "sync.held", self.source, &format!("run {run_id}: {reason}"), now).await?;
+            self.finish(
+                run_id,
+                "held",
+                &plan.counts,
+                report,
+                &plan.diff,
+                Some(&reason),
+                Some(&stored),
+                Some(next_watermark),
+            )
+            .await?;
+            storage::records::audit(
+                self.db,
+                "sync.held",
+                self.source,
+                &format!("run {run_id}: {reason}"),
+                now,
+            )
+            .await?;
             return Ok(self.outcome(run_id, &plan, report, Status::Held(reason), 0));
         }
         apply(self.db, self.config, &plan, progress).await?;
@@ -209,8 +248,17 @@ impl Runner<'_> {
         let purged = self.purge(now).await?;
         let mut counts = plan.counts.clone();
         counts.purged = purged;
-        self.finish(run_id, "applied", &counts, report, &plan.diff, None, None, Some(next_watermark))
-            .await?;
+        self.finish(
+            run_id,
+            "applied",
+            &counts,
+            report,
+            &plan.diff,
+            None,
+            None,
+            Some(next_watermark),
+        )
+        .await?;
         storage::records::audit(
             self.db,
             "sync.applied",
@@ -237,7 +285,14 @@ impl Runner<'_> {
         Ok(store::purge(self.db, self.source, before, now).await?)
     }
 
-    fn outcome(&self, run_id: i64, plan: &Plan, report: &ParseReport, status: Status, purged: u64) -> Outcome {
+    fn outcome(
+        &self,
+        run_id: i64,
+        plan: &Plan,
+        report: &ParseReport,
+        status: Status,
+        purged: u64,
+    ) -> Outcome {
         Outcome {
             run_id,
             kind: plan.kind,
@@ -350,14 +405,21 @@ pub async fn apply(
 }
 
 /// Applies a held run's plan: the administrator has looked at it and said yes.
-pub async fn approve(db: &Db, config: &Config, run_id: i64, actor: &str) -> Result<Outcome, SyncError> {
+pub async fn approve(
+    db: &Db,
+    config: &Config,
+    run_id: i64,
+    actor: &str,
+) -> Result<Outcome, SyncError> {
     let now = crate::unix_now();
-    let (run, stored) = store::run(db, run_id).await?.ok_or(SyncError::NoRun(run_id))?;
+    let (run, stored) = store::run(db, run_id)
+        .await?
+        .ok_or(SyncError::NoRun(run_id))?;
     let Some(stored) = stored.filter(|_| run.status == "held") else {
         return Err(SyncError::NotHeld(run_id, run.status));
     };
-    let StoredPlan { plan, watermark } = serde_json::from_str(&stored)
-        .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+    let StoredPlan { plan, watermark } =
+        serde_json::from_str(&stored).map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
     if !store::take_lease(db, &run.source, now, now + LEASE_SECONDS).await? {
         return Err(SyncError::Busy(run.source));
     }
@@ -366,9 +428,22 @@ pub async fn approve(db: &Db, config: &Config, run_id: i64, actor: &str) -> Resu
             return Err(SyncError::NotHeld(run_id, "no longer held".into()));
         }
         apply(db, config, &plan, &|_| {}).await?;
-        store::set_state(db, &run.source, watermark, (plan.kind == RunKind::Full).then_some(now)).await?;
+        store::set_state(
+            db,
+            &run.source,
+            watermark,
+            (plan.kind == RunKind::Full).then_some(now),
+        )
+        .await?;
         store::set_run_status(db, run_id, "approving", "approved", None, crate::unix_now()).await?;
-        storage::records::audit(db, "sync.approved", actor, &format!("run {run_id}"), crate::unix_now()).await?;
+        storage::records::audit(
+            db,
+            "sync.approved",
+            actor,
+            &format!("run {run_id}"),
+            crate::unix_now(),
+        )
+        .await?;
         Ok(())
     }
     .await;
@@ -387,7 +462,9 @@ pub async fn approve(db: &Db, config: &Config, run_id: i64, actor: &str) -> Resu
 /// Discards a held run's plan; the watermark stays, so the next run reads the changes again.
 pub async fn reject(db: &Db, run_id: i64, actor: &str) -> Result<(), SyncError> {
     let now = crate::unix_now();
-    let (run, _) = store::run(db, run_id).await?.ok_or(SyncError::NoRun(run_id))?;
+    let (run, _) = store::run(db, run_id)
+        .await?
+        .ok_or(SyncError::NoRun(run_id))?;
     if !store::set_run_status(db, run_id, "held", "rejected", None, now).await? {
         return Err(SyncError::NotHeld(run_id, run.status));
     }

@@ -817,5 +817,14 @@ pub async fn run_cli(
     Ok(())
 }
 
+/// Serves `mock` on an ephemeral loopback port; the base URL ends in `/v2.0/`.
+#[cfg(test)]
+pub(crate) async fn spawn_for_tests(mock: Mock) -> url::Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, mock));
+    url::Url::parse(&format!("http://{addr}/v2.0/")).unwrap()
+}
+
 #[cfg(test)]
 mod tests;
