@@ -17,3 +17,4 @@ mod saml;
 mod saml_interop;
 mod saml_slo;
 mod saml_sp;
+mod sync;
