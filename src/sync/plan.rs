@@ -555,8 +555,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Usernames and eppns for people new to the directory: the register's when usable and
-    /// free, else generated from the patterns.
+    /// Usernames and eppns for people new to the directory: the register's username when
+    /// usable and free, else generated from the pattern; the eppn always generated.
     fn identities(&mut self, people: &[&ss::Person]) {
         let d = self.s.directory;
         let (Ok(user_pattern), Ok(eppn_pattern)) = (
@@ -586,20 +586,18 @@ impl<'a> Builder<'a> {
                     .unwrap_or_default(),
             };
             taken.insert(username.clone());
-            let register_eppn = p.eppns.iter().find_map(|e| ident::usable_eppn(e));
-            let eppn = match register_eppn.filter(|e| !taken.contains(e)) {
-                Some(e) => e,
-                None => (0..)
-                    .map(|attempt| {
-                        format!(
-                            "{}@{}",
-                            eppn_pattern.render(&row.id, attempt),
-                            self.s.eppn_scope
-                        )
-                    })
-                    .find(|e| !taken.contains(e))
-                    .unwrap_or_default(),
-            };
+            // Always our own: a register's eduPersonPrincipalNames may carry names
+            // (`alva.l7a25@…`), which Skolverket asks an eppn never to do (ss12000.md §8).
+            let eppn = (0..)
+                .map(|attempt| {
+                    format!(
+                        "{}@{}",
+                        eppn_pattern.render(&row.id, attempt),
+                        self.s.eppn_scope
+                    )
+                })
+                .find(|e| !taken.contains(e))
+                .unwrap_or_default();
             taken.insert(eppn.clone());
             row.create = Some(NewIdentity { username, eppn });
         }
@@ -607,7 +605,8 @@ impl<'a> Builder<'a> {
 }
 
 /// The candidates a plan may give to new people, so the caller can ask the database which
-/// are taken before planning: register usernames and eppns of people not yet known.
+/// are taken before planning: register usernames and generated identifiers of people not
+/// yet known.
 pub fn identity_candidates(
     people: &[ss::Person],
     existing: &Existing,
@@ -634,7 +633,6 @@ pub fn identity_candidates(
                     .filter_map(|x| ident::usable_username(&x.value)),
             );
         }
-        out.extend(p.eppns.iter().filter_map(|e| ident::usable_eppn(e)));
         out.push(u.render(&id, 0));
         out.push(format!("{}@{}", e.render(&id, 0), s.eppn_scope));
     }
@@ -939,6 +937,17 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
         }
         affected.insert(row.id.clone());
         rows.push((row, gone(p)));
+    }
+    // A deleted child no longer makes its guardians guardians (as in a full run).
+    for ext in &changes.deleted.persons {
+        let id = ident::person_id(s.source, ext);
+        own.remove(&id);
+        for g in existing.guardians_of.get(&id).into_iter().flatten() {
+            if let Some(list) = children.get_mut(g) {
+                list.retain(|ch| ch != &id);
+            }
+            affected.insert(g.clone());
+        }
     }
     let deleted_duties: HashSet<&str> = changes.deleted.duties.iter().map(String::as_str).collect();
     for list in duty_dates.values_mut() {
