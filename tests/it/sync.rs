@@ -535,7 +535,10 @@ async fn the_spec_sample_syncs_into_roles_groups_and_guardianships() {
     assert_eq!(strings(&erik["roles"]), ["teacher@12345678"]);
     assert!(group_names(&erik).contains(&"7A".to_string()), "{erik}");
     let username = erik["username"].as_str().unwrap();
-    assert!(username.starts_with('u') && username.len() == 9, "{username}");
+    assert!(
+        username.starts_with('u') && username.len() == 9,
+        "{username}"
+    );
     assert_generated_eppn(erik["eppn"].as_str().unwrap(), "erik");
 
     // The principal.
@@ -671,7 +674,10 @@ async fn an_incremental_run_applies_updates_and_deletions() {
     let shown = show(&app, &username_of(&renamed));
     assert_eq!(shown["family_name"], "Åkerlund-Öst");
     assert_eq!(shown["active"], true);
-    assert!(!active(&app, &id_of(leaving)).await, "the leaver is deactivated");
+    assert!(
+        !active(&app, &id_of(leaving)).await,
+        "the leaver is deactivated"
+    );
     assert!(
         !group_names(&show(&app, &member)).contains(&dissolved_name),
         "the dissolved group is gone"
@@ -1081,9 +1087,7 @@ async fn a_local_admin_survives_full_syncs_and_still_logs_in() {
     assert_eq!(strings(&after["roles"]), ["admin"]);
     app.add_client("rp", |_| {}).await;
     let (_, tokens) = app.login_tokens("rp", "admin").await;
-    let (s, info) = app
-        .userinfo(tokens["access_token"].as_str().unwrap())
-        .await;
+    let (s, info) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(s, 200, "{info}");
 }
 
@@ -1382,10 +1386,7 @@ async fn a_synced_student_logs_in_with_school_claims_until_they_leave() {
         .token(
             "rp",
             SECRET,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-            ],
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
         )
         .await;
     assert_eq!(s, 400, "refresh after deactivation: {body}");
@@ -1467,7 +1468,10 @@ async fn unknown_enum_values_and_fields_are_counted_in_the_report() {
     let r = &run["report"];
     assert_eq!(r["unknown_values"]["Person.sex=Annat"], 2, "{r}");
     assert_eq!(r["unknown_values"]["Duty.dutyRole=Vaktmästare"], 1, "{r}");
-    assert_eq!(r["unknown_values"]["Group.groupType=Idrottsgrupp"], 1, "{r}");
+    assert_eq!(
+        r["unknown_values"]["Group.groupType=Idrottsgrupp"], 1,
+        "{r}"
+    );
     assert_eq!(r["unknown_fields"]["Person.favouriteColour"], 1, "{r}");
     assert_eq!(r["unknown_fields"]["Person.enrolments.lunchTime"], 1, "{r}");
     assert_eq!(r["unknown_fields"]["Duty.shoeSize"], 1, "{r}");
