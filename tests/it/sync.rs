@@ -516,7 +516,7 @@ async fn the_spec_sample_syncs_into_roles_groups_and_guardianships() {
     assert_eq!(strings(&karin["roles"]), ["guardian"]);
     assert_eq!(
         strings(&karin["release"]["sisLegalGuardianFor"]),
-        [alva_eppn.clone()]
+        [alva_eppn.as_str()]
     );
     assert!(karin["username"].as_str().unwrap().starts_with('u'));
 
@@ -1224,7 +1224,11 @@ async fn protected_identities_release_no_personnummer_and_are_not_named() {
     }
     // The open guardian names the open child only; the protected guardian names no one.
     let (_, info) = &seen["vhoppen"];
-    assert_eq!(strings(&info["guardian_of"]), [open_eppn.clone()], "{info}");
+    assert_eq!(
+        strings(&info["guardian_of"]),
+        [open_eppn.as_str()],
+        "{info}"
+    );
     assert!(!info.to_string().contains(&hidden_eppn));
     let (id_token, info) = &seen["vhskydd"];
     assert!(info.get("guardian_of").is_none(), "{info}");
@@ -1259,7 +1263,7 @@ async fn protected_identities_release_no_personnummer_and_are_not_named() {
     let attrs = saml("elevoppen").await;
     assert_eq!(attrs["norEduPersonNIN"], [civic_of(&open)]);
     let attrs = saml("vhoppen").await;
-    assert_eq!(attrs["sisLegalGuardianFor"], [open_eppn.clone()]);
+    assert_eq!(attrs["sisLegalGuardianFor"], [open_eppn.as_str()]);
     let attrs = saml("vhskydd").await;
     assert!(!attrs.contains_key("sisLegalGuardianFor"), "{attrs:?}");
     assert!(!attrs.contains_key("norEduPersonNIN"), "{attrs:?}");
@@ -1338,13 +1342,13 @@ async fn a_synced_student_logs_in_with_school_claims_until_they_leave() {
     assert_eq!(s, 200, "{info}");
     for claims in [&jwt_claims(tokens["id_token"].as_str().unwrap()), &info] {
         assert_eq!(strings(&claims["roles"]), ["student"], "{claims}");
-        assert_eq!(strings(&claims["school_unit_codes"]), [code.clone()]);
+        assert_eq!(strings(&claims["school_unit_codes"]), [code.as_str()]);
         let aff = strings(&claims["eduperson_affiliation"]);
         assert!(
             aff.contains(&"student".into()) && aff.contains(&"member".into()),
             "{claims}"
         );
-        assert_eq!(strings(&claims["school_grades"]), [grade.clone()]);
+        assert_eq!(strings(&claims["school_grades"]), [grade.as_str()]);
         let mut g = strings(&claims["groups"]);
         g.sort();
         assert_eq!(g, expected_groups);
@@ -1371,8 +1375,8 @@ async fn a_synced_student_logs_in_with_school_claims_until_they_leave() {
     let mut aff = attrs["eduPersonAffiliation"].clone();
     aff.sort();
     assert_eq!(aff, ["member", "student"]);
-    assert_eq!(attrs["sisSchoolUnitCode"], [code.clone()]);
-    assert_eq!(attrs["sisSchoolGrade"], [grade.clone()]);
+    assert_eq!(attrs["sisSchoolUnitCode"], [code.as_str()]);
+    assert_eq!(attrs["sisSchoolGrade"], [grade.as_str()]);
 
     // The student leaves the register.
     reg.delete(Kind::Person, &id_of(&pupil));
