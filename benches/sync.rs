@@ -31,7 +31,14 @@ struct Measured {
 /// Runs `portvakt sync run` and reads its peak RSS from wait4's rusage.
 fn sync_run(db_url: &str, data_dir: &std::path::Path, base: &str, full: bool) -> Measured {
     let mut cmd = Command::new(BIN);
-    cmd.args(["sync", "run", "--ss12000", base, "--username-context", USERNAME_CONTEXT]);
+    cmd.args([
+        "sync",
+        "run",
+        "--ss12000",
+        base,
+        "--username-context",
+        USERNAME_CONTEXT,
+    ]);
     if full {
         cmd.arg("--full");
     }
@@ -148,7 +155,10 @@ fn main() {
         });
         let dir = tempfile::tempdir().expect("tempdir");
         let url = match db {
-            "sqlite" => format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
+            "sqlite" => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            ),
             "postgres" => pg_database("portvakt_bench_sync"),
             other => panic!("unknown database {other} in PORTVAKT_BENCH_DBS"),
         };

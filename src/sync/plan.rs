@@ -976,6 +976,20 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
             b.note("remove", "duty", id);
         }
     }
+    // People who left: their enrolments no longer keep their guardians active.
+    for ext in &changes.deleted.persons {
+        if let Some(e) = existing.persons.get(ext) {
+            own.insert(e.id.clone(), Vec::new());
+            affected.extend(
+                existing
+                    .guardians_of
+                    .get(&e.id)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+        }
+    }
     let status_of = |b: &Builder, id: &str, gone: bool| {
         let mut dates: Vec<Dates> = own.get(id).cloned().unwrap_or_default();
         dates.extend(

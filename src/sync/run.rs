@@ -165,10 +165,13 @@ impl Runner<'_> {
             Fetched::Incremental(changes) => {
                 let c = &changes.changed;
                 let refs = plan::incremental_person_refs(changes);
+                // Changed and deleted people: their stored guardians may change status.
                 let children: Vec<String> = c
                     .persons
                     .iter()
-                    .map(|p| crate::directory::ident::person_id(self.source, &p.id))
+                    .map(|p| p.id.as_str())
+                    .chain(changes.deleted.persons.iter().map(String::as_str))
+                    .map(|id| crate::directory::ident::person_id(self.source, id))
                     .collect();
                 let groups: Vec<String> = c
                     .groups
