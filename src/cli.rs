@@ -846,7 +846,9 @@ async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
             } else {
                 RunKind::Incremental
             };
-            let progress = |m: &str| eprintln!("{name}: {m}");
+            let started = std::time::Instant::now();
+            let progress =
+                |m: &str| eprintln!("{name}: [{:>6.1} s] {m}", started.elapsed().as_secs_f64());
             let out = sync::run_once(
                 &db,
                 &config,

@@ -6,10 +6,13 @@
 pub mod saml_sp;
 
 use crate::app::AppState;
-use crate::directory::{self, CivicNo, NewPerson, Role};
+use crate::directory::{self, NewPerson, Role};
 use crate::oidc::authorize::Params;
 use crate::oidc::client::{self, ClientSpec};
 use crate::storage;
+use crate::sync::plan::RunKind;
+use crate::sync::ss12000::generate::{USERNAME_CONTEXT, generate};
+use crate::sync::ss12000::mock::{self, Mock};
 use crate::unix_now;
 use crate::web::{self, WebError, i18n::Lang, paths};
 use askama::Template;
@@ -27,81 +30,15 @@ pub const DEMO_CLIENTS: [(&str, &str); 2] = [
     ("demo-app-2", "Demoappen Två"),
 ];
 
-struct DemoPerson {
-    username: &'static str,
-    given: &'static str,
-    family: &'static str,
-    roles: &'static [&'static str],
-    groups: &'static [&'static str],
-    civic: Option<&'static str>,
-}
+/// The demo register: a generated municipality served by the built-in SS 12000 mock on a
+/// loopback port, synced like a real register.
+pub const DEMO_SOURCE: &str = "demo-register";
+const DEMO_SEED: u64 = 1;
+const DEMO_PERSONS: usize = 2000;
 
-const PEOPLE: &[DemoPerson] = &[
-    DemoPerson {
-        username: "elev.anna",
-        given: "Anna",
-        family: "Ek",
-        roles: &["student@EKS"],
-        groups: &["EKS-7A"],
-        civic: None,
-    },
-    DemoPerson {
-        username: "elev.bo",
-        given: "Bo",
-        family: "Lind",
-        roles: &["student@EKS"],
-        groups: &["EKS-7B"],
-        civic: None,
-    },
-    DemoPerson {
-        username: "elev.cia",
-        given: "Cia",
-        family: "Björk",
-        roles: &["student@BJS"],
-        groups: &["BJS-4C"],
-        civic: None,
-    },
-    DemoPerson {
-        username: "larare.david",
-        given: "David",
-        family: "Alm",
-        roles: &["teacher@EKS"],
-        groups: &["EKS-7A", "EKS-7B"],
-        civic: None,
-    },
-    DemoPerson {
-        username: "larare.eva",
-        given: "Eva",
-        family: "Asp",
-        roles: &["teacher@BJS"],
-        groups: &["BJS-4C"],
-        civic: None,
-    },
-    DemoPerson {
-        username: "vardnad.fatima",
-        given: "Fatima",
-        family: "Ek",
-        roles: &["guardian"],
-        groups: &[],
-        civic: Some("19121212-1212"),
-    },
-    DemoPerson {
-        username: "rektor.gustav",
-        given: "Gustav",
-        family: "Gran",
-        roles: &["principal@EKS", "staff@EKS"],
-        groups: &[],
-        civic: None,
-    },
-    DemoPerson {
-        username: "admin",
-        given: "Ada",
-        family: "Admin",
-        roles: &["admin"],
-        groups: &[],
-        civic: None,
-    },
-];
+/// Who the banner lists: (username, name, roles), filled by `seed`.
+static DEMO_PEOPLE: std::sync::OnceLock<(String, Vec<(String, String, String)>)> =
+    std::sync::OnceLock::new();
 
 fn redirect_uri(state: &AppState, client_id: &str) -> String {
     format!(
@@ -111,62 +48,76 @@ fn redirect_uri(state: &AppState, client_id: &str) -> String {
     )
 }
 
-/// Creates the demo municipality and demo clients if they are not there yet.
+/// Fills the demo municipality through the SS 12000 mock and a real sync, gives a few of its
+/// people the demo password, and creates the local admin and the demo relying parties.
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let db = &state.db;
     let now = unix_now();
-    let scope = url::Url::parse(&state.config.issuer)?
-        .host_str()
-        .unwrap_or("localhost")
-        .to_string();
     if storage::persons::by_login_name(db, "admin")
         .await?
         .is_none()
     {
-        storage::persons::upsert_school_unit(db, "EKS", "Ekskolan", "local").await?;
-        storage::persons::upsert_school_unit(db, "BJS", "Björkskolan", "local").await?;
-        for (id, unit, name) in [
-            ("EKS-7A", "EKS", "7A"),
-            ("EKS-7B", "EKS", "7B"),
-            ("BJS-4C", "BJS", "4C"),
-        ] {
-            storage::persons::upsert_group(db, id, unit, name, "local").await?;
-        }
-        let mut anna = None;
-        let mut fatima = None;
-        for p in PEOPLE {
-            let new = NewPerson {
-                username: p.username.into(),
-                given_name: p.given.into(),
-                family_name: p.family.into(),
-                email: Some(format!("{}@demo.portvakt.se", p.username)),
-                civic_no: p.civic.map(CivicNo::parse).transpose()?,
-                protected_identity: false,
-                roles: p
-                    .roles
-                    .iter()
-                    .map(|r| Role::parse(r))
-                    .collect::<Result<_, _>>()?,
-                source: "local".into(),
-            };
-            let person = directory::add_person(db, &new, &scope, now).await?;
+        let new = NewPerson {
+            username: "admin".into(),
+            given_name: "Ada".into(),
+            family_name: "Admin".into(),
+            email: Some("admin@demo.portvakt.se".into()),
+            civic_no: None,
+            protected_identity: false,
+            roles: vec![Role::parse("admin")?],
+            source: "local".into(),
+        };
+        let admin = directory::add_person(db, &new, &state.config.saml_scope(), now).await?;
+        state
+            .authn
+            .set_password(&admin.id, DEMO_PASSWORD.into(), now)
+            .await?;
+    }
+    let register = start_register().await?;
+    let client = crate::sync::ad_hoc_client(&register, None).map_err(anyhow::Error::msg)?;
+    let outcome = crate::sync::run_once(
+        db,
+        &state.config,
+        DEMO_SOURCE,
+        Some(USERNAME_CONTEXT),
+        &client,
+        RunKind::Full,
+        false,
+        &|_| {},
+    )
+    .await?;
+    if let crate::sync::run::Status::Held(reason) = outcome.status {
+        // A demo database from another school year: the demo decides for the admin.
+        tracing::info!("demo sync held ({reason}); approving it");
+        crate::sync::run::approve(db, &state.config, outcome.run_id, "demo").await?;
+    }
+    let mut people = vec![(
+        "admin".to_string(),
+        "Ada Admin".to_string(),
+        "admin".to_string(),
+    )];
+    for username in demo_usernames(db).await? {
+        let Some(p) = storage::persons::by_login_name(db, &username).await? else {
+            continue;
+        };
+        if storage::persons::password_hash(db, &p.id).await?.is_none() {
             state
                 .authn
-                .set_password(&person.id, DEMO_PASSWORD.into(), now)
+                .set_password(&p.id, DEMO_PASSWORD.into(), now)
                 .await?;
-            for g in p.groups {
-                storage::persons::add_group_member(db, g, &person.id).await?;
-            }
-            match p.username {
-                "elev.anna" => anna = Some(person.id.clone()),
-                "vardnad.fatima" => fatima = Some(person.id.clone()),
-                _ => {}
-            }
         }
-        if let (Some(g), Some(s)) = (fatima, anna) {
-            storage::persons::add_guardianship(db, &g, &s).await?;
-        }
+        let name = p.display_name();
+        let d = directory::details(
+            db,
+            &state.config.directory,
+            p,
+            crate::directory::roles::today(),
+        )
+        .await?;
+        let roles: Vec<String> = d.roles.iter().map(|r| r.to_string()).collect();
+        people.push((username, name, roles.join(", ")));
     }
+    let _ = DEMO_PEOPLE.set((register, people));
     for (id, name) in DEMO_CLIENTS {
         // The issuer may have changed since the last demo run (another port): the demo
         // clients follow it.
@@ -205,13 +156,12 @@ pub fn banner(issuer: &str) -> String {
         "\nPortvakt demo: open {issuer}{}\nDemo people (password for all: {DEMO_PASSWORD}):\n",
         paths::DEMO
     );
-    for p in PEOPLE {
+    if let Some((register, people)) = DEMO_PEOPLE.get() {
+        for (username, name, roles) in people {
+            s.push_str(&format!("  {username:<16} {name} ({roles})\n"));
+        }
         s.push_str(&format!(
-            "  {:<16} {} {} ({})\n",
-            p.username,
-            p.given,
-            p.family,
-            p.roles.join(", ")
+            "The register (SS 12000 mock, {DEMO_PERSONS} fictional people): {register}\n"
         ));
     }
     s
@@ -383,4 +333,37 @@ async fn demo_callback_get(
         ),
     );
     Ok(res)
+}
+
+/// Serves the generated municipality on a loopback port for as long as the demo runs;
+/// returns its base URL.
+async fn start_register() -> anyhow::Result<String> {
+    let data = generate(DEMO_SEED, DEMO_PERSONS, crate::directory::roles::today());
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = mock::serve(listener, Mock::new(data)).await {
+            tracing::warn!("demo register stopped: {e}");
+        }
+    });
+    Ok(format!("http://{addr}/v2.0/"))
+}
+
+/// The demo people who get the demo password: three pupils, the first pupil's guardians,
+/// a teacher and a principal.
+async fn demo_usernames(db: &storage::Db) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = ["elev1001", "elev1002", "elev1003"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(p) = storage::persons::by_login_name(db, "elev1001").await? {
+        let facts = storage::persons::facts(db, &p.id).await?;
+        out.extend(facts.guardians.iter().map(|g| g.username.clone()));
+    }
+    for role in ["Lärare", "Rektor"] {
+        if let Some(u) = storage::sync::first_with_duty(db, DEMO_SOURCE, role).await? {
+            out.push(u);
+        }
+    }
+    Ok(out)
 }

@@ -307,7 +307,14 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| OidcError::InvalidRequest("token is required".into()))?;
     if let Ok(at) = tokens::check_access_token(op, token, now).await {
-        if at.client_id == client.id() {
+        // A person deactivated since (the register sync) makes their tokens inactive.
+        let person_active = match &at.person_id {
+            Some(id) => storage::persons::by_id(&op.db, id)
+                .await?
+                .is_some_and(|p| p.active),
+            None => true,
+        };
+        if at.client_id == client.id() && person_active {
             return Ok(json!({
                 "active": true,
                 "scope": at.scope.join(" "),
@@ -350,7 +357,14 @@ pub async fn revoke(op: &Op, client: &Client, p: &Params, now: i64) -> Result<()
         .get("token")
         .ok_or_else(|| OidcError::InvalidRequest("token is required".into()))?;
     if let Ok(at) = tokens::check_access_token(op, token, now).await {
-        if at.client_id == client.id() {
+        // A person deactivated since (the register sync) makes their tokens inactive.
+        let person_active = match &at.person_id {
+            Some(id) => storage::persons::by_id(&op.db, id)
+                .await?
+                .is_some_and(|p| p.active),
+            None => true,
+        };
+        if at.client_id == client.id() && person_active {
             storage::tokens::deny_jti(&op.db, &at.jti, at.exp).await?;
         }
         return Ok(());

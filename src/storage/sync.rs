@@ -1006,3 +1006,18 @@ pub async fn release_lease(db: &Db, source: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// The username of the first active person of `source` with a duty of `role` (the demo's
+/// teacher and principal).
+pub async fn first_with_duty(db: &Db, source: &str, role: &str) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT p.username FROM duties d JOIN persons p ON p.id = d.person_id \
+         WHERE d.source = $1 AND d.duty_role = $2 AND p.status = 'active' \
+         ORDER BY p.username LIMIT 1",
+    )
+    .bind(source)
+    .bind(role)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get("username")).transpose()?)
+}

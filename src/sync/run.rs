@@ -165,7 +165,7 @@ impl Runner<'_> {
             Fetched::Incremental(changes) => {
                 let c = &changes.changed;
                 let refs = plan::incremental_person_refs(changes);
-                // Changed and deleted people: their guardians' status may move.
+                // Changed and deleted people: their stored guardians may change status.
                 let children: Vec<String> = c
                     .persons
                     .iter()
@@ -198,6 +198,7 @@ impl Runner<'_> {
                 (plan::incremental(changes, &existing, &settings), &c.report)
             }
         };
+        progress("planned");
         let hold = plan::guard(&plan, self.config.sync.max_deactivation_share);
         if self.dry_run {
             self.finish(
@@ -392,11 +393,13 @@ pub async fn apply(
     for rows in plan.persons.chunks(chunk) {
         store::apply_guardianships(db, source, rows).await?;
     }
+    progress("applied guardianships");
     // Groups carry their members: fewer per transaction.
     for rows in plan.groups.chunks((chunk / 20).max(1)) {
         store::apply_groups(db, source, rows, &[]).await?;
     }
     store::apply_groups(db, source, &[], &plan.remove_groups).await?;
+    progress("applied groups");
     for rows in plan.duties.chunks(chunk) {
         store::apply_duties(db, source, rows, &[]).await?;
     }
@@ -404,6 +407,7 @@ pub async fn apply(
     for rows in plan.status.chunks(chunk) {
         store::apply_status(db, source, rows, now).await?;
     }
+    progress("applied duties and status changes");
     Ok(())
 }
 

@@ -458,10 +458,10 @@ fn json_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn parse_time(s: &str) -> Result<i64, Response> {
+fn parse_time(s: &str) -> Result<i64, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.timestamp())
-        .map_err(|_| bad_request("a date-time parameter is not RFC 3339"))
+        .map_err(|_| "a date-time parameter is not RFC 3339".to_string())
 }
 
 /// The paging state carried by an opaque page token: the page number, the original
@@ -504,7 +504,8 @@ impl Cursor {
     }
 }
 
-/// `limit`, `pageToken` and the filters of one request; a filter with a token is a 400.
+/// `limit`, `pageToken` and the filters of one request; a filter with a token is a 400
+/// (the error is the message of that 400).
 struct ListQuery {
     limit: usize,
     cursor: Option<Cursor>,
@@ -512,7 +513,7 @@ struct ListQuery {
     entities: Vec<String>,
 }
 
-fn list_query(raw: Option<&str>, deleted: bool) -> Result<ListQuery, Response> {
+fn list_query(raw: Option<&str>, deleted: bool) -> Result<ListQuery, String> {
     let mut q = ListQuery {
         limit: MAX_PAGE,
         cursor: None,
@@ -527,12 +528,11 @@ fn list_query(raw: Option<&str>, deleted: bool) -> Result<ListQuery, Response> {
                     .parse()
                     .ok()
                     .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad_request("limit must be an integer ≥ 1"))?;
+                    .ok_or("limit must be an integer ≥ 1")?;
                 q.limit = n.min(MAX_PAGE);
             }
             "pageToken" => {
-                q.cursor =
-                    Some(Cursor::decode(&v).ok_or_else(|| bad_request("pageToken is not valid"))?);
+                q.cursor = Some(Cursor::decode(&v).ok_or("pageToken is not valid")?);
             }
             "meta.modified.after" if !deleted => {
                 q.after = Some(parse_time(&v)?);
@@ -547,14 +547,12 @@ fn list_query(raw: Option<&str>, deleted: bool) -> Result<ListQuery, Response> {
                 filtered = true;
             }
             other => {
-                return Err(bad_request(&format!(
-                    "the mock does not support the parameter {other}"
-                )));
+                return Err(format!("the mock does not support the parameter {other}"));
             }
         }
     }
     if filtered && q.cursor.is_some() {
-        return Err(bad_request("pageToken may only be combined with limit"));
+        return Err("pageToken may only be combined with limit".into());
     }
     Ok(q)
 }
@@ -574,7 +572,7 @@ async fn list_get(
     };
     let q = match list_query(raw.as_deref(), false) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(message) => return bad_request(&message),
     };
     let (page, after, last) = match q.cursor {
         Some(c) => (c.page, c.after, Some(c.position)),
@@ -655,7 +653,7 @@ async fn deleted_get(
     }
     let q = match list_query(raw.as_deref(), true) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(message) => return bad_request(&message),
     };
     let (page, after, mask, start) = match q.cursor {
         Some(c) => match c.position.parse::<usize>() {

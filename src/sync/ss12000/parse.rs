@@ -494,8 +494,11 @@ impl Entity for Person {
                             p.responsibles.push(responsible(rd, r)?);
                         }
                     }
+                    // Known but unused; the expand keys for servers that embed them
+                    // beside `_embedded` rather than in it.
                     "middleName" | "birthDate" | "phoneNumbers" | "addresses" | "photo"
-                    | "_embedded" => {}
+                    | "_embedded" | "responsibleFor" | "placements" | "ownedPlacements"
+                    | "duties" | "groupMemberships" => {}
                     _ => rd.unknown_field("", &k),
                 }
             }
@@ -726,7 +729,7 @@ impl Entity for Group {
                             g.memberships.push(membership(rd, m)?);
                         }
                     }
-                    "_embedded" => {}
+                    "_embedded" | "assignmentRoles" => {}
                     _ => rd.unknown_field("", &k),
                 }
             }

@@ -275,3 +275,68 @@ fn config_is_checked_and_secrets_are_not_printed() {
     let err = Client::new(missing).err().unwrap();
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
+
+/// Timings for a large municipality (run with `--ignored --nocapture`, ideally `--release`;
+/// `SS12000_PERSONS` sets the size, 500,000 by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow; a measurement, not a check"]
+async fn large_municipality_timings() {
+    let n: usize = std::env::var("SS12000_PERSONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500_000);
+    let t = std::time::Instant::now();
+    let data = generate(1, n, today());
+    let generated = t.elapsed();
+    let bytes: usize = Kind::ALL
+        .iter()
+        .flat_map(|&k| data.records(k).map(|(id, _, j)| id.len() + j.len()))
+        .sum();
+    let persons = data.len(Kind::Person);
+    let mock = Mock::new(data);
+    let base = spawn_for_tests(mock.clone()).await;
+
+    // The mock alone: raw page fetches of every person, no parsing.
+    let http = reqwest::Client::new();
+    let t = std::time::Instant::now();
+    let mut url = base.join("persons?limit=1000").unwrap();
+    let mut served = 0usize;
+    loop {
+        let body = http
+            .get(url.clone())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        served += body.len();
+        let tail = std::str::from_utf8(&body[body.len().saturating_sub(200)..]).unwrap_or("");
+        match tail.rsplit_once("\"pageToken\":\"") {
+            Some((_, rest)) => {
+                let token = rest.trim_end_matches("\"}");
+                url = base
+                    .join(&format!("persons?limit=1000&pageToken={token}"))
+                    .unwrap();
+            }
+            None => break,
+        }
+    }
+    let mock_only = t.elapsed();
+
+    let client = Client::new(ClientConfig {
+        page_size: 1000,
+        ..config(base)
+    })
+    .unwrap();
+    let t = std::time::Instant::now();
+    let snap = client.snapshot(&quiet).await.unwrap();
+    let fetched = t.elapsed();
+    assert_eq!(snap.persons.len(), persons);
+    println!(
+        "persons {persons}: generate {generated:.2?}, stored {} MB, mock serves persons ({} MB) in {mock_only:.2?}, client snapshot {fetched:.2?} ({} requests)",
+        bytes / 1_000_000,
+        served / 1_000_000,
+        snap.report.requests
+    );
+}

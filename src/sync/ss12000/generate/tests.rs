@@ -155,7 +155,7 @@ fn a_consistent_municipality() {
                 let year = e.school_year.unwrap();
                 let born: i32 = p.civic_no.as_deref().unwrap()[..4].parse().unwrap();
                 assert!(
-                    born <= 2025 - 7 && born >= 2025 - 19,
+                    (2025 - 19..=2025 - 7).contains(&born),
                     "{born} in year {year}"
                 );
             }
