@@ -137,6 +137,30 @@ pub fn usable_eppn(s: &str) -> Option<String> {
     .then(|| e.to_string())
 }
 
+/// Whether the local part of `eppn` carries the person's given or family name (a part of
+/// three letters or more).
+pub fn names_in(eppn: &str, given: &str, family: &str) -> bool {
+    // Registers write Åsa Öberg as asa.oberg: compare without diacritics.
+    let plain = |s: &str| -> String {
+        casefold(s)
+            .chars()
+            .map(|c| match c {
+                'å' | 'ä' | 'á' | 'à' => 'a',
+                'ö' | 'ø' | 'ó' => 'o',
+                'é' | 'è' | 'ë' => 'e',
+                'ü' | 'ú' => 'u',
+                other => other,
+            })
+            .collect()
+    };
+    let local = plain(eppn.split('@').next().unwrap_or_default());
+    format!("{given} {family}")
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .map(plain)
+        .filter(|part| part.chars().count() >= 3)
+        .any(|part| local.contains(&part))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +204,13 @@ mod tests {
         assert!(usable_eppn("kalko@edu.goteborg.se").is_some());
         assert!(usable_eppn("no-domain@x").is_none());
         assert!(usable_eppn("a@b@c.se").is_none());
+        assert!(names_in(
+            "alva.l7a25@edu.gronkoping.se",
+            "Alva",
+            "Lindqvist"
+        ));
+        assert!(names_in("x.lindqvist@x.se", "Alva", "Lindqvist"));
+        assert!(names_in("asa.oberg.2@x.se", "Åsa", "Öberg"));
+        assert!(!names_in("k7x2p9@edu.gronkoping.se", "Alva", "Lindqvist"));
     }
 }

@@ -555,8 +555,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Usernames and eppns for people new to the directory: the register's username when
-    /// usable and free, else generated from the pattern; the eppn always generated.
+    /// Usernames and eppns for people new to the directory: the register's when usable,
+    /// free and (for the eppn) without a name in it, else generated from the patterns.
     fn identities(&mut self, people: &[&ss::Person]) {
         let d = self.s.directory;
         let (Ok(user_pattern), Ok(eppn_pattern)) = (
@@ -586,18 +586,26 @@ impl<'a> Builder<'a> {
                     .unwrap_or_default(),
             };
             taken.insert(username.clone());
-            // Always our own: a register's eduPersonPrincipalNames may carry names
-            // (`alva.l7a25@…`), which Skolverket asks an eppn never to do (ss12000.md §8).
-            let eppn = (0..)
-                .map(|attempt| {
-                    format!(
-                        "{}@{}",
-                        eppn_pattern.render(&row.id, attempt),
-                        self.s.eppn_scope
-                    )
-                })
-                .find(|e| !taken.contains(e))
-                .unwrap_or_default();
+            // The register's, when it has one without the person's name in it (Skolverket
+            // asks eppns never to carry names; `alva.l7a25@…` is refused), else our own.
+            let register = p
+                .eppns
+                .iter()
+                .filter_map(|e| ident::usable_eppn(e))
+                .find(|e| !ident::names_in(e, &p.given_name, &p.family_name));
+            let eppn = match register.filter(|e| !taken.contains(e)) {
+                Some(e) => e,
+                None => (0..)
+                    .map(|attempt| {
+                        format!(
+                            "{}@{}",
+                            eppn_pattern.render(&row.id, attempt),
+                            self.s.eppn_scope
+                        )
+                    })
+                    .find(|e| !taken.contains(e))
+                    .unwrap_or_default(),
+            };
             taken.insert(eppn.clone());
             row.create = Some(NewIdentity { username, eppn });
         }
@@ -633,6 +641,7 @@ pub fn identity_candidates(
                     .filter_map(|x| ident::usable_username(&x.value)),
             );
         }
+        out.extend(p.eppns.iter().filter_map(|e| ident::usable_eppn(e)));
         out.push(u.render(&id, 0));
         out.push(format!("{}@{}", e.render(&id, 0), s.eppn_scope));
     }
@@ -1256,6 +1265,26 @@ mod tests {
             vec![(guardian.id.clone(), "Vårdnadshavare".into())]
         );
         assert!(guard(&plan, 0.05).is_none());
+    }
+
+    #[test]
+    fn the_registers_eppn_is_used_only_without_a_name_in_it() {
+        let cfg = DirectoryConfig::default();
+        let mut named = pupil("p1", "2026-08-17", "2027-06-11", None);
+        named.eppns = vec!["asa.oberg@edu.example.se".into()];
+        let mut opaque = pupil("p2", "2026-08-17", "2027-06-11", None);
+        opaque.eppns = vec!["k7x2p9@edu.example.se".into()];
+        let plan = full(
+            &snapshot(vec![named, opaque]),
+            &Existing::default(),
+            &settings(&cfg, "2026-10-01"),
+        );
+        let eppn = |ext: &str| {
+            let row = plan.persons.iter().find(|p| p.external_id == ext).unwrap();
+            row.create.as_ref().unwrap().eppn.clone()
+        };
+        assert!(eppn("p1").ends_with("@skola.example.se"), "{}", eppn("p1"));
+        assert_eq!(eppn("p2"), "k7x2p9@edu.example.se");
     }
 
     #[test]
