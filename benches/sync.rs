@@ -48,6 +48,8 @@ fn sync_run(db_url: &str, data_dir: &std::path::Path, base: &str, full: bool) ->
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let start = Instant::now();
+    // Reaped below with wait4, which also gives the child's peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().expect("spawn portvakt");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;

@@ -36,9 +36,11 @@ pub const DEMO_SOURCE: &str = "demo-register";
 const DEMO_SEED: u64 = 1;
 const DEMO_PERSONS: usize = 2000;
 
-/// Who the banner lists: (username, name, roles), filled by `seed`.
-static DEMO_PEOPLE: std::sync::OnceLock<(String, Vec<(String, String, String)>)> =
-    std::sync::OnceLock::new();
+/// (username, name, roles) of a demo person the banner lists.
+type Listed = (String, String, String);
+
+/// The register's URL and the people the banner lists, filled by `seed`.
+static DEMO_PEOPLE: std::sync::OnceLock<(String, Vec<Listed>)> = std::sync::OnceLock::new();
 
 fn redirect_uri(state: &AppState, client_id: &str) -> String {
     format!(

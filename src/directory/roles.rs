@@ -216,7 +216,7 @@ pub fn current(
     if facts
         .children
         .iter()
-        .any(|c| c.active && cfg.guardian_relations.iter().any(|r| *r == c.relation_type))
+        .any(|c| c.active && cfg.guardian_relations.contains(&c.relation_type))
         && !roles.iter().any(|r| r.kind == RoleKind::Guardian)
     {
         roles.push(Role {
@@ -290,7 +290,7 @@ pub fn derive(
                 .filter(|c| {
                     c.active
                         && !c.protected_identity
-                        && cfg.guardian_relations.iter().any(|r| *r == c.relation_type)
+                        && cfg.guardian_relations.contains(&c.relation_type)
                 })
                 .map(|c| c.eppn.clone())
                 .collect(),

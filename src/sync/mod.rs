@@ -80,6 +80,7 @@ pub fn ad_hoc_client(base_url: &str, token: Option<String>) -> Result<Client, St
 }
 
 /// One run of `source` through `client`.
+#[allow(clippy::too_many_arguments)] // each is one of a run's independent inputs
 pub async fn run_once(
     db: &crate::storage::Db,
     config: &Config,

@@ -281,8 +281,11 @@ fn school_email(emails: &[ss::Email]) -> Option<String> {
 /// Organisations by id, resolving a reference to the nearest school unit code and a unit
 /// to its huvudman.
 struct Orgs<'a> {
-    by_id: HashMap<&'a str, (&'a str, &'a str, Option<&'a str>, Option<&'a str>)>,
+    by_id: HashMap<&'a str, OrgView<'a>>,
 }
+
+/// (kind, name, parent id, school unit code).
+type OrgView<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
 
 impl<'a> Orgs<'a> {
     fn new(snapshot: &'a [ss::Organisation], existing: &'a HashMap<String, ExistingOrg>) -> Self {
