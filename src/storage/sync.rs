@@ -139,6 +139,15 @@ pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
             );
         }
     }
+    existing.unit_roles = unit_roles(db, source, today).await?;
+    existing.active = active_count(db, source).await?;
+    Ok(existing)
+}
+
+/// Per school unit: the current roles (enrolments and duties dated around `today`) of the
+/// active people of `source`.
+async fn unit_roles(db: &Db, source: &str, today: &str) -> Result<HashMap<String, u64>> {
+    let mut out: HashMap<String, u64> = HashMap::new();
     let rows = sqlx::query(
         "SELECT e.school_unit_code AS unit, COUNT(*) AS n FROM enrolments e \
          JOIN persons p ON p.id = e.person_id \
@@ -158,11 +167,59 @@ pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
     .await?;
     for r in &rows {
         let n: i64 = r.try_get("n")?;
-        *existing.unit_roles.entry(r.try_get("unit")?).or_default() +=
-            u64::try_from(n).unwrap_or(0);
+        *out.entry(r.try_get("unit")?).or_default() += u64::try_from(n).unwrap_or(0);
     }
-    existing.active = active_count(db, source).await?;
-    Ok(existing)
+    Ok(out)
+}
+
+/// Current enrolment units of active people and current duty units, for the incremental
+/// "emptied school unit" check.
+async fn current_units(
+    db: &Db,
+    today: &str,
+    people: &[String],
+    duties: &[String],
+) -> Result<(HashMap<String, Vec<String>>, HashMap<String, String>)> {
+    let mut enrolments: HashMap<String, Vec<String>> = HashMap::new();
+    let rows = select_in(
+        db,
+        |l| {
+            format!(
+                "SELECT e.person_id, e.school_unit_code FROM enrolments e \
+                 JOIN persons p ON p.id = e.person_id WHERE p.status = 'active' \
+                 AND (e.start_date IS NULL OR e.start_date <= $1) \
+                 AND (e.end_date IS NULL OR e.end_date >= $1) AND e.person_id IN ({l})"
+            )
+        },
+        &[today],
+        people,
+    )
+    .await?;
+    for r in &rows {
+        enrolments
+            .entry(r.try_get("person_id")?)
+            .or_default()
+            .push(r.try_get("school_unit_code")?);
+    }
+    let mut units = HashMap::new();
+    let rows = select_in(
+        db,
+        |l| {
+            format!(
+                "SELECT d.id, d.school_unit_code FROM duties d \
+                 JOIN persons p ON p.id = d.person_id WHERE p.status = 'active' \
+                 AND (d.start_date IS NULL OR d.start_date <= $1) \
+                 AND (d.end_date IS NULL OR d.end_date >= $1) AND d.id IN ({l})"
+            )
+        },
+        &[today],
+        duties,
+    )
+    .await?;
+    for r in &rows {
+        units.insert(r.try_get("id")?, r.try_get("school_unit_code")?);
+    }
+    Ok((enrolments, units))
 }
 
 /// Which of `candidates` are taken as a username or eppn, by anyone or by a tombstone.
@@ -220,6 +277,7 @@ fn dates_of(r: &AnyRow) -> Result<Dates> {
 pub async fn load_incremental(
     db: &Db,
     source: &str,
+    today: &str,
     person_refs: &[String],
     changed_children: &[String],
     groups: &[String],
@@ -367,6 +425,10 @@ pub async fn load_incremental(
             .or_default()
             .push((r.try_get("id")?, dates_of(r)?));
     }
+    existing.unit_roles = unit_roles(db, source, today).await?;
+    let (enrolment_units, duty_units) = current_units(db, today, changed_children, duties).await?;
+    existing.enrolment_units = enrolment_units;
+    existing.duty_units = duty_units;
     existing.active = active_count(db, source).await?;
     Ok(existing)
 }

@@ -227,6 +227,11 @@ pub struct Existing {
     pub children: HashMap<String, Vec<String>>,
     /// (guardian internal id) per child internal id, as stored.
     pub guardians_of: HashMap<String, Vec<String>>,
+    /// Incremental runs: the school units of the current enrolments of the changed and
+    /// deleted people (active ones), by internal id, and of the changed and deleted
+    /// duties, by duty id: what the change set takes away from `unit_roles`.
+    pub enrolment_units: HashMap<String, Vec<String>>,
+    pub duty_units: HashMap<String, String>,
 }
 
 pub struct Settings<'a> {
@@ -1101,7 +1106,103 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
             b.note("remove", "group", id);
         }
     }
+    b.plan.emptied_units = emptied_by_changes(changes, existing, &b.plan, s);
     b.plan
+}
+
+/// School units whose every current role the change set takes away: the stored counts,
+/// minus what the changed and deleted people and duties had, plus what they have now.
+fn emptied_by_changes(
+    changes: &ChangeSet,
+    existing: &Existing,
+    plan: &Plan,
+    s: &Settings,
+) -> Vec<String> {
+    let mut after: HashMap<String, i64> = existing
+        .unit_roles
+        .iter()
+        .map(|(u, n)| (u.clone(), i64::try_from(*n).unwrap_or(i64::MAX)))
+        .collect();
+    let mut take = |unit: &str, n: i64| *after.entry(unit.to_string()).or_default() += n;
+    let people = changes
+        .changed
+        .persons
+        .iter()
+        .map(|p| ident::person_id(s.source, &p.id))
+        .chain(
+            changes
+                .deleted
+                .persons
+                .iter()
+                .map(|p| ident::person_id(s.source, p)),
+        );
+    for id in people {
+        for unit in existing.enrolment_units.get(&id).into_iter().flatten() {
+            take(unit, -1);
+        }
+    }
+    let duties = changes
+        .changed
+        .duties
+        .iter()
+        .map(|d| &d.id)
+        .chain(changes.deleted.duties.iter());
+    for id in duties {
+        if let Some(unit) = existing.duty_units.get(id) {
+            take(unit, -1);
+        }
+    }
+    let active_after: HashMap<&str, bool> = plan
+        .persons
+        .iter()
+        .map(|p| (p.id.as_str(), p.status.active))
+        .chain(
+            plan.status
+                .iter()
+                .map(|c| (c.person_id.as_str(), c.status.active)),
+        )
+        .collect();
+    for p in plan.persons.iter().filter(|p| p.status.active) {
+        for e in &p.enrolments {
+            if is_current(&Dates::new(parse(&e.start), parse(&e.end)), s.today) {
+                take(&e.unit, 1);
+            }
+        }
+    }
+    // A changed duty whose hash did not change is not in the plan but still counts.
+    let deleted: HashSet<&str> = changes.deleted.persons.iter().map(String::as_str).collect();
+    for d in &changes.changed.duties {
+        let Some(person) = d.person.as_deref().filter(|p| !deleted.contains(p)) else {
+            continue;
+        };
+        let id = ident::person_id(s.source, person);
+        let active = active_after.get(id.as_str()).copied().unwrap_or_else(|| {
+            existing
+                .persons
+                .get(person)
+                .is_some_and(|e| e.status.active)
+        });
+        let unit = plan
+            .duties
+            .iter()
+            .find(|r| r.id == d.id)
+            .map(|r| r.unit.clone())
+            .or_else(|| existing.duty_units.get(&d.id).cloned());
+        if let Some(unit) = unit
+            && active
+            && is_current(&Dates::new(d.start_date, d.end_date), s.today)
+        {
+            take(&unit, 1);
+        }
+    }
+    let mut emptied: Vec<String> = existing
+        .unit_roles
+        .iter()
+        .filter(|(u, n)| **n > 0 && after.get(*u).copied().unwrap_or(0) <= 0)
+        .map(|(u, _)| u.clone())
+        .collect();
+    emptied.sort();
+    emptied
 }
 
 /// Why a plan must wait for an administrator, if it must.

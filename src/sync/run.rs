@@ -188,6 +188,7 @@ impl Runner<'_> {
                 let mut existing = store::load_incremental(
                     self.db,
                     self.source,
+                    &today_s,
                     &refs,
                     &children,
                     &groups,
