@@ -200,6 +200,10 @@ impl Runner<'_> {
             }
         };
         progress("planned");
+        // The snapshot is not needed any more: give its memory back before applying.
+        let report = report.clone();
+        let report = &report;
+        drop(fetched);
         let hold = plan::guard(&plan, self.config.sync.max_deactivation_share);
         if self.dry_run {
             self.finish(

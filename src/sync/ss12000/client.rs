@@ -186,6 +186,79 @@ struct Run {
     report: ParseReport,
 }
 
+/// Pages parsed at once: the machine's two cores, one of them also fetching.
+const PARSERS: usize = 2;
+
+/// Adds a page's report to the run's.
+fn merge(into: &mut ParseReport, from: ParseReport) {
+    for (k, v) in from.unknown_values {
+        *into.unknown_values.entry(k).or_default() += v;
+    }
+    for (k, v) in from.unknown_fields {
+        *into.unknown_fields.entry(k).or_default() += v;
+    }
+    for (k, v) in from.skipped {
+        *into.skipped.entry(k).or_default() += v;
+    }
+}
+
+/// The position in one collection's pages: the first request carries `limit` and the
+/// filters, the next ones only `limit` and `pageToken` (a filter with a token is a 400,
+/// specs/ss12000.md §4).
+struct Walker {
+    url: url::Url,
+    path: String,
+    limit: String,
+    filters: Vec<(String, String)>,
+    seen: HashSet<String>,
+    token: Option<String>,
+    done: bool,
+}
+
+impl Walker {
+    async fn fetch(
+        &mut self,
+        client: &Client,
+        run: &mut Run,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        if self.done {
+            return Ok(None);
+        }
+        {
+            let mut q = self.url.query_pairs_mut();
+            q.clear().append_pair("limit", &self.limit);
+            match &self.token {
+                Some(t) => {
+                    q.append_pair("pageToken", t);
+                }
+                None => {
+                    for (k, v) in &self.filters {
+                        q.append_pair(k, v);
+                    }
+                }
+            }
+        }
+        client.get(&self.url, &self.path, run).await.map(Some)
+    }
+
+    /// The next page's token (None: that was the last page).
+    fn advance(&mut self, next: Option<String>) -> Result<(), SourceError> {
+        match next {
+            None => self.done = true,
+            Some(t) => {
+                // Every token is remembered, so a cycle is caught as well as a repeat.
+                if !self.seen.insert(t.clone()) {
+                    return Err(SourceError::PageLoop {
+                        path: self.path.clone(),
+                    });
+                }
+                self.token = Some(t);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One attempt's outcome, for the retry loop.
 enum Attempt {
     Done(Vec<u8>),
@@ -315,32 +388,88 @@ impl Client {
         })
     }
 
-    /// Every page of one collection.
-    async fn list<T: Entity>(
+    /// Every page of one collection. Pages are parsed on the blocking pool, at most
+    /// `PARSERS` at a time, while the next one is fetched; items stay in page order.
+    async fn list<T: Entity + Send + 'static>(
         &self,
         filters: &[(&str, &str)],
         run: &mut Run,
         progress: &(dyn Fn(&Progress) + Send + Sync),
     ) -> Result<Vec<T>, SourceError> {
+        type Parsed<T> = tokio::task::JoinHandle<Result<(Vec<T>, ParseReport), ParseError>>;
+        let mut walker = self.walker(T::PLURAL, filters)?;
+        let mut pending: std::collections::VecDeque<Parsed<T>> = Default::default();
         let mut items = Vec::new();
         let mut pages = 0;
-        self.pages(T::PLURAL, filters, run, |body, report| {
-            let page = parse::page::<T>(body, report)?;
-            items.extend(page.items);
-            pages += 1;
-            progress(&Progress {
-                entity: T::PLURAL,
-                records: items.len() as u64,
-                pages,
-            });
-            Ok(page.page_token)
-        })
-        .await?;
+        let mut collect =
+            |done: Result<Result<(Vec<T>, ParseReport), ParseError>, tokio::task::JoinError>,
+             run: &mut Run,
+             path: &str|
+             -> Result<(), SourceError> {
+                let (page, report) = done
+                    .map_err(|e| SourceError::Config(format!("a parser task failed: {e}")))?
+                    .map_err(|source| SourceError::Parse {
+                        path: path.to_string(),
+                        source,
+                    })?;
+                merge(&mut run.report, report);
+                items.extend(page);
+                pages += 1;
+                progress(&Progress {
+                    entity: T::PLURAL,
+                    records: items.len() as u64,
+                    pages,
+                });
+                Ok(())
+            };
+        while let Some(body) = walker.fetch(self, run).await? {
+            let token = parse::peek_page_token(&body).map_err(|source| SourceError::Parse {
+                path: walker.path.clone(),
+                source,
+            })?;
+            pending.push_back(tokio::task::spawn_blocking(move || {
+                let mut report = ParseReport::default();
+                parse::page::<T>(&body, &mut report).map(|p| (p.items, report))
+            }));
+            while pending.len() >= PARSERS {
+                if let Some(h) = pending.pop_front() {
+                    collect(h.await, run, &walker.path)?;
+                }
+            }
+            walker.advance(token)?;
+        }
+        while let Some(h) = pending.pop_front() {
+            collect(h.await, run, &walker.path)?;
+        }
         Ok(items)
     }
 
-    /// Walks the pages of `collection`: the first request carries `limit` and the filters,
-    /// the next ones only `limit` and `pageToken` (a filter with a token is a 400, §4).
+    fn walker(
+        &self,
+        collection: &'static str,
+        filters: &[(&str, &str)],
+    ) -> Result<Walker, SourceError> {
+        let url = self
+            .cfg
+            .base_url
+            .join(collection)
+            .map_err(|e| SourceError::Config(format!("the base URL: {e}")))?;
+        Ok(Walker {
+            path: url.path().to_string(),
+            url,
+            limit: self.cfg.page_size.to_string(),
+            filters: filters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            seen: HashSet::new(),
+            token: None,
+            done: false,
+        })
+    }
+
+    /// Walks the pages of `collection`, parsing each in `on_page` (which returns the next
+    /// page token).
     async fn pages(
         &self,
         collection: &'static str,
@@ -348,45 +477,15 @@ impl Client {
         run: &mut Run,
         mut on_page: impl FnMut(&[u8], &mut ParseReport) -> Result<Option<String>, ParseError>,
     ) -> Result<(), SourceError> {
-        let mut url = self
-            .cfg
-            .base_url
-            .join(collection)
-            .map_err(|e| SourceError::Config(format!("the base URL: {e}")))?;
-        let path = url.path().to_string();
-        let limit = self.cfg.page_size.to_string();
-        let mut seen = HashSet::new();
-        let mut token: Option<String> = None;
-        loop {
-            {
-                let mut q = url.query_pairs_mut();
-                q.clear().append_pair("limit", &limit);
-                match &token {
-                    Some(t) => {
-                        q.append_pair("pageToken", t);
-                    }
-                    None => {
-                        for (k, v) in filters {
-                            q.append_pair(k, v);
-                        }
-                    }
-                }
-            }
-            let body = self.get(&url, &path, run).await?;
+        let mut walker = self.walker(collection, filters)?;
+        while let Some(body) = walker.fetch(self, run).await? {
             let next = on_page(&body, &mut run.report).map_err(|source| SourceError::Parse {
-                path: path.clone(),
+                path: walker.path.clone(),
                 source,
             })?;
-            match next {
-                None => return Ok(()),
-                Some(t) => {
-                    if !seen.insert(t.clone()) {
-                        return Err(SourceError::PageLoop { path });
-                    }
-                    token = Some(t);
-                }
-            }
+            walker.advance(next)?;
         }
+        Ok(())
     }
 
     /// One GET with retries; the body of a 2xx answer.

@@ -102,6 +102,24 @@ pub fn deleted_page(body: &[u8], report: &mut ParseReport) -> Result<Page<Delete
     })
 }
 
+/// The page token alone, without building the page: lets the client ask for the next page
+/// while this one is parsed elsewhere. `data` is skipped, not materialised.
+pub fn peek_page_token(body: &[u8]) -> Result<Option<String>, ParseError> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "pageToken", default)]
+        page_token: Option<serde_json::Value>,
+    }
+    let env: Envelope =
+        serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    match env.page_token {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ParseError::BadPageToken),
+    }
+}
+
 fn object_body(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
