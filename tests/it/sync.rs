@@ -1487,3 +1487,71 @@ async fn unknown_enum_values_and_fields_are_counted_in_the_report() {
     assert_eq!(group_names(&elev), ["Fotboll"]);
     assert_eq!(strings(&show(&app, "vakt")["roles"]), ["staff@11111111"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Purge after the retention period; identifiers never reused.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_who_left_are_purged_after_retention_and_their_identifiers_stay_reserved() {
+    let app = spawn_app().await;
+    let config = app.dir.path().join("purge.toml");
+    std::fs::write(&config, "[sync]\nretention_days = 0\n").unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let unit = uid();
+    let (leaver, stayer) = (uid(), uid());
+    let pupils: Vec<Value> = (0..30)
+        .map(|i| {
+            let id = match i {
+                0 => leaver.clone(),
+                1 => stayer.clone(),
+                _ => uid(),
+            };
+            student(&id, &format!("elevp{i}"), "Berg", &unit, &[])
+        })
+        .collect();
+    let data = Dataset::from_values(
+        &[
+            huvudman(HUVUDMAN, "Grönköpings kommun"),
+            school_unit(&unit, "Ekskolan", "11112222", HUVUDMAN),
+        ],
+        &pupils,
+        &[],
+        &[],
+    )
+    .unwrap();
+    let register = Register::start(data).await;
+    register.sync_ok(&app, &["--config", &config]);
+    let gone = show(&app, "elevp0");
+    let gone_eppn = gone["eppn"].as_str().unwrap().to_string();
+
+    // The register drops the pupil: deactivated now, purged by a run after the retention
+    // period (0 days: the next run a second later).
+    register.delete(Kind::Person, &leaver);
+    register.sync_ok(&app, &["--config", &config]);
+    assert!(!active(&app, &leaver).await);
+    assert_eq!(show(&app, "elevp0")["active"], false);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    register.sync_ok(&app, &["--config", &config, "--full"]);
+    let out = run_cli(&app, &["person", "show", "elevp0", "--json"], None);
+    assert!(!out.status.success(), "the purged person is gone");
+    assert!(
+        text(&out.stderr).contains("no person"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(show(&app, "elevp1")["active"] == true, "the others stay");
+
+    // A newcomer whose register username is the purged one gets a generated username and
+    // eppn: identifiers are never given to someone else.
+    let newcomer = uid();
+    register.upsert(Kind::Person, student(&newcomer, "elevp0", "Ny", &unit, &[]));
+    register.sync_ok(&app, &["--config", &config]);
+    let stored = directory(&app).await;
+    let (username, eppn, ..) = &stored[&person_id(SOURCE, &newcomer)];
+    assert_ne!(username, "elevp0");
+    assert_ne!(eppn, &gone_eppn);
+    assert!(
+        username.starts_with('u') && username.len() == 9,
+        "{username}"
+    );
+}
