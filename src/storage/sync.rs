@@ -10,8 +10,9 @@ use crate::sync::plan::{
     DutyRow, Existing, ExistingOrg, ExistingPerson, GroupRow, OrgRow, PersonRow, Status,
     StatusChange,
 };
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Connection, Executor, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
@@ -435,14 +436,45 @@ pub async fn load_incremental(
 
 // ------------------------------------------------------------------------------- apply
 
+/// The one connection a plan is applied on. On SQLite it gets a 256 MB page cache while it
+/// works: a first run inserts into indexes on random keys (uuid, eppn) that outgrow the
+/// normal 32 MB, and every miss is a read from the OS.
+pub struct ApplyConnection {
+    conn: sqlx::pool::PoolConnection<Any>,
+    sqlite: bool,
+}
+
+impl ApplyConnection {
+    pub async fn acquire(db: &Db) -> Result<Self> {
+        let mut conn = db.writer().acquire().await?;
+        let sqlite = db.backend() == super::Backend::Sqlite;
+        if sqlite {
+            conn.execute("PRAGMA cache_size = -262144").await?;
+        }
+        Ok(Self { conn, sqlite })
+    }
+
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+
+    /// Back to the pool with the normal cache (the big one is freed).
+    pub async fn release(mut self) -> Result<()> {
+        if self.sqlite {
+            self.conn.execute("PRAGMA cache_size = -32768").await?;
+        }
+        Ok(())
+    }
+}
+
 /// Organisations, and the school units among them.
 pub async fn apply_organisations(
-    db: &Db,
+    conn: &mut AnyConnection,
     source: &str,
     rows: &[OrgRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = db.writer().begin().await?;
+    let mut tx = conn.begin().await?;
     for o in rows {
         sqlx::query(
             "INSERT INTO organisations (id, source, kind, name, parent_id, school_unit_code, \
@@ -522,8 +554,13 @@ fn status_str(active: bool) -> &'static str {
 
 /// One chunk of people: new rows, changed rows, and their enrolments. Guardianships come in
 /// a second pass ([`apply_guardianships`]) once every person of the plan exists.
-pub async fn apply_persons(db: &Db, source: &str, rows: &[PersonRow], now: i64) -> Result<()> {
-    let mut tx = db.writer().begin().await?;
+pub async fn apply_persons(
+    conn: &mut AnyConnection,
+    source: &str,
+    rows: &[PersonRow],
+    now: i64,
+) -> Result<()> {
+    let mut tx = conn.begin().await?;
     let creates: Vec<&PersonRow> = rows.iter().filter(|r| r.create.is_some()).collect();
     for batch in creates.chunks(ROWS_PER_STATEMENT) {
         let sql = values_sql(
@@ -660,8 +697,12 @@ fn emails_json(emails: &[(String, String)]) -> String {
 }
 
 /// The guardianships named by a chunk of children, replacing what they named before.
-pub async fn apply_guardianships(db: &Db, source: &str, rows: &[PersonRow]) -> Result<()> {
-    let mut tx = db.writer().begin().await?;
+pub async fn apply_guardianships(
+    conn: &mut AnyConnection,
+    source: &str,
+    rows: &[PersonRow],
+) -> Result<()> {
+    let mut tx = conn.begin().await?;
     let updated: Vec<&str> = rows
         .iter()
         .filter(|r| r.create.is_none())
@@ -704,12 +745,12 @@ pub async fn apply_guardianships(db: &Db, source: &str, rows: &[PersonRow]) -> R
 }
 
 pub async fn apply_groups(
-    db: &Db,
+    conn: &mut AnyConnection,
     source: &str,
     rows: &[GroupRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = db.writer().begin().await?;
+    let mut tx = conn.begin().await?;
     for g in rows {
         sqlx::query(
             "INSERT INTO school_groups (id, school_unit_code, name, kind, source, school_type, \
@@ -760,12 +801,12 @@ pub async fn apply_groups(
 }
 
 pub async fn apply_duties(
-    db: &Db,
+    conn: &mut AnyConnection,
     source: &str,
     rows: &[DutyRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = db.writer().begin().await?;
+    let mut tx = conn.begin().await?;
     for batch in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = values_sql(
             "INSERT INTO duties (id, source, person_id, school_unit_code, duty_role, start_date, \
@@ -806,12 +847,12 @@ pub async fn apply_duties(
 /// Status changes of one chunk; returns the people deactivated by it (their sessions are
 /// ended and tokens revoked in the same transaction).
 pub async fn apply_status(
-    db: &Db,
+    conn: &mut AnyConnection,
     source: &str,
     changes: &[StatusChange],
     now: i64,
 ) -> Result<Vec<String>> {
-    let mut tx = db.writer().begin().await?;
+    let mut tx = conn.begin().await?;
     let mut deactivated = Vec::new();
     for c in changes {
         let old: Option<String> =

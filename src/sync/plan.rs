@@ -350,6 +350,8 @@ struct Builder<'a> {
     s: &'a Settings<'a>,
     existing: &'a Existing,
     plan: Plan,
+    /// Identifiers in use; grows as new people get theirs.
+    plan_taken: HashSet<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -565,7 +567,7 @@ impl<'a> Builder<'a> {
 
     /// Usernames and eppns for people new to the directory: the register's when usable,
     /// free and (for the eppn) without a name in it, else generated from the patterns.
-    fn identities(&mut self, people: &[&ss::Person]) {
+    fn identities(&mut self, register: &HashMap<String, RegisterIds>) {
         let d = self.s.directory;
         let (Ok(user_pattern), Ok(eppn_pattern)) = (
             ident::Pattern::parse(&d.username_pattern),
@@ -573,20 +575,13 @@ impl<'a> Builder<'a> {
         ) else {
             return; // Config::finish checked both.
         };
-        let mut taken = self.existing.taken.clone();
-        let by_ext: HashMap<&str, &ss::Person> =
-            people.iter().map(|p| (p.id.as_str(), *p)).collect();
+        let mut taken = std::mem::take(&mut self.plan_taken);
         for row in self.plan.persons.iter_mut().filter(|r| r.create.is_some()) {
-            let Some(p) = by_ext.get(row.external_id.as_str()) else {
-                continue;
-            };
-            let from_register = self.s.username_context.and_then(|ctx| {
-                p.external_identifiers
-                    .iter()
-                    .find(|x| x.context == ctx)
-                    .and_then(|x| ident::usable_username(&x.value))
-            });
-            let username = match from_register.filter(|u| !taken.contains(u)) {
+            let ids = register.get(&row.id);
+            let username = match ids
+                .and_then(|i| i.username.clone())
+                .filter(|u| !taken.contains(u))
+            {
                 Some(u) => u,
                 None => (0..)
                     .map(|attempt| user_pattern.render(&row.id, attempt))
@@ -594,14 +589,10 @@ impl<'a> Builder<'a> {
                     .unwrap_or_default(),
             };
             taken.insert(username.clone());
-            // The register's, when it has one without the person's name in it (Skolverket
-            // asks eppns never to carry names; `alva.l7a25@…` is refused), else our own.
-            let register = p
-                .eppns
-                .iter()
-                .filter_map(|e| ident::usable_eppn(e))
-                .find(|e| !ident::names_in(e, &p.given_name, &p.family_name));
-            let eppn = match register.filter(|e| !taken.contains(e)) {
+            let eppn = match ids
+                .and_then(|i| i.eppn.clone())
+                .filter(|e| !taken.contains(e))
+            {
                 Some(e) => e,
                 None => (0..)
                     .map(|attempt| {
@@ -617,6 +608,30 @@ impl<'a> Builder<'a> {
             taken.insert(eppn.clone());
             row.create = Some(NewIdentity { username, eppn });
         }
+    }
+}
+
+/// What the register offers as a new person's identifiers.
+struct RegisterIds {
+    username: Option<String>,
+    eppn: Option<String>,
+}
+
+fn register_ids(p: &ss::Person, s: &Settings) -> RegisterIds {
+    RegisterIds {
+        username: s.username_context.and_then(|ctx| {
+            p.external_identifiers
+                .iter()
+                .find(|x| x.context == ctx)
+                .and_then(|x| ident::usable_username(&x.value))
+        }),
+        // The register's eppn, when it has one without the person's name in it
+        // (Skolverket asks eppns never to carry names; `alva.l7a25@…` is refused).
+        eppn: p
+            .eppns
+            .iter()
+            .filter_map(|e| ident::usable_eppn(e))
+            .find(|e| !ident::names_in(e, &p.given_name, &p.family_name)),
     }
 }
 
@@ -665,18 +680,29 @@ fn parse(d: &Option<String>) -> Option<NaiveDate> {
 }
 
 /// A full run: the snapshot is the whole truth for this source.
-pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
+/// Consumes the snapshot: each register person is dropped as soon as its row is built, so a
+/// large municipality is not held twice.
+pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
+    let Snapshot {
+        organisations,
+        persons,
+        groups,
+        duties,
+        ..
+    } = snapshot;
     let mut b = Builder {
         s,
         existing,
         plan: empty_plan(s, RunKind::Full, existing),
+        plan_taken: existing.taken.clone(),
     };
     let none = HashMap::new();
-    let orgs = Orgs::new(&snapshot.organisations, &none);
-    b.organisations(&orgs, &snapshot.organisations);
-    let in_snapshot: HashSet<&str> = snapshot.persons.iter().map(|p| p.id.as_str()).collect();
+    let orgs = Orgs::new(&organisations, &none);
+    b.organisations(&orgs, &organisations);
+    let in_snapshot: HashSet<String> = persons.iter().map(|p| p.id.clone()).collect();
+    let in_orgs: HashSet<&str> = organisations.iter().map(|o| o.id.as_str()).collect();
     for id in existing.organisations.keys() {
-        if !snapshot.organisations.iter().any(|o| &o.id == id) {
+        if !in_orgs.contains(id.as_str()) {
             b.plan.remove_organisations.push(id.clone());
             b.plan.counts.organisations_removed += 1;
             b.note("remove", "organisation", id);
@@ -687,9 +713,15 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
     // Role dates per internal id, for the activity windows.
     let mut dates: HashMap<String, Vec<Dates>> = HashMap::new();
     let mut unit_roles: HashMap<String, u64> = HashMap::new();
-    let mut rows = Vec::with_capacity(snapshot.persons.len());
-    for p in &snapshot.persons {
-        let row = b.person_row(p, &orgs, &known);
+    let mut rows = Vec::with_capacity(persons.len());
+    let mut register = HashMap::new();
+    for p in persons {
+        let row = b.person_row(&p, &orgs, &known);
+        if !existing.persons.contains_key(&p.id) {
+            register.insert(row.id.clone(), register_ids(&p, s));
+        }
+        let gone = gone(&p);
+        drop(p);
         let own: Vec<Dates> = row
             .enrolments
             .iter()
@@ -706,9 +738,9 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
                 .or_default()
                 .extend(own.iter().cloned());
         }
-        rows.push((row, gone(p)));
+        rows.push((row, gone));
     }
-    for d in &snapshot.duties {
+    for d in &duties {
         if let Some(row) = b.duty_row(d, &orgs, &known) {
             dates
                 .entry(row.person_id.clone())
@@ -721,7 +753,7 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
             }
         }
     }
-    let in_duties: HashSet<&str> = snapshot.duties.iter().map(|d| d.id.as_str()).collect();
+    let in_duties: HashSet<&str> = duties.iter().map(|d| d.id.as_str()).collect();
     for id in existing
         .duties
         .keys()
@@ -779,7 +811,7 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
             }
         }
     }
-    for d in &snapshot.duties {
+    for d in &duties {
         if let Some(p) = &d.person {
             let id = ident::person_id(s.source, p);
             let dates = Dates::new(d.start_date, d.end_date);
@@ -812,10 +844,10 @@ pub fn full(snapshot: &Snapshot, existing: &Existing, s: &Settings) -> Plan {
             });
         }
     }
-    b.identities(&snapshot.persons.iter().collect::<Vec<_>>());
+    b.identities(&register);
 
-    let in_groups: HashSet<&str> = snapshot.groups.iter().map(|g| g.id.as_str()).collect();
-    for g in &snapshot.groups {
+    let in_groups: HashSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    for g in &groups {
         if let Some(row) = b.group_row(g, &orgs, &known)
             && existing.groups.get(&row.id) != Some(&row.hash)
         {
@@ -910,6 +942,7 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
         s,
         existing,
         plan: empty_plan(s, RunKind::Incremental, existing),
+        plan_taken: existing.taken.clone(),
     };
     let orgs = Orgs::new(&c.organisations, &existing.organisations);
     b.organisations(&orgs, &c.organisations);
@@ -1089,7 +1122,13 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
             });
         }
     }
-    b.identities(&c.persons.iter().collect::<Vec<_>>());
+    let register: HashMap<String, RegisterIds> = c
+        .persons
+        .iter()
+        .filter(|p| !existing.persons.contains_key(&p.id))
+        .map(|p| (ident::person_id(s.source, &p.id), register_ids(p, s)))
+        .collect();
+    b.identities(&register);
     for g in &c.groups {
         if let Some(row) = b.group_row(g, &orgs, &known)
             && existing.groups.get(&row.id) != Some(&row.hash)
@@ -1347,7 +1386,7 @@ mod tests {
         let cfg = DirectoryConfig::default();
         let s = settings(&cfg, "2026-10-01");
         let plan = full(
-            &snapshot(vec![
+            snapshot(vec![
                 pupil("p1", "2026-08-17", "2027-06-11", Some("g1")),
                 adult("g1"),
             ]),
@@ -1379,7 +1418,7 @@ mod tests {
         let mut opaque = pupil("p2", "2026-08-17", "2027-06-11", None);
         opaque.eppns = vec!["k7x2p9@edu.example.se".into()];
         let plan = full(
-            &snapshot(vec![named, opaque]),
+            snapshot(vec![named, opaque]),
             &Existing::default(),
             &settings(&cfg, "2026-10-01"),
         );
@@ -1396,20 +1435,20 @@ mod tests {
         let cfg = DirectoryConfig::default();
         let people = vec![pupil("p1", "2025-08-18", "2026-06-12", None)];
         let first = full(
-            &snapshot(people.clone()),
+            snapshot(people.clone()),
             &Existing::default(),
             &settings(&cfg, "2026-05-01"),
         );
         let existing = existing_after(&first);
         // July: the enrolment ended, the grace period keeps the pupil active.
         let july = full(
-            &snapshot(people.clone()),
+            snapshot(people.clone()),
             &existing,
             &settings(&cfg, "2026-07-20"),
         );
         assert!(july.is_empty(), "{:?}", july.counts);
         // Past the grace period (June 12 + 75 days = August 26) the pupil is deactivated.
-        let autumn = full(&snapshot(people), &existing, &settings(&cfg, "2026-08-27"));
+        let autumn = full(snapshot(people), &existing, &settings(&cfg, "2026-08-27"));
         assert_eq!(autumn.counts.deactivations, 1);
         assert_eq!(autumn.status.len(), 1);
     }
@@ -1422,12 +1461,12 @@ mod tests {
             .map(|i| pupil(&format!("p{i}"), "2026-08-17", "2027-06-11", None))
             .collect();
         let mut existing =
-            existing_after(&full(&snapshot(people.clone()), &Existing::default(), &s));
+            existing_after(&full(snapshot(people.clone()), &Existing::default(), &s));
         // Two of forty (5%) is allowed; three is not.
-        let plan = full(&snapshot(people[2..].to_vec()), &existing, &s);
+        let plan = full(snapshot(people[2..].to_vec()), &existing, &s);
         assert_eq!(plan.counts.deactivations, 2);
         assert!(guard(&plan, 0.05).is_none());
-        let plan = full(&snapshot(people[3..].to_vec()), &existing, &s);
+        let plan = full(snapshot(people[3..].to_vec()), &existing, &s);
         assert!(guard(&plan, 0.05).unwrap().contains("3 of 40"));
         // Every enrolment of the unit gone, nobody deactivated (they stay through… nothing:
         // without a role they are inactive) — either reason holds the plan.
@@ -1439,7 +1478,7 @@ mod tests {
                 ..p.clone()
             })
             .collect();
-        let plan = full(&snapshot(emptied), &existing, &s);
+        let plan = full(snapshot(emptied), &existing, &s);
         assert_eq!(plan.emptied_units, vec!["12345678".to_string()]);
         assert!(
             guard(&plan, 1.0)

@@ -156,15 +156,16 @@ impl Runner<'_> {
         };
         let today_s = crate::directory::roles::format_date(today);
         progress("planning");
-        let (plan, report) = match &fetched {
+        let (plan, report) = match fetched {
             Fetched::Full(snapshot) => {
                 let mut existing = store::load_full(self.db, self.source, &today_s).await?;
                 existing.taken = self.taken(&snapshot.persons, &existing, &settings).await?;
-                (plan::full(snapshot, &existing, &settings), &snapshot.report)
+                let report = snapshot.report.clone();
+                (plan::full(snapshot, &existing, &settings), report)
             }
             Fetched::Incremental(changes) => {
                 let c = &changes.changed;
-                let refs = plan::incremental_person_refs(changes);
+                let refs = plan::incremental_person_refs(&changes);
                 // Changed and deleted people: their stored guardians may change status.
                 let children: Vec<String> = c
                     .persons
@@ -196,14 +197,14 @@ impl Runner<'_> {
                 )
                 .await?;
                 existing.taken = self.taken(&c.persons, &existing, &settings).await?;
-                (plan::incremental(changes, &existing, &settings), &c.report)
+                (
+                    plan::incremental(&changes, &existing, &settings),
+                    c.report.clone(),
+                )
             }
         };
         progress("planned");
-        // The snapshot is not needed any more: give its memory back before applying.
-        let report = report.clone();
         let report = &report;
-        drop(fetched);
         let hold = plan::guard(&plan, self.config.sync.max_deactivation_share);
         if self.dry_run {
             self.finish(
@@ -246,7 +247,8 @@ impl Runner<'_> {
             .await?;
             return Ok(self.outcome(run_id, &plan, report, Status::Held(reason), 0));
         }
-        apply(self.db, self.config, &plan, progress).await?;
+        let mut plan = plan;
+        apply(self.db, self.config, &mut plan, progress).await?;
         store::set_state(
             self.db,
             self.source,
@@ -376,41 +378,63 @@ pub fn summary(c: &plan::Counts) -> String {
     )
 }
 
-/// Writes a plan in chunks of `sync.chunk_size` people, in dependency order.
+/// Writes a plan in chunks of `sync.chunk_size` people, in dependency order, on one
+/// connection. People go in id order, so the primary-key index grows at its end.
 pub async fn apply(
     db: &Db,
     config: &Config,
-    plan: &Plan,
+    plan: &mut Plan,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), SyncError> {
+    let mut conn = store::ApplyConnection::acquire(db).await?;
+    let result = apply_on(conn.conn(), config, plan, progress).await;
+    conn.release().await?;
+    result
+}
+
+async fn apply_on(
+    conn: &mut sqlx::AnyConnection,
+    config: &Config,
+    plan: &mut Plan,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), SyncError> {
     let now = crate::unix_now();
+    plan.persons.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    plan.groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    plan.duties.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let source = plan.source.as_str();
     let chunk = config.sync.chunk_size;
-    store::apply_organisations(db, source, &plan.organisations, &plan.remove_organisations).await?;
+    store::apply_organisations(
+        conn,
+        source,
+        &plan.organisations,
+        &plan.remove_organisations,
+    )
+    .await?;
     let mut done = 0;
     for rows in plan.persons.chunks(chunk) {
-        store::apply_persons(db, source, rows, now).await?;
+        store::apply_persons(conn, source, rows, now).await?;
         done += rows.len();
         if done % (chunk * 20) < chunk || done == plan.persons.len() {
             progress(&format!("applied {done} of {} people", plan.persons.len()));
         }
     }
     for rows in plan.persons.chunks(chunk) {
-        store::apply_guardianships(db, source, rows).await?;
+        store::apply_guardianships(conn, source, rows).await?;
     }
     progress("applied guardianships");
     // Groups carry their members: fewer per transaction.
     for rows in plan.groups.chunks((chunk / 20).max(1)) {
-        store::apply_groups(db, source, rows, &[]).await?;
+        store::apply_groups(conn, source, rows, &[]).await?;
     }
-    store::apply_groups(db, source, &[], &plan.remove_groups).await?;
+    store::apply_groups(conn, source, &[], &plan.remove_groups).await?;
     progress("applied groups");
     for rows in plan.duties.chunks(chunk) {
-        store::apply_duties(db, source, rows, &[]).await?;
+        store::apply_duties(conn, source, rows, &[]).await?;
     }
-    store::apply_duties(db, source, &[], &plan.remove_duties).await?;
+    store::apply_duties(conn, source, &[], &plan.remove_duties).await?;
     for rows in plan.status.chunks(chunk) {
-        store::apply_status(db, source, rows, now).await?;
+        store::apply_status(conn, source, rows, now).await?;
     }
     progress("applied duties and status changes");
     Ok(())
@@ -430,8 +454,10 @@ pub async fn approve(
     let Some(stored) = stored.filter(|_| run.status == "held") else {
         return Err(SyncError::NotHeld(run_id, run.status));
     };
-    let StoredPlan { plan, watermark } =
-        serde_json::from_str(&stored).map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+    let StoredPlan {
+        mut plan,
+        watermark,
+    } = serde_json::from_str(&stored).map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
     if !store::take_lease(db, &run.source, now, now + LEASE_SECONDS).await? {
         return Err(SyncError::Busy(run.source));
     }
@@ -439,7 +465,7 @@ pub async fn approve(
         if !store::set_run_status(db, run_id, "held", "approving", None, now).await? {
             return Err(SyncError::NotHeld(run_id, "no longer held".into()));
         }
-        apply(db, config, &plan, &|_| {}).await?;
+        apply(db, config, &mut plan, &|_| {}).await?;
         store::set_state(
             db,
             &run.source,
