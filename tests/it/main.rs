@@ -18,3 +18,4 @@ mod saml_interop;
 mod saml_slo;
 mod saml_sp;
 mod sync;
+mod sync_tls;

@@ -1,0 +1,236 @@
+//! The SS 12000 client against a register that requires mutual TLS: a private test CA
+//! signs the register's certificate (IP 127.0.0.1) and the client's certificate, and the
+//! register refuses any connection without a client certificate from that CA.
+
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
+use openssl::x509::{X509, X509NameBuilder};
+use portvakt::sync::ss12000::client::{Client, ClientConfig, Progress, SourceError};
+use portvakt::sync::ss12000::generate::generate;
+use portvakt::sync::ss12000::mock::{Kind, Mock};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a certificate is for.
+#[derive(Clone, Copy)]
+enum Role {
+    Ca,
+    Server,
+    Client,
+}
+
+/// A fresh RSA key and a certificate for it, valid from today for one day: self-signed
+/// when `issuer` is None, otherwise signed by the issuer's key.
+fn certificate(
+    cn: &str,
+    role: Role,
+    serial: u32,
+    issuer: Option<(&X509, &PKey<Private>)>,
+) -> (X509, PKey<Private>) {
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(issuer.map_or(&*name, |(ca, _)| ca.subject_name()))
+        .unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    match role {
+        Role::Ca => {
+            let bc = BasicConstraints::new().critical().ca().build().unwrap();
+            b.append_extension(bc).unwrap();
+            let ku = KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap();
+            b.append_extension(ku).unwrap();
+        }
+        Role::Server | Role::Client => {
+            let bc = BasicConstraints::new().critical().build().unwrap();
+            b.append_extension(bc).unwrap();
+            let ku = KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .key_encipherment()
+                .build()
+                .unwrap();
+            b.append_extension(ku).unwrap();
+            let mut eku = ExtendedKeyUsage::new();
+            if matches!(role, Role::Server) {
+                eku.server_auth();
+                let san = SubjectAlternativeName::new()
+                    .ip("127.0.0.1")
+                    .build(&b.x509v3_context(issuer.map(|(ca, _)| &**ca), None))
+                    .unwrap();
+                b.append_extension(san).unwrap();
+            } else {
+                eku.client_auth();
+            }
+            b.append_extension(eku.build().unwrap()).unwrap();
+        }
+    }
+    b.sign(issuer.map_or(&key, |(_, k)| k), MessageDigest::sha256())
+        .unwrap();
+    (b.build(), key)
+}
+
+/// Writes `pem` to `dir/name`; its path.
+fn write(dir: &Path, name: &str, pem: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// Serves `router` over HTTPS on a loopback port with a certificate `cert`, requiring a
+/// client certificate that chains to `ca`.
+fn serve_mtls(ca: &X509, cert: &X509, key: &PKey<Private>, router: Router) -> SocketAddr {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca.to_der().unwrap()))
+        .unwrap();
+    // Without `allow_unauthenticated`, the verifier requires a client certificate.
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(cert.to_der().unwrap())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                key.private_key_to_pkcs8().unwrap(),
+            )),
+        )
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server =
+        axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(Arc::new(tls))).unwrap();
+    tokio::spawn(server.serve(router.into_make_service()));
+    addr
+}
+
+/// A client of the register at `addr` that fails at the first refusal.
+fn client(
+    addr: SocketAddr,
+    client_cert: Option<(PathBuf, PathBuf)>,
+    ca_cert: Option<PathBuf>,
+) -> Client {
+    let mut cfg = ClientConfig::new(url::Url::parse(&format!("https://{addr}/v2.0/")).unwrap());
+    cfg.page_size = 50;
+    cfg.max_retries = 0;
+    cfg.retry_base = Duration::from_millis(1);
+    cfg.timeout = Duration::from_secs(20);
+    cfg.client_cert = client_cert;
+    cfg.ca_cert = ca_cert;
+    Client::new(cfg).expect("the client builds")
+}
+
+fn quiet(_: &Progress) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_tls_client_certificate_and_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, ca_key) = certificate("Portvakt test CA", Role::Ca, 1, None);
+    let (server, server_key) = certificate("127.0.0.1", Role::Server, 2, Some((&ca, &ca_key)));
+    let (client_crt, client_key) =
+        certificate("portvakt-sync", Role::Client, 3, Some((&ca, &ca_key)));
+    let ca_pem = write(dir.path(), "ca.pem", &ca.to_pem().unwrap());
+    let cert_pem = write(dir.path(), "client.pem", &client_crt.to_pem().unwrap());
+    let key_pem = write(
+        dir.path(),
+        "client.key",
+        &client_key.private_key_to_pem_pkcs8().unwrap(),
+    );
+
+    let data = generate(1, 100, chrono::Utc::now().date_naive());
+    let (persons, organisations) = (data.len(Kind::Person), data.len(Kind::Organisation));
+    assert!((90..=110).contains(&persons), "{persons} persons generated");
+    assert!(organisations > 0);
+    let mock = Mock::new(data);
+    let router = Router::new().nest("/v2.0", mock.clone().router());
+    let addr = serve_mtls(&ca, &server, &server_key, router);
+    let identity = Some((cert_pem.clone(), key_pem.clone()));
+
+    // (1) Client certificate and the private CA: the whole register.
+    let snapshot = client(addr, identity.clone(), Some(ca_pem.clone()))
+        .snapshot(&quiet)
+        .await
+        .expect("the snapshot over mutual TLS");
+    assert_eq!(snapshot.persons.len(), persons);
+    assert_eq!(snapshot.organisations.len(), organisations);
+    assert!(!snapshot.duties.is_empty());
+
+    let served = mock.requests();
+    assert!(served > 0);
+
+    // (2) No client certificate: the register refuses the TLS session, and no request
+    // reaches it. With TLS 1.3 the register rejects the client's (empty) certificate only
+    // after the client has finished its side of the handshake, so the refusal arrives while
+    // the request is under way: depending on timing the message ends in "received fatal
+    // alert: CertificateRequired" or in "connection was not ready" (hyper drops the
+    // connection before the request is sent). Both name the path and a transport failure.
+    let err = client(addr, None, Some(ca_pem.clone()))
+        .snapshot(&quiet)
+        .await
+        .expect_err("the register requires a client certificate");
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::GaveUp { .. }), "{err:?}");
+    assert!(
+        msg.starts_with("GET /v2.0/organisations: still failing after 0 retries: "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("CertificateRequired") || msg.contains("connection was not ready"),
+        "{msg}"
+    );
+    assert_eq!(
+        mock.requests(),
+        served,
+        "a request got through without a certificate"
+    );
+
+    // (3) No private CA: the register's certificate is not trusted; the handshake fails
+    // on the client's side, before any request.
+    let err = client(addr, identity, None)
+        .snapshot(&quiet)
+        .await
+        .expect_err("the register's certificate is not from a public CA");
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::GaveUp { .. }), "{err:?}");
+    assert!(
+        msg.starts_with("GET /v2.0/organisations: still failing after 0 retries: cannot connect"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("invalid peer certificate: UnknownIssuer"),
+        "{msg}"
+    );
+    assert_eq!(mock.requests(), served);
+}
