@@ -15,11 +15,17 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Connection, Executor, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
-/// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// parameters for the widest table here (20 columns).
-const ROWS_PER_STATEMENT: usize = 200;
+/// Bound parameters per multi-row statement. Far under the engines' limits on purpose:
+/// SQLite looks up a `$N` parameter's name by a linear scan of all of them
+/// (`sqlite3_bind_parameter_name`), so binding is quadratic in their number; at 4,000 per
+/// statement it took half of a 500,000-person first run.
+const PARAMS_PER_STATEMENT: usize = 400;
+
+fn rows_per_statement(columns: usize) -> usize {
+    (PARAMS_PER_STATEMENT / columns).max(1)
+}
 /// Values per `IN (…)` list.
-const IN_LIST: usize = 500;
+const IN_LIST: usize = 200;
 
 fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + rows * columns * 5 + tail.len());
@@ -562,7 +568,7 @@ pub async fn apply_persons(
 ) -> Result<()> {
     let mut tx = conn.begin().await?;
     let creates: Vec<&PersonRow> = rows.iter().filter(|r| r.create.is_some()).collect();
-    for batch in creates.chunks(ROWS_PER_STATEMENT) {
+    for batch in creates.chunks(rows_per_statement(20)) {
         let sql = values_sql(
             "INSERT INTO persons (id, username, eppn, given_name, family_name, email, civic_no, \
              protected_identity, status, source, external_id, created_at, updated_at, \
@@ -656,7 +662,7 @@ pub async fn apply_persons(
                 .map(move |(i, e)| (r.id.as_str(), i as i64, e))
         })
         .collect();
-    for batch in enrolments.chunks(ROWS_PER_STATEMENT) {
+    for batch in enrolments.chunks(rows_per_statement(7)) {
         let sql = values_sql(
             "INSERT INTO enrolments (person_id, seq, school_unit_code, school_type, school_year, \
              start_date, end_date)",
@@ -727,7 +733,7 @@ pub async fn apply_guardianships(
                 .map(move |(g, rel)| (g.as_str(), r.id.as_str(), rel.as_str()))
         })
         .collect();
-    for batch in links.chunks(ROWS_PER_STATEMENT) {
+    for batch in links.chunks(rows_per_statement(4)) {
         let sql = values_sql(
             "INSERT INTO guardianships (guardian_id, student_id, relation_type, source)",
             4,
@@ -775,7 +781,7 @@ pub async fn apply_groups(
             .bind(&g.id)
             .execute(&mut *tx)
             .await?;
-        for batch in g.members.chunks(ROWS_PER_STATEMENT) {
+        for batch in g.members.chunks(rows_per_statement(4)) {
             let sql = values_sql(
                 "INSERT INTO group_members (group_id, person_id, start_date, end_date)",
                 4,
@@ -807,7 +813,7 @@ pub async fn apply_duties(
     remove: &[String],
 ) -> Result<()> {
     let mut tx = conn.begin().await?;
-    for batch in rows.chunks(ROWS_PER_STATEMENT) {
+    for batch in rows.chunks(rows_per_statement(9)) {
         let sql = values_sql(
             "INSERT INTO duties (id, source, person_id, school_unit_code, duty_role, start_date, \
              end_date, assignments, sync_hash)",
