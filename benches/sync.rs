@@ -28,7 +28,22 @@ struct Measured {
     summary: String,
 }
 
-/// Runs `portvakt sync run` and reads its peak RSS from wait4's rusage.
+/// The peak RSS (VmHWM) of a running process, in KiB; 0 once it is gone.
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `portvakt sync run`, sampling its VmHWM every 20 ms. (wait4's ru_maxrss is no use
+/// here: Linux carries the parent's high-water mark across the spawn's exec, and this
+/// process holds the whole register.)
 fn sync_run(db_url: &str, data_dir: &std::path::Path, base: &str, full: bool) -> Measured {
     let mut cmd = Command::new(BIN);
     cmd.args([
@@ -48,29 +63,26 @@ fn sync_run(db_url: &str, data_dir: &std::path::Path, base: &str, full: bool) ->
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let start = Instant::now();
-    // Reaped below with wait4, which also gives the child's peak RSS.
-    #[allow(clippy::zombie_processes)]
-    let child = cmd.spawn().expect("spawn portvakt");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own child, status and usage point to live locals.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let mut child = cmd.spawn().expect("spawn portvakt");
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(vm_hwm_kib(pid));
+        if let Some(status) = child.try_wait().expect("wait for portvakt") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let wall = start.elapsed();
-    assert_eq!(r, pid, "wait4 failed");
     let mut out = String::new();
-    if let Some(mut so) = child.stdout {
+    if let Some(mut so) = child.stdout.take() {
         use std::io::Read;
         let _ = so.read_to_string(&mut out);
     }
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "sync run failed: {out}"
-    );
+    assert!(status.success(), "sync run failed: {out}");
     Measured {
         wall,
-        max_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        max_rss_mb: peak as f64 / 1024.0,
         summary: out.lines().next().unwrap_or_default().to_string(),
     }
 }

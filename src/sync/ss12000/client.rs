@@ -733,6 +733,14 @@ fn transport(e: &reqwest::Error) -> String {
         out.push_str(&s.to_string());
         source = s.source();
     }
+    // Under TLS 1.3 a refused client certificate often surfaces only as a dropped
+    // connection, without the alert: say where to look.
+    if e.url().is_some_and(|u| u.scheme() == "https") && !e.is_timeout() {
+        out.push_str(
+            " (over HTTPS: check the source's ca_cert, and client_cert/client_key if the \
+             register requires mutual TLS)",
+        );
+    }
     out
 }
 
