@@ -20,6 +20,8 @@ UPDATE persons SET search_name = lower(given_name || ' ' || family_name);
 CREATE UNIQUE INDEX persons_source_external ON persons (source, external_id);
 CREATE INDEX persons_search ON persons (search_name);
 CREATE INDEX persons_civic ON persons (civic_no);
+-- The purge: deactivated people of a source, oldest first.
+CREATE INDEX persons_deactivated ON persons (source, status, deactivated_at);
 
 -- Every organisation a source sent (huvudman, skola, skolenhet …): resolves an
 -- organisation id to its school unit code and a unit to its huvudman.

@@ -154,25 +154,59 @@ pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
 /// Per school unit: the current roles (enrolments and duties dated around `today`) of the
 /// active people of `source`.
 async fn unit_roles(db: &Db, source: &str, today: &str) -> Result<HashMap<String, u64>> {
-    let mut out: HashMap<String, u64> = HashMap::new();
-    let rows = sqlx::query(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(unit_roles_sql("")))
+        .bind(source)
+        .bind(today)
+        .fetch_all(db.pool())
+        .await?;
+    unit_counts(&rows)
+}
+
+/// The same counts for some units only: an incremental run can empty only the units its
+/// changes take roles from.
+async fn unit_roles_of(
+    db: &Db,
+    source: &str,
+    today: &str,
+    units: &[String],
+) -> Result<HashMap<String, u64>> {
+    let mut out = HashMap::new();
+    for chunk in units.chunks(IN_LIST) {
+        let list = in_list(3, chunk.len());
+        let sql = unit_roles_sql(&format!("AND {{alias}}.school_unit_code IN ({list})"));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(source)
+            .bind(today);
+        for u in chunk {
+            q = q.bind(u);
+        }
+        out.extend(unit_counts(&q.fetch_all(db.pool()).await?)?);
+    }
+    Ok(out)
+}
+
+fn unit_roles_sql(filter: &str) -> String {
+    let f = |alias: &str| filter.replace("{alias}", alias);
+    format!(
         "SELECT e.school_unit_code AS unit, COUNT(*) AS n FROM enrolments e \
          JOIN persons p ON p.id = e.person_id \
          WHERE p.source = $1 AND p.status = 'active' \
          AND (e.start_date IS NULL OR e.start_date <= $2) \
-         AND (e.end_date IS NULL OR e.end_date >= $2) GROUP BY e.school_unit_code \
+         AND (e.end_date IS NULL OR e.end_date >= $2) {} GROUP BY e.school_unit_code \
          UNION ALL \
          SELECT d.school_unit_code AS unit, COUNT(*) AS n FROM duties d \
          JOIN persons p ON p.id = d.person_id \
          WHERE d.source = $1 AND p.status = 'active' \
          AND (d.start_date IS NULL OR d.start_date <= $2) \
-         AND (d.end_date IS NULL OR d.end_date >= $2) GROUP BY d.school_unit_code",
+         AND (d.end_date IS NULL OR d.end_date >= $2) {} GROUP BY d.school_unit_code",
+        f("e"),
+        f("d")
     )
-    .bind(source)
-    .bind(today)
-    .fetch_all(db.pool())
-    .await?;
-    for r in &rows {
+}
+
+fn unit_counts(rows: &[AnyRow]) -> Result<HashMap<String, u64>> {
+    let mut out: HashMap<String, u64> = HashMap::new();
+    for r in rows {
         let n: i64 = r.try_get("n")?;
         *out.entry(r.try_get("unit")?).or_default() += u64::try_from(n).unwrap_or(0);
     }
@@ -432,8 +466,16 @@ pub async fn load_incremental(
             .or_default()
             .push((r.try_get("id")?, dates_of(r)?));
     }
-    existing.unit_roles = unit_roles(db, source, today).await?;
     let (enrolment_units, duty_units) = current_units(db, today, changed_children, duties).await?;
+    let mut losing: Vec<String> = enrolment_units
+        .values()
+        .flatten()
+        .chain(duty_units.values())
+        .cloned()
+        .collect();
+    losing.sort();
+    losing.dedup();
+    existing.unit_roles = unit_roles_of(db, source, today, &losing).await?;
     existing.enrolment_units = enrolment_units;
     existing.duty_units = duty_units;
     existing.active = active_count(db, source).await?;
