@@ -565,49 +565,59 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Usernames and eppns for people new to the directory: the register's when usable,
-    /// free and (for the eppn) without a name in it, else generated from the patterns.
+    /// Usernames and eppns for people new to the directory (incremental runs).
     fn identities(&mut self, register: &HashMap<String, RegisterIds>) {
-        let d = self.s.directory;
-        let (Ok(user_pattern), Ok(eppn_pattern)) = (
-            ident::Pattern::parse(&d.username_pattern),
-            ident::Pattern::parse(&d.eppn_pattern),
-        ) else {
-            return; // Config::finish checked both.
-        };
-        let mut taken = std::mem::take(&mut self.plan_taken);
-        for row in self.plan.persons.iter_mut().filter(|r| r.create.is_some()) {
+        let mut persons = std::mem::take(&mut self.plan.persons);
+        for row in persons.iter_mut().filter(|r| r.create.is_some()) {
             let ids = register.get(&row.id);
-            let username = match ids
-                .and_then(|i| i.username.clone())
-                .filter(|u| !taken.contains(u))
-            {
-                Some(u) => u,
-                None => (0..)
-                    .map(|attempt| user_pattern.render(&row.id, attempt))
-                    .find(|u| !taken.contains(u))
-                    .unwrap_or_default(),
-            };
-            taken.insert(username.clone());
-            let eppn = match ids
-                .and_then(|i| i.eppn.clone())
-                .filter(|e| !taken.contains(e))
-            {
-                Some(e) => e,
-                None => (0..)
-                    .map(|attempt| {
-                        format!(
-                            "{}@{}",
-                            eppn_pattern.render(&row.id, attempt),
-                            self.s.eppn_scope
-                        )
-                    })
-                    .find(|e| !taken.contains(e))
-                    .unwrap_or_default(),
-            };
-            taken.insert(eppn.clone());
-            row.create = Some(NewIdentity { username, eppn });
+            row.create = Some(self.assign(
+                &row.id,
+                ids.and_then(|i| i.username.clone()),
+                ids.and_then(|i| i.eppn.clone()),
+            ));
         }
+        self.plan.persons = persons;
+    }
+
+    /// A new person's username and eppn: the register's when usable, free and (for the
+    /// eppn) without a name in it, else generated from the patterns; never one in use or
+    /// tombstoned.
+    fn assign(
+        &mut self,
+        person_id: &str,
+        username: Option<String>,
+        eppn: Option<String>,
+    ) -> NewIdentity {
+        let d = self.s.directory;
+        // Config::finish checked both patterns; a bad one yields empty identifiers, which
+        // the database refuses.
+        let user_pattern = ident::Pattern::parse(&d.username_pattern).ok();
+        let eppn_pattern = ident::Pattern::parse(&d.eppn_pattern).ok();
+        let taken = &mut self.plan_taken;
+        let username = match username.filter(|u| !taken.contains(u)) {
+            Some(u) => u,
+            None => user_pattern
+                .and_then(|p| {
+                    (0..)
+                        .map(|attempt| p.render(person_id, attempt))
+                        .find(|u| !taken.contains(u))
+                })
+                .unwrap_or_default(),
+        };
+        taken.insert(username.clone());
+        let scope = self.s.eppn_scope;
+        let eppn = match eppn.filter(|e| !taken.contains(e)) {
+            Some(e) => e,
+            None => eppn_pattern
+                .and_then(|p| {
+                    (0..)
+                        .map(|attempt| format!("{}@{scope}", p.render(person_id, attempt)))
+                        .find(|e| !taken.contains(e))
+                })
+                .unwrap_or_default(),
+        };
+        taken.insert(eppn.clone());
+        NewIdentity { username, eppn }
     }
 }
 
@@ -714,11 +724,17 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
     let mut dates: HashMap<String, Vec<Dates>> = HashMap::new();
     let mut unit_roles: HashMap<String, u64> = HashMap::new();
     let mut rows = Vec::with_capacity(persons.len());
-    let mut register = HashMap::new();
-    for p in persons {
-        let row = b.person_row(&p, &orgs, &known);
+    // Popped from the end and the vector shrunk as it empties, so the register's people
+    // and the planned rows are not both held in full.
+    let mut persons = persons;
+    while let Some(p) = persons.pop() {
+        if persons.len() % 65_536 == 0 {
+            persons.shrink_to_fit();
+        }
+        let mut row = b.person_row(&p, &orgs, &known);
         if !existing.persons.contains_key(&p.id) {
-            register.insert(row.id.clone(), register_ids(&p, s));
+            let ids = register_ids(&p, s);
+            row.create = Some(b.assign(&row.id, ids.username, ids.eppn));
         }
         let gone = gone(&p);
         drop(p);
@@ -780,10 +796,6 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
             None => {
                 b.plan.counts.persons_created += 1;
                 b.note("create", "person", &row.id);
-                row.create = Some(NewIdentity {
-                    username: String::new(),
-                    eppn: String::new(),
-                });
                 b.plan.persons.push(row);
             }
             Some(e) => {
@@ -844,8 +856,6 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
             });
         }
     }
-    b.identities(&register);
-
     let in_groups: HashSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
     for g in &groups {
         if let Some(row) = b.group_row(g, &orgs, &known)
