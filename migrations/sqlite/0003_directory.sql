@@ -3,7 +3,8 @@
 
 -- persons.status is now 'active' or 'deactivated' (deactivated_at says when).
 -- search_name: given and family name casefolded by Portvakt (SQLite's lower() folds ASCII
--- only), so "Åsa Öberg" is found by "åsa" and by "ÖBERG".
+-- only), so "Åsa Öberg" is found by "åsa" and by "ÖBERG". Searched with LIKE '%…%', which
+-- no B-tree index serves, so it has none.
 -- emails: JSON [{"value", "kind"}] as the register sent them; email stays the one released.
 -- active_from/active_until: 'YYYY-MM-DD', the first role's start minus the lead time and
 -- the last role's end plus the grace period (NULL: open), computed by the sync.
@@ -18,10 +19,10 @@ ALTER TABLE persons ADD COLUMN active_until TEXT;
 ALTER TABLE persons ADD COLUMN sync_hash TEXT;
 UPDATE persons SET search_name = lower(given_name || ' ' || family_name);
 CREATE UNIQUE INDEX persons_source_external ON persons (source, external_id);
-CREATE INDEX persons_search ON persons (search_name);
 CREATE INDEX persons_civic ON persons (civic_no);
--- The purge: deactivated people of a source, oldest first.
-CREATE INDEX persons_deactivated ON persons (source, status, deactivated_at);
+-- The purge: deactivated people of a source, oldest first (partial: active people, the
+-- bulk of every insert, do not pay for it).
+CREATE INDEX persons_deactivated ON persons (source, deactivated_at) WHERE status = 'deactivated';
 
 -- Every organisation a source sent (huvudman, skola, skolenhet …): resolves an
 -- organisation id to its school unit code and a unit to its huvudman.
