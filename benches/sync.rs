@@ -11,7 +11,8 @@
 //!    people, 100 deletions).
 //!
 //! Targets (issue 4): full ≤ 60 s and ≤ 1 GB RSS, incremental ≤ 2 s. Environment:
-//! `PORTVAKT_BENCH_DBS=sqlite,postgres` (default both), `PORTVAKT_TEST_PG_URL` (default
+//! `PORTVAKT_BENCH_DBS=sqlite,postgres` (default both), `PORTVAKT_BENCH_VERBOSE=1` (the
+//! runs' progress lines on stderr), `PORTVAKT_TEST_PG_URL` (default
 //! postgres://postgres:postgres@127.0.0.1:5432/test). Only loopback is contacted.
 
 use portvakt::sync::ss12000::generate::{USERNAME_CONTEXT, generate};
@@ -61,7 +62,11 @@ fn sync_run(db_url: &str, data_dir: &std::path::Path, base: &str, full: bool) ->
         .env("PORTVAKT_DATA_DIR", data_dir)
         .env_remove("PORTVAKT_CONFIG")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+        .stderr(if std::env::var_os("PORTVAKT_BENCH_VERBOSE").is_some() {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        });
     let start = Instant::now();
     let mut child = cmd.spawn().expect("spawn portvakt");
     let pid = child.id();

@@ -65,6 +65,8 @@ CREATE TABLE enrolments (
     end_date TEXT,
     PRIMARY KEY (person_id, seq)
 );
+-- Roles per school unit: the guard's "would a unit lose every role" count.
+CREATE INDEX enrolments_unit ON enrolments (school_unit_code);
 
 -- A staff member's duty (tjänstgöring) at a school unit; assignments is JSON
 -- [{"group", "kind", "start", "end"}] (e.g. Mentor of a class).
@@ -81,6 +83,7 @@ CREATE TABLE duties (
 );
 CREATE INDEX duties_person ON duties (person_id);
 CREATE INDEX duties_source ON duties (source);
+CREATE INDEX duties_unit ON duties (school_unit_code);
 
 -- Guardianships come from the child's register record (its responsibles).
 ALTER TABLE guardianships ADD COLUMN relation_type TEXT NOT NULL DEFAULT 'Vårdnadshavare';

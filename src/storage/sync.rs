@@ -399,17 +399,23 @@ pub async fn load_incremental(
         db,
         |l| {
             format!(
-                "SELECT id, external_id, sync_hash, status, active_from, active_until \
-                 FROM persons WHERE source = $1 AND external_id IS NOT NULL AND id IN ({l})"
+                "SELECT id, source, external_id, sync_hash, status, active_from, active_until \
+                 FROM persons WHERE id IN ({l})"
             )
         },
-        &[source],
+        &[],
         &affected,
     )
     .await?;
+    // Filtered here, not in SQL: with `source = $1` SQLite's planner walked the whole
+    // (source, external_id) index instead of looking the ids up (130 ms a query at 100,000).
     for r in &rows {
-        let (ext, p) = existing_person(r)?;
-        existing.persons.entry(ext).or_insert(p);
+        let synced = r.try_get::<String, _>("source")? == source
+            && r.try_get::<Option<String>, _>("external_id")?.is_some();
+        if synced {
+            let (ext, p) = existing_person(r)?;
+            existing.persons.entry(ext).or_insert(p);
+        }
     }
     let rows = select_in(
         db,
