@@ -248,7 +248,23 @@ impl Runner<'_> {
             return Ok(self.outcome(run_id, &plan, report, Status::Held(reason), 0));
         }
         let mut plan = plan;
-        apply(self.db, self.config, &mut plan, progress).await?;
+        if let Err(e) = apply(self.db, self.config, &mut plan, progress).await {
+            // What was written stays (every write is idempotent); the watermark does not
+            // move, so the next run completes it.
+            let reason = format!("applying stopped: {}", crate::error_chain(&e));
+            self.finish(
+                run_id,
+                "failed",
+                &plan.counts,
+                report,
+                &plan.diff,
+                Some(&reason),
+                None,
+                None,
+            )
+            .await?;
+            return Err(e);
+        }
         store::set_state(
             self.db,
             self.source,
