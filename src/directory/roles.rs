@@ -53,10 +53,17 @@ pub fn format_date(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-/// Today in Sweden's calendar is close enough to UTC's for day-granular roles; the sync and
-/// the release use the same day.
+/// The UTC day of a unix time: close enough to Sweden's calendar for day-granular roles.
+pub fn day_of(now: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp(now, 0)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
+/// Today, from the one wall-clock read (`crate::unix_now`); the sync and the release use the
+/// same day.
 pub fn today() -> NaiveDate {
-    chrono::Utc::now().date_naive()
+    day_of(crate::unix_now())
 }
 
 /// The activity window of a person with roles of these dates: None when there is no role

@@ -248,38 +248,8 @@ pub async fn facts(db: &Db, person_id: &str) -> Result<Facts> {
             })
         })
         .collect::<Result<_>>()?;
-    let relative = |r: &AnyRow| -> Result<RelativeFact> {
-        Ok(RelativeFact {
-            person_id: r.try_get("id")?,
-            username: r.try_get("username")?,
-            eppn: r.try_get("eppn")?,
-            relation_type: r.try_get("relation_type")?,
-            protected_identity: r.try_get::<i64, _>("protected_identity")? != 0,
-            active: r.try_get::<String, _>("status")? == "active",
-        })
-    };
-    let children = sqlx::query(
-        "SELECT p.id, p.username, p.eppn, g.relation_type, p.protected_identity, p.status \
-         FROM guardianships g JOIN persons p ON p.id = g.student_id \
-         WHERE g.guardian_id = $1 ORDER BY p.eppn",
-    )
-    .bind(person_id)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(relative)
-    .collect::<Result<_>>()?;
-    let guardians = sqlx::query(
-        "SELECT p.id, p.username, p.eppn, g.relation_type, p.protected_identity, p.status \
-         FROM guardianships g JOIN persons p ON p.id = g.guardian_id \
-         WHERE g.student_id = $1 ORDER BY p.eppn",
-    )
-    .bind(person_id)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(relative)
-    .collect::<Result<_>>()?;
+    let children = relatives(db, person_id, Side::Children).await?;
+    let guardians = relatives(db, person_id, Side::Guardians).await?;
     Ok(Facts {
         local_roles,
         enrolments,
@@ -289,6 +259,41 @@ pub async fn facts(db: &Db, person_id: &str) -> Result<Facts> {
         memberships,
         assignment_groups,
     })
+}
+
+enum Side {
+    Children,
+    Guardians,
+}
+
+/// The other ends of a person's guardianships: the children they are guardian of, or their
+/// guardians.
+async fn relatives(db: &Db, person_id: &str, side: Side) -> Result<Vec<RelativeFact>> {
+    let (other, this) = match side {
+        Side::Children => ("student_id", "guardian_id"),
+        Side::Guardians => ("guardian_id", "student_id"),
+    };
+    let sql = format!(
+        "SELECT p.id, p.username, p.eppn, g.relation_type, p.protected_identity, p.status \
+         FROM guardianships g JOIN persons p ON p.id = g.{other} \
+         WHERE g.{this} = $1 ORDER BY p.eppn"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(person_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RelativeFact {
+                person_id: r.try_get("id")?,
+                username: r.try_get("username")?,
+                eppn: r.try_get("eppn")?,
+                relation_type: r.try_get("relation_type")?,
+                protected_identity: r.try_get::<i64, _>("protected_identity")? != 0,
+                active: r.try_get::<String, _>("status")? == "active",
+            })
+        })
+        .collect()
 }
 
 /// A duty's assignment as stored in `duties.assignments`.

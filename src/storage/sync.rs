@@ -521,6 +521,27 @@ impl ApplyConnection {
     }
 }
 
+/// Deletes rows of `table` by id, only those `source` owns.
+async fn delete_owned(
+    tx: &mut Transaction<'_, Any>,
+    table: &'static str,
+    source: &str,
+    ids: &[String],
+) -> Result<()> {
+    for chunk in ids.chunks(IN_LIST) {
+        let sql = format!(
+            "DELETE FROM {table} WHERE source = $1 AND id IN ({})",
+            in_list(2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Organisations, and the school units among them.
 pub async fn apply_organisations(
     conn: &mut AnyConnection,
@@ -565,13 +586,7 @@ pub async fn apply_organisations(
         }
     }
     // A removed unit's row stays in school_units: old groups and records may name it.
-    for id in remove {
-        sqlx::query("DELETE FROM organisations WHERE id = $1 AND source = $2")
-            .bind(id)
-            .bind(source)
-            .execute(&mut *tx)
-            .await?;
-    }
+    delete_owned(&mut tx, "organisations", source, remove).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -843,13 +858,7 @@ pub async fn apply_groups(
             q.execute(&mut *tx).await?;
         }
     }
-    for id in remove {
-        sqlx::query("DELETE FROM school_groups WHERE id = $1 AND source = $2")
-            .bind(id)
-            .bind(source)
-            .execute(&mut *tx)
-            .await?;
-    }
+    delete_owned(&mut tx, "school_groups", source, remove).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -887,25 +896,19 @@ pub async fn apply_duties(
         }
         q.execute(&mut *tx).await?;
     }
-    for id in remove {
-        sqlx::query("DELETE FROM duties WHERE id = $1 AND source = $2")
-            .bind(id)
-            .bind(source)
-            .execute(&mut *tx)
-            .await?;
-    }
+    delete_owned(&mut tx, "duties", source, remove).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Status changes of one chunk; returns the people deactivated by it (their sessions are
-/// ended and tokens revoked in the same transaction).
+/// Status changes of one chunk; the people it deactivates have their sessions ended and
+/// tokens revoked in the same transaction.
 pub async fn apply_status(
     conn: &mut AnyConnection,
     source: &str,
     changes: &[StatusChange],
     now: i64,
-) -> Result<Vec<String>> {
+) -> Result<()> {
     let mut tx = conn.begin().await?;
     let mut deactivated = Vec::new();
     for c in changes {
@@ -942,7 +945,7 @@ pub async fn apply_status(
     let ids: Vec<&str> = deactivated.iter().map(String::as_str).collect();
     revoke(&mut tx, &ids, now).await?;
     tx.commit().await?;
-    Ok(deactivated)
+    Ok(())
 }
 
 /// Deletes people of `source` deactivated before `before`; their usernames and eppns stay

@@ -145,7 +145,7 @@ impl Runner<'_> {
                 return Err(SyncError::Source(e));
             }
         };
-        let today = crate::directory::roles::today();
+        let today = crate::directory::roles::day_of(now);
         let scope = self.config.saml_scope();
         let settings = Settings {
             source: self.source,
