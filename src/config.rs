@@ -49,6 +49,7 @@ pub struct Config {
     pub saml: SamlConfig,
     pub directory: DirectoryConfig,
     pub sync: SyncConfig,
+    pub bankid: BankIdConfig,
 }
 
 /// How register facts become roles, activity and released attributes (`directory/`).
@@ -188,6 +189,73 @@ fn default_incremental_every() -> u64 {
 }
 fn default_full_every() -> u64 {
     86_400
+}
+
+/// Which BankID the login talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BankIdEnvironment {
+    /// The built-in stub, mounted at `/bankid-stub/` (development mode only).
+    Stub,
+    /// BankID's test environment (test root CA, test certificate policies).
+    Test,
+    /// BankID's production environment.
+    Production,
+}
+
+/// BankID login (`bankid/`, `authn::bankid`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BankIdConfig {
+    pub enabled: bool,
+    pub environment: BankIdEnvironment,
+    /// The RP API base (ending in `/rp/v6.0/`); empty means the environment's (for `stub`,
+    /// `<issuer>/bankid-stub/rp/v6.0/`). Point it at `portvakt bankid-stub` to test the
+    /// client over mutual TLS.
+    pub url: String,
+    /// The RP client certificate and key (PEM) …
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// … or a PKCS#12 file and a file holding its password (converted at start).
+    pub pkcs12: Option<PathBuf>,
+    pub pkcs12_password_file: Option<PathBuf>,
+    /// Trust anchor (PEM) instead of BankID's own root for the environment. Only for a
+    /// stub with a test CA: refused in production mode.
+    pub ca_cert: Option<PathBuf>,
+    /// The assurance level (acr) a BankID login reaches.
+    pub acr: String,
+    /// Ask for the security code even when the app could use biometrics.
+    pub pin_code: bool,
+    /// `requirement.certificatePolicies`; empty means Mobile BankID and BankID on file of the
+    /// environment.
+    pub certificate_policies: Vec<String>,
+    /// How long after a BankID login the person may set a new password, seconds.
+    pub reset_window: i64,
+    /// The mounted stub's timing (seconds): an order nobody picks up fails with
+    /// `startFailed` after `start_timeout`; any order ends after `order_lifetime`.
+    pub stub_start_timeout: u64,
+    pub stub_order_lifetime: u64,
+}
+
+impl Default for BankIdConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            environment: BankIdEnvironment::Test,
+            url: String::new(),
+            client_cert: None,
+            client_key: None,
+            pkcs12: None,
+            pkcs12_password_file: None,
+            ca_cert: None,
+            acr: "http://id.skolfederation.se/loa/2fa".into(),
+            pin_code: false,
+            certificate_policies: Vec::new(),
+            reset_window: 600,
+            stub_start_timeout: 30,
+            stub_order_lifetime: 180,
+        }
+    }
 }
 
 /// The SAML2 IdP (`saml/`).
@@ -331,6 +399,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             saml: SamlConfig::default(),
             directory: DirectoryConfig::default(),
+            bankid: BankIdConfig::default(),
             sync: SyncConfig::default(),
         }
     }
@@ -492,6 +561,52 @@ impl Config {
                 "sync",
                 "max_deactivation_share must be 0..1 and chunk_size positive".into(),
             ));
+        }
+        let b = &self.bankid;
+        if b.enabled {
+            if self.mode == Mode::Production
+                && (b.environment == BankIdEnvironment::Stub || b.ca_cert.is_some())
+            {
+                return Err(ConfigError::Value(
+                    "bankid",
+                    "the stub and ca_cert are refused in production mode".into(),
+                ));
+            }
+            if ![crate::authn::acr::BAS, crate::authn::acr::TWO_FACTOR].contains(&b.acr.as_str()) {
+                return Err(ConfigError::Value(
+                    "bankid.acr",
+                    format!("{}: expected {}", b.acr, crate::authn::acr::TWO_FACTOR),
+                ));
+            }
+            if b.environment != BankIdEnvironment::Stub
+                && b.client_cert.is_none()
+                && b.pkcs12.is_none()
+            {
+                return Err(ConfigError::Value(
+                    "bankid",
+                    "client_cert and client_key, or pkcs12, are required (the RP certificate)"
+                        .into(),
+                ));
+            }
+            if b.client_cert.is_some() != b.client_key.is_some() {
+                return Err(ConfigError::Value(
+                    "bankid",
+                    "client_cert and client_key go together".into(),
+                ));
+            }
+            if b.client_cert.is_some() && b.pkcs12.is_some() {
+                return Err(ConfigError::Value(
+                    "bankid",
+                    "give client_cert and client_key, or pkcs12, not both".into(),
+                ));
+            }
+            if b.reset_window < 0 || b.stub_start_timeout == 0 || b.stub_order_lifetime == 0 {
+                return Err(ConfigError::Value(
+                    "bankid",
+                    "reset_window must not be negative and the stub's times must be positive"
+                        .into(),
+                ));
+            }
         }
         let t = &self.tokens;
         if [t.access_ttl, t.id_ttl, t.refresh_ttl, t.code_ttl]

@@ -7,7 +7,8 @@
 //! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars               |
 //! | `storage`   | every SQL statement, migrations, the SQLite/PostgreSQL pool          |
 //! | `directory` | people, roles, school units, groups; claims and release policy       |
-//! | `authn`     | login transactions, SSO sessions, the password method, throttling    |
+//! | `authn`     | login transactions, SSO sessions, the password and BankID methods    |
+//! | `bankid`    | the BankID RP API v6 client, QR codes, messages, and its stub        |
 //! | `oidc`      | the OpenID Provider: discovery, authorize, token, userinfo, logout   |
 //! | `keys`      | key-encryption key, signing keys, rotation, JWKS, server secrets     |
 //! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths    |
@@ -26,6 +27,7 @@
 
 pub mod app;
 pub mod authn;
+pub mod bankid;
 pub mod cli;
 pub mod config;
 pub mod demo;

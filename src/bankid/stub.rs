@@ -1,0 +1,1 @@
+//! Placeholder: the stub is being written.
