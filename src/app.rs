@@ -130,7 +130,12 @@ impl App {
             }),
             Arc::new(FrontChannel { idp: idp.clone() }),
         ];
-        let authn = authn.with_notifiers(notifiers);
+        let mut authn = authn.with_notifiers(notifiers);
+        if config.bankid.enabled {
+            let client = crate::bankid::Client::from_config(&config)
+                .context("cannot set up the BankID client")?;
+            authn = authn.with_bankid(client);
+        }
         let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());
         let idp = Idp::new(
             db.clone(),
@@ -264,7 +269,8 @@ fn spawn_housekeeping(db: Db) {
             let r2 = crate::storage::sessions::purge_expired(&db, now).await;
             let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;
             let r4 = crate::storage::saml::purge_expired(&db, now).await;
-            if let Some(e) = r1.err().or(r2.err()).or(r3.err()).or(r4.err()) {
+            let r5 = crate::storage::bankid::purge_expired(&db, now).await;
+            if let Some(e) = r1.err().or(r2.err()).or(r3.err()).or(r4.err()).or(r5.err()) {
                 tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
             }
         }

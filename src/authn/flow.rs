@@ -50,6 +50,9 @@ pub struct Transaction {
     /// Where the browser returns after login: a path the protocol front chose, never input.
     pub resume_path: &'static str,
     pub login_hint: Option<String>,
+    /// The levels the relying party asked for (empty: any); the login page offers only
+    /// methods that reach one of them.
+    pub acr_values: Vec<String>,
 }
 
 /// What a protocol front stores in the transaction.
@@ -57,6 +60,8 @@ pub struct Transaction {
 struct Stored {
     login_hint: Option<String>,
     request: String,
+    #[serde(default)]
+    acr_values: Vec<String>,
 }
 
 impl Authn {
@@ -66,12 +71,14 @@ impl Authn {
         rp_id: &str,
         request: String,
         login_hint: Option<String>,
+        acr_values: &[String],
         now: i64,
     ) -> Result<String, storage::StorageError> {
         let id = crate::keys::random_token();
         let stored = serde_json::to_string(&Stored {
             login_hint,
             request,
+            acr_values: acr_values.to_vec(),
         })
         .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
         storage::sessions::insert_transaction(
@@ -112,6 +119,7 @@ impl Authn {
             completed_session: rec.session_id,
             resume_path,
             login_hint: stored.login_hint,
+            acr_values: stored.acr_values,
         }))
     }
 

@@ -4,8 +4,11 @@
 //! login page, and read the SSO session back when it returns. Single logout reaches the fronts
 //! through `LogoutNotifier`s wired in `app.rs`.
 
+pub mod bankid;
+pub mod bankid_routes;
 pub mod flow;
 pub mod password;
+pub mod password_reset;
 pub mod routes;
 pub mod session;
 
@@ -23,10 +26,16 @@ pub mod acr {
     pub const BAS: &str = "http://id.skolfederation.se/loa/bas";
     pub const TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
 
-    /// The levels the login methods built so far can reach (password: `BAS`). Each method
-    /// adds its level here; a protocol front refuses at once a request for a level that no
+    /// The levels the enabled login methods can reach: password `BAS`, BankID its
+    /// configured level. A protocol front refuses at once a request for a level that no
     /// method can reach.
-    pub const OFFERED: &[&str] = &[BAS];
+    pub fn offered(config: &crate::config::Config) -> Vec<&str> {
+        let mut v = vec![BAS];
+        if config.bankid.enabled && !v.contains(&config.bankid.acr.as_str()) {
+            v.push(config.bankid.acr.as_str());
+        }
+        v
+    }
 
     /// Rank of an acr value; unknown values rank above everything we can give, so a request
     /// for them is never silently satisfied by a weaker session.
@@ -50,6 +59,10 @@ pub enum AuthnError {
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
     Hash(#[from] password::HashError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error("BankID is not enabled")]
+    BankIdDisabled,
 }
 
 #[derive(Clone)]
@@ -59,6 +72,7 @@ pub struct Authn {
     keys: KeyStore,
     hasher: password::PasswordHasher,
     notifiers: Arc<Vec<Arc<dyn LogoutNotifier>>>,
+    bankid: Option<bankid::BankIdMethod>,
 }
 
 impl Authn {
@@ -74,7 +88,14 @@ impl Authn {
             keys,
             hasher,
             notifiers: Arc::new(Vec::new()),
+            bankid: None,
         }
+    }
+
+    /// Enables BankID login with this client (app.rs, when `[bankid] enabled`).
+    pub fn with_bankid(mut self, client: crate::bankid::Client) -> Self {
+        self.bankid = Some(bankid::BankIdMethod::new(client, &self.config));
+        self
     }
 
     /// Adds the protocol fronts' logout handlers (app.rs wires them once at start).

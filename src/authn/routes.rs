@@ -12,7 +12,10 @@ use axum::routing::get;
 use axum::{Form, Router};
 
 pub fn routes() -> Router<Authn> {
-    Router::new().route(paths::LOGIN, get(login_get).post(login_post))
+    Router::new()
+        .route(paths::LOGIN, get(login_get).post(login_post))
+        .merge(super::bankid_routes::routes())
+        .merge(super::password_reset::routes())
 }
 
 /// Under TLS the cookie is `__Host-` prefixed, Secure and SameSite=None: SAML's POST binding
@@ -60,11 +63,20 @@ struct LoginPage<'a> {
     username: &'a str,
     /// Catalogue key of the error, shown above the form and tied to the fields.
     error: Option<&'a str>,
+    /// Offer BankID.
+    bankid: bool,
+    /// Offer the password form (not when the relying party asked for more than a password
+    /// gives, nor for a password reset).
+    password: bool,
+    /// "Forgot your password?": BankID only, then the new-password page.
+    reset: bool,
 }
 
 #[derive(serde::Deserialize)]
 struct LoginQuery {
     tx: String,
+    #[serde(default)]
+    reset: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -78,7 +90,11 @@ struct LoginForm {
     password: String,
 }
 
-async fn rp_name(authn: &Authn, rp_id: &str) -> String {
+/// The relying party's display name for the login pages.
+pub(super) async fn rp_name(authn: &Authn, rp_id: &str, lang: Lang) -> String {
+    if rp_id == super::password_reset::RP_ID {
+        return lang.t("site.name").to_string();
+    }
     let oidc = crate::storage::clients::display_name(&authn.db, rp_id).await;
     let saml = crate::storage::saml::display_name(&authn.db, rp_id).await;
     oidc.ok()
@@ -90,7 +106,7 @@ async fn rp_name(authn: &Authn, rp_id: &str) -> String {
 /// A random value per browser that the login form's CSRF token is bound to, besides the
 /// transaction: a form fetched in one browser cannot be posted from another, so an attacker
 /// cannot log a victim's browser into the attacker's account (login CSRF).
-fn binding_cookie_name(config: &Config) -> &'static str {
+pub(super) fn binding_cookie_name(config: &Config) -> &'static str {
     if config.secure_cookies() {
         "__Host-portvakt_login"
     } else {
@@ -99,11 +115,11 @@ fn binding_cookie_name(config: &Config) -> &'static str {
 }
 
 /// What a login form's CSRF token is bound to: its transaction and the browser.
-fn login_binding(tx_id: &str, binding: &str) -> String {
+pub(super) fn login_binding(tx_id: &str, binding: &str) -> String {
     format!("{tx_id}\u{0}{binding}")
 }
 
-fn login_csrf(authn: &Authn, tx_id: &str, binding: &str) -> String {
+pub(super) fn login_csrf(authn: &Authn, tx_id: &str, binding: &str) -> String {
     csrf::token(
         &authn.keys.secrets().csrf,
         "login",
@@ -126,17 +142,9 @@ async fn login_get(
         Some(b) if !b.is_empty() && b.len() <= 64 => (b.to_string(), false),
         _ => (crate::keys::random_token(), true),
     };
-    let token = login_csrf(&authn, &tx.id, &binding);
-    let rp = rp_name(&authn, &tx.rp_id).await;
     let hint = tx.login_hint.as_deref().unwrap_or("");
-    let mut res = web::render(&LoginPage {
-        lang,
-        tx: &tx.id,
-        csrf: &token,
-        rp_name: &rp,
-        username: hint,
-        error: None,
-    })?;
+    let reset = q.reset.is_some() || tx.protocol == super::password_reset::PROTOCOL;
+    let mut res = login_page(&authn, lang, &tx, &binding, hint, reset, None).await?;
     if new_binding {
         let secure = authn.config.secure_cookies();
         let c = web::set_cookie(name, &binding, None, secure, SameSite::Lax);
@@ -163,26 +171,24 @@ async fn login_post(
     {
         return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
     }
-    let rerender =
-        |status: StatusCode, error: &'static str, name: String| -> Result<Response, WebError> {
-            let token = login_csrf(&authn, &tx.id, binding);
-            let page = LoginPage {
-                lang,
-                tx: &tx.id,
-                csrf: &token,
-                rp_name: &name,
-                username: &form.username,
-                error: Some(error),
-            };
-            Ok((status, web::render(&page)?).into_response())
-        };
+    let rerender = |status: StatusCode, error: &'static str| {
+        rerender_login(
+            &authn,
+            lang,
+            &tx,
+            binding,
+            &form.username,
+            false,
+            status,
+            error,
+        )
+    };
+    if !offers_password(&authn, &tx) {
+        return rerender(StatusCode::FORBIDDEN, "login.bankid_required").await;
+    }
     let username = form.username.trim();
     if username.is_empty() || form.password.is_empty() {
-        return rerender(
-            StatusCode::BAD_REQUEST,
-            "login.error.missing",
-            rp_name(&authn, &tx.rp_id).await,
-        );
+        return rerender(StatusCode::BAD_REQUEST, "login.error.missing").await;
     }
     let source = client_ip
         .map(|Extension(ClientIp(ip))| ip.to_string())
@@ -193,18 +199,10 @@ async fn login_post(
     {
         Ok(p) => p,
         Err(AuthnError::InvalidCredentials) => {
-            return rerender(
-                StatusCode::UNAUTHORIZED,
-                "login.error.invalid",
-                rp_name(&authn, &tx.rp_id).await,
-            );
+            return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid").await;
         }
         Err(AuthnError::Throttled(_)) => {
-            return rerender(
-                StatusCode::TOO_MANY_REQUESTS,
-                "login.error.throttled",
-                rp_name(&authn, &tx.rp_id).await,
-            );
+            return rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled").await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -223,4 +221,58 @@ async fn login_post(
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &authn.config));
     Ok(res)
+}
+
+/// Whether the login page offers a password: not for a password reset, and not when the
+/// relying party asked only for levels above what a password gives and BankID can give
+/// them. (Without BankID there is no other way in: the session's acr then tells the
+/// relying party what it got.)
+fn offers_password(authn: &Authn, tx: &super::Transaction) -> bool {
+    let enough = tx.acr_values.is_empty()
+        || tx
+            .acr_values
+            .iter()
+            .any(|a| acr::rank(a) <= acr::rank(acr::BAS));
+    tx.protocol != super::password_reset::PROTOCOL && (enough || !authn.bankid_enabled())
+}
+
+async fn login_page(
+    authn: &Authn,
+    lang: Lang,
+    tx: &super::Transaction,
+    binding: &str,
+    username: &str,
+    reset: bool,
+    error: Option<&'static str>,
+) -> Result<Response, WebError> {
+    let token = login_csrf(authn, &tx.id, binding);
+    let name = rp_name(authn, &tx.rp_id, lang).await;
+    let bankid = authn.bankid_enabled();
+    web::render(&LoginPage {
+        lang,
+        tx: &tx.id,
+        csrf: &token,
+        rp_name: &name,
+        username,
+        error,
+        bankid,
+        password: !reset && offers_password(authn, tx),
+        reset: reset && bankid,
+    })
+}
+
+/// The login page again, with an error and a status.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn rerender_login(
+    authn: &Authn,
+    lang: Lang,
+    tx: &super::Transaction,
+    binding: &str,
+    username: &str,
+    reset: bool,
+    status: StatusCode,
+    error: &'static str,
+) -> Result<Response, WebError> {
+    let page = login_page(authn, lang, tx, binding, username, reset, Some(error)).await?;
+    Ok((status, page).into_response())
 }

@@ -77,6 +77,12 @@ pub fn random_token() -> String {
 }
 
 /// SHA-256, base64url. Used to store tokens and cookies so the database holds no usable one.
+/// Equality of two secrets (or their hashes) in time that does not depend on where they
+/// differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
+}
+
 pub fn hash_token(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(
         &ring::digest::SHA256,

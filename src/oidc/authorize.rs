@@ -253,7 +253,14 @@ pub async fn decide(
     let stored = serde_json::to_string(&req).map_err(|e| OidcError::Server(e.to_string()))?;
     let tx = op
         .authn
-        .begin("oidc", client.id(), stored, req.login_hint.clone(), now)
+        .begin(
+            "oidc",
+            client.id(),
+            stored,
+            req.login_hint.clone(),
+            &req.requirement.acr_values,
+            now,
+        )
         .await?;
     Ok(Next::Login(tx))
 }

@@ -6,7 +6,7 @@ use crate::web::paths;
 use serde_json::{Value, json};
 
 /// The document for `issuer`; built once at start (it depends only on configuration).
-pub fn metadata(issuer: &str) -> Value {
+pub fn metadata(issuer: &str, acr_values: &[&str]) -> Value {
     let url = |path: &str| format!("{issuer}{path}");
     let mut scopes = vec!["openid", "offline_access"];
     scopes.extend(release::CLAIM_SCOPES);
@@ -44,7 +44,7 @@ pub fn metadata(issuer: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes,
         "claims_supported": claims,
-        "acr_values_supported": [crate::authn::acr::BAS],
+        "acr_values_supported": acr_values,
         "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["sv", "en"],
         "claims_parameter_supported": false,

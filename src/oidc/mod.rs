@@ -37,9 +37,12 @@ pub struct Op {
 impl Op {
     pub fn new(db: Db, keys: KeyStore, config: Arc<Config>, authn: Authn) -> Self {
         let clients = client::ClientCache::new(config.cache.client_ttl);
-        let discovery = serde_json::to_vec(&discovery::metadata(&config.issuer))
-            .unwrap_or_default()
-            .into();
+        let discovery = serde_json::to_vec(&discovery::metadata(
+            &config.issuer,
+            &crate::authn::acr::offered(&config),
+        ))
+        .unwrap_or_default()
+        .into();
         Self {
             db,
             keys,

@@ -184,7 +184,14 @@ async fn continue_with(
             };
             return match idp
                 .authn
-                .begin("saml", sp.entity_id(), request, None, now)
+                .begin(
+                    "saml",
+                    sp.entity_id(),
+                    request,
+                    None,
+                    &pending.requirement.acr_values,
+                    now,
+                )
                 .await
             {
                 Ok(tx) => Redirect::to(&format!("{}?tx={tx}", paths::LOGIN)).into_response(),

@@ -304,7 +304,7 @@ pub async fn check(
         );
     }
     if let Some(rac) = root.child(SAMLP, "RequestedAuthnContext") {
-        match requested_levels(rac) {
+        match requested_levels(rac, &acr::offered(&idp.config)) {
             Some(levels) => pending.requirement.acr_values = levels,
             None => {
                 return refuse(
@@ -346,13 +346,12 @@ impl OwnedInbound {
 /// The levels that satisfy a RequestedAuthnContext, or None when none we can offer does.
 /// `exact` and `minimum` accept the listed levels or stronger ones (a stronger login implies
 /// the weaker); `better` needs a stronger one; `maximum` accepts anything up to the listed.
-fn requested_levels(rac: &Element) -> Option<Vec<String>> {
+fn requested_levels(rac: &Element, offered: &[&str]) -> Option<Vec<String>> {
     let refs: Vec<&str> = rac
         .children(SAML, "AuthnContextClassRef")
         .map(|c| c.trimmed_text())
         .collect();
     let comparison = rac.attr("Comparison").unwrap_or("exact");
-    let offered = acr::OFFERED;
     let known: Vec<&str> = refs
         .iter()
         .copied()
@@ -690,19 +689,36 @@ mod tests {
             ))
             .unwrap()
         };
+        let password = [acr::BAS];
+        let both = [acr::BAS, acr::TWO_FACTOR];
         assert_eq!(
-            requested_levels(&rac("exact", &[acr::BAS])),
+            requested_levels(&rac("exact", &[acr::BAS]), &password),
             Some(vec![acr::BAS.to_string()])
         );
-        assert_eq!(requested_levels(&rac("exact", &["urn:unknown"])), None);
         assert_eq!(
-            requested_levels(&rac("maximum", &[acr::BAS])),
+            requested_levels(&rac("exact", &["urn:unknown"]), &both),
+            None
+        );
+        assert_eq!(
+            requested_levels(&rac("maximum", &[acr::BAS]), &both),
             Some(vec![acr::BAS.to_string()])
         );
-        // Only password login exists so far: 2fa cannot be met.
-        if !acr::OFFERED.contains(&acr::TWO_FACTOR) {
-            assert_eq!(requested_levels(&rac("minimum", &[acr::TWO_FACTOR])), None);
-            assert_eq!(requested_levels(&rac("better", &[acr::BAS])), None);
-        }
+        // Password alone cannot meet 2fa; with BankID it can.
+        assert_eq!(
+            requested_levels(&rac("minimum", &[acr::TWO_FACTOR]), &password),
+            None
+        );
+        assert_eq!(
+            requested_levels(&rac("better", &[acr::BAS]), &password),
+            None
+        );
+        assert_eq!(
+            requested_levels(&rac("minimum", &[acr::TWO_FACTOR]), &both),
+            Some(vec![acr::TWO_FACTOR.to_string()])
+        );
+        assert_eq!(
+            requested_levels(&rac("better", &[acr::BAS]), &both),
+            Some(vec![acr::TWO_FACTOR.to_string()])
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! seconds, TEXT ids and JSON (DEPENDENCIES.md §4). A statement that must differ between
 //! the engines branches inside its one function here, never in callers.
 
+pub mod bankid;
 pub mod clients;
 pub mod persons;
 pub mod records;

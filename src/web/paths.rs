@@ -19,6 +19,17 @@ pub const SAML_SLO_NEXT: &str = "/saml/slo/next";
 
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
+pub const LOGIN_BANKID: &str = "/login/bankid";
+pub const BANKID_STATUS: &str = "/login/bankid/status";
+pub const BANKID_QR: &str = "/login/bankid/qr";
+pub const BANKID_CANCEL: &str = "/login/bankid/cancel";
+/// The returnUrl BankID's app sends the browser back to (same-device logins).
+pub const BANKID_RETURN: &str = "/login/bankid/return";
+pub const BANKID_STUB_SCAN: &str = "/login/bankid/stub-scan";
+pub const BANKID_SCRIPT: &str = "/static/bankid.js";
+/// Where the built-in BankID stub is mounted (stub environment only, never in production).
+pub const BANKID_STUB: &str = "/bankid-stub";
+pub const PASSWORD: &str = "/password";
 pub const LOGGED_OUT: &str = "/logged-out";
 pub const STYLESHEET: &str = "/static/portvakt.css";
 pub const HEALTH: &str = "/healthz";
@@ -36,6 +47,7 @@ pub fn resume_path(protocol: &str) -> Option<&'static str> {
     match protocol {
         "oidc" => Some(AUTHORIZE_RESUME),
         "saml" => Some(SAML_SSO_RESUME),
+        "password" => Some(PASSWORD),
         _ => None,
     }
 }

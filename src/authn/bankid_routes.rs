@@ -1,0 +1,392 @@
+//! The BankID pages: start an order from the login page, the wait page (QR code or the
+//! app link; works without JavaScript through its Refresh button), the JSON status the
+//! page's script polls, the QR image, cancel, and the returnUrl the app comes back to.
+//! Every request is tied to the browser that started the order by the login binding
+//! cookie; the browser never sees the orderRef or the qrStartSecret.
+
+use super::Authn;
+use super::bankid::{Order, Purpose, State};
+use super::routes::{binding_cookie_name, rerender_login, rp_name, set_sso_cookie, sso_cookie};
+use crate::bankid::messages::Device;
+use crate::unix_now;
+use crate::web::{self, ClientIp, WebError, csrf, i18n::Lang, paths};
+use askama::Template;
+use axum::extract::{Extension, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+
+pub fn routes() -> Router<Authn> {
+    Router::new()
+        .route(paths::LOGIN_BANKID, get(wait).post(start))
+        .route(paths::BANKID_STATUS, get(status))
+        .route(paths::BANKID_QR, get(qr))
+        .route(paths::BANKID_CANCEL, post(cancel))
+        .route(paths::BANKID_RETURN, get(came_back))
+        .route(paths::BANKID_STUB_SCAN, get(stub_scan))
+        .route(paths::BANKID_SCRIPT, get(script))
+}
+
+/// The wait page may run its one script (from our origin) and call our status endpoint.
+const WAIT_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                        script-src 'self'; connect-src 'self'; base-uri 'none'; \
+                        frame-ancestors 'none'";
+
+#[derive(Template)]
+#[template(path = "bankid.html")]
+struct WaitPage<'a> {
+    lang: Lang,
+    rp_name: &'a str,
+    order: &'a str,
+    tx: &'a str,
+    csrf: &'a str,
+    message: &'a str,
+    failed: bool,
+    qr: bool,
+    stub: bool,
+    autostart: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct StartForm {
+    tx: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    purpose: String,
+}
+
+#[derive(serde::Deserialize)]
+struct OrderQuery {
+    o: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CancelForm {
+    o: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ReturnQuery {
+    o: String,
+    n: String,
+}
+
+fn binding<'a>(authn: &Authn, headers: &'a HeaderMap) -> &'a str {
+    web::cookie(headers, binding_cookie_name(&authn.config)).unwrap_or_default()
+}
+
+/// The order this browser started, or the "start again" page.
+async fn order_of(authn: &Authn, headers: &HeaderMap, id: &str) -> Result<Order, WebError> {
+    let b = binding(authn, headers);
+    if b.is_empty() {
+        return Err(WebError::bad_request("bankid.lost"));
+    }
+    authn
+        .bankid_order(id, b, unix_now())
+        .await?
+        .ok_or(WebError::bad_request("bankid.lost"))
+}
+
+fn cancel_csrf(authn: &Authn, order: &str, binding: &str) -> String {
+    csrf::token(
+        &authn.keys.secrets().csrf,
+        "bankid-cancel",
+        &format!("{order}\u{0}{binding}"),
+    )
+}
+
+async fn start(
+    AxState(authn): AxState<Authn>,
+    Extension(lang): Extension<Lang>,
+    client_ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    Form(form): Form<StartForm>,
+) -> Result<Response, WebError> {
+    let now = unix_now();
+    if !authn.bankid_enabled() {
+        return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
+    }
+    let tx = authn
+        .transaction(&form.tx, now)
+        .await?
+        .ok_or(WebError::bad_request("login.expired"))?;
+    let b = binding(&authn, &headers);
+    if b.is_empty()
+        || !csrf::verify(
+            &authn.keys.secrets().csrf,
+            "login",
+            &super::routes::login_binding(&tx.id, b),
+            &form.csrf,
+        )
+    {
+        return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
+    }
+    let device = match form.device.as_str() {
+        "this" => Device::This,
+        "other" => Device::Other,
+        _ => return Err(WebError::bad_request("error.bad_request")),
+    };
+    let purpose = if form.purpose == "password" {
+        Purpose::Password
+    } else {
+        Purpose::Login
+    };
+    // endUserIp must be the person's address as we see it (behind trusted proxies, from
+    // X-Forwarded-For): BankID compares it with where the app connects from.
+    let Some(Extension(ClientIp(ip))) = client_ip else {
+        return Err(WebError::internal("no client address for BankID"));
+    };
+    let name = rp_name(&authn, &tx.rp_id, lang).await;
+    match authn
+        .bankid_start(&tx, b, device, purpose, ip, &name, now)
+        .await?
+    {
+        Ok(order) => {
+            Ok(Redirect::to(&format!("{}?o={order}", paths::LOGIN_BANKID)).into_response())
+        }
+        Err(refused) => {
+            rerender_login(
+                &authn,
+                lang,
+                &tx,
+                b,
+                "",
+                purpose == Purpose::Password,
+                StatusCode::SERVICE_UNAVAILABLE,
+                refused.0,
+            )
+            .await
+        }
+    }
+}
+
+/// The wait page. Each load also collects (at most every two seconds), so the Refresh
+/// button alone carries the login without JavaScript.
+async fn wait(
+    AxState(authn): AxState<Authn>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+    Query(q): Query<OrderQuery>,
+) -> Result<Response, WebError> {
+    let now = unix_now();
+    let order = order_of(&authn, &headers, &q.o).await?;
+    let order = authn.bankid_poll(order, now).await?;
+    if let Some(res) = finish(&authn, &headers, &order, now).await? {
+        return Ok(redirect_with_cookie(res));
+    }
+    let tx = authn.transaction(&order.tx_id, now).await?;
+    let rp = match &tx {
+        Some(tx) => rp_name(&authn, &tx.rp_id, lang).await,
+        None => return Err(WebError::bad_request("login.expired")),
+    };
+    let (message, failed, qr) = match order.state {
+        State::Pending { message, qr } => (message, false, qr && order.device == Device::Other),
+        State::Failed(message) => (message, true, false),
+        State::Complete => ("bankid.lost", true, false),
+    };
+    let mobile = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ["Android", "iPhone", "iPad"].iter().any(|m| ua.contains(m)));
+    let token = cancel_csrf(&authn, &order.id, binding(&authn, &headers));
+    let mut res = web::render(&WaitPage {
+        lang,
+        rp_name: &rp,
+        order: &order.id,
+        tx: &order.tx_id,
+        csrf: &token,
+        message,
+        failed,
+        qr,
+        stub: authn.bankid_is_stub(),
+        autostart: authn.bankid_autostart(&order, mobile),
+    })?;
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(WAIT_CSP),
+    );
+    Ok(res)
+}
+
+/// Ends a complete order: a new SSO session, then on to the relying party (or, for a
+/// password reset, to the new-password page). None while the order is not complete.
+async fn finish(
+    authn: &Authn,
+    headers: &HeaderMap,
+    order: &Order,
+    now: i64,
+) -> Result<Option<(HeaderValue, String)>, WebError> {
+    if order.state != State::Complete {
+        return Ok(None);
+    }
+    let Some(tx) = authn.transaction(&order.tx_id, now).await? else {
+        return Err(WebError::bad_request("login.expired"));
+    };
+    let previous = sso_cookie(headers, &authn.config);
+    let Some((cookie, _session)) = authn.bankid_finish(order, previous, now).await? else {
+        return Err(WebError::bad_request("bankid.lost"));
+    };
+    let next = match order.purpose {
+        Purpose::Password => format!("{}?tx={}", paths::PASSWORD, tx.id),
+        Purpose::Login => format!("{}?tx={}", tx.resume_path, tx.id),
+    };
+    Ok(Some((set_sso_cookie(&cookie, &authn.config), next)))
+}
+
+fn redirect_with_cookie((cookie, next): (HeaderValue, String)) -> Response {
+    let mut res = Redirect::to(&next).into_response();
+    res.headers_mut().append(header::SET_COOKIE, cookie);
+    res
+}
+
+#[derive(serde::Serialize)]
+struct StatusBody {
+    state: &'static str,
+    message: &'static str,
+    qr: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// What the wait page's script polls. On complete it finishes the login (the SSO cookie
+/// comes with this answer) and names the next page.
+async fn status(
+    AxState(authn): AxState<Authn>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+    Query(q): Query<OrderQuery>,
+) -> Response {
+    let now = unix_now();
+    let lost = |message: &'static str| {
+        let body = StatusBody {
+            state: "failed",
+            message: lang.t(message),
+            qr: false,
+            next: None,
+        };
+        (StatusCode::NOT_FOUND, Json(body)).into_response()
+    };
+    let b = binding(&authn, &headers);
+    let order = match authn.bankid_order(&q.o, b, now).await {
+        Ok(Some(o)) if !b.is_empty() => o,
+        Ok(_) => return lost("bankid.lost"),
+        Err(e) => return WebError::from(e).into_response(),
+    };
+    let order = match authn.bankid_poll(order, now).await {
+        Ok(o) => o,
+        Err(e) => return WebError::from(e).into_response(),
+    };
+    let body = match &order.state {
+        State::Pending { message, qr } => StatusBody {
+            state: "pending",
+            message: lang.t(message),
+            qr: *qr,
+            next: None,
+        },
+        State::Failed(message) => StatusBody {
+            state: "failed",
+            message: lang.t(message),
+            qr: false,
+            next: None,
+        },
+        State::Complete => match finish(&authn, &headers, &order, now).await {
+            Ok(Some((cookie, next))) => {
+                let body = StatusBody {
+                    state: "complete",
+                    message: lang.t("bankid.rfa.done"),
+                    qr: false,
+                    next: Some(next),
+                };
+                let mut res = Json(body).into_response();
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+                return res;
+            }
+            Ok(None) | Err(_) => return lost("bankid.lost"),
+        },
+    };
+    Json(body).into_response()
+}
+
+/// The QR code as it is this second; 404 once the order no longer waits for a scan.
+async fn qr(
+    AxState(authn): AxState<Authn>,
+    headers: HeaderMap,
+    Query(q): Query<OrderQuery>,
+) -> Result<Response, WebError> {
+    let order = order_of(&authn, &headers, &q.o).await?;
+    let Some(data) = Authn::bankid_qr(&order, unix_now()) else {
+        return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
+    };
+    let svg =
+        crate::bankid::qr::svg(&data).map_err(|e| WebError::internal(format!("QR: {e:?}")))?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// Demo only: "scanning" the QR code with the stub's app page, which gets the text the
+/// code holds right now (a real phone would read it off the screen).
+async fn stub_scan(
+    AxState(authn): AxState<Authn>,
+    headers: HeaderMap,
+    Query(q): Query<OrderQuery>,
+) -> Result<Response, WebError> {
+    if !authn.bankid_is_stub() {
+        return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
+    }
+    let order = order_of(&authn, &headers, &q.o).await?;
+    let data = Authn::bankid_qr(&order, unix_now()).ok_or(WebError::bad_request("bankid.lost"))?;
+    let target = url::form_urlencoded::Serializer::new(format!("{}/app?", paths::BANKID_STUB))
+        .append_pair("qr", &data)
+        .finish();
+    Ok(Redirect::to(&target).into_response())
+}
+
+async fn cancel(
+    AxState(authn): AxState<Authn>,
+    headers: HeaderMap,
+    Form(form): Form<CancelForm>,
+) -> Result<Response, WebError> {
+    let order = order_of(&authn, &headers, &form.o).await?;
+    let b = binding(&authn, &headers);
+    let bound = format!("{}\u{0}{b}", order.id);
+    if !csrf::verify(
+        &authn.keys.secrets().csrf,
+        "bankid-cancel",
+        &bound,
+        &form.csrf,
+    ) {
+        return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
+    }
+    authn.bankid_cancel(&order).await?;
+    Ok(Redirect::to(&format!("{}?tx={}", paths::LOGIN, order.tx_id)).into_response())
+}
+
+/// The returnUrl: the app sends the browser here after a same-device login. Only the
+/// browser that started the order (binding cookie) with the order's nonce may continue.
+async fn came_back(
+    AxState(authn): AxState<Authn>,
+    headers: HeaderMap,
+    Query(q): Query<ReturnQuery>,
+) -> Result<Response, WebError> {
+    let order = order_of(&authn, &headers, &q.o).await?;
+    if !Authn::bankid_return_matches(&order, &q.n) {
+        return Err(WebError::bad_request("bankid.lost"));
+    }
+    Ok(Redirect::to(&format!("{}?o={}", paths::LOGIN_BANKID, order.id)).into_response())
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/bankid.js"),
+    )
+        .into_response()
+}
