@@ -105,7 +105,10 @@ impl Authn {
         self.bankid.as_ref().ok_or(AuthnError::BankIdDisabled)
     }
 
-    /// Starts an order for a login transaction from the browser with `binding`.
+    /// Starts an order for a login transaction from the browser with `binding`. `known`
+    /// is the browser's current session, if any: when the login steps it up to a higher
+    /// level, the order names that person's personal number, so only their BankID can
+    /// answer it.
     #[allow(clippy::too_many_arguments)]
     pub async fn bankid_start(
         &self,
@@ -115,6 +118,7 @@ impl Authn {
         purpose: Purpose,
         end_user_ip: IpAddr,
         rp_name: &str,
+        known: Option<&Session>,
         now: i64,
     ) -> Result<Result<String, StartRefused>, AuthnError> {
         let method = self.bankid()?;
@@ -131,11 +135,20 @@ impl Authn {
             "{} {rp_name}",
             crate::web::i18n::Lang::Sv.t("bankid.user_visible_data")
         );
+        let personal_number = match known.filter(|s| steps_up(tx, s)) {
+            Some(s) => storage::persons::by_id(&self.db, &s.person_id)
+                .await?
+                .and_then(|p| p.civic_no)
+                .filter(|c| !c.is_temporary())
+                .map(|c| c.as_str().to_string()),
+            None => None,
+        };
         let req = AuthRequest {
             end_user_ip: end_user_ip.to_string(),
             requirement: Some(api::Requirement {
                 pin_code: b.pin_code.then_some(true),
                 certificate_policies: policies,
+                personal_number,
                 ..Default::default()
             }),
             user_visible_data: Some(base64::engine::general_purpose::STANDARD.encode(visible)),
@@ -401,6 +414,14 @@ impl Authn {
             person_id: rec.person_id,
         })
     }
+}
+
+/// Whether the login raises an existing session to a level the relying party asked for.
+/// Only then is the order tied to the session's person: on a shared computer, another
+/// person's ordinary login must not be bound to whoever used it before.
+fn steps_up(tx: &Transaction, s: &Session) -> bool {
+    use super::acr::rank;
+    !tx.acr_values.is_empty() && tx.acr_values.iter().all(|a| rank(a) > rank(&s.acr))
 }
 
 /// The message for an order that could not start. Errors are logged without BankID's

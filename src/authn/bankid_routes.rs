@@ -143,8 +143,11 @@ async fn start(
         return Err(WebError::internal("no client address for BankID"));
     };
     let name = rp_name(&authn, &tx.rp_id, lang).await;
+    let session = authn
+        .session(sso_cookie(&headers, &authn.config), now)
+        .await?;
     match authn
-        .bankid_start(&tx, b, device, purpose, ip, &name, now)
+        .bankid_start(&tx, b, device, purpose, ip, &name, session.as_ref(), now)
         .await?
     {
         Ok(order) => {

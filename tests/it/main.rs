@@ -5,6 +5,7 @@
 mod helpers;
 mod webdriver;
 
+mod bankid;
 mod browser;
 mod cli;
 mod login;
