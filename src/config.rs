@@ -712,4 +712,44 @@ mod tests {
         });
         assert!(err.is_err());
     }
+
+    #[test]
+    fn the_example_file_is_valid_and_shows_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("portvakt.example.toml");
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(c.bankid.acr, BankIdConfig::default().acr);
+        assert_eq!(c.bankid.stub_order_lifetime, 180);
+    }
+
+    #[test]
+    fn bankid_settings_are_checked() {
+        let load = |toml: &str, env: &'static [(&'static str, &'static str)]| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.toml");
+            std::fs::write(&path, toml).unwrap();
+            Config::load(Some(&path), |k| {
+                env.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+            .map_err(|e| e.to_string())
+        };
+        let prod = &[
+            ("PORTVAKT_MODE", "production"),
+            ("PORTVAKT_ISSUER", "https://idp.example.se"),
+        ];
+        let stub = "[bankid]\nenabled = true\nenvironment = \"stub\"\n";
+        assert!(load(stub, &[]).is_ok());
+        let err = load(stub, prod).unwrap_err();
+        assert!(err.contains("stub"), "{err}");
+        let no_cert = "[bankid]\nenabled = true\nenvironment = \"production\"\n";
+        let err = load(no_cert, prod).unwrap_err();
+        assert!(err.contains("pkcs12"), "{err}");
+        let half = "[bankid]\nenabled = true\nclient_cert = \"a.pem\"\n";
+        assert!(load(half, &[]).unwrap_err().contains("go together"));
+        let bad_acr = "[bankid]\nenabled = true\nenvironment = \"stub\"\nacr = \"urn:x\"\n";
+        assert!(load(bad_acr, &[]).unwrap_err().contains("bankid.acr"));
+        // Disabled, nothing is required.
+        assert!(load("[bankid]\nenvironment = \"production\"\n", prod).is_ok());
+    }
 }
