@@ -2,6 +2,7 @@
 //! qrStartToken, the whole seconds since the order started, and HMAC-SHA256 keyed with the
 //! qrStartSecret, which never leaves the server.
 
+use crate::keys::kek::{hex_decode, hex_encode};
 use ring::hmac;
 
 /// `bankid.<qrStartToken>.<qrTime>.<qrAuthCode>` for `seconds` after the order started.
@@ -16,7 +17,7 @@ pub fn qr_data(qr_start_token: &str, qr_start_secret: &str, seconds: u64) -> Str
 /// Lower-case hex of HMAC-SHA256(key = secret, message = time), both as ASCII.
 pub fn auth_code(qr_start_secret: &str, time: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, qr_start_secret.as_bytes());
-    hex(hmac::sign(&key, time.as_bytes()).as_ref())
+    hex_encode(hmac::sign(&key, time.as_bytes()).as_ref())
 }
 
 /// Splits QR text into (qrStartToken, qrTime, qrAuthCode); None when it is not BankID's.
@@ -37,7 +38,7 @@ pub fn parse(data: &str) -> Option<(&str, u64, &str)> {
 /// Whether `code` is the auth code for `time` under `secret`, compared in constant time.
 pub fn verify(qr_start_secret: &str, time: u64, code: &str) -> bool {
     let key = hmac::Key::new(hmac::HMAC_SHA256, qr_start_secret.as_bytes());
-    let Some(tag) = unhex(code) else {
+    let Some(tag) = hex_decode(code) else {
         return false;
     };
     hmac::verify(&key, time.to_string().as_bytes(), &tag).is_ok()
@@ -55,20 +56,6 @@ pub fn svg(data: &str) -> Result<String, qrcode::types::QrError> {
         .dark_color(svg::Color("#000000"))
         .light_color(svg::Color("#ffffff"))
         .build())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -152,7 +152,7 @@ async fn tokens(app: &TestApp, cb: &str, verifier: &str) -> Value {
 #[tokio::test]
 async fn bankid_on_another_device_gives_an_oidc_code_with_amr_bankid_and_2fa() {
     let app = bankid_app(|_| {}).await;
-    let erik = person(&app, "erik", ERIK).await;
+    person(&app, "erik", ERIK).await;
     let b = app.browser();
     let (page, state, verifier) = oidc_login_page(&app, &b, &[]).await;
     assert!(page.body.contains("BankID på annan enhet"), "{}", page.body);
@@ -229,11 +229,11 @@ async fn bankid_on_another_device_gives_an_oidc_code_with_amr_bankid_and_2fa() {
     let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], json!(["bankid"]));
     assert_eq!(id["acr"], TWO_FACTOR);
-    assert_eq!(id["sub"].as_str().is_some(), true);
+    let sub = id["sub"].as_str().unwrap();
     let (status, info) = app.userinfo(t["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(info["preferred_username"], "erik", "{info}");
-    let _ = erik;
+    assert_eq!(info["sub"], sub);
     // The order is gone: the same completion cannot log in twice.
     let r = b
         .get(&app.url(&format!("/login/bankid/status?o={order}")))
