@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Luhn-valid personal numbers (specs/bankid.md §11).
-const ERIK: &str = "198003021238";
+pub(crate) const ERIK: &str = "198003021238";
 const TOLVAN: &str = "191212121212";
 const NOBODY: &str = "201205142381";
 
-fn with_bankid(c: &mut Config) {
+pub(crate) fn with_bankid(c: &mut Config) {
     c.bankid.enabled = true;
     c.bankid.environment = BankIdEnvironment::Stub;
 }
@@ -33,7 +33,11 @@ async fn bankid_app(tune: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// A local person with a civic number and the test password.
-async fn person(app: &TestApp, username: &str, civic: &str) -> portvakt::directory::Person {
+pub(crate) async fn person(
+    app: &TestApp,
+    username: &str,
+    civic: &str,
+) -> portvakt::directory::Person {
     let mut new: NewPerson = saml_sp::new_person(username);
     new.civic_no = Some(CivicNo::parse(civic).unwrap());
     saml_sp::add_person_as(app, new).await
@@ -41,7 +45,7 @@ async fn person(app: &TestApp, username: &str, civic: &str) -> portvakt::directo
 
 /// From the login page, starts a BankID order on `device` ("this" or "other"); returns the
 /// wait page and our order id.
-async fn start(
+pub(crate) async fn start(
     b: &Browser,
     app: &TestApp,
     login_page: &Resp,
@@ -70,7 +74,7 @@ async fn start(
 }
 
 /// An OIDC login page for the client `rp`, with extra authorize parameters.
-async fn oidc_login_page(
+pub(crate) async fn oidc_login_page(
     app: &TestApp,
     b: &Browser,
     extra: &[(&str, &str)],
@@ -84,7 +88,7 @@ async fn oidc_login_page(
 }
 
 /// The stub app's JSON API: `action` is open, approve or cancel.
-async fn app_api(app: &TestApp, action: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn app_api(app: &TestApp, action: &str, body: Value) -> (u16, Value) {
     let res = app
         .client()
         .post(app.url(&format!("/bankid-stub/app/api/{action}")))
@@ -96,7 +100,7 @@ async fn app_api(app: &TestApp, action: &str, body: Value) -> (u16, Value) {
 }
 
 /// "Scans" the QR code on the wait page: the text it holds right now.
-async fn scan(b: &Browser, app: &TestApp, order: &str) -> String {
+pub(crate) async fn scan(b: &Browser, app: &TestApp, order: &str) -> String {
     let r = b
         .get(&app.url(&format!("/login/bankid/stub-scan?o={order}")))
         .await;
@@ -108,7 +112,7 @@ async fn scan(b: &Browser, app: &TestApp, order: &str) -> String {
 
 /// Polls Portvakt's status endpoint until the state is not pending or the message is
 /// `until` (pending), at most 15 s.
-async fn poll_until(
+pub(crate) async fn poll_until(
     b: &Browser,
     app: &TestApp,
     order: &str,
@@ -126,12 +130,12 @@ async fn poll_until(
     panic!("the order never reached the expected state");
 }
 
-fn done(v: &Value) -> bool {
+pub(crate) fn done(v: &Value) -> bool {
     v["state"] != "pending"
 }
 
 /// Exchanges a code for tokens.
-async fn tokens(app: &TestApp, cb: &str, verifier: &str) -> Value {
+pub(crate) async fn tokens(app: &TestApp, cb: &str, verifier: &str) -> Value {
     let code = query_param(cb, "code").expect("code in redirect");
     let (status, body) = app
         .token(
@@ -710,4 +714,62 @@ async fn the_password_page_alone_needs_a_fresh_bankid_login() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Ditt nya lösenord är sparat"));
+}
+
+/// Every log line of this test process at TRACE level, kept for the assertion below.
+static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_sealed() {
+    // The only test that installs a subscriber: it sees this process's other tests too,
+    // which use the same personal numbers, so the check covers them as well.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(|| LogWriter)
+        .finish();
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    let app = bankid_app(|_| {}).await;
+    person(&app, "erik", ERIK).await;
+    let b = app.browser();
+    for who in [ERIK, NOBODY] {
+        let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
+        let (order, _) = start(&b, &app, &page, "other", "login").await;
+        let rec = portvakt::storage::bankid::get(&app.db, &order, portvakt::unix_now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            uuid::Uuid::parse_str(&rec.qr_start_secret).is_err(),
+            "the QR secret is sealed in the database"
+        );
+        let text = scan(&b, &app, &order).await;
+        app_api(
+            &app,
+            "approve",
+            json!({"qrData": text, "personalNumber": who}),
+        )
+        .await;
+        poll_until(&b, &app, &order, done).await;
+    }
+    let log = String::from_utf8_lossy(&LOG.lock().unwrap()).to_string();
+    assert!(
+        log.contains("/login/bankid/status"),
+        "the subscriber saw the requests"
+    );
+    assert!(log.contains("BankID login refused"), "and the refusal");
+    for pn in [ERIK, NOBODY, TOLVAN] {
+        assert!(!log.contains(pn), "a personal number in the log");
+    }
 }

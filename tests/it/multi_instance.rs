@@ -115,3 +115,33 @@ async fn a_saml_request_answered_at_one_instance_is_denied_at_the_other() {
         (REQUESTER.into(), Some(REQUEST_DENIED.into()))
     );
 }
+
+#[tokio::test]
+async fn a_bankid_login_started_at_one_instance_is_collected_and_finished_at_the_other() {
+    use crate::bankid::*;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = fresh_pg_database().await;
+    let a = spawn_instance(&url, dir.clone(), None, with_bankid).await;
+    let issuer = a.base.clone();
+    // Both instances talk to one BankID: the stub mounted at the issuer.
+    let b = spawn_instance(&url, dir, Some(&issuer), with_bankid).await;
+    person(&a, "erik", ERIK).await;
+    a.add_client("rp", |_| {}).await;
+    let browser = a.browser();
+    let (page, _, verifier) = oidc_login_page(&a, &browser, &[]).await;
+    let (order, _) = start(&browser, &a, &page, "other", "login").await;
+    // The QR code and the collect come from B.
+    let text = scan(&browser, &b, &order).await;
+    let (s, v) = app_api(
+        &a,
+        "approve",
+        serde_json::json!({"qrData": text, "personalNumber": ERIK}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let v = poll_until(&browser, &b, &order, done).await;
+    assert_eq!(v["state"], "complete", "{v}");
+    let r = browser.get(&b.url(v["next"].as_str().unwrap())).await;
+    let cb = r.location.unwrap();
+    tokens(&b, &cb, &verifier).await;
+}
