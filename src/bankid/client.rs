@@ -72,7 +72,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base.as_str()).finish()
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish()
     }
 }
 
@@ -106,9 +108,7 @@ impl Client {
                 .map_err(|e| BankIdError::Config(format!("RP certificate: {e}")))?;
             b = b.identity(id);
         }
-        let http = b
-            .build()
-            .map_err(|e| BankIdError::Config(e.to_string()))?;
+        let http = b.build().map_err(|e| BankIdError::Config(e.to_string()))?;
         Ok(Self { http, base: t.base })
     }
 
@@ -203,8 +203,8 @@ pub fn transport(config: &Config) -> Result<Transport, BankIdError> {
         ("", BankIdEnvironment::Stub) => format!("{}/bankid-stub/rp/v6.0/", config.issuer),
         (u, _) => u.to_string(),
     };
-    let base = url::Url::parse(&url)
-        .map_err(|e| BankIdError::Config(format!("bankid.url {url}: {e}")))?;
+    let base =
+        url::Url::parse(&url).map_err(|e| BankIdError::Config(format!("bankid.url {url}: {e}")))?;
     let roots_pem = match (&b.ca_cert, b.environment) {
         (Some(p), _) => read(p, "bankid.ca_cert")?,
         (None, BankIdEnvironment::Production) => PRODUCTION_ROOT.to_vec(),
@@ -247,9 +247,7 @@ pub fn pkcs12_to_pem(der: &[u8], password: &str) -> Result<Vec<u8>, BankIdError>
     let parsed = openssl::pkcs12::Pkcs12::from_der(der)
         .map_err(bad)?
         .parse2(password)
-        .map_err(|_| {
-            BankIdError::Config("PKCS#12: wrong password or unreadable file".into())
-        })?;
+        .map_err(|_| BankIdError::Config("PKCS#12: wrong password or unreadable file".into()))?;
     let (Some(cert), Some(key)) = (parsed.cert, parsed.pkey) else {
         return Err(BankIdError::Config(
             "PKCS#12 holds no certificate with its key".into(),
@@ -270,7 +268,10 @@ mod tests {
     fn fingerprint(pem: &[u8]) -> String {
         let cert = openssl::x509::X509::from_pem(pem).unwrap();
         let d = cert.digest(openssl::hash::MessageDigest::sha256()).unwrap();
-        d.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+        d.iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
     }
 
     /// The bundled roots are BankID's (fingerprints from specs/bankid.md §1).
@@ -317,8 +318,10 @@ mod tests {
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         let cert = b.build();
         let p12 = openssl::pkcs12::Pkcs12::builder()

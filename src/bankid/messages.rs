@@ -18,9 +18,7 @@ pub fn for_status(status: Status, hint: Option<&HintCode>, device: Device) -> &'
     use HintCode::*;
     match (status, hint) {
         (Status::Complete, _) => "bankid.rfa.done",
-        (Status::Pending, Some(OutstandingTransaction)) if device == Device::This => {
-            "bankid.rfa13"
-        }
+        (Status::Pending, Some(OutstandingTransaction)) if device == Device::This => "bankid.rfa13",
         (Status::Pending, Some(OutstandingTransaction | NoClient)) => "bankid.rfa1",
         (Status::Pending, Some(Started)) => "bankid.rfa15",
         (Status::Pending, Some(UserSign)) => "bankid.rfa9",

@@ -27,7 +27,10 @@ pub fn parse(data: &str) -> Option<(&str, u64, &str)> {
     if parts.next().is_some() || token.is_empty() || code.len() != 64 {
         return None;
     }
-    let time = time.parse().ok().filter(|_| time.bytes().all(|b| b.is_ascii_digit()))?;
+    let time = time
+        .parse()
+        .ok()
+        .filter(|_| time.bytes().all(|b| b.is_ascii_digit()))?;
     Some((token, time, code))
 }
 
@@ -59,7 +62,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -104,7 +107,10 @@ mod tests {
         assert!(!verify("another-secret", 7, code));
         assert!(!verify(SECRET, 7, "zz"));
         assert_eq!(parse("bankid.x.1"), None);
-        assert_eq!(parse(&format!("bankid.{TOKEN}.-1.{}", "0".repeat(64))), None);
+        assert_eq!(
+            parse(&format!("bankid.{TOKEN}.-1.{}", "0".repeat(64))),
+            None
+        );
         assert_eq!(parse(&format!("other.{TOKEN}.1.{}", "0".repeat(64))), None);
     }
 

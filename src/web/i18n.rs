@@ -88,10 +88,22 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("login.to", "Du loggar in till", "You are logging in to"),
     ("login.or", "eller", "or"),
-    ("login.password_heading", "Med användarnamn och lösenord", "With username and password"),
+    (
+        "login.password_heading",
+        "Med användarnamn och lösenord",
+        "With username and password",
+    ),
     ("login.bankid_heading", "Med BankID", "With BankID"),
-    ("login.bankid.this_device", "BankID på den här enheten", "BankID on this device"),
-    ("login.bankid.other_device", "BankID på annan enhet", "BankID on another device"),
+    (
+        "login.bankid.this_device",
+        "BankID på den här enheten",
+        "BankID on this device",
+    ),
+    (
+        "login.bankid.other_device",
+        "BankID på annan enhet",
+        "BankID on another device",
+    ),
     (
         "login.bankid_required",
         "Tjänsten kräver inloggning med BankID.",
@@ -103,13 +115,21 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Forgot your password? Choose a new one with BankID",
     ),
     ("bankid.title", "Logga in med BankID", "Log in with BankID"),
-    ("bankid.open_app", "Öppna BankID-appen", "Open the BankID app"),
+    (
+        "bankid.open_app",
+        "Öppna BankID-appen",
+        "Open the BankID app",
+    ),
     (
         "bankid.qr_help",
         "Starta BankID-appen i din mobil och tryck på QR-ikonen. Skanna sedan QR-koden nedan.",
         "Start the BankID app on your phone and tap the QR icon. Then scan the QR code below.",
     ),
-    ("bankid.qr_alt", "QR-kod att skanna med BankID-appen", "QR code to scan with the BankID app"),
+    (
+        "bankid.qr_alt",
+        "QR-kod att skanna med BankID-appen",
+        "QR code to scan with the BankID app",
+    ),
     (
         "bankid.stub_scan",
         "Demo: skanna med test-appen",
@@ -135,14 +155,26 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Log in to the school service:",
     ),
     ("bankid.rfa.done", "Klart.", "Done."),
-    ("bankid.rfa1", "Starta BankID-appen.", "Start your BankID app."),
-    ("bankid.rfa3", "Åtgärden avbruten. Försök igen.", "Action cancelled. Please try again."),
+    (
+        "bankid.rfa1",
+        "Starta BankID-appen.",
+        "Start your BankID app.",
+    ),
+    (
+        "bankid.rfa3",
+        "Åtgärden avbruten. Försök igen.",
+        "Action cancelled. Please try again.",
+    ),
     (
         "bankid.rfa4",
         "En identifiering eller underskrift för det här personnumret är redan påbörjad. Försök igen.",
         "An identification or signing for this personal number is already started. Please try again.",
     ),
-    ("bankid.rfa5", "Internt tekniskt fel. Försök igen.", "Internal error. Please try again."),
+    (
+        "bankid.rfa5",
+        "Internt tekniskt fel. Försök igen.",
+        "Internal error. Please try again.",
+    ),
     ("bankid.rfa6", "Åtgärden avbruten.", "Action cancelled."),
     (
         "bankid.rfa8",
@@ -154,7 +186,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Skriv in din säkerhetskod i BankID-appen och välj Identifiera.",
         "Enter your security code in the BankID app and select Identify.",
     ),
-    ("bankid.rfa13", "Försöker starta BankID-appen.", "Trying to start your BankID app."),
+    (
+        "bankid.rfa13",
+        "Försöker starta BankID-appen.",
+        "Trying to start your BankID app.",
+    ),
     (
         "bankid.rfa15",
         "Söker efter BankID, det kan ta en liten stund … Om inget BankID hittas har du sannolikt inget BankID som går att använda här. Om du inte har något BankID kan du skaffa ett hos din bank.",
@@ -175,28 +211,48 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Misslyckades att läsa av QR-koden. Starta BankID-appen och läs av QR-koden. Kontrollera att BankID-appen är uppdaterad. Om du inte har BankID-appen måste du installera den och skaffa ett BankID hos din bank.",
         "Failed to scan the QR code. Start the BankID app and scan the QR code. Check that the BankID app is up to date. If you don't have the BankID app, you need to install it and get a BankID from your bank.",
     ),
-    ("bankid.rfa21", "Identifiering eller underskrift pågår.", "Identification or signing in progress."),
-    ("bankid.rfa22", "Okänt fel. Försök igen.", "Unknown error. Please try again."),
+    (
+        "bankid.rfa21",
+        "Identifiering eller underskrift pågår.",
+        "Identification or signing in progress.",
+    ),
+    (
+        "bankid.rfa22",
+        "Okänt fel. Försök igen.",
+        "Unknown error. Please try again.",
+    ),
     (
         "bankid.rfa23",
         "Fotografera och läs av din ID-handling med BankID-appen.",
         "Process your machine-readable travel document using the BankID app.",
     ),
-    ("password.title", "Välj ett nytt lösenord", "Choose a new password"),
+    (
+        "password.title",
+        "Välj ett nytt lösenord",
+        "Choose a new password",
+    ),
     (
         "password.intro",
         "Du har legitimerat dig med BankID. Välj ett nytt lösenord för",
         "You have identified yourself with BankID. Choose a new password for",
     ),
     ("password.new", "Nytt lösenord", "New password"),
-    ("password.repeat", "Upprepa det nya lösenordet", "Repeat the new password"),
+    (
+        "password.repeat",
+        "Upprepa det nya lösenordet",
+        "Repeat the new password",
+    ),
     (
         "password.rules",
         "Minst 10 tecken. En mening med flera ord är lätt att komma ihåg och svår att gissa.",
         "At least 10 characters. A sentence of several words is easy to remember and hard to guess.",
     ),
     ("password.submit", "Spara lösenordet", "Save the password"),
-    ("password.done", "Ditt nya lösenord är sparat.", "Your new password has been saved."),
+    (
+        "password.done",
+        "Ditt nya lösenord är sparat.",
+        "Your new password has been saved.",
+    ),
     (
         "password.error.short",
         "Lösenordet måste ha minst 10 tecken.",
