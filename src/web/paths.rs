@@ -23,6 +23,9 @@ pub const LOGGED_OUT: &str = "/logged-out";
 pub const STYLESHEET: &str = "/static/portvakt.css";
 pub const HEALTH: &str = "/healthz";
 
+/// The BankID stub (`bankid::stub`), mounted when `[bankid] environment = "stub"`.
+pub const BANKID_STUB: &str = "/bankid-stub";
+
 pub const DEMO: &str = "/demo";
 pub const DEMO_LOGIN: &str = "/demo/rp/{client}/login";
 pub const DEMO_CALLBACK: &str = "/demo/rp/{client}/callback";
