@@ -455,6 +455,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let issuer = config.issuer.clone();
     let app = App::build(config, demo).await?;
+    let shutdown = shutdown_signal();
     let scheme = if app.state.config.tls.is_some() {
         "https"
     } else {
@@ -467,7 +468,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         "Portvakt listening on {scheme}://{} (issuer {issuer})",
         app.addr
     );
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::Result<()> {
@@ -495,26 +496,34 @@ async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::Result<()> {
     serve::run(opts, shutdown_signal()).await
 }
 
-/// Ctrl-C, or SIGTERM from systemd or a container runtime: stop accepting and drain.
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM from systemd or a container runtime: stop accepting and drain. The
+/// handlers are registered when this is called, not at the first poll, so a signal that
+/// arrives right after the "listening" line already stops gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
