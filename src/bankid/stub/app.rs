@@ -225,10 +225,7 @@ pub(super) async fn page_post(
     let now = stub.now();
     let done = match f.action.as_str() {
         "approve" => Identity::new(&f.personal_number, &f.given_name, &f.surname, "")
-            .and_then(|id| {
-                stub.orders()
-                    .approve(handle, id, crate::directory::roles::today(), now)
-            })
+            .and_then(|id| stub.orders().approve(handle, id, super::today(), now))
             .map(|back| (back, "stub.done_heading", "stub.done")),
         "cancel" => stub
             .orders()
@@ -327,7 +324,7 @@ async fn api(stub: &Stub, action: &str, req: Request) -> Result<AppResponse, Api
                 .status()
         }
         ("approve", Some(id)) => {
-            let today = crate::directory::roles::today();
+            let today = super::today();
             orders
                 .approve(handle, id, today, now)
                 .map_err(Refusal::api_error)?;

@@ -13,7 +13,7 @@
 //! number and the qrStartSecret never reach a log line.
 
 mod app;
-pub mod orders;
+mod orders;
 mod rp;
 pub mod serve;
 #[cfg(test)]
@@ -178,6 +178,13 @@ impl Stub {
         let now = self.now();
         self.orders().count(now)
     }
+}
+
+/// Today (UTC) for `bankIdIssueDate`, from the crate's one wall-clock read.
+fn today() -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(crate::unix_now(), 0)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
 }
 
 fn urlencode(s: &str) -> String {

@@ -1,6 +1,7 @@
 //! The RP API v6.0 as BankID serves it (specs/bankid.md §2–§5): one POST per method, JSON in
 //! and out, and BankID's error codes in BankID's order of checks: unknown path (404), not
-//! POST (405), not JSON (415), then the body (400).
+//! POST (405), not JSON (415), then the body (400). `payment` (a newer BankID method) is
+//! not offered: 404.
 
 use super::Stub;
 use super::orders::{ApiError, Kind, NewOrder, is_personal_number};
