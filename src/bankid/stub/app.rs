@@ -8,7 +8,7 @@
 
 use super::Stub;
 use super::orders::{ApiError, Handle, Identity, Kind, Refusal, State as OrderState};
-use super::rp::{is_http_url, json_body, parse};
+use super::rp::{http_url, json_body, parse};
 use crate::bankid::api::{ErrorCode, HintCode, Status};
 use crate::web::{self, WebError, csrf, i18n::Lang};
 use askama::Template;
@@ -172,7 +172,7 @@ pub(super) async fn page_get(
     let (handle, redirect) = match (&q.autostarttoken, &q.qr, &q.order) {
         (Some(t), _, _) => {
             // `redirect=null` means "do not return" (§7); anything not http(s) is ignored.
-            let r = q.redirect.filter(|r| is_http_url(r));
+            let r = q.redirect.as_deref().and_then(http_url);
             (Handle::AutoStart(t.as_str()), r)
         }
         (None, Some(text), _) if !text.trim().is_empty() => (Handle::Qr(text.as_str()), None),

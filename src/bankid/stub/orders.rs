@@ -271,17 +271,23 @@ impl Order {
     }
 
     /// Applies the timeouts as of `now`, dating each failure to the moment it happened.
+    /// A time beyond what `Instant` can hold (an absurd setting) never comes.
     fn expire(&mut self, now: Instant, start_timeout: Duration, lifetime: Duration) {
-        let start_deadline = self.created + start_timeout;
-        let end = self.created + lifetime;
-        if matches!(self.state, State::Outstanding)
-            && !self.request.phone
-            && start_deadline <= end
-            && now >= start_deadline
-        {
-            self.fail(start_deadline, HintCode::StartFailed);
-        } else if self.is_pending() && now >= end {
-            self.fail(end, HintCode::ExpiredTransaction);
+        let start_deadline = self.created.checked_add(start_timeout);
+        let end = self.created.checked_add(lifetime);
+        match (start_deadline, end) {
+            (Some(start), _)
+                if matches!(self.state, State::Outstanding)
+                    && !self.request.phone
+                    && start_timeout <= lifetime
+                    && now >= start =>
+            {
+                self.fail(start, HintCode::StartFailed);
+            }
+            (_, Some(end)) if self.is_pending() && now >= end => {
+                self.fail(end, HintCode::ExpiredTransaction);
+            }
+            _ => {}
         }
     }
 
@@ -454,7 +460,9 @@ impl Orders {
                     return Err(Refusal::WrongAuthCode);
                 }
                 let age = now.saturating_duration_since(o.created).as_secs();
-                if age > time + QR_MAX_BEHIND || time > age + QR_MAX_AHEAD {
+                if age > time.saturating_add(QR_MAX_BEHIND)
+                    || time > age.saturating_add(QR_MAX_AHEAD)
+                {
                     return Err(Refusal::StaleQrCode);
                 }
                 Some(o)

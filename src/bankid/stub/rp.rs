@@ -132,10 +132,11 @@ pub(super) fn order(req: AuthRequest, kind: Kind) -> Result<NewOrder, ApiError> 
     check_format(req.user_visible_data_format.as_deref())?;
     let non_visible = non_visible_data(req.user_non_visible_data)?;
     let return_url = match req.return_url {
-        Some(u) if !is_http_url(&u) || u.len() > RETURN_URL_MAX => {
-            return Err(ApiError::invalid("Invalid returnUrl"));
+        Some(u) if u.len() <= RETURN_URL_MAX => {
+            Some(http_url(&u).ok_or_else(|| ApiError::invalid("Invalid returnUrl"))?)
         }
-        u => u,
+        Some(_) => return Err(ApiError::invalid("Invalid returnUrl")),
+        None => None,
     };
     let (personal_number, mrtd) = requirement(req.requirement.as_ref())?;
     Ok(NewOrder {
@@ -234,6 +235,11 @@ fn check_format(format: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-pub(super) fn is_http_url(s: &str) -> bool {
-    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+/// An absolute http(s) URL, serialized by the URL parser: ASCII only, so it is always a
+/// valid `Location` header.
+pub(super) fn http_url(s: &str) -> Option<String> {
+    url::Url::parse(s)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .map(String::from)
 }
