@@ -3,7 +3,7 @@
 //! server on port 0.
 
 use crate::authn::{Authn, LogoutNotifier, password::PasswordHasher};
-use crate::config::{Config, Mode};
+use crate::config::{BankIdEnvironment, Config, Mode};
 use crate::keys::{Kek, KeyStore};
 use crate::oidc::{Op, logout::BackChannel};
 use crate::saml::{Idp, slo::FrontChannel};
@@ -25,6 +25,8 @@ pub struct AppState {
     pub op: Op,
     pub idp: Idp,
     pub http: reqwest::Client,
+    /// The built-in BankID stub, when `[bankid]` enables it (mounted at `/bankid-stub`).
+    pub bankid_stub: Option<crate::bankid::stub::Stub>,
 }
 
 pub struct App {
@@ -144,7 +146,7 @@ impl App {
             authn.clone(),
             http.clone(),
         );
-        let state = AppState {
+        let mut state = AppState {
             config: config.clone(),
             db: db.clone(),
             keys,
@@ -152,10 +154,21 @@ impl App {
             op,
             idp,
             http,
+            bankid_stub: None,
         };
 
         if demo {
             crate::demo::seed(&state).await?;
+        }
+        let b = &config.bankid;
+        if b.enabled && b.environment == BankIdEnvironment::Stub {
+            // In the demo, the app offers the demo people's personal numbers.
+            let suggestions = if demo {
+                crate::demo::bankid_suggestions(&db).await?
+            } else {
+                Vec::new()
+            };
+            state.bankid_stub = Some(crate::bankid::stub::Stub::from_config(&config, suggestions));
         }
         let router = router(&state, demo);
         listener.set_nonblocking(true)?;
@@ -222,6 +235,9 @@ fn router(state: &AppState, demo: bool) -> Router {
         );
     if demo {
         app = app.merge(crate::demo::routes().with_state(state.clone()));
+    }
+    if let Some(stub) = &state.bankid_stub {
+        app = app.nest(web::paths::BANKID_STUB, stub.router());
     }
     let edge = web::EdgeConfig {
         trusted_proxies: Arc::new(state.config.trusted_proxies.clone()),

@@ -68,12 +68,42 @@ pub enum Command {
         #[arg(long)]
         allow_remote: bool,
     },
+    /// Serve only the BankID stub: the RP API v6.0 under /rp/v6.0/ and its test app under
+    /// /app (not in production mode).
+    #[command(name = "bankid-stub")]
+    BankidStub(BankidStubArgs),
     /// Sync people and roles from the student register (the metakatalog).
     #[command(subcommand)]
     Sync(SyncCommand),
     /// Look up people in the directory.
     #[command(subcommand)]
     Person(PersonCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct BankidStubArgs {
+    /// Where to listen, e.g. 127.0.0.1:8901; port 0 picks a free port (the address is
+    /// printed).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// Serve HTTPS with this certificate (chain, PEM); needs --tls-key and --client-ca.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_key", "client_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require a client certificate issued by this CA (PEM), as BankID requires the RP
+    /// certificate.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// An order nobody picks up fails (startFailed) after this many seconds; default
+    /// [bankid] stub_start_timeout.
+    #[arg(long, value_name = "SECS")]
+    pub start_timeout: Option<u64>,
+    /// A pending order fails (expiredTransaction) after this many seconds; default
+    /// [bankid] stub_order_lifetime.
+    #[arg(long, value_name = "SECS")]
+    pub order_lifetime: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -371,8 +401,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if config.mode == Mode::Production {
                 bail!("demo is refused in production mode");
             }
+            let mut config = config;
+            // The demo logs in with the built-in BankID stub unless BankID is configured.
+            if !config.bankid.enabled {
+                config.bankid.enabled = true;
+                config.bankid.environment = crate::config::BankIdEnvironment::Stub;
+            }
             serve(config, true).await
         }
+        Command::BankidStub(args) => bankid_stub(&config, args).await,
         Command::Migrate => {
             open_db(&config).await?;
             println!("database is up to date");
@@ -418,6 +455,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let issuer = config.issuer.clone();
     let app = App::build(config, demo).await?;
+    let shutdown = shutdown_signal();
     let scheme = if app.state.config.tls.is_some() {
         "https"
     } else {
@@ -430,29 +468,62 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         "Portvakt listening on {scheme}://{} (issuer {issuer})",
         app.addr
     );
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
-/// Ctrl-C, or SIGTERM from systemd or a container runtime: stop accepting and drain.
-async fn shutdown_signal() {
+async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::Result<()> {
+    use crate::bankid::stub::serve;
+    if config.mode == Mode::Production {
+        bail!("the BankID stub is refused in production mode");
+    }
+    let tls = match (a.tls_cert, a.tls_key, a.client_ca) {
+        (Some(cert), Some(key), Some(client_ca)) => Some(serve::TlsFiles {
+            cert,
+            key,
+            client_ca,
+        }),
+        (None, None, None) => None,
+        _ => bail!("--tls-cert, --tls-key and --client-ca go together"),
+    };
+    let b = &config.bankid;
+    let secs = std::time::Duration::from_secs;
+    let opts = serve::Options {
+        listen: a.listen,
+        tls,
+        start_timeout: secs(a.start_timeout.unwrap_or(b.stub_start_timeout)),
+        order_lifetime: secs(a.order_lifetime.unwrap_or(b.stub_order_lifetime)),
+    };
+    serve::run(opts, shutdown_signal()).await
+}
+
+/// Ctrl-C, or SIGTERM from systemd or a container runtime: stop accepting and drain. The
+/// handlers are registered when this is called, not at the first poll, so a signal that
+/// arrives right after the "listening" line already stops gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

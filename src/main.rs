@@ -35,7 +35,9 @@ async fn main() -> ExitCode {
     };
     let quiet = !matches!(
         cli.command,
-        portvakt::cli::Command::Serve | portvakt::cli::Command::Demo
+        portvakt::cli::Command::Serve
+            | portvakt::cli::Command::Demo
+            | portvakt::cli::Command::BankidStub(_)
     );
     // sqlx logs PostgreSQL notices at info; they are noise for an operator.
     let default = if quiet { "warn" } else { "info,sqlx=warn" };

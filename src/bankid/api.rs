@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `requirement` of an auth order (§3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `requirement` of an auth order (§3). Debug is redacted: the personal number never
+/// reaches a log.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Requirement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -16,6 +17,20 @@ pub struct Requirement {
     pub certificate_policies: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personal_number: Option<String>,
+}
+
+impl std::fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requirement")
+            .field("pin_code", &self.pin_code)
+            .field("mrtd", &self.mrtd)
+            .field("certificate_policies", &self.certificate_policies)
+            .field(
+                "personal_number",
+                &self.personal_number.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Body of `auth` (and `sign`, whose `userVisibleData` is mandatory).
@@ -38,8 +53,11 @@ pub struct AuthRequest {
     pub return_risk: Option<bool>,
 }
 
-/// Body of `phone/auth` (and `phone/sign`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Body of `sign`: the fields of `auth`; `userVisibleData` is mandatory.
+pub type SignRequest = AuthRequest;
+
+/// Body of `phone/auth` (and `phone/sign`). Debug is redacted like `User`'s.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneAuthRequest {
     pub personal_number: String,
@@ -51,6 +69,27 @@ pub struct PhoneAuthRequest {
     pub user_visible_data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_visible_data_format: Option<String>,
+}
+
+impl std::fmt::Debug for PhoneAuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneAuthRequest")
+            .field("call_initiator", &self.call_initiator)
+            .field("requirement", &self.requirement)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Body of `phone/sign`: the fields of `phone/auth` (`userVisibleData` mandatory) and data
+/// that is signed but not shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneSignRequest {
+    #[serde(flatten)]
+    pub phone: PhoneAuthRequest,
+    /// Base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_non_visible_data: Option<String>,
 }
 
 /// Answer to `auth`/`sign`. The QR fields are absent in answers to `phone/*`.
@@ -306,5 +345,20 @@ mod tests {
             qr_start_secret: "d28db9a7-secret".into(),
         };
         assert!(!format!("{o:?}").contains("secret"));
+        let p = PhoneSignRequest {
+            phone: PhoneAuthRequest {
+                personal_number: "198003021238".into(),
+                call_initiator: "RP".into(),
+                requirement: Some(Requirement {
+                    personal_number: Some("198003021238".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            user_non_visible_data: None,
+        };
+        assert!(!format!("{p:?}").contains("198003021238"));
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.starts_with(r#"{"personalNumber":"198003021238","callInitiator":"RP""#));
     }
 }

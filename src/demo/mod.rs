@@ -369,3 +369,21 @@ async fn demo_usernames(db: &storage::Db) -> anyhow::Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// (personal number, "Name (username)") of the listed demo people who have a personnummer,
+/// for the BankID stub's app to offer. Empty before `seed`.
+pub async fn bankid_suggestions(db: &storage::Db) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let Some((_, people)) = DEMO_PEOPLE.get() else {
+        return Ok(out);
+    };
+    for (username, name, _) in people {
+        let Some(p) = storage::persons::by_login_name(db, username).await? else {
+            continue;
+        };
+        if let Some(c) = p.civic_no.as_ref().filter(|c| !c.is_temporary()) {
+            out.push((c.as_str().to_string(), format!("{name} ({username})")));
+        }
+    }
+    Ok(out)
+}

@@ -460,6 +460,131 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("demo.saml.attribute", "Attribut", "Attribute"),
     ("demo.saml.values", "Värden", "Values"),
+    ("stub.title", "BankID-testappen", "BankID test app"),
+    (
+        "stub.intro",
+        "Det här är Portvakts låtsas-BankID för demo och test. Sidan spelar BankID-appen i mobilen: öppna en inloggning med QR-kodens text eller med knappen på inloggningssidan, och välj vem du identifierar dig som. Inget riktigt BankID används.",
+        "This is Portvakt's pretend BankID for demos and tests. The page plays the BankID app on the phone: open a login with the QR code's text or with the button on the login page, and choose who you identify as. No real BankID is used.",
+    ),
+    ("stub.error.title", "Det gick inte", "That did not work"),
+    ("stub.scan_heading", "Skanna en QR-kod", "Scan a QR code"),
+    ("stub.qr_label", "QR-kodens text", "The QR code's text"),
+    (
+        "stub.qr_help",
+        "Klistra in texten som QR-koden innehåller (den börjar med bankid.). Texten gäller bara några sekunder.",
+        "Paste the text the QR code holds (it starts with bankid.). The text is valid for a few seconds only.",
+    ),
+    ("stub.open", "Öppna", "Open"),
+    (
+        "stub.autostart_help",
+        "På samma enhet öppnar inloggningssidans knapp den här sidan direkt.",
+        "On the same device, the login page's button opens this page directly.",
+    ),
+    (
+        "stub.identify_heading",
+        "Identifiera dig",
+        "Identify yourself",
+    ),
+    ("stub.sign_heading", "Skriv under", "Sign"),
+    ("stub.identify", "Identifiera", "Identify"),
+    ("stub.sign", "Skriv under", "Sign"),
+    (
+        "stub.is_stub",
+        "Testapp: inget riktigt BankID.",
+        "Test app: no real BankID.",
+    ),
+    ("stub.from_service", "Från tjänsten", "From the service"),
+    (
+        "stub.no_text",
+        "Tjänsten skickade ingen text.",
+        "The service sent no text.",
+    ),
+    ("stub.pn_label", "Personnummer", "Personal identity number"),
+    (
+        "stub.pn_help",
+        "12 siffror, ÅÅÅÅMMDDNNNN. I test går vilket nummer som helst.",
+        "12 digits, YYYYMMDDNNNN. In tests any number will do.",
+    ),
+    (
+        "stub.given_name",
+        "Förnamn (valfritt)",
+        "Given name (optional)",
+    ),
+    ("stub.surname", "Efternamn (valfritt)", "Surname (optional)"),
+    ("stub.cancel", "Avbryt", "Cancel"),
+    (
+        "stub.expire_heading",
+        "Låta ordern gå ut",
+        "Letting the order expire",
+    ),
+    (
+        "stub.expire_help",
+        "Gör ingenting om du vill se vad som händer när en order går ut: den misslyckas av sig själv.",
+        "Do nothing to see what happens when an order expires: it fails on its own.",
+    ),
+    ("stub.seconds_left", "Sekunder kvar", "Seconds left"),
+    ("stub.done_heading", "Klart", "Done"),
+    (
+        "stub.done",
+        "Klart – gå tillbaka till webbläsaren.",
+        "Done – go back to your browser.",
+    ),
+    ("stub.cancelled_heading", "Avbrutet", "Cancelled"),
+    (
+        "stub.cancelled",
+        "Du avbröt. Gå tillbaka till webbläsaren.",
+        "You cancelled. Go back to your browser.",
+    ),
+    (
+        "stub.again",
+        "Till testappens startsida",
+        "To the test app's start page",
+    ),
+    (
+        "stub.error.unknown",
+        "Ordern finns inte. Den kan ha gått ut eller avbrutits.",
+        "There is no such order. It may have expired or been cancelled.",
+    ),
+    (
+        "stub.error.not_qr",
+        "Texten är ingen QR-kod från BankID.",
+        "The text is not a BankID QR code.",
+    ),
+    (
+        "stub.error.wrong_code",
+        "QR-koden är inte äkta: dess kontrollkod stämmer inte.",
+        "The QR code is not genuine: its check code does not match.",
+    ),
+    (
+        "stub.error.stale",
+        "QR-koden är för gammal. Skanna den nya koden på inloggningssidan.",
+        "The QR code is too old. Scan the new code on the login page.",
+    ),
+    (
+        "stub.error.finished",
+        "Ordern är redan avslutad.",
+        "The order has already ended.",
+    ),
+    (
+        "stub.error.bad_pn",
+        "Personnumret ska vara 12 siffror.",
+        "The personal identity number must be 12 digits.",
+    ),
+    (
+        "stub.error.wrong_pn",
+        "Tjänsten begärde ett annat personnummer.",
+        "The service asked for another personal identity number.",
+    ),
+    (
+        "stub.error.bad_name",
+        "Namnen får vara högst 100 tecken, utan styrtecken.",
+        "Names may be at most 100 characters, without control characters.",
+    ),
+    (
+        "stub.error.form",
+        "Formuläret är ogiltigt eller för gammalt. Börja om.",
+        "The form is invalid or too old. Please start again.",
+    ),
 ];
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //! loopback port with its own database (SQLite by default; PostgreSQL when
 //! PORTVAKT_TEST_DB=postgres) and drives it like a relying party and a browser would.
 
+mod certs;
 mod helpers;
 mod webdriver;
 
 mod bankid;
+mod bankid_stub;
 mod browser;
 mod cli;
 mod login;

@@ -1,1 +1,0 @@
-//! Placeholder: the stub is being written.
