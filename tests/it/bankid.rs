@@ -236,7 +236,7 @@ async fn bankid_on_another_device_gives_an_oidc_code_with_amr_bankid_and_2fa() {
     let sub = id["sub"].as_str().unwrap();
     let (status, info) = app.userinfo(t["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200);
-    assert_eq!(info["preferred_username"], "erik", "{info}");
+    assert_eq!(info["email"], "erik@example.se", "{info}");
     assert_eq!(info["sub"], sub);
     // The order is gone: the same completion cannot log in twice.
     let r = b
@@ -742,8 +742,8 @@ async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_seale
     let _ = tracing::subscriber::set_global_default(subscriber);
     let app = bankid_app(|_| {}).await;
     person(&app, "erik", ERIK).await;
-    let b = app.browser();
     for who in [ERIK, NOBODY] {
+        let b = app.browser();
         let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
         let (order, _) = start(&b, &app, &page, "other", "login").await;
         let rec = portvakt::storage::bankid::get(&app.db, &order, portvakt::unix_now())
