@@ -773,3 +773,103 @@ async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_seale
         assert!(!log.contains(pn), "a personal number in the log");
     }
 }
+
+#[tokio::test]
+async fn same_device_the_app_returns_to_the_browser_that_started_with_the_returnurl_nonce() {
+    let app = bankid_app(|_| {}).await;
+    person(&app, "erik", ERIK).await;
+    let b = app.browser();
+    let (page, state, verifier) = oidc_login_page(&app, &b, &[]).await;
+    let (order, wait) = start(&b, &app, &page, "this", "login").await;
+    let link = wait
+        .body
+        .split("id=\"bankid-open\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    // The "phone": the stub's app page, opened by the autostart link.
+    let phone = Browser::new();
+    let mut r = phone.get(&link).await;
+    while r.status == 303 {
+        r = phone.get(&r.location.unwrap()).await;
+    }
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("Logga in i skolans tjänst"),
+        "userVisibleData: {}",
+        r.body
+    );
+    let form = [
+        ("order", hidden(&r.body, "order")),
+        ("csrf", hidden(&r.body, "csrf")),
+        ("personal_number", ERIK.to_string()),
+        ("given_name", "Erik".to_string()),
+        ("surname", "Sandberg".to_string()),
+        ("action", "approve".to_string()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = phone.post(&app.url("/bankid-stub/app"), &form).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let return_url = r.location.unwrap();
+    assert!(
+        return_url.starts_with(&app.url("/login/bankid/return?o=")),
+        "{return_url}"
+    );
+
+    // Another browser cannot use the returnUrl, nor can this one with another nonce.
+    let other = app.browser();
+    assert_eq!(other.get(&return_url).await.status, 400);
+    let wrong = format!("{}x", return_url);
+    assert_eq!(b.get(&wrong).await.status, 400);
+
+    let r = b.get(&return_url).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let wait = r.location.unwrap();
+    assert!(
+        wait.ends_with(&format!("/login/bankid?o={order}")),
+        "{wait}"
+    );
+    // The wait page collects and, once complete, goes on to the relying party.
+    let mut r = b.get(&wait).await;
+    for _ in 0..20 {
+        if r.status == 303 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        r = b.get(&wait).await;
+    }
+    assert_eq!(r.status, 303, "{}", r.body);
+    let resume = r.location.unwrap();
+    let r = b.get(&resume).await;
+    let cb = r.location.unwrap();
+    assert_eq!(query_param(&cb, "state").as_deref(), Some(state.as_str()));
+    let t = tokens(&app, &cb, &verifier).await;
+    assert_eq!(
+        jwt_claims(t["id_token"].as_str().unwrap())["amr"],
+        json!(["bankid"])
+    );
+}
+
+#[tokio::test]
+async fn without_bankid_the_pages_do_not_exist_and_the_login_page_is_as_before() {
+    let app = spawn_app_with(|_| {}).await;
+    app.add_client("rp", |_| {}).await;
+    let b = app.browser();
+    let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
+    assert!(!page.body.contains("BankID"));
+    assert!(page.body.contains("name=\"password\""));
+    let tx = hidden(&page.body, "tx");
+    let csrf = hidden(&page.body, "csrf");
+    let r = b
+        .post(
+            &app.url("/login/bankid"),
+            &[("tx", &tx), ("csrf", &csrf), ("device", "other")],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(b.get(&app.url("/password")).await.status, 404);
+    assert_eq!(b.get(&app.url("/bankid-stub/app")).await.status, 404);
+}
