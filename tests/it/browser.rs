@@ -134,6 +134,119 @@ async fn saml_post_binding_reuses_the_sso_session_across_sites() {
 }
 
 /// Logs in through the login page the browser is on.
+/// BankID on another device in Chromium: the wait page's script renews the QR code under
+/// the page's CSP, polls, and on completion carries the browser on to the relying party.
+#[tokio::test]
+async fn bankid_qr_login_in_chromium_is_carried_by_the_page_script() {
+    use crate::bankid::{ERIK, app_api, person, with_bankid};
+    let app = spawn_tls_app_with(with_bankid).await;
+    person(&app, "erik", ERIK).await;
+    let rp = TestRp::start(&app).await;
+    app.add_client("browser-rp", |s| s.redirect_uris = vec![rp.url("/cb")])
+        .await;
+    let driver = Driver::start().await;
+    let browser = driver.session().await;
+    browser.goto(&authorize_url(&app, &rp, "bankid-qr")).await;
+    browser
+        .wait_for_url("the login page", |u| u.starts_with(&app.url("/login?tx=")))
+        .await;
+    let other = browser.find("button[value=other]").await;
+    browser.click(&other).await;
+    let wait = browser
+        .wait_for_url("the wait page", |u| {
+            u.starts_with(&app.url("/login/bankid?o="))
+        })
+        .await;
+    let order = query_param(&wait, "o").unwrap();
+    // The script has taken over: the no-JavaScript Refresh button is hidden and the QR
+    // image's address carries the script's timestamp.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let source = browser.source().await;
+    assert!(
+        source.contains("&amp;t=") || source.contains("&t="),
+        "{source}"
+    );
+    assert!(source.contains("id=\"bankid-refresh\" hidden"), "{source}");
+
+    // The phone scans the code on the screen (through the stub's scan link, with this
+    // browser's cookies) and approves.
+    let cookies = browser.cookies().await;
+    let header: Vec<String> = cookies
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap(),
+                c["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let r = app
+        .client()
+        .get(app.url(&format!("/login/bankid/stub-scan?o={order}")))
+        .header("cookie", header.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let text = query_param(&app.url(&to), "qr").unwrap();
+    let (s, v) = app_api(
+        &app,
+        "approve",
+        serde_json::json!({"qrData": text, "personalNumber": ERIK}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let cb = browser
+        .wait_for_url("the callback", |u| u.starts_with(&rp.url("/cb")))
+        .await;
+    assert_eq!(query_param(&cb, "state").as_deref(), Some("bankid-qr"));
+    assert_sso_cookie(&browser, &app).await;
+    browser.quit().await;
+}
+
+/// BankID on this device in Chromium, all by clicks: the app link opens the stub's app
+/// page, which identifies and returns to the browser through the returnUrl.
+#[tokio::test]
+async fn bankid_same_device_login_in_chromium_by_clicks_alone() {
+    use crate::bankid::{ERIK, person, with_bankid};
+    let app = spawn_tls_app_with(with_bankid).await;
+    person(&app, "erik", ERIK).await;
+    let rp = TestRp::start(&app).await;
+    app.add_client("browser-rp", |s| s.redirect_uris = vec![rp.url("/cb")])
+        .await;
+    let driver = Driver::start().await;
+    let browser = driver.session().await;
+    browser.goto(&authorize_url(&app, &rp, "bankid-here")).await;
+    browser
+        .wait_for_url("the login page", |u| u.starts_with(&app.url("/login?tx=")))
+        .await;
+    let this = browser.find("button[value=this]").await;
+    browser.click(&this).await;
+    browser
+        .wait_for_url("the wait page", |u| {
+            u.starts_with(&app.url("/login/bankid?o="))
+        })
+        .await;
+    let open = browser.find("#bankid-open").await;
+    browser.click(&open).await;
+    browser
+        .wait_for_url("the stub app", |u| {
+            u.starts_with(&app.url("/bankid-stub/app"))
+        })
+        .await;
+    let pn = browser.find("#personal_number").await;
+    browser.send_keys(&pn, ERIK).await;
+    let approve = browser.find("button[value=approve]").await;
+    browser.click(&approve).await;
+    let cb = browser
+        .wait_for_url("the callback", |u| u.starts_with(&rp.url("/cb")))
+        .await;
+    assert_eq!(query_param(&cb, "state").as_deref(), Some("bankid-here"));
+    browser.quit().await;
+}
+
 async fn log_in(browser: &Session, username: &str) {
     let user = browser.find("#username").await;
     browser.send_keys(&user, username).await;

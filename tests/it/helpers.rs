@@ -119,9 +119,14 @@ pub async fn spawn_instance(
 
 /// An app that terminates TLS itself with a fresh self-signed certificate for 127.0.0.1.
 pub async fn spawn_tls_app() -> TestApp {
+    spawn_tls_app_with(|_| {}).await
+}
+
+/// A TLS app with its configuration tuned.
+pub async fn spawn_tls_app_with(tune: impl FnOnce(&mut Config)) -> TestApp {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let url = database_url(&dir).await;
-    start(&url, dir, None, true, |_| {}).await
+    start(&url, dir, None, true, tune).await
 }
 
 async fn start(
