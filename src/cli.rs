@@ -462,7 +462,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         "http"
     };
     if demo {
-        println!("{}", crate::demo::banner(&issuer));
+        let stub = app.state.bankid_stub.is_some();
+        println!("{}", crate::demo::banner(&issuer, stub));
     }
     println!(
         "Portvakt listening on {scheme}://{} (issuer {issuer})",

@@ -343,9 +343,8 @@ async fn stub_scan(
     }
     let order = order_of(&authn, &headers, &q.o).await?;
     let data = Authn::bankid_qr(&order, unix_now()).ok_or(WebError::bad_request("bankid.lost"))?;
-    let target = url::form_urlencoded::Serializer::new(format!("{}/app?", paths::BANKID_STUB))
-        .append_pair("qr", &data)
-        .finish();
+    let qr: String = url::form_urlencoded::byte_serialize(data.as_bytes()).collect();
+    let target = format!("{}/app?qr={qr}", paths::BANKID_STUB);
     Ok(Redirect::to(&target).into_response())
 }
 

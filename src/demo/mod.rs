@@ -153,7 +153,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// What `portvakt demo` prints for a newcomer.
-pub fn banner(issuer: &str) -> String {
+pub fn banner(issuer: &str, bankid_stub: bool) -> String {
     let mut s = format!(
         "\nPortvakt demo: open {issuer}{}\nDemo people (password for all: {DEMO_PASSWORD}):\n",
         paths::DEMO
@@ -164,6 +164,13 @@ pub fn banner(issuer: &str) -> String {
         }
         s.push_str(&format!(
             "The register (SS 12000 mock, {DEMO_PERSONS} fictional people): {register}\n"
+        ));
+    }
+    if bankid_stub {
+        s.push_str(&format!(
+            "BankID is played by a stub: on the login page choose a BankID button, then the\n\
+             stub's test app ({issuer}{}/app) identifies any demo person by personal number.\n",
+            paths::BANKID_STUB
         ));
     }
     s
