@@ -47,15 +47,15 @@ fn device_str(d: Device) -> &'static str {
 #[derive(Clone, Debug)]
 pub struct BankIdMethod {
     client: bankid::Client,
-    /// The stub's app page (`…/bankid-stub/app`) when the stub plays BankID, so the
-    /// autostart link opens it instead of the real app.
+    /// Where the stub is mounted (`<issuer>/bankid-stub`) when it plays BankID, so the
+    /// autostart link opens its app page instead of the real app.
     stub_app: Option<String>,
 }
 
 impl BankIdMethod {
     pub fn new(client: bankid::Client, config: &crate::config::Config) -> Self {
         let stub_app = (config.bankid.environment == BankIdEnvironment::Stub)
-            .then(|| format!("{}{}/app", config.issuer, crate::web::paths::BANKID_STUB));
+            .then(|| format!("{}{}", config.issuer, crate::web::paths::BANKID_STUB));
         Self { client, stub_app }
     }
 }
@@ -307,11 +307,13 @@ impl Authn {
         if order.device != Device::This || token.is_empty() {
             return None;
         }
-        // The returnUrl given to auth wins, so no redirect parameter here (§7).
+        // The returnUrl given to auth wins over a redirect parameter (§7): "null".
         let base = match self.bankid.as_ref().and_then(|m| m.stub_app.as_deref()) {
-            Some(stub) => format!("{stub}?"),
-            None if mobile => "https://app.bankid.com/?".into(),
-            None => "bankid:///?".into(),
+            Some(stub) => {
+                return Some(bankid::stub::Stub::autostart_url(stub, token, Some("null")));
+            }
+            None if mobile => "https://app.bankid.com/?",
+            None => "bankid:///?",
         };
         Some(format!("{base}autostarttoken={token}&redirect=null"))
     }

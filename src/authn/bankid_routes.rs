@@ -6,7 +6,9 @@
 
 use super::Authn;
 use super::bankid::{Order, Purpose, State};
-use super::routes::{binding_cookie_name, rerender_login, rp_name, set_sso_cookie, sso_cookie};
+use super::routes::{
+    binding_cookie_name, live_transaction, rerender_login, rp_name, set_sso_cookie, sso_cookie,
+};
 use crate::bankid::messages::Device;
 use crate::unix_now;
 use crate::web::{self, ClientIp, WebError, csrf, i18n::Lang, paths};
@@ -112,10 +114,7 @@ async fn start(
     if !authn.bankid_enabled() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
-    let tx = authn
-        .transaction(&form.tx, now)
-        .await?
-        .ok_or(WebError::bad_request("login.expired"))?;
+    let tx = live_transaction(&authn, &form.tx, now).await?;
     let b = binding(&authn, &headers);
     if b.is_empty()
         || !csrf::verify(
@@ -183,11 +182,8 @@ async fn wait(
     if let Some(res) = finish(&authn, &headers, &order, now).await? {
         return Ok(redirect_with_cookie(res));
     }
-    let tx = authn.transaction(&order.tx_id, now).await?;
-    let rp = match &tx {
-        Some(tx) => rp_name(&authn, &tx.rp_id, lang).await,
-        None => return Err(WebError::bad_request("login.expired")),
-    };
+    let tx = live_transaction(&authn, &order.tx_id, now).await?;
+    let rp = rp_name(&authn, &tx.rp_id, lang).await;
     let (message, failed, qr) = match order.state {
         State::Pending { message, qr } => (message, false, qr && order.device == Device::Other),
         State::Failed(message) => (message, true, false),
@@ -228,9 +224,7 @@ async fn finish(
     if order.state != State::Complete {
         return Ok(None);
     }
-    let Some(tx) = authn.transaction(&order.tx_id, now).await? else {
-        return Err(WebError::bad_request("login.expired"));
-    };
+    let tx = live_transaction(authn, &order.tx_id, now).await?;
     let previous = sso_cookie(headers, &authn.config);
     let Some((cookie, _session)) = authn.bankid_finish(order, previous, now).await? else {
         return Err(WebError::bad_request("bankid.lost"));

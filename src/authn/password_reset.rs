@@ -95,10 +95,7 @@ async fn page(
             .await?;
         return Ok(to_login(&tx));
     };
-    let tx = authn
-        .transaction(&tx_id, now)
-        .await?
-        .ok_or(WebError::bad_request("login.expired"))?;
+    let tx = super::routes::live_transaction(&authn, &tx_id, now).await?;
     let Some(session) = recent_session(&authn, &headers, now).await? else {
         return Ok(to_login(&tx.id));
     };
@@ -123,10 +120,7 @@ async fn save(
     Form(form): Form<SaveForm>,
 ) -> Result<Response, WebError> {
     let now = unix_now();
-    let tx = authn
-        .transaction(&form.tx, now)
-        .await?
-        .ok_or(WebError::bad_request("login.expired"))?;
+    let tx = super::routes::live_transaction(&authn, &form.tx, now).await?;
     let Some(session) = recent_session(&authn, &headers, now).await? else {
         return Ok(to_login(&tx.id));
     };

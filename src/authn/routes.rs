@@ -133,10 +133,7 @@ async fn login_get(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
-    let tx = authn
-        .transaction(&q.tx, unix_now())
-        .await?
-        .ok_or(WebError::bad_request("login.expired"))?;
+    let tx = live_transaction(&authn, &q.tx, unix_now()).await?;
     let name = binding_cookie_name(&authn.config);
     let (binding, new_binding) = match web::cookie(&headers, name) {
         Some(b) if !b.is_empty() && b.len() <= 64 => (b.to_string(), false),
@@ -161,10 +158,7 @@ async fn login_post(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     let now = unix_now();
-    let tx = authn
-        .transaction(&form.tx, now)
-        .await?
-        .ok_or(WebError::bad_request("login.expired"))?;
+    let tx = live_transaction(&authn, &form.tx, now).await?;
     let binding = web::cookie(&headers, binding_cookie_name(&authn.config)).unwrap_or_default();
     let bound = login_binding(&tx.id, binding);
     if binding.is_empty() || !csrf::verify(&authn.keys.secrets().csrf, "login", &bound, &form.csrf)
@@ -275,4 +269,16 @@ pub(super) async fn rerender_login(
 ) -> Result<Response, WebError> {
     let page = login_page(authn, lang, tx, binding, username, reset, Some(error)).await?;
     Ok((status, page).into_response())
+}
+
+/// The login transaction, or the "login expired" page.
+pub(super) async fn live_transaction(
+    authn: &Authn,
+    id: &str,
+    now: i64,
+) -> Result<super::Transaction, WebError> {
+    authn
+        .transaction(id, now)
+        .await?
+        .ok_or(WebError::bad_request("login.expired"))
 }

@@ -87,6 +87,18 @@ pub(crate) async fn oidc_login_page(
     (page, state, verifier)
 }
 
+/// The wait page's "open the BankID app" link.
+fn autostart_link(wait_page: &str) -> String {
+    wait_page
+        .split("id=\"bankid-open\" href=\"")
+        .nth(1)
+        .expect("an app link")
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+}
+
 /// The stub app's JSON API: `action` is open, approve or cancel.
 pub(crate) async fn app_api(app: &TestApp, action: &str, body: Value) -> (u16, Value) {
     let res = app
@@ -286,15 +298,7 @@ async fn cancel_in_the_app_and_cancel_on_the_page() {
     let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
     let (order, wait) = start(&b, &app, &page, "this", "login").await;
     // Same device: the app link (the stub's app page in demo mode), no QR code.
-    let link = wait
-        .body
-        .split("id=\"bankid-open\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&");
+    let link = autostart_link(&wait.body);
     assert!(link.contains("/bankid-stub/app?autostarttoken="), "{link}");
     assert!(!wait.body.contains("/login/bankid/qr?o="));
     assert!(
@@ -781,15 +785,7 @@ async fn same_device_the_app_returns_to_the_browser_that_started_with_the_return
     let b = app.browser();
     let (page, state, verifier) = oidc_login_page(&app, &b, &[]).await;
     let (order, wait) = start(&b, &app, &page, "this", "login").await;
-    let link = wait
-        .body
-        .split("id=\"bankid-open\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&");
+    let link = autostart_link(&wait.body);
     // The "phone": the stub's app page, opened by the autostart link.
     let phone = Browser::new();
     let mut r = phone.get(&link).await;

@@ -138,18 +138,8 @@ async fn saml_post_binding_reuses_the_sso_session_across_sites() {
 /// the page's CSP, polls, and on completion carries the browser on to the relying party.
 #[tokio::test]
 async fn bankid_qr_login_in_chromium_is_carried_by_the_page_script() {
-    use crate::bankid::{ERIK, app_api, person, with_bankid};
-    let app = spawn_tls_app_with(with_bankid).await;
-    person(&app, "erik", ERIK).await;
-    let rp = TestRp::start(&app).await;
-    app.add_client("browser-rp", |s| s.redirect_uris = vec![rp.url("/cb")])
-        .await;
-    let driver = Driver::start().await;
-    let browser = driver.session().await;
-    browser.goto(&authorize_url(&app, &rp, "bankid-qr")).await;
-    browser
-        .wait_for_url("the login page", |u| u.starts_with(&app.url("/login?tx=")))
-        .await;
+    use crate::bankid::{ERIK, app_api};
+    let (app, rp, _driver, browser) = bankid_login_page("bankid-qr").await;
     let other = browser.find("button[value=other]").await;
     browser.click(&other).await;
     let wait = browser
@@ -210,18 +200,8 @@ async fn bankid_qr_login_in_chromium_is_carried_by_the_page_script() {
 /// page, which identifies and returns to the browser through the returnUrl.
 #[tokio::test]
 async fn bankid_same_device_login_in_chromium_by_clicks_alone() {
-    use crate::bankid::{ERIK, person, with_bankid};
-    let app = spawn_tls_app_with(with_bankid).await;
-    person(&app, "erik", ERIK).await;
-    let rp = TestRp::start(&app).await;
-    app.add_client("browser-rp", |s| s.redirect_uris = vec![rp.url("/cb")])
-        .await;
-    let driver = Driver::start().await;
-    let browser = driver.session().await;
-    browser.goto(&authorize_url(&app, &rp, "bankid-here")).await;
-    browser
-        .wait_for_url("the login page", |u| u.starts_with(&app.url("/login?tx=")))
-        .await;
+    use crate::bankid::ERIK;
+    let (app, rp, _driver, browser) = bankid_login_page("bankid-here").await;
     let this = browser.find("button[value=this]").await;
     browser.click(&this).await;
     browser
@@ -245,6 +225,24 @@ async fn bankid_same_device_login_in_chromium_by_clicks_alone() {
         .await;
     assert_eq!(query_param(&cb, "state").as_deref(), Some("bankid-here"));
     browser.quit().await;
+}
+
+/// A TLS app with BankID (the stub) and erik, a relying party, and Chromium at the login
+/// page of an authorize request with `state`.
+async fn bankid_login_page(state: &str) -> (TestApp, TestRp, Driver, Session) {
+    use crate::bankid::{ERIK, person, with_bankid};
+    let app = spawn_tls_app_with(with_bankid).await;
+    person(&app, "erik", ERIK).await;
+    let rp = TestRp::start(&app).await;
+    app.add_client("browser-rp", |s| s.redirect_uris = vec![rp.url("/cb")])
+        .await;
+    let driver = Driver::start().await;
+    let browser = driver.session().await;
+    browser.goto(&authorize_url(&app, &rp, state)).await;
+    browser
+        .wait_for_url("the login page", |u| u.starts_with(&app.url("/login?tx=")))
+        .await;
+    (app, rp, driver, browser)
 }
 
 async fn log_in(browser: &Session, username: &str) {
