@@ -60,8 +60,8 @@ impl BankIdMethod {
     }
 }
 
-/// An order as the pages see it.
-#[derive(Debug, Clone)]
+/// An order as the pages see it. Debug leaves out the tokens and the QR secret.
+#[derive(Clone)]
 pub struct Order {
     pub id: String,
     pub tx_id: String,
@@ -74,6 +74,17 @@ pub struct Order {
     qr_start_secret: String,
     return_nonce: Option<String>,
     person_id: Option<String>,
+}
+
+impl std::fmt::Debug for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Order")
+            .field("id", &self.id)
+            .field("purpose", &self.purpose)
+            .field("device", &self.device)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,10 +172,13 @@ impl Authn {
             }),
             ..Default::default()
         };
+        let asked = std::time::Instant::now();
         let started = match method.client.auth(&req).await {
             Ok(o) => o,
             Err(e) => return Ok(Err(StartRefused(refusal(&e)))),
         };
+        // The QR code's time zero is when BankID's answer arrived (§6), not when we asked.
+        let started_at = now + asked.elapsed().as_secs() as i64;
         let rec = OrderRecord {
             id: id.clone(),
             tx_id: tx.id.clone(),
@@ -180,7 +194,7 @@ impl Authn {
                 started.qr_start_secret.as_bytes(),
             )?,
             return_nonce: (device == Device::This).then(|| crate::keys::hash_token(&nonce)),
-            started_at: now,
+            started_at,
             status: "pending".into(),
             hint: Some(HintCode::OutstandingTransaction.as_str().into()),
             person_id: None,
@@ -385,15 +399,8 @@ impl Authn {
             },
             "complete" => State::Complete,
             "failed" => State::Failed(messages::for_status(Status::Failed, hint.as_ref(), device)),
-            // refused and error keep their message key in `hint`.
-            _ => State::Failed(
-                messages::KEYS
-                    .iter()
-                    .chain(["bankid.no_match"].iter())
-                    .find(|k| Some(**k) == rec.hint.as_deref())
-                    .copied()
-                    .unwrap_or("bankid.rfa22"),
-            ),
+            // refused and error keep their message's catalogue key in `hint`.
+            _ => State::Failed(stored_message(rec.hint.as_deref())),
         };
         let secret = kek::open_with(&self.keys.secrets().token, QR_LABEL, &rec.qr_start_secret)
             .and_then(|b| String::from_utf8(b).ok())
@@ -415,6 +422,20 @@ impl Authn {
             return_nonce: rec.return_nonce,
             person_id: rec.person_id,
         })
+    }
+}
+
+/// The catalogue key stored for a refused or failed-by-error order, as a static key.
+fn stored_message(hint: Option<&str>) -> &'static str {
+    const NO_MATCH: &str = "bankid.no_match";
+    match hint {
+        Some(NO_MATCH) => NO_MATCH,
+        Some(h) => messages::KEYS
+            .iter()
+            .find(|k| **k == h)
+            .copied()
+            .unwrap_or("bankid.rfa22"),
+        None => "bankid.rfa22",
     }
 }
 

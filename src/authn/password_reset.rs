@@ -139,7 +139,7 @@ async fn save(
         .ok_or(WebError::bad_request("login.expired"))?;
     let error = match form.password.chars().count() {
         n if n < MIN_LENGTH => Some("password.error.short"),
-        n if n > MAX_LENGTH => Some("password.error.short"),
+        n if n > MAX_LENGTH => Some("password.error.long"),
         _ if form.password != form.repeat => Some("password.error.mismatch"),
         _ => None,
     };

@@ -259,6 +259,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "The password must have at least 10 characters.",
     ),
     (
+        "password.error.long",
+        "Lösenordet får ha högst 256 tecken.",
+        "The password may have at most 256 characters.",
+    ),
+    (
         "password.error.mismatch",
         "Lösenorden är inte likadana.",
         "The passwords are not the same.",
