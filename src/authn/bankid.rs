@@ -453,3 +453,60 @@ fn refusal(e: &BankIdError) -> &'static str {
     tracing::warn!("BankID auth: {e}");
     messages::for_error(e.code())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::acr;
+
+    fn tx(acr_values: &[&str]) -> Transaction {
+        Transaction {
+            id: "t".into(),
+            protocol: "oidc".into(),
+            rp_id: "rp".into(),
+            request: String::new(),
+            created_at: 0,
+            completed_session: None,
+            resume_path: "/oidc/authorize/resume",
+            login_hint: None,
+            acr_values: acr_values.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn session(level: &str) -> Session {
+        Session {
+            id: "s".into(),
+            sid: "sid".into(),
+            person_id: "p".into(),
+            methods: Vec::new(),
+            acr: level.into(),
+            auth_time: 0,
+            expires_at: 1,
+        }
+    }
+
+    /// Only a step-up names the person: an ordinary login on a shared computer must not be
+    /// bound to whoever used it before.
+    #[test]
+    fn only_a_step_up_is_bound_to_the_sessions_person() {
+        assert!(steps_up(&tx(&[acr::TWO_FACTOR]), &session(acr::BAS)));
+        assert!(!steps_up(&tx(&[]), &session(acr::BAS)));
+        assert!(!steps_up(&tx(&[acr::BAS]), &session(acr::BAS)));
+        assert!(!steps_up(
+            &tx(&[acr::BAS, acr::TWO_FACTOR]),
+            &session(acr::BAS)
+        ));
+        assert!(!steps_up(
+            &tx(&[acr::TWO_FACTOR]),
+            &session(acr::TWO_FACTOR)
+        ));
+    }
+
+    #[test]
+    fn stored_messages_are_catalogue_keys_or_the_unknown_error() {
+        assert_eq!(stored_message(Some("bankid.no_match")), "bankid.no_match");
+        assert_eq!(stored_message(Some("bankid.rfa4")), "bankid.rfa4");
+        assert_eq!(stored_message(Some("<script>")), "bankid.rfa22");
+        assert_eq!(stored_message(None), "bankid.rfa22");
+    }
+}
