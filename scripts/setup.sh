@@ -8,7 +8,8 @@
 #           libclang-dev; Rust >= 1.94 via
 #           rustup with rustfmt and clippy
 #   tests:  postgresql, chromium, chromium-driver (the browser tests in tests/it/browser.rs),
-#           xmlsec1 (decrypts assertions in tests; pysaml2 uses it), python3-venv (pysaml2)
+#           xmlsec1 (decrypts assertions in tests; pysaml2 uses it), python3-venv (the interop
+#           venv: pysaml2, pybankid)
 #
 # Non-interactive: never reads standard input. Safe to run again and again.
 set -euo pipefail

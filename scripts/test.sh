@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# README command 2, and what CI runs (.ci/run): installs what is missing (pysaml2's venv for
-# the SAML interop tests too: scripts/interop-setup.sh), makes sure PostgreSQL is up, then
-# runs every check and stops at the first failure:
+# README command 2, and what CI runs (.ci/run): installs what is missing (the venv with
+# pysaml2 and pybankid for the interop tests too: scripts/interop-setup.sh), makes sure
+# PostgreSQL is up, then runs every check and stops at the first failure:
 #
 #   1. cargo fmt --check
 #   2. cargo clippy --all-targets -- -D warnings
@@ -20,7 +20,8 @@ fail() { printf '\n[test] %s\n' "$*" >&2; exit 1; }
 
 step "setup: install what is missing"
 bash scripts/setup.sh
-# pysaml2 in a venv, for the SAML interoperability tests (tests/it/saml_interop.rs).
+# pysaml2 and pybankid in a venv, for the interoperability tests (tests/it/saml_interop.rs,
+# tests/it/bankid_interop.rs).
 bash scripts/interop-setup.sh
 export PORTVAKT_PYTHON="${PORTVAKT_PYTHON:-${PORTVAKT_VENV:-/var/tmp/portvakt-venv}/bin/python}"
 

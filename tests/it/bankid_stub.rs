@@ -3,6 +3,7 @@
 //! certificates from a test CA made here, and the client trusting only that CA. The stub
 //! app's JSON API plays the phone; the qrStartSecret stays in the test, as it stays on
 //! Portvakt's server. Also: the stub mounted in Portvakt, and the command's refusals.
+//! `pki()` and `spawn_stub()` serve `bankid_interop` too.
 
 use crate::certs::{Role, certificate, write};
 use crate::helpers::spawn_app_with;
@@ -18,11 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-const PN: &str = "198003021238";
+/// A fictional personal number (specs/bankid.md §11).
+pub(crate) const PN: &str = "198003021238";
 
 /// A test CA, the stub's server certificate (127.0.0.1) and an RP client certificate.
-struct Pki {
-    dir: tempfile::TempDir,
+pub(crate) struct Pki {
+    pub(crate) dir: tempfile::TempDir,
     ca_pem: Vec<u8>,
     /// The RP's certificate and key as one PEM.
     identity_pem: Vec<u8>,
@@ -30,10 +32,14 @@ struct Pki {
     p12: Vec<u8>,
     server_cert: PathBuf,
     server_key: PathBuf,
-    ca_file: PathBuf,
+    /// The test CA (PEM).
+    pub(crate) ca_file: PathBuf,
+    /// The RP's certificate and its key, each a PEM file.
+    pub(crate) client_cert: PathBuf,
+    pub(crate) client_key: PathBuf,
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let (ca, ca_key) = certificate("Portvakt test BankID CA", Role::Ca, 1, None);
     let (server, server_key) = certificate("127.0.0.1", Role::Server, 2, Some((&ca, &ca_key)));
@@ -62,6 +68,12 @@ fn pki() -> Pki {
             &server_key.private_key_to_pem_pkcs8().unwrap(),
         ),
         ca_file: write(dir.path(), "ca.pem", &ca_pem),
+        client_cert: write(dir.path(), "rp.pem", &rp.to_pem().unwrap()),
+        client_key: write(
+            dir.path(),
+            "rp.key",
+            &rp_key.private_key_to_pem_pkcs8().unwrap(),
+        ),
         ca_pem,
         identity_pem,
         p12,
@@ -70,11 +82,12 @@ fn pki() -> Pki {
 }
 
 /// `portvakt bankid-stub` running; killed when dropped.
-struct StubProcess {
+pub(crate) struct StubProcess {
     child: Child,
     /// e.g. `https://127.0.0.1:PORT`
-    base: String,
-    stderr: Arc<Mutex<String>>,
+    pub(crate) base: String,
+    /// What the stub logged so far.
+    pub(crate) stderr: Arc<Mutex<String>>,
 }
 
 impl Drop for StubProcess {
@@ -97,7 +110,7 @@ fn portvakt(args: &[&str], dir: &std::path::Path) -> Command {
 }
 
 /// Starts the stub with mutual TLS on a free loopback port and reads the address it prints.
-fn spawn_stub(pki: &Pki, extra: &[&str]) -> StubProcess {
+pub(crate) fn spawn_stub(pki: &Pki, extra: &[&str]) -> StubProcess {
     let mut args = vec![
         "bankid-stub",
         "--listen",

@@ -11,6 +11,19 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use tempfile::TempDir;
 
+/// The Python of the interoperability tests (pysaml2, pybankid): PORTVAKT_PYTHON, else the
+/// venv scripts/interop-setup.sh makes. Missing, the test fails: interop tests never skip.
+pub fn interop_python() -> String {
+    let p = std::env::var("PORTVAKT_PYTHON")
+        .unwrap_or_else(|_| "/var/tmp/portvakt-venv/bin/python".into());
+    assert!(
+        std::path::Path::new(&p).exists(),
+        "the interop tests need the Python with pysaml2 and pybankid at {p}: run \
+         scripts/interop-setup.sh (or set PORTVAKT_PYTHON)"
+    );
+    p
+}
+
 pub const PASSWORD: &str = "rätt-lösenord-123";
 pub const SECRET: &str = "a-client-secret-of-enough-length-42";
 pub const RP_REDIRECT: &str = "http://127.0.0.1:9/cb";

@@ -7,6 +7,7 @@ mod helpers;
 mod webdriver;
 
 mod bankid;
+mod bankid_interop;
 mod bankid_stub;
 mod browser;
 mod cli;

@@ -2,8 +2,9 @@
 //! is the SP and the browser, the real server is the IdP. The script prints what pysaml2
 //! accepted as JSON; these tests check it.
 //!
-//! The Python comes from PORTVAKT_PYTHON or /var/tmp/portvakt-venv/bin/python, made by
-//! scripts/interop-setup.sh. When it is missing the tests fail: they never skip.
+//! The Python comes from `interop_python()`: PORTVAKT_PYTHON or
+//! /var/tmp/portvakt-venv/bin/python, made by scripts/interop-setup.sh. When it is missing
+//! the tests fail: they never skip.
 
 use crate::helpers::*;
 use serde_json::Value;
@@ -16,17 +17,6 @@ const SP_ACS: &str = "https://sp.interop.example/saml2/acs/post";
 const SP_SLO: &str = "https://sp.interop.example/saml2/ls";
 
 const EPPN: &str = "eduPersonPrincipalName";
-
-fn python() -> String {
-    let p = std::env::var("PORTVAKT_PYTHON")
-        .unwrap_or_else(|_| "/var/tmp/portvakt-venv/bin/python".into());
-    assert!(
-        Path::new(&p).exists(),
-        "the SAML interop tests need pysaml2's Python at {p}: run scripts/interop-setup.sh \
-         (or set PORTVAKT_PYTHON)"
-    );
-    p
-}
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/saml_sp.py")
@@ -48,7 +38,7 @@ impl Run {
 
 /// Runs the script off the runtime's thread: the server under test runs on that thread.
 async fn run_sp(args: Vec<String>) -> Run {
-    let py = python();
+    let py = interop_python();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(py)
             .arg(script())
