@@ -451,7 +451,11 @@ fn steps_up(tx: &Transaction, s: &Session) -> bool {
 /// details text, which may echo what we sent.
 fn refusal(e: &BankIdError) -> &'static str {
     tracing::warn!("BankID auth: {e}");
-    messages::for_error(e.code())
+    match e {
+        // Unreachable or timed out: as BankID's own internal errors, "try again".
+        BankIdError::Transport(_) => "bankid.rfa5",
+        _ => messages::for_error(e.code()),
+    }
 }
 
 #[cfg(test)]

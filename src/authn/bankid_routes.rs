@@ -153,6 +153,13 @@ async fn start(
             Ok(Redirect::to(&format!("{}?o={order}", paths::LOGIN_BANKID)).into_response())
         }
         Err(refused) => {
+            // An order already running for the person conflicts; anything else means
+            // BankID could not take the order now.
+            let status = if refused.0 == "bankid.rfa4" {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             rerender_login(
                 &authn,
                 lang,
@@ -160,7 +167,7 @@ async fn start(
                 b,
                 "",
                 purpose == Purpose::Password,
-                StatusCode::SERVICE_UNAVAILABLE,
+                status,
                 refused.0,
             )
             .await

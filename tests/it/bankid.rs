@@ -507,7 +507,7 @@ async fn step_up_names_the_person_and_a_concurrent_one_is_already_in_progress() 
             ],
         )
         .await;
-    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("redan påbörjad"), "RFA4: {}", r.body);
     // BankID cancels the first order too.
     let v = poll_until(&b, &app, &o1, done).await;
@@ -847,6 +847,45 @@ async fn same_device_the_app_returns_to_the_browser_that_started_with_the_return
         jwt_claims(t["id_token"].as_str().unwrap())["amr"],
         json!(["bankid"])
     );
+}
+
+#[tokio::test]
+async fn bankid_out_of_reach_gives_the_login_page_with_try_again_later() {
+    // Port 9 (discard) on loopback: nothing listens.
+    let app = bankid_app(|c| c.bankid.url = "http://127.0.0.1:9/rp/v6.0/".into()).await;
+    let b = app.browser();
+    let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
+    let tx = hidden(&page.body, "tx");
+    let csrf = hidden(&page.body, "csrf");
+    let r = b
+        .post(
+            &app.url("/login/bankid"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("device", "other"),
+                ("purpose", "login"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.contains("Internt tekniskt fel. Försök igen."),
+        "RFA5: {}",
+        r.body
+    );
+    assert!(
+        r.body.contains("name=\"password\""),
+        "the password form is still there"
+    );
+    // A forged CSRF token never reaches BankID.
+    let r = b
+        .post(
+            &app.url("/login/bankid"),
+            &[("tx", &tx), ("csrf", "forged"), ("device", "other")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
 }
 
 #[tokio::test]
