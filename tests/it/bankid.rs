@@ -786,6 +786,16 @@ async fn same_device_the_app_returns_to_the_browser_that_started_with_the_return
     let (page, state, verifier) = oidc_login_page(&app, &b, &[]).await;
     let (order, wait) = start(&b, &app, &page, "this", "login").await;
     let link = autostart_link(&wait.body);
+    // The wait page speaks English too.
+    let en = b
+        .get(&app.url(&format!("/login/bankid?o={order}&lang=en")))
+        .await;
+    assert!(
+        en.body.contains("Trying to start your BankID app."),
+        "{}",
+        en.body
+    );
+    assert!(en.body.contains("På svenska"));
     // The "phone": the stub's app page, opened by the autostart link.
     let phone = Browser::new();
     let mut r = phone.get(&link).await;
