@@ -7,7 +7,8 @@
 use super::Authn;
 use super::bankid::{Order, Purpose, State};
 use super::routes::{
-    binding_cookie_name, live_transaction, rerender_login, rp_name, set_sso_cookie, sso_cookie,
+    LoginView, binding_cookie_name, is_mobile, live_transaction, rerender_login, rp_name,
+    set_sso_cookie, sso_cookie,
 };
 use crate::bankid::messages::Device;
 use crate::unix_now;
@@ -160,17 +161,14 @@ async fn start(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            rerender_login(
-                &authn,
-                lang,
-                &tx,
-                b,
-                "",
-                purpose == Purpose::Password,
-                status,
-                refused.0,
-            )
-            .await
+            let view = LoginView {
+                tx: &tx,
+                binding: b,
+                username: "",
+                reset: purpose == Purpose::Password,
+                mobile: is_mobile(&headers),
+            };
+            rerender_login(&authn, lang, &view, status, refused.0).await
         }
     }
 }
@@ -196,10 +194,7 @@ async fn wait(
         State::Failed(message) => (message, true, false),
         State::Complete => ("bankid.lost", true, false),
     };
-    let mobile = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ["Android", "iPhone", "iPad"].iter().any(|m| ua.contains(m)));
+    let mobile = is_mobile(&headers);
     let token = cancel_csrf(&authn, &order.id, binding(&authn, &headers));
     let mut res = web::render(&WaitPage {
         lang,

@@ -70,6 +70,8 @@ struct LoginPage<'a> {
     password: bool,
     /// "Forgot your password?": BankID only, then the new-password page.
     reset: bool,
+    /// Offer BankID on this device first (phones), else the QR code first.
+    mobile: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -141,7 +143,14 @@ async fn login_get(
     };
     let hint = tx.login_hint.as_deref().unwrap_or("");
     let reset = q.reset.is_some() || tx.protocol == super::password_reset::PROTOCOL;
-    let mut res = login_page(&authn, lang, &tx, &binding, hint, reset, None).await?;
+    let view = LoginView {
+        tx: &tx,
+        binding: &binding,
+        username: hint,
+        reset,
+        mobile: is_mobile(&headers),
+    };
+    let mut res = login_page(&authn, lang, &view, None).await?;
     if new_binding {
         let secure = authn.config.secure_cookies();
         let c = web::set_cookie(name, &binding, None, secure, SameSite::Lax);
@@ -165,17 +174,15 @@ async fn login_post(
     {
         return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
     }
+    let view = LoginView {
+        tx: &tx,
+        binding,
+        username: &form.username,
+        reset: false,
+        mobile: is_mobile(&headers),
+    };
     let rerender = |status: StatusCode, error: &'static str| {
-        rerender_login(
-            &authn,
-            lang,
-            &tx,
-            binding,
-            &form.username,
-            false,
-            status,
-            error,
-        )
+        rerender_login(&authn, lang, &view, status, error)
     };
     if !offers_password(&authn, &tx) {
         return rerender(StatusCode::FORBIDDEN, "login.bankid_required").await;
@@ -230,16 +237,39 @@ fn offers_password(authn: &Authn, tx: &super::Transaction) -> bool {
     tx.protocol != super::password_reset::PROTOCOL && (enough || !authn.bankid_enabled())
 }
 
+/// What a login page is drawn for.
+pub(super) struct LoginView<'a> {
+    pub tx: &'a super::Transaction,
+    /// The browser's login-binding cookie value (the CSRF token is bound to it).
+    pub binding: &'a str,
+    /// The username to fill in again.
+    pub username: &'a str,
+    /// "Forgot your password?": BankID only.
+    pub reset: bool,
+    /// A phone or tablet: BankID on this device comes first, else the QR code does.
+    pub mobile: bool,
+}
+
+/// Whether the browser is on a phone or tablet (where the BankID app is on the same device).
+pub(super) fn is_mobile(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| {
+            ["Android", "iPhone", "iPad", "Mobile"]
+                .iter()
+                .any(|m| ua.contains(m))
+        })
+}
+
 async fn login_page(
     authn: &Authn,
     lang: Lang,
-    tx: &super::Transaction,
-    binding: &str,
-    username: &str,
-    reset: bool,
+    view: &LoginView<'_>,
     error: Option<&'static str>,
 ) -> Result<Response, WebError> {
-    let token = login_csrf(authn, &tx.id, binding);
+    let tx = view.tx;
+    let token = login_csrf(authn, &tx.id, view.binding);
     let name = rp_name(authn, &tx.rp_id, lang).await;
     let bankid = authn.bankid_enabled();
     web::render(&LoginPage {
@@ -247,27 +277,24 @@ async fn login_page(
         tx: &tx.id,
         csrf: &token,
         rp_name: &name,
-        username,
+        username: view.username,
         error,
         bankid,
-        password: !reset && offers_password(authn, tx),
-        reset: reset && bankid,
+        password: !view.reset && offers_password(authn, tx),
+        reset: view.reset && bankid,
+        mobile: view.mobile,
     })
 }
 
 /// The login page again, with an error and a status.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn rerender_login(
     authn: &Authn,
     lang: Lang,
-    tx: &super::Transaction,
-    binding: &str,
-    username: &str,
-    reset: bool,
+    view: &LoginView<'_>,
     status: StatusCode,
     error: &'static str,
 ) -> Result<Response, WebError> {
-    let page = login_page(authn, lang, tx, binding, username, reset, Some(error)).await?;
+    let page = login_page(authn, lang, view, Some(error)).await?;
     Ok((status, page).into_response())
 }
 

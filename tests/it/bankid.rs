@@ -258,6 +258,35 @@ async fn bankid_on_another_device_gives_an_oidc_code_with_amr_bankid_and_2fa() {
 }
 
 #[tokio::test]
+async fn phones_get_bankid_on_this_device_first_and_computers_the_qr_code() {
+    let app = bankid_app(|_| {}).await;
+    let b = app.browser();
+    let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
+    let first =
+        |body: &str| body.split("name=\"device\" value=\"").nth(1).unwrap()[..5].to_string();
+    assert_eq!(first(&page.body), "other", "a computer: the QR code first");
+    let tx = hidden(&page.body, "tx");
+    let phone = app
+        .client()
+        .get(app.url(&format!("/login?tx={tx}")))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148",
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        first(&phone),
+        "this\"",
+        "a phone: BankID on this device first"
+    );
+}
+
+#[tokio::test]
 async fn discovery_offers_2fa_and_a_2fa_request_gets_bankid_only() {
     let app = bankid_app(|_| {}).await;
     person(&app, "erik", ERIK).await;
