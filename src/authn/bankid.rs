@@ -18,6 +18,9 @@ const COLLECT_EVERY: i64 = 2;
 /// How long we keep an order: BankID's order lifetime (about 3 minutes) and a margin.
 const ORDER_TTL: i64 = 240;
 const QR_LABEL: &str = "bankid-qr";
+/// Orders one login transaction may start: plenty for retries, and a bound on what one
+/// page can make BankID do (a limit per address would lock out a school behind one NAT).
+const MAX_ORDERS_PER_LOGIN: i64 = 10;
 
 /// What the login is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +136,12 @@ impl Authn {
         now: i64,
     ) -> Result<Result<String, StartRefused>, AuthnError> {
         let method = self.bankid()?;
+        // Counted in the throttle table, which every instance shares and housekeeping
+        // empties.
+        let key = crate::keys::hash_token(&format!("bankid-start\u{0}{}", tx.id));
+        if storage::throttle::record_failure(&self.db, &key, now).await? > MAX_ORDERS_PER_LOGIN {
+            return Ok(Err(StartRefused("login.error.throttled")));
+        }
         let id = crate::keys::random_token();
         let nonce = crate::keys::random_token();
         let b = &self.config.bankid;

@@ -154,12 +154,12 @@ async fn start(
             Ok(Redirect::to(&format!("{}?o={order}", paths::LOGIN_BANKID)).into_response())
         }
         Err(refused) => {
-            // An order already running for the person conflicts; anything else means
-            // BankID could not take the order now.
-            let status = if refused.0 == "bankid.rfa4" {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
+            // An order already running for the person conflicts; too many orders for one
+            // login are throttled; anything else means BankID could not take the order.
+            let status = match refused.0 {
+                "bankid.rfa4" => StatusCode::CONFLICT,
+                "login.error.throttled" => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             let view = LoginView {
                 tx: &tx,

@@ -928,6 +928,30 @@ async fn bankid_out_of_reach_gives_the_login_page_with_try_again_later() {
 }
 
 #[tokio::test]
+async fn one_login_may_start_ten_orders() {
+    let app = bankid_app(|_| {}).await;
+    let b = app.browser();
+    let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
+    let tx = hidden(&page.body, "tx");
+    let csrf = hidden(&page.body, "csrf");
+    let form = [
+        ("tx", tx.as_str()),
+        ("csrf", &csrf),
+        ("device", "other"),
+        ("purpose", "login"),
+    ];
+    for _ in 0..10 {
+        assert_eq!(b.post(&app.url("/login/bankid"), &form).await.status, 303);
+    }
+    let r = b.post(&app.url("/login/bankid"), &form).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("För många försök"), "{}", r.body);
+    // Another login is not affected.
+    let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
+    start(&b, &app, &page, "other", "login").await;
+}
+
+#[tokio::test]
 async fn without_bankid_the_pages_do_not_exist_and_the_login_page_is_as_before() {
     let app = spawn_app_with(|_| {}).await;
     app.add_client("rp", |_| {}).await;
