@@ -101,9 +101,27 @@ pub enum State {
     Complete,
 }
 
-/// Why a BankID order could not start; a catalogue key for the login page.
-#[derive(Debug)]
-pub struct StartRefused(pub &'static str);
+/// Why a BankID order could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartRefused {
+    /// BankID already runs an order for this person (a step-up started twice).
+    AlreadyInProgress,
+    /// This login transaction started its allowance of orders.
+    TooMany,
+    /// BankID could not take the order; the catalogue key of the message.
+    Unavailable(&'static str),
+}
+
+impl StartRefused {
+    /// The catalogue key of the message for the login page.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::AlreadyInProgress => "bankid.rfa4",
+            Self::TooMany => "login.error.throttled",
+            Self::Unavailable(key) => key,
+        }
+    }
+}
 
 impl Authn {
     pub fn bankid_enabled(&self) -> bool {
@@ -140,7 +158,7 @@ impl Authn {
         // empties.
         let key = crate::keys::hash_token(&format!("bankid-start\u{0}{}", tx.id));
         if storage::throttle::record_failure(&self.db, &key, now).await? > MAX_ORDERS_PER_LOGIN {
-            return Ok(Err(StartRefused("login.error.throttled")));
+            return Ok(Err(StartRefused::TooMany));
         }
         let id = crate::keys::random_token();
         let nonce = crate::keys::random_token();
@@ -184,7 +202,7 @@ impl Authn {
         let asked = std::time::Instant::now();
         let started = match method.client.auth(&req).await {
             Ok(o) => o,
-            Err(e) => return Ok(Err(StartRefused(refusal(&e)))),
+            Err(e) => return Ok(Err(refusal(&e))),
         };
         // The QR code's time zero is when BankID's answer arrived (§6), not when we asked.
         let started_at = now + asked.elapsed().as_secs() as i64;
@@ -292,7 +310,7 @@ impl Authn {
         now: i64,
     ) -> Result<(&'static str, Option<String>, Option<String>), AuthnError> {
         let ids = match crate::directory::CivicNo::parse(personal_number) {
-            Ok(c) => storage::bankid::active_by_civic(&self.db, c.as_str()).await?,
+            Ok(c) => storage::persons::active_ids_by_civic(&self.db, c.as_str()).await?,
             Err(_) => Vec::new(),
         };
         if let [id] = ids.as_slice() {
@@ -456,14 +474,18 @@ fn steps_up(tx: &Transaction, s: &Session) -> bool {
     !tx.acr_values.is_empty() && tx.acr_values.iter().all(|a| rank(a) > rank(&s.acr))
 }
 
-/// The message for an order that could not start. Errors are logged without BankID's
-/// details text, which may echo what we sent.
-fn refusal(e: &BankIdError) -> &'static str {
+/// Why an order could not start. Errors are logged without BankID's details text, which
+/// may echo what we sent.
+fn refusal(e: &BankIdError) -> StartRefused {
     tracing::warn!("BankID auth: {e}");
     match e {
+        BankIdError::Api {
+            code: api::ErrorCode::AlreadyInProgress,
+            ..
+        } => StartRefused::AlreadyInProgress,
         // Unreachable or timed out: as BankID's own internal errors, "try again".
-        BankIdError::Transport(_) => "bankid.rfa5",
-        _ => messages::for_error(e.code()),
+        BankIdError::Transport(_) => StartRefused::Unavailable("bankid.rfa5"),
+        _ => StartRefused::Unavailable(messages::for_error(e.code())),
     }
 }
 

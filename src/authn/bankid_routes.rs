@@ -5,7 +5,7 @@
 //! cookie; the browser never sees the orderRef or the qrStartSecret.
 
 use super::Authn;
-use super::bankid::{Order, Purpose, State};
+use super::bankid::{Order, Purpose, StartRefused, State};
 use super::routes::{
     LoginView, binding_cookie_name, is_mobile, live_transaction, rerender_login, rp_name,
     set_sso_cookie, sso_cookie,
@@ -154,12 +154,10 @@ async fn start(
             Ok(Redirect::to(&format!("{}?o={order}", paths::LOGIN_BANKID)).into_response())
         }
         Err(refused) => {
-            // An order already running for the person conflicts; too many orders for one
-            // login are throttled; anything else means BankID could not take the order.
-            let status = match refused.0 {
-                "bankid.rfa4" => StatusCode::CONFLICT,
-                "login.error.throttled" => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
+            let status = match refused {
+                StartRefused::AlreadyInProgress => StatusCode::CONFLICT,
+                StartRefused::TooMany => StatusCode::TOO_MANY_REQUESTS,
+                StartRefused::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
             let view = LoginView {
                 tx: &tx,
@@ -168,7 +166,7 @@ async fn start(
                 reset: purpose == Purpose::Password,
                 mobile: is_mobile(&headers),
             };
-            rerender_login(&authn, lang, &view, status, refused.0).await
+            rerender_login(&authn, lang, &view, status, refused.message()).await
         }
     }
 }

@@ -147,14 +147,3 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         .await?;
     Ok(affected(r))
 }
-
-/// Active people with this civic number (a BankID login needs exactly one).
-pub async fn active_by_civic(db: &Db, civic: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT id FROM persons WHERE civic_no = $1 AND status = 'active'")
-        .bind(civic)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|r| Ok(r.try_get::<String, _>("id")?))
-        .collect()
-}

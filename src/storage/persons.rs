@@ -445,3 +445,14 @@ pub async fn password_hash(db: &Db, person_id: &str) -> Result<Option<String>> {
         .await?;
     Ok(row.map(|r| r.try_get("password_hash")).transpose()?)
 }
+
+/// Active people with this civic number (a BankID login needs exactly one).
+pub async fn active_ids_by_civic(db: &Db, civic: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM persons WHERE civic_no = $1 AND status = 'active'")
+        .bind(civic)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<String, _>("id")?))
+        .collect()
+}

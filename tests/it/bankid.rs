@@ -142,6 +142,26 @@ pub(crate) async fn poll_until(
     panic!("the order never reached the expected state");
 }
 
+/// Scans the order's QR code, has the stub app `open`, `approve` or `cancel` it for
+/// `personal_number`, and polls until the order is no longer pending.
+pub(crate) async fn by_qr(
+    b: &Browser,
+    app: &TestApp,
+    order: &str,
+    action: &str,
+    personal_number: &str,
+) -> Value {
+    let text = scan(b, app, order).await;
+    let (s, v) = app_api(
+        app,
+        action,
+        json!({"qrData": text, "personalNumber": personal_number}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    poll_until(b, app, order, done).await
+}
+
 pub(crate) fn done(v: &Value) -> bool {
     v["state"] != "pending"
 }
@@ -402,15 +422,7 @@ async fn an_order_nobody_picks_up_fails_with_start_failed_and_a_slow_one_expires
     // Picked up in time, but never approved: expiredTransaction.
     let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
     let (order, _) = start(&b, &app, &page, "other", "login").await;
-    let text = scan(&b, &app, &order).await;
-    let (s, v) = app_api(
-        &app,
-        "open",
-        json!({"qrData": text, "personalNumber": ERIK}),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
-    let v = poll_until(&b, &app, &order, done).await;
+    let v = by_qr(&b, &app, &order, "open", ERIK).await;
     assert_eq!(v["state"], "failed");
     assert!(
         v["message"]
@@ -429,15 +441,7 @@ async fn an_unknown_personal_number_is_refused_and_audited() {
     let b = app.browser();
     let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
     let (order, _) = start(&b, &app, &page, "other", "login").await;
-    let text = scan(&b, &app, &order).await;
-    let (s, v) = app_api(
-        &app,
-        "approve",
-        json!({"qrData": text, "personalNumber": NOBODY}),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
-    let v = poll_until(&b, &app, &order, done).await;
+    let v = by_qr(&b, &app, &order, "approve", NOBODY).await;
     assert_eq!(v["state"], "failed");
     assert!(
         v["message"]
@@ -464,14 +468,7 @@ async fn an_unknown_personal_number_is_refused_and_audited() {
     person(&app, "erik.dubblett", ERIK).await;
     let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
     let (order, _) = start(&b, &app, &page, "other", "login").await;
-    let text = scan(&b, &app, &order).await;
-    app_api(
-        &app,
-        "approve",
-        json!({"qrData": text, "personalNumber": ERIK}),
-    )
-    .await;
-    let v = poll_until(&b, &app, &order, done).await;
+    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
     assert_eq!(v["state"], "failed", "{v}");
     assert!(!b.has_sso());
     let audit = portvakt::storage::records::recent_audit(&app.db, 5)
@@ -585,14 +582,7 @@ async fn bankid_answers_a_saml_sp_asking_for_2fa() {
     let page = b.get(&r.location.unwrap()).await;
     assert!(!page.body.contains("name=\"password\""), "BankID only");
     let (order, _) = start(&b, &app, &page, "other", "login").await;
-    let text = scan(&b, &app, &order).await;
-    app_api(
-        &app,
-        "approve",
-        json!({"qrData": text, "personalNumber": ERIK}),
-    )
-    .await;
-    let v = poll_until(&b, &app, &order, done).await;
+    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
     assert_eq!(v["state"], "complete", "{v}");
     let form = b.get(&app.url(v["next"].as_str().unwrap())).await;
     assert_eq!(form.status, 200, "{}", form.body);
@@ -619,14 +609,7 @@ async fn password_reset_after_bankid_then_on_to_the_relying_party() {
     assert!(reset.body.contains("Välj ett nytt lösenord"));
     assert!(!reset.body.contains("name=\"password\""));
     let (order, _) = start(&b, &app, &reset, "other", "password").await;
-    let text = scan(&b, &app, &order).await;
-    app_api(
-        &app,
-        "approve",
-        json!({"qrData": text, "personalNumber": ERIK}),
-    )
-    .await;
-    let v = poll_until(&b, &app, &order, done).await;
+    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
     let next = v["next"].as_str().unwrap();
     assert!(next.starts_with("/password?tx="), "{v}");
     let form = b.get(&app.url(next)).await;
@@ -723,14 +706,7 @@ async fn the_password_page_alone_needs_a_fresh_bankid_login() {
     let r = b.get(&app.url(&format!("/password?tx={tx}"))).await;
     assert_eq!(r.status, 303, "no form without BankID");
     let (order, _) = start(&b, &app, &page, "other", "password").await;
-    let text = scan(&b, &app, &order).await;
-    app_api(
-        &app,
-        "approve",
-        json!({"qrData": text, "personalNumber": ERIK}),
-    )
-    .await;
-    let v = poll_until(&b, &app, &order, done).await;
+    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
     let form = b.get(&app.url(v["next"].as_str().unwrap())).await;
     let csrf = hidden(&form.body, "csrf");
     let new = "ett helt nytt lösenord";
@@ -787,14 +763,7 @@ async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_seale
             uuid::Uuid::parse_str(&rec.qr_start_secret).is_err(),
             "the QR secret is sealed in the database"
         );
-        let text = scan(&b, &app, &order).await;
-        app_api(
-            &app,
-            "approve",
-            json!({"qrData": text, "personalNumber": who}),
-        )
-        .await;
-        poll_until(&b, &app, &order, done).await;
+        by_qr(&b, &app, &order, "approve", who).await;
     }
     let log = String::from_utf8_lossy(&LOG.lock().unwrap()).to_string();
     assert!(
