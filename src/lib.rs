@@ -29,6 +29,7 @@ pub mod app;
 pub mod authn;
 pub mod bankid;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod directory;
