@@ -136,7 +136,9 @@ impl App {
         if config.bankid.enabled {
             let client = crate::bankid::Client::from_config(&config)
                 .context("cannot set up the BankID client")?;
-            authn = authn.with_bankid(client);
+            let stub_app = (config.bankid.environment == BankIdEnvironment::Stub)
+                .then(|| format!("{}{}", config.issuer, web::paths::BANKID_STUB));
+            authn = authn.with_bankid(client, stub_app);
         }
         let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());
         let idp = Idp::new(
@@ -225,7 +227,11 @@ impl App {
 fn router(state: &AppState, demo: bool) -> Router {
     let mut app = Router::new()
         .merge(crate::oidc::routes::routes().with_state(state.op.clone()))
-        .merge(crate::authn::routes::routes().with_state(state.authn.clone()))
+        .merge(crate::login::routes().with_state(crate::login::Login::new(
+            state.authn.clone(),
+            state.config.clone(),
+            state.keys.clone(),
+        )))
         .merge(crate::saml::routes::routes().with_state(state.idp.clone()))
         .route(web::paths::STYLESHEET, get(web::stylesheet))
         .route(web::paths::HEALTH, get(web::health))
@@ -244,6 +250,11 @@ fn router(state: &AppState, demo: bool) -> Router {
         tls: state.config.secure_cookies(),
     };
     app.fallback(web::not_found)
+        // The SSO cookie's value for every front, and its removal when a front ended it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.clone(),
+            crate::login::cookies::layer,
+        ))
         // Outermost: sees every request and response, including the fallback's.
         .layer(axum::middleware::from_fn_with_state(edge, web::edge))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))

@@ -34,6 +34,7 @@ pub mod config;
 pub mod demo;
 pub mod directory;
 pub mod keys;
+pub mod login;
 pub mod oidc;
 pub mod saml;
 pub mod storage;

@@ -7,7 +7,6 @@ use super::{Authn, AuthnError, MethodUse, Session, Transaction};
 use crate::bankid::api::{self, AuthRequest, HintCode, Status};
 use crate::bankid::messages::{self, Device};
 use crate::bankid::{self, BankIdError};
-use crate::config::BankIdEnvironment;
 use crate::keys::kek;
 use crate::storage::{self, bankid::OrderRecord};
 use base64::Engine;
@@ -56,11 +55,20 @@ pub struct BankIdMethod {
 }
 
 impl BankIdMethod {
-    pub fn new(client: bankid::Client, config: &crate::config::Config) -> Self {
-        let stub_app = (config.bankid.environment == BankIdEnvironment::Stub)
-            .then(|| format!("{}{}", config.issuer, crate::web::paths::BANKID_STUB));
+    /// `stub_app` is where the built-in stub is mounted when it plays BankID.
+    pub fn new(client: bankid::Client, stub_app: Option<String>) -> Self {
         Self { client, stub_app }
     }
+}
+
+/// What the page around an order supplies: the text the app shows, and the returnUrl
+/// a same-device order sends the browser back to.
+#[derive(Debug, Clone, Copy)]
+pub struct StartPage<'a> {
+    /// Shown in the app under the question (who asks: anti-phishing).
+    pub user_visible_text: &'a str,
+    /// Absolute URL of the front's return endpoint; the order id and a nonce are added.
+    pub return_url: &'a str,
 }
 
 /// An order as the pages see it. Debug leaves out the tokens and the QR secret.
@@ -149,7 +157,7 @@ impl Authn {
         device: Device,
         purpose: Purpose,
         end_user_ip: IpAddr,
-        rp_name: &str,
+        page: StartPage<'_>,
         known: Option<&Session>,
         now: i64,
     ) -> Result<Result<String, StartRefused>, AuthnError> {
@@ -168,11 +176,6 @@ impl Authn {
         } else {
             b.certificate_policies.clone()
         };
-        // Shown in the app: who asks (anti-phishing), in Swedish as BankID's own texts are.
-        let visible = format!(
-            "{} {rp_name}",
-            crate::web::i18n::Lang::Sv.t("bankid.user_visible_data")
-        );
         let personal_number = match known.filter(|s| steps_up(tx, s)) {
             Some(s) => storage::persons::by_id(&self.db, &s.person_id)
                 .await?
@@ -189,14 +192,11 @@ impl Authn {
                 personal_number,
                 ..Default::default()
             }),
-            user_visible_data: Some(base64::engine::general_purpose::STANDARD.encode(visible)),
-            return_url: (device == Device::This).then(|| {
-                format!(
-                    "{}{}?o={id}&n={nonce}",
-                    self.config.issuer,
-                    crate::web::paths::BANKID_RETURN
-                )
-            }),
+            user_visible_data: Some(
+                base64::engine::general_purpose::STANDARD.encode(page.user_visible_text),
+            ),
+            return_url: (device == Device::This)
+                .then(|| format!("{}?o={id}&n={nonce}", page.return_url)),
             ..Default::default()
         };
         let asked = std::time::Instant::now();
@@ -497,12 +497,12 @@ mod tests {
     fn tx(acr_values: &[&str]) -> Transaction {
         Transaction {
             id: "t".into(),
-            protocol: "oidc".into(),
+            protocol: crate::authn::Protocol::Oidc,
             rp_id: "rp".into(),
+            rp_name: "RP".into(),
             request: String::new(),
             created_at: 0,
             completed_session: None,
-            resume_path: "/oidc/authorize/resume",
             login_hint: None,
             acr_values: acr_values.iter().map(|s| s.to_string()).collect(),
         }

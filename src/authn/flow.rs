@@ -3,6 +3,53 @@
 
 use super::{Authn, Session, acr};
 use crate::storage::{self, sessions::TransactionRecord};
+use serde::de::DeserializeOwned;
+
+/// The party that started a login, and so where it resumes. Stored by name in the
+/// transaction row; the login front maps each to its server-chosen resume path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Oidc,
+    Saml,
+    /// Self-service password reset, started at the password page itself.
+    PasswordReset,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Saml => "saml",
+            Self::PasswordReset => "password",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "oidc" => Some(Self::Oidc),
+            "saml" => Some(Self::Saml),
+            "password" => Some(Self::PasswordReset),
+            _ => None,
+        }
+    }
+}
+
+/// What a front learns when the browser comes back to resume a transaction. (Returned once
+/// per resume and matched at once, so the large variant is not boxed.)
+#[allow(clippy::large_enum_variant)]
+pub enum Resumed<R> {
+    /// No live transaction of this protocol: the login expired (or never was).
+    Expired,
+    /// The browser's session does not answer the request (yet): back to the login page.
+    Login(String),
+    /// A session answers the request; the front checks its relying party again, then
+    /// calls `Authn::finish` and answers.
+    Ready {
+        tx: Transaction,
+        request: R,
+        session: Session,
+    },
+}
 
 /// What a login must satisfy, derived by the protocol front from the request.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -38,8 +85,11 @@ impl Requirement {
 #[derive(Debug, Clone)]
 pub struct Transaction {
     pub id: String,
-    pub protocol: String,
+    pub protocol: Protocol,
     pub rp_id: String,
+    /// The relying party's display name, as the front named it when the login began
+    /// (empty for a password reset, which has none).
+    pub rp_name: String,
     /// Protocol-specific JSON, opaque to authn.
     pub request: String,
     pub created_at: i64,
@@ -47,8 +97,6 @@ pub struct Transaction {
     /// Resuming with that session needs no further checks (a forced or max_age login
     /// happened for exactly this request), and no clock comparison is involved.
     pub completed_session: Option<String>,
-    /// Where the browser returns after login: a path the protocol front chose, never input.
-    pub resume_path: &'static str,
     pub login_hint: Option<String>,
     /// The levels the relying party asked for (empty: any); the login page offers only
     /// methods that reach one of them.
@@ -59,16 +107,22 @@ pub struct Transaction {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Stored {
     login_hint: Option<String>,
+    #[serde(default)]
+    rp_name: String,
     request: String,
     #[serde(default)]
     acr_values: Vec<String>,
 }
 
 impl Authn {
+    /// Starts a login for `rp_id` (shown as `rp_name`); `request` is the front's own
+    /// JSON, handed back when the browser resumes.
+    #[allow(clippy::too_many_arguments)]
     pub async fn begin(
         &self,
-        protocol: &'static str,
+        protocol: Protocol,
         rp_id: &str,
+        rp_name: &str,
         request: String,
         login_hint: Option<String>,
         acr_values: &[String],
@@ -77,6 +131,7 @@ impl Authn {
         let id = crate::keys::random_token();
         let stored = serde_json::to_string(&Stored {
             login_hint,
+            rp_name: rp_name.to_string(),
             request,
             acr_values: acr_values.to_vec(),
         })
@@ -85,7 +140,7 @@ impl Authn {
             &self.db,
             &TransactionRecord {
                 id: id.clone(),
-                protocol: protocol.into(),
+                protocol: protocol.as_str().into(),
                 rp_id: rp_id.into(),
                 request: stored,
                 session_id: None,
@@ -107,17 +162,17 @@ impl Authn {
         };
         let stored: Stored = serde_json::from_str(&rec.request)
             .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
-        let Some(resume_path) = crate::web::paths::resume_path(&rec.protocol) else {
+        let Some(protocol) = Protocol::parse(&rec.protocol) else {
             return Ok(None);
         };
         Ok(Some(Transaction {
             id: rec.id,
-            protocol: rec.protocol,
+            protocol,
             rp_id: rec.rp_id,
+            rp_name: stored.rp_name,
             request: stored.request,
             created_at: rec.created_at,
             completed_session: rec.session_id,
-            resume_path,
             login_hint: stored.login_hint,
             acr_values: stored.acr_values,
         }))
@@ -142,6 +197,37 @@ impl Authn {
     ) -> bool {
         tx.completed_session.as_deref() == Some(session.id.as_str())
             || requirement.reusable(session, now)
+    }
+
+    /// Resuming a login after the person has authenticated, for every front: the live
+    /// transaction of `protocol`, the front's request read back, and whether the browser's
+    /// session (`cookie`) answers it (`requirement` picks the request's requirement).
+    pub async fn resume<R: DeserializeOwned>(
+        &self,
+        protocol: Protocol,
+        tx_id: &str,
+        cookie: Option<&str>,
+        requirement: impl FnOnce(&R) -> &Requirement,
+        now: i64,
+    ) -> Result<Resumed<R>, super::AuthnError> {
+        let Some(tx) = self
+            .transaction(tx_id, now)
+            .await?
+            .filter(|t| t.protocol == protocol)
+        else {
+            return Ok(Resumed::Expired);
+        };
+        let request: R = serde_json::from_str(&tx.request)
+            .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+        let session = self.session(cookie, now).await?;
+        match session.filter(|s| Self::answers(&tx, requirement(&request), s, now)) {
+            Some(session) => Ok(Resumed::Ready {
+                tx,
+                request,
+                session,
+            }),
+            None => Ok(Resumed::Login(tx.id)),
+        }
     }
 
     /// Ends a transaction; true for the one caller that ended it.

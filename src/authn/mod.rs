@@ -1,18 +1,16 @@
-//! Authentication: login transactions (`flow`), SSO sessions (`session`), the password method
-//! (`password`) and its throttle. Protocol-neutral: it never imports `oidc` or `saml`.
-//! Protocol fronts store what they need to resume in a transaction, send the browser to the
-//! login page, and read the SSO session back when it returns. Single logout reaches the fronts
-//! through `LogoutNotifier`s wired in `app.rs`.
+//! Authentication, protocol-neutral and without HTTP: login transactions (`flow`), SSO
+//! sessions (`session`), the password method (`password`) and its throttle, the BankID
+//! method (`bankid`), self-service password reset, and assurance levels (`acr`).
+//! The fronts (`login`, `oidc`, `saml`) call it with plain values: protocol fronts store what
+//! they need to resume in a transaction, the login front runs the methods, and single logout
+//! reaches the fronts through `LogoutNotifier`s wired in `app.rs`.
 
 pub mod bankid;
-pub mod bankid_routes;
 pub mod flow;
 pub mod password;
-pub mod password_reset;
-pub mod routes;
 pub mod session;
 
-pub use flow::{Requirement, Transaction};
+pub use flow::{Protocol, Requirement, Resumed, Transaction};
 pub use session::{EndedSession, LogoutNotifier, MethodUse, Session};
 
 use crate::config::Config;
@@ -92,10 +90,36 @@ impl Authn {
         }
     }
 
-    /// Enables BankID login with this client (app.rs, when `[bankid] enabled`).
-    pub fn with_bankid(mut self, client: crate::bankid::Client) -> Self {
-        self.bankid = Some(bankid::BankIdMethod::new(client, &self.config));
+    /// Enables BankID login with this client (app.rs, when `[bankid] enabled`); `stub_app`
+    /// is where the built-in stub's app page is, when the stub plays BankID.
+    pub fn with_bankid(mut self, client: crate::bankid::Client, stub_app: Option<String>) -> Self {
+        self.bankid = Some(bankid::BankIdMethod::new(client, stub_app));
         self
+    }
+
+    /// The person with this internal id, if any.
+    pub async fn person(&self, id: &str) -> Result<Option<Person>, AuthnError> {
+        Ok(storage::persons::by_id(&self.db, id).await?)
+    }
+
+    /// Self-service password reset: sets the new password (already checked with
+    /// `password::check_new`) and writes the audit event in the same step.
+    pub async fn reset_password(
+        &self,
+        person_id: &str,
+        password: String,
+        now: i64,
+    ) -> Result<(), AuthnError> {
+        self.set_password(person_id, password, now).await?;
+        storage::records::audit(
+            &self.db,
+            "user.password_reset",
+            person_id,
+            "after BankID",
+            now,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Adds the protocol fronts' logout handlers (app.rs wires them once at start).

@@ -4,7 +4,7 @@
 //! (RFC 6749 §4.1.2.1). Every other error goes back to the redirect_uri with `iss`.
 
 use super::{GrantData, OidcError, Op, client::Client, split_spaces};
-use crate::authn::{Authn, Requirement, Session};
+use crate::authn::{Protocol, Requirement, Resumed, Session};
 use crate::storage::{self, tokens::GrantRecord};
 
 /// Request parameters as received, from the query (GET) or the form body (POST).
@@ -254,8 +254,9 @@ pub async fn decide(
     let tx = op
         .authn
         .begin(
-            "oidc",
+            Protocol::Oidc,
             client.id(),
+            &client.record.name,
             stored,
             req.login_hint.clone(),
             &req.requirement.acr_values,
@@ -269,19 +270,27 @@ pub async fn decide(
 pub async fn resume(
     op: &Op,
     tx_id: &str,
-    session: Option<Session>,
+    cookie: Option<&str>,
     now: i64,
 ) -> Result<Next, Rejection> {
-    let tx = op
+    let resumed = op
         .authn
-        .transaction(tx_id, now)
-        .await?
-        .filter(|t| t.protocol == "oidc")
-        .ok_or(Rejection::Page("login.expired"))?;
-    let req: AuthRequest =
-        serde_json::from_str(&tx.request).map_err(|e| OidcError::Server(e.to_string()))?;
-    let Some(session) = session.filter(|s| Authn::answers(&tx, &req.requirement, s, now)) else {
-        return Ok(Next::Login(tx.id));
+        .resume(
+            Protocol::Oidc,
+            tx_id,
+            cookie,
+            |r: &AuthRequest| &r.requirement,
+            now,
+        )
+        .await?;
+    let (tx, req, session) = match resumed {
+        Resumed::Expired => return Err(Rejection::Page("login.expired")),
+        Resumed::Login(tx) => return Ok(Next::Login(tx)),
+        Resumed::Ready {
+            tx,
+            request,
+            session,
+        } => (tx, request, session),
     };
     // The client may have been changed or removed while the person logged in.
     let client = op

@@ -2,9 +2,8 @@
 
 use super::authorize::{self, Next, Params, Rejection};
 use super::{OidcError, Op, grants, logout};
-use crate::authn::routes::{clear_sso_cookie, sso_cookie};
 use crate::unix_now;
-use crate::web::{self, WebError, csrf, i18n::Lang, paths};
+use crate::web::{self, ClearSsoCookie, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -67,27 +66,29 @@ async fn jwks_get(State(op): State<Op>) -> Result<Response, WebError> {
 /// https://openid.net/specs/openid-connect-core-1_0.html#AuthorizationEndpoint
 async fn authorize_get(
     State(op): State<Op>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    authorize(&op, &headers, Params::parse(q.as_deref().unwrap_or(""))).await
+    authorize(&op, &sso, Params::parse(q.as_deref().unwrap_or(""))).await
 }
 
-async fn authorize_post(State(op): State<Op>, headers: HeaderMap, body: String) -> Response {
+async fn authorize_post(
+    State(op): State<Op>,
+    Extension(sso): Extension<SsoCookie>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     if !is_form(&headers) {
         return WebError::bad_request("error.bad_request").into_response();
     }
-    authorize(&op, &headers, Params::parse(&body)).await
+    authorize(&op, &sso, Params::parse(&body)).await
 }
 
-async fn authorize(op: &Op, headers: &HeaderMap, p: Params) -> Response {
+async fn authorize(op: &Op, sso: &SsoCookie, p: Params) -> Response {
     let now = unix_now();
     let outcome = async {
         let (client, req) = authorize::validate(op, &p, now).await?;
-        let session = op
-            .authn
-            .session(sso_cookie(headers, &op.config), now)
-            .await?;
+        let session = op.authn.session(sso.value(), now).await?;
         authorize::decide(op, &client, req, session, now).await
     }
     .await;
@@ -101,18 +102,10 @@ struct TxQuery {
 
 async fn authorize_resume_get(
     State(op): State<Op>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     axum::extract::Query(q): axum::extract::Query<TxQuery>,
 ) -> Response {
-    let now = unix_now();
-    let outcome = async {
-        let session = op
-            .authn
-            .session(sso_cookie(&headers, &op.config), now)
-            .await?;
-        authorize::resume(&op, &q.tx, session, now).await
-    }
-    .await;
+    let outcome = authorize::resume(&op, &q.tx, sso.value(), unix_now()).await;
     respond(&op, outcome)
 }
 
@@ -261,13 +254,13 @@ struct LoggedOutPage {
 async fn end_session_get(
     State(op): State<Op>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, WebError> {
     end_session(
         &op,
         lang,
-        &headers,
+        &sso,
         Params::parse(q.as_deref().unwrap_or("")),
         false,
     )
@@ -277,27 +270,25 @@ async fn end_session_get(
 async fn end_session_post(
     State(op): State<Op>,
     Extension(lang): Extension<Lang>,
+    Extension(sso): Extension<SsoCookie>,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, WebError> {
     if !is_form(&headers) {
         return Err(WebError::bad_request("error.bad_request"));
     }
-    end_session(&op, lang, &headers, Params::parse(&body), true).await
+    end_session(&op, lang, &sso, Params::parse(&body), true).await
 }
 
 async fn end_session(
     op: &Op,
     lang: Lang,
-    headers: &HeaderMap,
+    sso: &SsoCookie,
     p: Params,
     post: bool,
 ) -> Result<Response, WebError> {
     let now = unix_now();
-    let session = op
-        .authn
-        .session(sso_cookie(headers, &op.config), now)
-        .await?;
+    let session = op.authn.session(sso.value(), now).await?;
     let checked = logout::check(op, &p, session.as_ref(), now)
         .await
         .map_err(WebError::bad_request)?;
@@ -329,8 +320,7 @@ async fn end_session(
         target = op.authn.end_session_in_browser(s, &target, now).await?;
     }
     let mut res = Redirect::to(&target).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, clear_sso_cookie(&op.config));
+    res.extensions_mut().insert(ClearSsoCookie);
     Ok(res)
 }
 

@@ -1,14 +1,13 @@
 //! Thin HTTP handlers for the SAML front.
 
 use super::slo::{self, Step};
-use super::sso::{self, Binding, Fatal, Inbound, Pending};
+use super::sso::{self, Binding, Fatal, Inbound, Next, Pending};
 use super::{Idp, metadata};
-use crate::authn::{Authn, routes::clear_sso_cookie, routes::sso_cookie};
 use crate::unix_now;
-use crate::web::{self, WebError, i18n::Lang, paths};
+use crate::web::{self, ClearSsoCookie, SsoCookie, WebError, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -99,7 +98,7 @@ struct MessageForm {
 async fn sso_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     RawQuery(raw): RawQuery,
     Query(q): Query<MessageForm>,
 ) -> Response {
@@ -112,13 +111,13 @@ async fn sso_get(
         relay_state: q.relay_state.as_deref(),
         raw_query: raw.as_deref(),
     };
-    sso_flow(&idp, lang, &headers, &inbound).await
+    sso_flow(&idp, lang, &sso, &inbound).await
 }
 
 async fn sso_post(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     Form(f): Form<MessageForm>,
 ) -> Response {
     let Some(message) = f.saml_request.as_deref() else {
@@ -130,10 +129,10 @@ async fn sso_post(
         relay_state: f.relay_state.as_deref(),
         raw_query: None,
     };
-    sso_flow(&idp, lang, &headers, &inbound).await
+    sso_flow(&idp, lang, &sso, &inbound).await
 }
 
-async fn sso_flow(idp: &Idp, lang: Lang, headers: &HeaderMap, inbound: &Inbound<'_>) -> Response {
+async fn sso_flow(idp: &Idp, lang: Lang, sso: &SsoCookie, inbound: &Inbound<'_>) -> Response {
     let now = unix_now();
     let (sp, checked) = match sso::check(idp, inbound, now).await {
         Ok(c) => c,
@@ -148,60 +147,33 @@ async fn sso_flow(idp: &Idp, lang: Lang, headers: &HeaderMap, inbound: &Inbound<
             };
         }
     };
-    continue_with(idp, lang, headers, &sp, pending, now).await
+    decide(idp, lang, sso, &sp, pending, now).await
 }
 
-/// Answers at once from a live session that satisfies the request, else starts a login.
-async fn continue_with(
+/// The SSO session (if any) decides: answer at once, or log in first (`sso::decide`).
+async fn decide(
     idp: &Idp,
     lang: Lang,
-    headers: &HeaderMap,
+    sso: &SsoCookie,
     sp: &super::sp::Sp,
     pending: Pending,
     now: i64,
 ) -> Response {
-    let session = match idp
-        .authn
-        .session(sso_cookie(headers, &idp.config), now)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return internal(crate::error_chain(&e)),
-    };
-    let form = match session.filter(|s| pending.requirement.reusable(s, now)) {
-        Some(s) => sso::answer(idp, sp, &pending, &s, now).await,
-        None if pending.passive => {
-            let status = super::response::Status::requester(
-                super::response::NO_PASSIVE,
-                "no session and the request is passive",
-            );
-            sso::status_response(idp, &pending, status, now).await
-        }
-        None => {
-            let request = match serde_json::to_string(&pending) {
-                Ok(r) => r,
-                Err(e) => return internal(e),
-            };
-            return match idp
-                .authn
-                .begin(
-                    "saml",
-                    sp.entity_id(),
-                    request,
-                    None,
-                    &pending.requirement.acr_values,
-                    now,
-                )
-                .await
-            {
-                Ok(tx) => Redirect::to(&format!("{}?tx={tx}", paths::LOGIN)).into_response(),
-                Err(e) => internal(crate::error_chain(&e)),
-            };
-        }
-    };
-    match form {
-        Ok(form) => post_page(lang, &form),
+    let next = async {
+        let session = idp.authn.session(sso.value(), now).await?;
+        sso::decide(idp, sp, pending, session, now).await
+    }
+    .await;
+    match next {
+        Ok(next) => respond(lang, next),
         Err(e) => internal(crate::error_chain(&e)),
+    }
+}
+
+fn respond(lang: Lang, next: Next) -> Response {
+    match next {
+        Next::Answer(form) => post_page(lang, &form),
+        Next::Login(tx) => Redirect::to(&format!("{}?tx={tx}", paths::LOGIN)).into_response(),
     }
 }
 
@@ -213,44 +185,11 @@ struct TxQuery {
 async fn resume_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     Query(q): Query<TxQuery>,
 ) -> Response {
-    let now = unix_now();
-    let outcome = async {
-        let Some(tx) = idp
-            .authn
-            .transaction(&q.tx, now)
-            .await?
-            .filter(|t| t.protocol == "saml")
-        else {
-            return Ok(Err("login.expired"));
-        };
-        let pending: Pending = serde_json::from_str(&tx.request)
-            .map_err(|e| crate::storage::StorageError::Corrupt(e.to_string()))?;
-        let session = idp
-            .authn
-            .session(sso_cookie(&headers, &idp.config), now)
-            .await?;
-        let Some(session) = session.filter(|s| Authn::answers(&tx, &pending.requirement, s, now))
-        else {
-            return Ok(Ok(
-                Redirect::to(&format!("{}?tx={}", paths::LOGIN, tx.id)).into_response()
-            ));
-        };
-        // The SP may have been removed while the person logged in.
-        let Some(sp) = idp.sp(&pending.sp, now).await? else {
-            return Ok(Err("saml.unknown_sp"));
-        };
-        if !idp.authn.finish(&tx.id).await? {
-            return Ok(Err("login.expired"));
-        }
-        let form = sso::answer(&idp, &sp, &pending, &session, now).await?;
-        Ok::<_, super::SamlError>(Ok(post_page(lang, &form)))
-    }
-    .await;
-    match outcome {
-        Ok(Ok(res)) => res,
+    match sso::resume(&idp, &q.tx, sso.value(), unix_now()).await {
+        Ok(Ok(next)) => respond(lang, next),
         Ok(Err(key)) => WebError::bad_request(key).into_response(),
         Err(e) => internal(crate::error_chain(&e)),
     }
@@ -267,7 +206,7 @@ struct IdpInitQuery {
 async fn idp_init_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     Query(q): Query<IdpInitQuery>,
 ) -> Response {
     let now = unix_now();
@@ -297,7 +236,7 @@ async fn idp_init_get(
         passive: false,
         name_id_format: None,
     };
-    continue_with(&idp, lang, &headers, &sp, pending, now).await
+    decide(&idp, lang, &sso, &sp, pending, now).await
 }
 
 async fn slo_get(
@@ -339,8 +278,7 @@ async fn slo_flow(
         Ok(h) => {
             let mut res = step(lang, h.step);
             if h.ended {
-                res.headers_mut()
-                    .append(header::SET_COOKIE, clear_sso_cookie(&idp.config));
+                res.extensions_mut().insert(ClearSsoCookie);
             }
             res
         }

@@ -53,19 +53,31 @@ impl WebError {
     }
 }
 
-macro_rules! internal_from {
-    ($($t:ty),*) => {$(
-        impl From<$t> for WebError {
-            fn from(e: $t) -> Self { WebError::internal(crate::error_chain(&e)) }
-        }
-    )*};
+/// The one mapping of a domain error to a page: every error a handler does not turn into a
+/// page of its own is a 500 with the request id; its chain goes to the log. `web` names no
+/// domain error type (WebError is not an `Error` itself, so this does not overlap `From<T>
+/// for T`, as in anyhow).
+impl<E: std::error::Error> From<E> for WebError {
+    fn from(e: E) -> Self {
+        WebError::internal(crate::error_chain(&e))
+    }
 }
-internal_from!(
-    crate::storage::StorageError,
-    crate::authn::AuthnError,
-    crate::keys::KeyError,
-    askama::Error
-);
+
+/// The browser's SSO cookie, read by the login front's layer on every request. Protocol
+/// fronts take it as a request extension, so they need not know the cookie's name.
+#[derive(Debug, Clone, Default)]
+pub struct SsoCookie(pub Option<String>);
+
+impl SsoCookie {
+    pub fn value(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// Put into a response's extensions by a front that ended the browser's SSO session; the
+/// login front's layer then clears the cookie.
+#[derive(Debug, Clone, Copy)]
+pub struct ClearSsoCookie;
 
 /// Carried in the response extensions; the edge middleware renders it with the request's
 /// language and id.
@@ -101,13 +113,20 @@ pub struct EdgeConfig {
     pub tls: bool,
 }
 
+/// 64 random bits as 16 hex digits: enough to find one request in the logs.
+fn new_request_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    // The system RNG does not fail on supported platforms; a zero id would still be valid.
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    format!("{:016x}", u64::from_be_bytes(b))
+}
+
 /// The outermost middleware. Order inside matters: the request id and language are set
 /// before the handler runs so error rendering and logs can use them.
 pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let request_id = RequestId(crate::keys::kek::hex_encode(
-        &crate::keys::random_bytes::<8>(),
-    ));
+    let request_id = RequestId(new_request_id());
     let chosen = query_lang(req.uri().query());
     let lang = chosen.unwrap_or_else(|| Lang::from_headers(req.headers()));
     let peer = req

@@ -3,26 +3,23 @@
 //! password?": BankID, then this page, then on to the relying party) or directly at
 //! `/password`, which starts a login transaction of its own.
 
-use super::Authn;
-use super::routes::sso_cookie;
+use super::{Login, live_transaction, resume_url};
+use crate::authn::password::{NewPasswordRefused, check_new};
+use crate::authn::{Protocol, Session};
 use crate::unix_now;
-use crate::web::{self, WebError, csrf, i18n::Lang, paths};
+use crate::web::{self, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 
-/// The protocol and relying-party id of a transaction that only resets a password.
-pub const PROTOCOL: &str = "password";
-pub const RP_ID: &str = "portvakt";
-/// NIST SP 800-63B's floor for a chosen password is 8; schools ask for a little more.
-const MIN_LENGTH: usize = 10;
-const MAX_LENGTH: usize = 256;
+/// The relying-party id of a transaction that only resets a password.
+const RP_ID: &str = "portvakt";
 
-pub fn routes() -> Router<Authn> {
-    Router::new().route(paths::PASSWORD, get(page).post(save))
+pub(super) fn routes() -> Router<Login> {
+    Router::new().route(paths::PASSWORD, get(password_get).post(password_post))
 }
 
 #[derive(Template)]
@@ -53,56 +50,60 @@ struct SaveForm {
     repeat: String,
 }
 
-fn token(authn: &Authn, tx: &str, session: &str) -> String {
-    csrf::token(
-        &authn.keys.secrets().csrf,
-        "password",
-        &format!("{tx}\u{0}{session}"),
-    )
+fn token(login: &Login, tx: &str, session: &str) -> String {
+    csrf::token(login.csrf_key(), "password", &format!("{tx}\u{0}{session}"))
 }
 
 /// The session of this browser if it logged in with BankID recently enough.
 async fn recent_session(
-    authn: &Authn,
-    headers: &HeaderMap,
+    login: &Login,
+    sso: &SsoCookie,
     now: i64,
-) -> Result<Option<super::Session>, WebError> {
-    let s = authn
-        .session(sso_cookie(headers, &authn.config), now)
-        .await?;
-    Ok(s.filter(|s| authn.recent_bankid(s, now)))
+) -> Result<Option<Session>, WebError> {
+    let s = login.authn.session(sso.value(), now).await?;
+    Ok(s.filter(|s| login.authn.recent_bankid(s, now)))
 }
 
 fn to_login(tx: &str) -> Response {
     Redirect::to(&format!("{}?tx={tx}&reset=1", paths::LOGIN)).into_response()
 }
 
-async fn page(
-    State(authn): State<Authn>,
+async fn password_get(
+    State(login): State<Login>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
     let now = unix_now();
+    let authn = &login.authn;
     if !authn.bankid_enabled() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
     let Some(tx_id) = q.tx else {
         // Started here: a transaction of its own that only BankID can complete.
-        let acr = vec![authn.config.bankid.acr.clone()];
+        let acr = vec![login.config.bankid.acr.clone()];
         let tx = authn
-            .begin(PROTOCOL, RP_ID, String::new(), None, &acr, now)
+            .begin(
+                Protocol::PasswordReset,
+                RP_ID,
+                "",
+                String::new(),
+                None,
+                &acr,
+                now,
+            )
             .await?;
         return Ok(to_login(&tx));
     };
-    let tx = super::routes::live_transaction(&authn, &tx_id, now).await?;
-    let Some(session) = recent_session(&authn, &headers, now).await? else {
+    let tx = live_transaction(&login, &tx_id, now).await?;
+    let Some(session) = recent_session(&login, &sso, now).await? else {
         return Ok(to_login(&tx.id));
     };
-    let person = crate::storage::persons::by_id(&authn.db, &session.person_id)
+    let person = authn
+        .person(&session.person_id)
         .await?
         .ok_or(WebError::bad_request("login.expired"))?;
-    let csrf = token(&authn, &tx.id, &session.id);
+    let csrf = token(&login, &tx.id, &session.id);
     web::render(&PasswordPage {
         lang,
         tx: &tx.id,
@@ -113,38 +114,39 @@ async fn page(
     })
 }
 
-async fn save(
-    State(authn): State<Authn>,
+async fn password_post(
+    State(login): State<Login>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    Extension(sso): Extension<SsoCookie>,
     Form(form): Form<SaveForm>,
 ) -> Result<Response, WebError> {
     let now = unix_now();
-    let tx = super::routes::live_transaction(&authn, &form.tx, now).await?;
-    let Some(session) = recent_session(&authn, &headers, now).await? else {
+    let authn = &login.authn;
+    let tx = live_transaction(&login, &form.tx, now).await?;
+    let Some(session) = recent_session(&login, &sso, now).await? else {
         return Ok(to_login(&tx.id));
     };
-    let key = &authn.keys.secrets().csrf;
     if !csrf::verify(
-        key,
+        login.csrf_key(),
         "password",
         &format!("{}\u{0}{}", tx.id, session.id),
         &form.csrf,
     ) {
         return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
     }
-    let person = crate::storage::persons::by_id(&authn.db, &session.person_id)
+    let person = authn
+        .person(&session.person_id)
         .await?
         .filter(|p| p.active)
         .ok_or(WebError::bad_request("login.expired"))?;
-    let error = match form.password.chars().count() {
-        n if n < MIN_LENGTH => Some("password.error.short"),
-        n if n > MAX_LENGTH => Some("password.error.long"),
-        _ if form.password != form.repeat => Some("password.error.mismatch"),
-        _ => None,
+    let error = match check_new(&form.password) {
+        Err(NewPasswordRefused::TooShort) => Some("password.error.short"),
+        Err(NewPasswordRefused::TooLong) => Some("password.error.long"),
+        Ok(()) if form.password != form.repeat => Some("password.error.mismatch"),
+        Ok(()) => None,
     };
     if let Some(error) = error {
-        let csrf = token(&authn, &tx.id, &session.id);
+        let csrf = token(&login, &tx.id, &session.id);
         let page = web::render(&PasswordPage {
             lang,
             tx: &tx.id,
@@ -155,16 +157,8 @@ async fn save(
         })?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
-    authn.set_password(&person.id, form.password, now).await?;
-    crate::storage::records::audit(
-        &authn.db,
-        "user.password_reset",
-        &person.id,
-        "after BankID",
-        now,
-    )
-    .await?;
-    if tx.protocol == PROTOCOL {
+    authn.reset_password(&person.id, form.password, now).await?;
+    if tx.protocol == Protocol::PasswordReset {
         authn.finish(&tx.id).await?;
         return web::render(&PasswordPage {
             lang,
@@ -176,5 +170,5 @@ async fn save(
         });
     }
     // On to the relying party that the login was for.
-    Ok(Redirect::to(&format!("{}?tx={}", tx.resume_path, tx.id)).into_response())
+    Ok(Redirect::to(&resume_url(&tx)).into_response())
 }

@@ -4,15 +4,14 @@
 //! Every request is tied to the browser that started the order by the login binding
 //! cookie; the browser never sees the orderRef or the qrStartSecret.
 
-use super::Authn;
-use super::bankid::{Order, Purpose, StartRefused, State};
-use super::routes::{
-    LoginView, binding_cookie_name, is_mobile, live_transaction, rerender_login, rp_name,
-    set_sso_cookie, sso_cookie,
-};
+use super::cookies::{binding, set_sso_cookie};
+use super::page::{LoginView, is_mobile, login_binding, rerender_login};
+use super::{Login, live_transaction, resume_url, rp_name};
+use crate::authn::Authn;
+use crate::authn::bankid::{Order, Purpose, StartPage, StartRefused, State};
 use crate::bankid::messages::Device;
 use crate::unix_now;
-use crate::web::{self, ClientIp, WebError, csrf, i18n::Lang, paths};
+use crate::web::{self, ClientIp, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,15 +19,15 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 
-pub fn routes() -> Router<Authn> {
+pub(super) fn routes() -> Router<Login> {
     Router::new()
-        .route(paths::LOGIN_BANKID, get(wait).post(start))
-        .route(paths::BANKID_STATUS, get(status))
-        .route(paths::BANKID_QR, get(qr))
-        .route(paths::BANKID_CANCEL, post(cancel))
-        .route(paths::BANKID_RETURN, get(came_back))
-        .route(paths::BANKID_STUB_SCAN, get(stub_scan))
-        .route(paths::BANKID_SCRIPT, get(script))
+        .route(paths::LOGIN_BANKID, get(bankid_get).post(bankid_post))
+        .route(paths::BANKID_STATUS, get(status_get))
+        .route(paths::BANKID_QR, get(qr_get))
+        .route(paths::BANKID_CANCEL, post(cancel_post))
+        .route(paths::BANKID_RETURN, get(return_get))
+        .route(paths::BANKID_STUB_SCAN, get(stub_scan_get))
+        .route(paths::BANKID_SCRIPT, get(script_get))
 }
 
 /// The wait page may run its one script (from our origin) and call our status endpoint.
@@ -80,48 +79,48 @@ struct ReturnQuery {
     n: String,
 }
 
-fn binding<'a>(authn: &Authn, headers: &'a HeaderMap) -> &'a str {
-    web::cookie(headers, binding_cookie_name(&authn.config)).unwrap_or_default()
-}
-
 /// The order this browser started, or the "start again" page.
-async fn order_of(authn: &Authn, headers: &HeaderMap, id: &str) -> Result<Order, WebError> {
-    let b = binding(authn, headers);
+async fn order_of(login: &Login, headers: &HeaderMap, id: &str) -> Result<Order, WebError> {
+    let b = binding(headers, &login.config);
     if b.is_empty() {
         return Err(WebError::bad_request("bankid.lost"));
     }
-    authn
+    login
+        .authn
         .bankid_order(id, b, unix_now())
         .await?
         .ok_or(WebError::bad_request("bankid.lost"))
 }
 
-fn cancel_csrf(authn: &Authn, order: &str, binding: &str) -> String {
+fn cancel_csrf(login: &Login, order: &str, binding: &str) -> String {
     csrf::token(
-        &authn.keys.secrets().csrf,
+        login.csrf_key(),
         "bankid-cancel",
         &format!("{order}\u{0}{binding}"),
     )
 }
 
-async fn start(
-    AxState(authn): AxState<Authn>,
+/// Starts an order from the login page's BankID buttons.
+async fn bankid_post(
+    AxState(login): AxState<Login>,
     Extension(lang): Extension<Lang>,
+    Extension(sso): Extension<SsoCookie>,
     client_ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     Form(form): Form<StartForm>,
 ) -> Result<Response, WebError> {
     let now = unix_now();
+    let authn = &login.authn;
     if !authn.bankid_enabled() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
-    let tx = live_transaction(&authn, &form.tx, now).await?;
-    let b = binding(&authn, &headers);
+    let tx = live_transaction(&login, &form.tx, now).await?;
+    let b = binding(&headers, &login.config);
     if b.is_empty()
         || !csrf::verify(
-            &authn.keys.secrets().csrf,
+            login.csrf_key(),
             "login",
-            &super::routes::login_binding(&tx.id, b),
+            &login_binding(&tx.id, b),
             &form.csrf,
         )
     {
@@ -142,12 +141,20 @@ async fn start(
     let Some(Extension(ClientIp(ip))) = client_ip else {
         return Err(WebError::internal("no client address for BankID"));
     };
-    let name = rp_name(&authn, &tx.rp_id, lang).await;
-    let session = authn
-        .session(sso_cookie(&headers, &authn.config), now)
-        .await?;
+    // Shown in the app: who asks (anti-phishing), in Swedish as BankID's own texts are.
+    let visible = format!(
+        "{} {}",
+        Lang::Sv.t("bankid.user_visible_data"),
+        rp_name(&tx, lang)
+    );
+    let return_url = format!("{}{}", login.config.issuer, paths::BANKID_RETURN);
+    let page = StartPage {
+        user_visible_text: &visible,
+        return_url: &return_url,
+    };
+    let session = authn.session(sso.value(), now).await?;
     match authn
-        .bankid_start(&tx, b, device, purpose, ip, &name, session.as_ref(), now)
+        .bankid_start(&tx, b, device, purpose, ip, page, session.as_ref(), now)
         .await?
     {
         Ok(order) => {
@@ -166,34 +173,36 @@ async fn start(
                 reset: purpose == Purpose::Password,
                 mobile: is_mobile(&headers),
             };
-            rerender_login(&authn, lang, &view, status, refused.message()).await
+            rerender_login(&login, lang, &view, status, refused.message())
         }
     }
 }
 
 /// The wait page. Each load also collects (at most every two seconds), so the Refresh
 /// button alone carries the login without JavaScript.
-async fn wait(
-    AxState(authn): AxState<Authn>,
+async fn bankid_get(
+    AxState(login): AxState<Login>,
     Extension(lang): Extension<Lang>,
+    Extension(sso): Extension<SsoCookie>,
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Result<Response, WebError> {
     let now = unix_now();
-    let order = order_of(&authn, &headers, &q.o).await?;
+    let authn = &login.authn;
+    let order = order_of(&login, &headers, &q.o).await?;
     let order = authn.bankid_poll(order, now).await?;
-    if let Some(res) = finish(&authn, &headers, &order, now).await? {
+    if let Some(res) = finish(&login, &sso, &order, now).await? {
         return Ok(redirect_with_cookie(res));
     }
-    let tx = live_transaction(&authn, &order.tx_id, now).await?;
-    let rp = rp_name(&authn, &tx.rp_id, lang).await;
+    let tx = live_transaction(&login, &order.tx_id, now).await?;
+    let rp = rp_name(&tx, lang);
     let (message, failed, qr) = match order.state {
         State::Pending { message, qr } => (message, false, qr && order.device == Device::Other),
         State::Failed(message) => (message, true, false),
         State::Complete => ("bankid.lost", true, false),
     };
     let mobile = is_mobile(&headers);
-    let token = cancel_csrf(&authn, &order.id, binding(&authn, &headers));
+    let token = cancel_csrf(&login, &order.id, binding(&headers, &login.config));
     let mut res = web::render(&WaitPage {
         lang,
         rp_name: &rp,
@@ -216,24 +225,23 @@ async fn wait(
 /// Ends a complete order: a new SSO session, then on to the relying party (or, for a
 /// password reset, to the new-password page). None while the order is not complete.
 async fn finish(
-    authn: &Authn,
-    headers: &HeaderMap,
+    login: &Login,
+    sso: &SsoCookie,
     order: &Order,
     now: i64,
 ) -> Result<Option<(HeaderValue, String)>, WebError> {
     if order.state != State::Complete {
         return Ok(None);
     }
-    let tx = live_transaction(authn, &order.tx_id, now).await?;
-    let previous = sso_cookie(headers, &authn.config);
-    let Some((cookie, _session)) = authn.bankid_finish(order, previous, now).await? else {
+    let tx = live_transaction(login, &order.tx_id, now).await?;
+    let Some((cookie, _session)) = login.authn.bankid_finish(order, sso.value(), now).await? else {
         return Err(WebError::bad_request("bankid.lost"));
     };
     let next = match order.purpose {
         Purpose::Password => format!("{}?tx={}", paths::PASSWORD, tx.id),
-        Purpose::Login => format!("{}?tx={}", tx.resume_path, tx.id),
+        Purpose::Login => resume_url(&tx),
     };
-    Ok(Some((set_sso_cookie(&cookie, &authn.config), next)))
+    Ok(Some((set_sso_cookie(&cookie, &login.config), next)))
 }
 
 fn redirect_with_cookie((cookie, next): (HeaderValue, String)) -> Response {
@@ -253,13 +261,15 @@ struct StatusBody {
 
 /// What the wait page's script polls. On complete it finishes the login (the SSO cookie
 /// comes with this answer) and names the next page.
-async fn status(
-    AxState(authn): AxState<Authn>,
+async fn status_get(
+    AxState(login): AxState<Login>,
     Extension(lang): Extension<Lang>,
+    Extension(sso): Extension<SsoCookie>,
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Response {
     let now = unix_now();
+    let authn = &login.authn;
     let lost = |message: &'static str| {
         let body = StatusBody {
             state: "failed",
@@ -269,7 +279,7 @@ async fn status(
         };
         (StatusCode::NOT_FOUND, Json(body)).into_response()
     };
-    let b = binding(&authn, &headers);
+    let b = binding(&headers, &login.config);
     let order = match authn.bankid_order(&q.o, b, now).await {
         Ok(Some(o)) if !b.is_empty() => o,
         Ok(_) => return lost("bankid.lost"),
@@ -292,7 +302,7 @@ async fn status(
             qr: false,
             next: None,
         },
-        State::Complete => match finish(&authn, &headers, &order, now).await {
+        State::Complete => match finish(&login, &sso, &order, now).await {
             Ok(Some((cookie, next))) => {
                 let body = StatusBody {
                     state: "complete",
@@ -311,12 +321,12 @@ async fn status(
 }
 
 /// The QR code as it is this second; 404 once the order no longer waits for a scan.
-async fn qr(
-    AxState(authn): AxState<Authn>,
+async fn qr_get(
+    AxState(login): AxState<Login>,
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Result<Response, WebError> {
-    let order = order_of(&authn, &headers, &q.o).await?;
+    let order = order_of(&login, &headers, &q.o).await?;
     let Some(data) = Authn::bankid_qr(&order, unix_now()) else {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     };
@@ -327,56 +337,51 @@ async fn qr(
 
 /// Demo only: "scanning" the QR code with the stub's app page, which gets the text the
 /// code holds right now (a real phone would read it off the screen).
-async fn stub_scan(
-    AxState(authn): AxState<Authn>,
+async fn stub_scan_get(
+    AxState(login): AxState<Login>,
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Result<Response, WebError> {
-    if !authn.bankid_is_stub() {
+    if !login.authn.bankid_is_stub() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
-    let order = order_of(&authn, &headers, &q.o).await?;
+    let order = order_of(&login, &headers, &q.o).await?;
     let data = Authn::bankid_qr(&order, unix_now()).ok_or(WebError::bad_request("bankid.lost"))?;
     let qr: String = url::form_urlencoded::byte_serialize(data.as_bytes()).collect();
     let target = format!("{}/app?qr={qr}", paths::BANKID_STUB);
     Ok(Redirect::to(&target).into_response())
 }
 
-async fn cancel(
-    AxState(authn): AxState<Authn>,
+async fn cancel_post(
+    AxState(login): AxState<Login>,
     headers: HeaderMap,
     Form(form): Form<CancelForm>,
 ) -> Result<Response, WebError> {
-    let order = order_of(&authn, &headers, &form.o).await?;
-    let b = binding(&authn, &headers);
+    let order = order_of(&login, &headers, &form.o).await?;
+    let b = binding(&headers, &login.config);
     let bound = format!("{}\u{0}{b}", order.id);
-    if !csrf::verify(
-        &authn.keys.secrets().csrf,
-        "bankid-cancel",
-        &bound,
-        &form.csrf,
-    ) {
+    if !csrf::verify(login.csrf_key(), "bankid-cancel", &bound, &form.csrf) {
         return Err(WebError::new(StatusCode::FORBIDDEN, "error.csrf"));
     }
-    authn.bankid_cancel(&order).await?;
+    login.authn.bankid_cancel(&order).await?;
     Ok(Redirect::to(&format!("{}?tx={}", paths::LOGIN, order.tx_id)).into_response())
 }
 
 /// The returnUrl: the app sends the browser here after a same-device login. Only the
 /// browser that started the order (binding cookie) with the order's nonce may continue.
-async fn came_back(
-    AxState(authn): AxState<Authn>,
+async fn return_get(
+    AxState(login): AxState<Login>,
     headers: HeaderMap,
     Query(q): Query<ReturnQuery>,
 ) -> Result<Response, WebError> {
-    let order = order_of(&authn, &headers, &q.o).await?;
+    let order = order_of(&login, &headers, &q.o).await?;
     if !Authn::bankid_return_matches(&order, &q.n) {
         return Err(WebError::bad_request("bankid.lost"));
     }
     Ok(Redirect::to(&format!("{}?o={}", paths::LOGIN_BANKID, order.id)).into_response())
 }
 
-async fn script() -> Response {
+async fn script_get() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),

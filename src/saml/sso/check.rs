@@ -1,40 +1,17 @@
-//! Web Browser SSO: checking an AuthnRequest (HTTP-Redirect or HTTP-POST), the login
-//! transaction that carries it across the login page, and the Response that answers it.
-//!
-//! A request that cannot be answered safely (unknown SP, bad signature, an ACS not in the
-//! metadata, unreadable XML) gets an error page and nothing is sent anywhere. Once the SP and
-//! its ACS are known, every other failure is answered with a SAML status at that ACS.
+//! Reading and checking an inbound message: decoding the binding, the signature rules, and
+//! the AuthnRequest's own checks.
 
-use super::attributes;
-use super::response::{self, AssertionParts, Status};
-use super::sp::{self, Sp};
-use super::xml::{self, Element, SAML, SAMLP};
-use super::{Idp, SamlError, dsig};
-use crate::authn::{Requirement, Session, acr};
+use super::name_id::name_id_rule;
+use super::{Binding, Checked, Fatal, Inbound, OwnedInbound, Pending};
+use crate::authn::{Requirement, acr};
+use crate::saml::response::{self, Status};
+use crate::saml::sp::{self, Sp};
+use crate::saml::xml::{self, Element, SAML, SAMLP};
+use crate::saml::{Idp, dsig};
 use crate::web::paths;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use std::io::Read;
 use std::sync::Arc;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binding {
-    Redirect,
-    Post,
-}
-
-/// A SAML message as it arrived.
-pub struct Inbound<'a> {
-    pub binding: Binding,
-    /// The SAMLRequest/SAMLResponse value (form-decoded, still base64).
-    pub message: &'a str,
-    pub relay_state: Option<&'a str>,
-    /// Redirect binding: the query string exactly as received.
-    pub raw_query: Option<&'a str>,
-}
-
-/// Why a message gets an error page (a catalogue key) instead of a SAML answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fatal(pub &'static str);
 
 /// Decodes a binding's message: base64 (and raw DEFLATE for Redirect), bounded before and
 /// after inflating, UTF-8, no DOCTYPE.
@@ -126,23 +103,6 @@ pub fn issuer_of(xml_text: &str) -> Result<String, Fatal> {
         .filter(|i| !i.is_empty())
         .ok_or(Fatal("saml.malformed"))
 }
-
-/// What the login transaction carries for the SAML front (stored as JSON).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Pending {
-    pub sp: String,
-    pub acs: String,
-    pub request_id: Option<String>,
-    pub relay_state: Option<String>,
-    pub requirement: Requirement,
-    pub passive: bool,
-    /// The NameID format asked for in NameIDPolicy (None: the SP's default).
-    pub name_id_format: Option<String>,
-}
-
-/// A checked request: either answerable (`Ok`) or to be answered with a status at a known
-/// ACS (`Err((pending, status))`).
-pub type Checked = Result<Pending, (Pending, Status)>;
 
 /// Checks an AuthnRequest. `Err(Fatal)` means an error page and no response to anyone.
 pub async fn check(
@@ -326,23 +286,6 @@ pub async fn check(
     Ok((sp, Ok(pending)))
 }
 
-/// What `verified_root` needs from an Inbound, owned so it can move to a blocking thread.
-pub(crate) struct OwnedInbound {
-    pub binding: Binding,
-    pub raw_query: Option<String>,
-}
-
-impl OwnedInbound {
-    pub fn view(&self) -> Inbound<'_> {
-        Inbound {
-            binding: self.binding,
-            message: "",
-            relay_state: None,
-            raw_query: self.raw_query.as_deref(),
-        }
-    }
-}
-
 /// The levels that satisfy a RequestedAuthnContext, or None when none we can offer does.
 /// `exact` and `minimum` accept the listed levels or stronger ones (a stronger login implies
 /// the weaker); `better` needs a stronger one; `maximum` accepts anything up to the listed.
@@ -382,272 +325,6 @@ fn requested_levels(rac: &Element, offered: &[&str]) -> Option<Vec<String>> {
         _ => Vec::new(),
     };
     (!levels.is_empty()).then_some(levels)
-}
-
-/// The AuthnContextClassRef to state: the level the session reached (the method mapping in
-/// `authn::acr`), or the requested level it satisfies.
-fn context_for(session: &Session, requirement: &Requirement) -> String {
-    requirement
-        .acr_values
-        .iter()
-        .filter(|a| acr::rank(&session.acr) >= acr::rank(a))
-        .max_by_key(|a| acr::rank(a))
-        .cloned()
-        .unwrap_or_else(|| session.acr.clone())
-}
-
-/// The NameID rule: the request's format (NameIDPolicy), else one the SP's metadata lists,
-/// else the configured default, else transient. Among several formats in the metadata the
-/// configured one wins (the administrator's choice among what the SP accepts). Formats other
-/// than transient and persistent only as the SP's configuration allows. None when the SP may
-/// not have the format.
-fn name_id_rule(sp: &Sp, requested: Option<&str>) -> Option<sp::NameIdRule> {
-    let configured = sp.policy.name_id.clone();
-    let pairwise = |f: &str| sp::NameIdRule {
-        format: f.to_string(),
-        source: None,
-    };
-    let allowed = |f: &str| {
-        f == sp::TRANSIENT
-            || f == sp::PERSISTENT
-            || configured.as_ref().is_some_and(|c| c.format == f)
-    };
-    let listed = &sp.meta.name_id_formats;
-    let from_metadata = configured
-        .as_ref()
-        .filter(|c| listed.contains(&c.format))
-        .map(|c| c.format.clone())
-        .or_else(|| listed.iter().find(|f| allowed(f)).cloned());
-    let wanted = requested.map(String::from).or(from_metadata);
-    match wanted.as_deref() {
-        None => Some(configured.unwrap_or_else(|| pairwise(sp::TRANSIENT))),
-        Some(f) if f == sp::TRANSIENT || f == sp::PERSISTENT => Some(pairwise(f)),
-        Some(f) => configured.filter(|c| c.format == f),
-    }
-}
-
-/// The person's value for a NameID rule.
-fn name_id_value(
-    idp: &Idp,
-    rule: &sp::NameIdRule,
-    sp: &Sp,
-    details: &crate::directory::PersonDetails,
-    session: &Session,
-) -> Option<String> {
-    let p = &details.person;
-    match rule.source.as_deref() {
-        Some("mail") => p.email.clone(),
-        Some("eppn") => Some(p.eppn.clone()),
-        Some("username") => Some(p.username.clone()),
-        _ if rule.format == sp::PERSISTENT => {
-            // Pairwise: stable per (SP, person), opaque, not linkable across SPs.
-            Some(mac(
-                idp,
-                &format!("saml-persistent|{}|{}", sp.entity_id(), p.id),
-            ))
-        }
-        // Transient: opaque and new with every SSO session (and per SP), so it is stable
-        // for single logout within the session and links nothing beyond it.
-        _ => Some(mac(
-            idp,
-            &format!("saml-transient|{}|{}", sp.entity_id(), session.sid),
-        )),
-    }
-}
-
-fn mac(idp: &Idp, input: &str) -> String {
-    let tag = ring::hmac::sign(&idp.keys.secrets().pairwise, input.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag.as_ref()[..24])
-}
-
-/// A SessionIndex per (session, SP), so SPs cannot correlate sessions through it.
-fn session_index(idp: &Idp, session: &Session, sp: &Sp) -> String {
-    let tag = ring::hmac::sign(
-        &idp.keys.secrets().pairwise,
-        format!("saml-session-index|{}|{}", sp.entity_id(), session.sid).as_bytes(),
-    );
-    format!("_{}", hex(&tag.as_ref()[..16]))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// What goes back to the browser: an auto-submitting form to the SP.
-pub struct PostForm {
-    pub action: String,
-    pub field: &'static str,
-    pub value: String,
-    pub relay_state: Option<String>,
-}
-
-/// Answers with a status only (no assertion), signed.
-pub async fn status_response(
-    idp: &Idp,
-    pending: &Pending,
-    status: Status,
-    now: i64,
-) -> Result<PostForm, SamlError> {
-    let cred = idp.credential(now).await?;
-    let (idp_id, acs, irt) = (
-        idp.entity_id().to_string(),
-        pending.acs.clone(),
-        pending.request_id.clone(),
-    );
-    let xml = super::blocking(move || {
-        response::response(&idp_id, &acs, irt.as_deref(), status, "", Some(&cred), now)
-    })
-    .await?;
-    Ok(form(pending, xml))
-}
-
-fn form(pending: &Pending, xml: String) -> PostForm {
-    PostForm {
-        action: pending.acs.clone(),
-        field: "SAMLResponse",
-        value: STANDARD.encode(xml),
-        relay_state: pending.relay_state.clone(),
-    }
-}
-
-/// Answers with an assertion about the session's person.
-pub async fn answer(
-    idp: &Idp,
-    sp: &Sp,
-    pending: &Pending,
-    session: &Session,
-    now: i64,
-) -> Result<PostForm, SamlError> {
-    let person = match crate::storage::persons::by_id(&idp.db, &session.person_id).await? {
-        Some(p) if p.active => p,
-        _ => {
-            return status_response(
-                idp,
-                pending,
-                Status::responder(Some(response::AUTHN_FAILED), "the account is not active"),
-                now,
-            )
-            .await;
-        }
-    };
-    let details = crate::directory::details(
-        &idp.db,
-        &idp.config.directory,
-        person,
-        crate::directory::roles::today(),
-    )
-    .await?;
-    let Some(rule) = name_id_rule(sp, pending.name_id_format.as_deref()) else {
-        return status_response(
-            idp,
-            pending,
-            Status::requester(
-                response::INVALID_NAMEID_POLICY,
-                "NameID format not available",
-            ),
-            now,
-        )
-        .await;
-    };
-    let Some(name_id) = name_id_value(idp, &rule, sp, &details, session) else {
-        return status_response(
-            idp,
-            pending,
-            Status::responder(
-                Some(response::INVALID_NAMEID_POLICY),
-                "the person has no value for this NameID",
-            ),
-            now,
-        )
-        .await;
-    };
-    let released = sp.released(attributes::canonical);
-    let scope = idp.config.saml_scope();
-    let subject_attrs = attributes::Subject {
-        details: &details,
-        session,
-        scope: &scope,
-    };
-    let attrs = attributes::statement(&released, &subject_attrs, &idp.config.saml.attribute_names);
-    // What this SP learns about the person, recorded as every issuance is (the attributes
-    // actually sent, by FriendlyName).
-    let sent: Vec<String> = released
-        .iter()
-        .filter(|a| !attributes::values(a, &subject_attrs).is_empty())
-        .map(|a| a.to_string())
-        .collect();
-    crate::storage::records::insert_release(
-        &idp.db,
-        &details.person.id,
-        sp.entity_id(),
-        "saml",
-        "assertion",
-        &sent,
-        now,
-    )
-    .await?;
-    let index = session_index(idp, session, sp);
-    let subject = crate::storage::saml::Subject {
-        session_id: session.id.clone(),
-        sp: sp.entity_id().to_string(),
-        name_id: name_id.clone(),
-        name_id_format: rule.format.clone(),
-        session_index: index.clone(),
-    };
-    // Repeated SSO to the same SP in a session tells it the same: no write needed.
-    let known = crate::storage::saml::subject(&idp.db, &session.id, sp.entity_id()).await?;
-    if known.as_ref() != Some(&subject) {
-        crate::storage::saml::upsert_subject(&idp.db, &subject).await?;
-        idp.authn
-            .add_participant(session, sp.entity_id(), "saml", now)
-            .await?;
-    }
-    let cred = idp.credential(now).await?;
-    let idp_id = idp.entity_id().to_string();
-    let ctx = context_for(session, &pending.requirement);
-    let (ttl, skew) = (idp.config.saml.assertion_ttl, idp.config.tokens.clock_skew);
-    let encryption = response::encryption_for(sp).map(|(c, d, t)| (c.to_vec(), d, t));
-    let sign_response = sp.policy.sign_response;
-    let sp_id = sp.entity_id().to_string();
-    let p = pending.clone();
-    let auth_time = session.auth_time;
-    let xml = super::blocking(move || {
-        let assertion = response::signed_assertion(
-            &AssertionParts {
-                idp: &idp_id,
-                sp: &sp_id,
-                acs: &p.acs,
-                in_response_to: p.request_id.as_deref(),
-                name_id: &name_id,
-                name_id_format: &rule.format,
-                session_index: &index,
-                auth_time,
-                authn_context: &ctx,
-                attributes: &attrs,
-                now,
-                ttl,
-                skew,
-            },
-            &cred,
-        )?;
-        let assertion = match encryption {
-            Some((cert, data, transport)) => {
-                super::encrypt::encrypt_assertion(&assertion, &cert, data, transport)?
-            }
-            None => assertion,
-        };
-        response::response(
-            &idp_id,
-            &p.acs,
-            p.request_id.as_deref(),
-            Status::OK,
-            &assertion,
-            sign_response.then_some(&cred),
-            now,
-        )
-    })
-    .await?;
-    Ok(form(pending, xml))
 }
 
 #[cfg(test)]

@@ -1,0 +1,92 @@
+//! The login front: the pages a person logs in on. The login page (password, the choice of
+//! BankID), the BankID pages, self-service password reset, the SSO and login-binding
+//! cookies, and where each kind of transaction resumes. The methods themselves are
+//! `authn`'s; this front only parses, calls them and renders.
+
+mod bankid;
+pub mod cookies;
+mod page;
+mod password;
+
+use crate::authn::{Authn, Protocol, Transaction};
+use crate::config::Config;
+use crate::keys::KeyStore;
+use crate::web::{WebError, i18n::Lang, paths};
+use axum::Router;
+use std::sync::Arc;
+
+/// The login front's state: the core it drives and what its pages need.
+#[derive(Clone)]
+pub struct Login {
+    authn: Authn,
+    config: Arc<Config>,
+    keys: KeyStore,
+}
+
+impl Login {
+    pub fn new(authn: Authn, config: Arc<Config>, keys: KeyStore) -> Self {
+        Self {
+            authn,
+            config,
+            keys,
+        }
+    }
+
+    fn csrf_key(&self) -> &ring::hmac::Key {
+        &self.keys.secrets().csrf
+    }
+}
+
+pub fn routes() -> Router<Login> {
+    page::routes()
+        .merge(bankid::routes())
+        .merge(password::routes())
+}
+
+/// Where a transaction resumes once the person has logged in: a server-chosen path per
+/// protocol, never a URL from the request.
+pub fn resume_path(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Oidc => paths::AUTHORIZE_RESUME,
+        Protocol::Saml => paths::SAML_SSO_RESUME,
+        Protocol::PasswordReset => paths::PASSWORD,
+    }
+}
+
+fn resume_url(tx: &Transaction) -> String {
+    format!("{}?tx={}", resume_path(tx.protocol), tx.id)
+}
+
+/// The relying party's name on the login pages (the site's own for a password reset).
+fn rp_name(tx: &Transaction, lang: Lang) -> String {
+    match tx.protocol {
+        Protocol::PasswordReset => lang.t("site.name").to_string(),
+        _ if tx.rp_name.is_empty() => tx.rp_id.clone(),
+        _ => tx.rp_name.clone(),
+    }
+}
+
+/// The login transaction, or the "login expired" page.
+async fn live_transaction(login: &Login, id: &str, now: i64) -> Result<Transaction, WebError> {
+    login
+        .authn
+        .transaction(id, now)
+        .await?
+        .ok_or(WebError::bad_request("login.expired"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_protocol_resumes_at_its_own_path() {
+        assert_eq!(resume_path(Protocol::Oidc), "/oidc/authorize/resume");
+        assert_eq!(resume_path(Protocol::Saml), "/saml/sso/resume");
+        assert_eq!(resume_path(Protocol::PasswordReset), "/password");
+        for p in [Protocol::Oidc, Protocol::Saml, Protocol::PasswordReset] {
+            assert_eq!(Protocol::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Protocol::parse("upstream"), None);
+    }
+}
