@@ -3,6 +3,7 @@
 //! requested attributes come only from the metadata; nothing in a request can add to them.
 
 use super::xml::{self, Element, MD, MDUI};
+pub use crate::storage::saml::{NameIdRule, Policy, SpRecord};
 use crate::storage::{Db, StorageError};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use std::collections::HashMap;
@@ -60,30 +61,6 @@ pub struct SpMetadata {
     /// Requested attributes, by FriendlyName or Name as the SP wrote them.
     pub requested_attributes: Vec<(String, Option<String>)>,
     pub valid_until: Option<i64>,
-}
-
-/// How NameIDs are made for an SP when the request does not say: the format and, for
-/// formats other than transient and persistent, the person's field that supplies the value.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NameIdRule {
-    pub format: String,
-    pub source: Option<String>,
-}
-
-/// The administrator's policy for an SP.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Policy {
-    /// Attribute FriendlyNames that may be released; none by default.
-    #[serde(default)]
-    pub release: Vec<String>,
-    #[serde(default)]
-    pub name_id: Option<NameIdRule>,
-    #[serde(default)]
-    pub sign_response: bool,
-    #[serde(default)]
-    pub idp_initiated: bool,
-    #[serde(default)]
-    pub require_signed_requests: bool,
 }
 
 /// NameID sources an SP may be configured with.
@@ -365,18 +342,6 @@ pub async fn load_source(http: &reqwest::Client, source: &str) -> Result<String,
     } else {
         std::fs::read_to_string(source).map_err(|e| SpError::Read(source.to_string(), e))
     }
-}
-
-/// A stored SP row.
-#[derive(Debug, Clone)]
-pub struct SpRecord {
-    pub entity_id: String,
-    pub name: String,
-    pub metadata: String,
-    pub metadata_url: Option<String>,
-    pub valid_until: Option<i64>,
-    pub fetched_at: i64,
-    pub policy: Policy,
 }
 
 impl SpRecord {

@@ -136,12 +136,3 @@ pub async fn remove(db: &Db, client_id: &str) -> Result<bool> {
         .await?;
     Ok(affected(r) == 1)
 }
-
-/// The display name of any relying party (OIDC client or SAML SP), for the login page.
-pub async fn display_name(db: &Db, id: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT name FROM relying_parties WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| r.try_get("name")).transpose()?)
-}

@@ -2,8 +2,43 @@
 //! told about a session's subject (for single logout), certificates and logouts in progress.
 
 use super::{Db, Result, StorageError, affected, on_conflict};
-use crate::saml::sp::{Policy, SpRecord};
 use sqlx::Row;
+
+/// How NameIDs are made for an SP when the request does not say: the format and, for
+/// formats other than transient and persistent, the person's field that supplies the value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NameIdRule {
+    pub format: String,
+    pub source: Option<String>,
+}
+
+/// The administrator's policy for an SP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Policy {
+    /// Attribute FriendlyNames that may be released; none by default.
+    #[serde(default)]
+    pub release: Vec<String>,
+    #[serde(default)]
+    pub name_id: Option<NameIdRule>,
+    #[serde(default)]
+    pub sign_response: bool,
+    #[serde(default)]
+    pub idp_initiated: bool,
+    #[serde(default)]
+    pub require_signed_requests: bool,
+}
+
+/// A stored SP row.
+#[derive(Debug, Clone)]
+pub struct SpRecord {
+    pub entity_id: String,
+    pub name: String,
+    pub metadata: String,
+    pub metadata_url: Option<String>,
+    pub valid_until: Option<i64>,
+    pub fetched_at: i64,
+    pub policy: Policy,
+}
 
 fn policy_json(p: &Policy) -> String {
     serde_json::to_string(p).unwrap_or_else(|_| "{}".into())
@@ -60,19 +95,6 @@ pub async fn update_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<bool> {
     .execute(db.writer())
     .await?;
     Ok(affected(r) == 1)
-}
-
-/// An SP's display name, for the login page.
-pub async fn display_name(db: &Db, entity_id: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query("SELECT name FROM saml_sps WHERE entity_id = $1")
-            .bind(entity_id)
-            .fetch_optional(db.pool())
-            .await?
-            .map(|r| r.try_get::<String, _>("name"))
-            .transpose()?
-            .filter(|n| !n.is_empty()),
-    )
 }
 
 pub async fn get_sp(db: &Db, entity_id: &str) -> Result<Option<SpRecord>> {
