@@ -17,7 +17,7 @@ pub fn routes() -> Router<Idp> {
     Router::new()
         .route(paths::SAML_METADATA, get(metadata_get))
         .route(paths::SAML_SSO, get(sso_get).post(sso_post))
-        .route(paths::SAML_SSO_RESUME, get(resume_get))
+        .route(paths::SAML_SSO_RESUME, get(sso_resume_get))
         .route(paths::SAML_IDP_INIT, get(idp_init_get))
         .route(paths::SAML_SLO, get(slo_get).post(slo_post))
         .route(paths::SAML_SLO_NEXT, get(slo_next_get))
@@ -67,10 +67,6 @@ fn post_page(lang: Lang, form: &sso::PostForm) -> Response {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
-    WebError::internal(e.to_string()).into_response()
-}
-
 async fn metadata_get(State(idp): State<Idp>) -> Response {
     match metadata::document(&idp, unix_now()).await {
         Ok(xml) => (
@@ -81,7 +77,7 @@ async fn metadata_get(State(idp): State<Idp>) -> Response {
             xml,
         )
             .into_response(),
-        Err(e) => internal(crate::error_chain(&e)),
+        Err(e) => WebError::from(e).into_response(),
     }
 }
 
@@ -143,7 +139,7 @@ async fn sso_flow(idp: &Idp, lang: Lang, sso: &SsoCookie, inbound: &Inbound<'_>)
         Err((p, status)) => {
             return match sso::status_response(idp, &p, status, now).await {
                 Ok(form) => post_page(lang, &form),
-                Err(e) => internal(crate::error_chain(&e)),
+                Err(e) => WebError::from(e).into_response(),
             };
         }
     };
@@ -166,7 +162,7 @@ async fn decide(
     .await;
     match next {
         Ok(next) => respond(lang, next),
-        Err(e) => internal(crate::error_chain(&e)),
+        Err(e) => WebError::from(e).into_response(),
     }
 }
 
@@ -182,7 +178,7 @@ struct TxQuery {
     tx: String,
 }
 
-async fn resume_get(
+async fn sso_resume_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
     Extension(sso): Extension<SsoCookie>,
@@ -191,7 +187,7 @@ async fn resume_get(
     match sso::resume(&idp, &q.tx, sso.value(), unix_now()).await {
         Ok(Ok(next)) => respond(lang, next),
         Ok(Err(key)) => WebError::bad_request(key).into_response(),
-        Err(e) => internal(crate::error_chain(&e)),
+        Err(e) => WebError::from(e).into_response(),
     }
 }
 
@@ -213,7 +209,7 @@ async fn idp_init_get(
     let sp = match idp.sp(&q.sp, now).await {
         Ok(Some(sp)) => sp,
         Ok(None) => return WebError::bad_request("saml.unknown_sp").into_response(),
-        Err(e) => return internal(crate::error_chain(&e)),
+        Err(e) => return WebError::from(e).into_response(),
     };
     if !sp.policy.idp_initiated {
         return WebError::bad_request("saml.idp_init_disabled").into_response();
@@ -306,6 +302,6 @@ async fn slo_next_get(
 ) -> Response {
     match slo::next(&idp, &q.id, unix_now()).await {
         Ok(s) => step(lang, s),
-        Err(e) => internal(crate::error_chain(&e)),
+        Err(e) => WebError::from(e).into_response(),
     }
 }
