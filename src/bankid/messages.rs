@@ -74,8 +74,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_hint_and_error_code_has_a_message_in_both_languages() {
-        use crate::web::i18n::Lang;
+    fn every_hint_and_error_code_has_a_message_key() {
         let hints = [
             "outstandingTransaction",
             "noClient",
@@ -119,11 +118,6 @@ mod tests {
         keys.push(for_error(None));
         for key in keys {
             assert!(KEYS.contains(&key), "{key} missing from KEYS");
-        }
-        for key in KEYS {
-            for lang in [Lang::Sv, Lang::En] {
-                assert_ne!(lang.t(key), "??", "{key} has no {} text", lang.code());
-            }
         }
         assert_eq!(
             for_status(Status::Failed, Some(&HintCode::StartFailed), Device::Other),

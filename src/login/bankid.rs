@@ -391,3 +391,19 @@ async fn script_get() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::web::i18n::Lang;
+
+    /// Every message BankID's codes map to (`bankid::messages`) has a text in both
+    /// languages of the catalogue the pages draw from.
+    #[test]
+    fn every_bankid_message_has_a_text_in_both_languages() {
+        for key in crate::bankid::messages::KEYS {
+            for lang in [Lang::Sv, Lang::En] {
+                assert_ne!(lang.t(key), "??", "{key} has no {} text", lang.code());
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod certs;
 mod helpers;
 mod webdriver;
 
+mod architecture;
 mod bankid;
 mod bankid_interop;
 mod bankid_stub;
