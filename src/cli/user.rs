@@ -122,10 +122,8 @@ pub(super) async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()>
                 roles,
                 source: "local".into(),
             };
-            let scope = url::Url::parse(&config.issuer)?
-                .host_str()
-                .unwrap_or("localhost")
-                .to_string();
+            // `[saml] scope`, else the issuer's host: the scope the demo and the sync use.
+            let scope = config.saml_scope();
             let person = directory::add_person(&db, &new, &scope, now).await?;
             if let Some(pw) = password {
                 let hash = hasher(&config)?.hash(pw).await?;

@@ -353,3 +353,33 @@ async fn client_changes_reach_a_running_server_within_the_cache_lifetime() {
         .await;
     assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")));
 }
+
+#[tokio::test]
+async fn user_add_scopes_the_eppn_with_the_configured_saml_scope() {
+    let app = spawn_app().await;
+    let path = app.dir.path().join("scope.toml");
+    std::fs::write(&path, "[saml]\nscope = \"skolor.example.se\"\n").unwrap();
+    assert!(!app.config.issuer.contains("skolor.example.se"));
+    let out = cli(
+        &app,
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "user",
+            "add",
+            "--username",
+            "scoped",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("@skolor.example.se)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = cli(&app, &["user", "list", "--json"], None);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eppn = list[0]["eppn"].as_str().unwrap();
+    assert!(eppn.ends_with("@skolor.example.se"), "{eppn}");
+}
