@@ -17,12 +17,12 @@ pub use sp::{SpArgs, SpCommand};
 pub use sync::SyncCommand;
 pub use user::{PersonCommand, SchoolUnitCommand, UserCommand};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::{storage, unix_now};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -77,7 +77,7 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+    let config = load_config(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve::serve(config, false).await,
         Command::Demo => serve::demo(config).await,
@@ -92,6 +92,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ss12000Mock(args) => sim::ss12000_mock(args).await,
         Command::Keys(c) => keys::keys(config, c).await,
     }
+}
+
+/// The configuration every command runs with: `Config::load` (file, environment, the
+/// checks config makes alone), then the checks that need the domain, so a bad setting stops
+/// any command before it starts, with one line saying why.
+fn load_config(file: Option<&Path>) -> Result<Config, ConfigError> {
+    let config = Config::load(file, |k| std::env::var(k).ok())?;
+    crate::directory::ident::check_patterns(&config.directory)?;
+    Ok(config)
 }
 
 fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
