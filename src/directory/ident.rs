@@ -5,6 +5,7 @@
 //! digest of (source, register id), so a re-created person gets the same id and nothing
 //! has to be looked up to link rows of one run.
 
+use crate::config::{ConfigError, DirectoryConfig};
 use ring::digest::{SHA256, digest};
 
 /// The internal id of a person synced from `source` with register id `external_id`: a
@@ -30,6 +31,18 @@ pub fn casefold(s: &str) -> String {
 /// The search key of a person: "given family", casefolded.
 pub fn search_name(given: &str, family: &str) -> String {
     casefold(&format!("{given} {family}"))
+}
+
+/// Checks `[directory] username_pattern` and `eppn_pattern`, at start-up beside
+/// `Config::load` (which cannot: `config` imports nothing of the crate).
+pub fn check_patterns(d: &DirectoryConfig) -> Result<(), ConfigError> {
+    for (name, pattern) in [
+        ("directory.username_pattern", &d.username_pattern),
+        ("directory.eppn_pattern", &d.eppn_pattern),
+    ] {
+        Pattern::parse(pattern).map_err(|e| ConfigError::Value(name, e))?;
+    }
+    Ok(())
 }
 
 /// A username or eppn pattern: literal text with `{h:N}` placeholders (N characters of a
@@ -164,6 +177,18 @@ pub fn names_in(eppn: &str, given: &str, family: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configured_patterns_are_checked() {
+        let mut d = DirectoryConfig::default();
+        assert!(check_patterns(&d).is_ok());
+        d.eppn_pattern = "elev".into();
+        let err = check_patterns(&d).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid value for directory.eppn_pattern: "),
+            "{err}"
+        );
+    }
 
     #[test]
     fn ids_are_stable_and_per_source() {

@@ -353,3 +353,64 @@ async fn client_changes_reach_a_running_server_within_the_cache_lifetime() {
         .await;
     assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")));
 }
+
+#[tokio::test]
+async fn user_add_scopes_the_eppn_with_the_configured_saml_scope() {
+    let app = spawn_app().await;
+    let path = app.dir.path().join("scope.toml");
+    std::fs::write(&path, "[saml]\nscope = \"skolor.example.se\"\n").unwrap();
+    assert!(!app.config.issuer.contains("skolor.example.se"));
+    let out = cli(
+        &app,
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "user",
+            "add",
+            "--username",
+            "scoped",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("@skolor.example.se)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = cli(&app, &["user", "list", "--json"], None);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eppn = list[0]["eppn"].as_str().unwrap();
+    assert!(eppn.ends_with("@skolor.example.se"), "{eppn}");
+}
+
+#[tokio::test]
+async fn a_bad_identifier_pattern_stops_a_command_before_it_starts() {
+    let app = spawn_app().await;
+    let path = app.dir.path().join("pattern.toml");
+    std::fs::write(&path, "[directory]\nusername_pattern = \"elev\"\n").unwrap();
+    fails_with(
+        cli(&app, &["--config", path.to_str().unwrap(), "migrate"], None),
+        "invalid value for directory.username_pattern",
+    );
+}
+
+#[test]
+fn the_config_accepts_the_levels_authn_knows_for_bankid() {
+    use portvakt::authn::acr;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acr.toml");
+    for level in [acr::BAS, acr::TWO_FACTOR] {
+        std::fs::write(
+            &path,
+            format!("[bankid]\nenabled = true\nenvironment = \"stub\"\nacr = \"{level}\"\n"),
+        )
+        .unwrap();
+        let c = portvakt::config::Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(c.bankid.acr, level);
+    }
+    assert_eq!(
+        portvakt::config::BankIdConfig::default().acr,
+        acr::TWO_FACTOR
+    );
+}

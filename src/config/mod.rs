@@ -1,6 +1,12 @@
 //! Settings: a TOML file (`--config`), then `PORTVAKT_*` environment overrides, then
 //! defaults that run with no file at all (SQLite under `./data`, development mode).
 //! Unknown keys are an error so a typo never silently falls back to a default.
+//!
+//! This module owns the types, their defaults and loading; `env` the overrides, `validate`
+//! the checks. It imports nothing of the crate, so every part may read its settings.
+
+mod env;
+mod validate;
 
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf};
@@ -248,7 +254,7 @@ impl Default for BankIdConfig {
             pkcs12: None,
             pkcs12_password_file: None,
             ca_cert: None,
-            acr: "http://id.skolfederation.se/loa/2fa".into(),
+            acr: validate::ACR_TWO_FACTOR.into(),
             pin_code: false,
             certificate_policies: Vec::new(),
             reset_window: 600,
@@ -464,7 +470,8 @@ impl Default for DatabaseConfig {
 }
 
 impl Config {
-    /// Reads the file (if any), applies `PORTVAKT_*` overrides from `env` and checks the result.
+    /// Reads the file (if any), applies `PORTVAKT_*` overrides from `env` and checks the result
+    /// (what can be checked without the domain; see `validate`).
     pub fn load(
         file: Option<&std::path::Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -478,147 +485,8 @@ impl Config {
             }
             None => Config::default(),
         };
-        if let Some(v) = env("PORTVAKT_LISTEN") {
-            config.listen = v
-                .parse()
-                .map_err(|_| ConfigError::Value("PORTVAKT_LISTEN", v.clone()))?;
-        }
-        if let Some(v) = env("PORTVAKT_ISSUER") {
-            config.issuer = v;
-        }
-        if let Some(v) = env("PORTVAKT_DATABASE_URL") {
-            config.database_url = v;
-        }
-        if let Some(v) = env("PORTVAKT_DATA_DIR") {
-            config.data_dir = v.into();
-        }
-        if let Some(v) = env("PORTVAKT_MODE") {
-            config.mode = match v.as_str() {
-                "development" => Mode::Development,
-                "production" => Mode::Production,
-                _ => return Err(ConfigError::Value("PORTVAKT_MODE", v)),
-            };
-        }
-        if let Some(v) = env("PORTVAKT_KEK_FILE") {
-            config.kek_file = Some(v.into());
-        }
+        env::apply(&mut config, env)?;
         config.finish()
-    }
-
-    fn finish(mut self) -> Result<Self, ConfigError> {
-        self.issuer = self.issuer.trim_end_matches('/').to_string();
-        let issuer = url::Url::parse(&self.issuer)
-            .map_err(|e| ConfigError::Value("issuer", format!("{}: {e}", self.issuer)))?;
-        if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(ConfigError::Value(
-                "issuer",
-                "must not have a query or fragment".into(),
-            ));
-        }
-        if self.mode == Mode::Production && issuer.scheme() != "https" {
-            return Err(ConfigError::Value(
-                "issuer",
-                "must be https in production".into(),
-            ));
-        }
-        if self.database_url.is_empty() {
-            self.database_url = format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("portvakt.db").display()
-            );
-        }
-        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
-        {
-            return Err(ConfigError::Value(
-                "database_url",
-                "must start with sqlite:// or postgres://".into(),
-            ));
-        }
-        let d = &self.directory;
-        if d.lead_days < 0 || d.grace_days < 0 {
-            return Err(ConfigError::Value(
-                "directory",
-                "lead_days and grace_days must not be negative".into(),
-            ));
-        }
-        for (register, role) in &d.duty_roles {
-            if !["teacher", "principal", "staff"].contains(&role.as_str()) {
-                return Err(ConfigError::Value(
-                    "directory.duty_roles",
-                    format!("{register} = {role}: expected teacher, principal or staff"),
-                ));
-            }
-        }
-        for (name, pattern) in [
-            ("directory.username_pattern", &d.username_pattern),
-            ("directory.eppn_pattern", &d.eppn_pattern),
-        ] {
-            crate::directory::ident::Pattern::parse(pattern)
-                .map_err(|e| ConfigError::Value(name, e))?;
-        }
-        if !(0.0..=1.0).contains(&self.sync.max_deactivation_share) || self.sync.chunk_size == 0 {
-            return Err(ConfigError::Value(
-                "sync",
-                "max_deactivation_share must be 0..1 and chunk_size positive".into(),
-            ));
-        }
-        let b = &self.bankid;
-        if b.enabled {
-            if self.mode == Mode::Production
-                && (b.environment == BankIdEnvironment::Stub || b.ca_cert.is_some())
-            {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "the stub and ca_cert are refused in production mode".into(),
-                ));
-            }
-            if ![crate::authn::acr::BAS, crate::authn::acr::TWO_FACTOR].contains(&b.acr.as_str()) {
-                return Err(ConfigError::Value(
-                    "bankid.acr",
-                    format!("{}: expected {}", b.acr, crate::authn::acr::TWO_FACTOR),
-                ));
-            }
-            if b.environment != BankIdEnvironment::Stub
-                && b.client_cert.is_none()
-                && b.pkcs12.is_none()
-            {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "client_cert and client_key, or pkcs12, are required (the RP certificate)"
-                        .into(),
-                ));
-            }
-            if b.client_cert.is_some() != b.client_key.is_some() {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "client_cert and client_key go together".into(),
-                ));
-            }
-            if b.client_cert.is_some() && b.pkcs12.is_some() {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "give client_cert and client_key, or pkcs12, not both".into(),
-                ));
-            }
-            if b.reset_window < 0 || b.stub_start_timeout == 0 || b.stub_order_lifetime == 0 {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "reset_window must not be negative and the stub's times must be positive"
-                        .into(),
-                ));
-            }
-        }
-        let t = &self.tokens;
-        if [t.access_ttl, t.id_ttl, t.refresh_ttl, t.code_ttl]
-            .iter()
-            .any(|v| *v <= 0)
-        {
-            return Err(ConfigError::Value(
-                "tokens",
-                "lifetimes must be positive".into(),
-            ));
-        }
-        Ok(self)
     }
 
     /// True when cookies must carry `Secure` (and the `__Host-` prefix).
@@ -635,7 +503,6 @@ impl Config {
         }
     }
 
-    /// A configuration for tests: an isolated database URL and fast argon2 parameters.
     /// The SAML IdP's entityID.
     pub fn saml_entity_id(&self) -> String {
         if self.saml.entity_id.is_empty() {
@@ -656,6 +523,7 @@ impl Config {
             .unwrap_or_else(|| "localhost".into())
     }
 
+    /// A configuration for tests: an isolated database URL and fast argon2 parameters.
     pub fn for_tests(database_url: &str, data_dir: PathBuf) -> Self {
         let mut c = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

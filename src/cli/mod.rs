@@ -1,0 +1,134 @@
+//! The command line. Every command exits 0 on success; on bad input it prints one line
+//! saying what is wrong and exits non-zero.
+
+mod client;
+mod keys;
+mod migrate;
+mod serve;
+mod sim;
+mod sp;
+mod sync;
+mod user;
+
+pub use client::{ClientArgs, ClientCommand};
+pub use keys::KeysCommand;
+pub use sim::{BankidStubArgs, Ss12000MockArgs};
+pub use sp::{SpArgs, SpCommand};
+pub use sync::SyncCommand;
+pub use user::{PersonCommand, SchoolUnitCommand, UserCommand};
+
+use crate::config::{Config, ConfigError};
+use crate::{storage, unix_now};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portvakt",
+    version,
+    about = "Identity provider for the schools of a municipality"
+)]
+pub struct Cli {
+    /// TOML configuration file; PORTVAKT_* environment variables override it.
+    #[arg(long, global = true, env = "PORTVAKT_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the identity provider.
+    Serve,
+    /// Serve with a demo municipality and demo relying parties (not in production mode).
+    Demo,
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Manage people.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage school units (the register sync will own most of them).
+    #[command(subcommand)]
+    SchoolUnit(SchoolUnitCommand),
+    /// Manage OpenID Connect clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage SAML service providers.
+    #[command(subcommand)]
+    Sp(SpCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Serve a generated, fictional municipality over SS 12000 (for demos and tests).
+    #[command(name = "ss12000-mock")]
+    Ss12000Mock(Ss12000MockArgs),
+    /// Serve only the BankID stub: the RP API v6.0 under /rp/v6.0/ and its test app under
+    /// /app (not in production mode).
+    #[command(name = "bankid-stub")]
+    BankidStub(BankidStubArgs),
+    /// Sync people and roles from the student register (the metakatalog).
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Look up people in the directory.
+    #[command(subcommand)]
+    Person(PersonCommand),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve::serve(config, false).await,
+        Command::Demo => serve::demo(config).await,
+        Command::BankidStub(args) => sim::bankid_stub(&config, args).await,
+        Command::Migrate => migrate::migrate(config).await,
+        Command::User(c) => user::user(config, c).await,
+        Command::Client(c) => client::client_cmd(config, c).await,
+        Command::Sp(c) => sp::sp_cmd(config, c).await,
+        Command::SchoolUnit(c) => user::school_unit(config, c).await,
+        Command::Sync(c) => sync::sync_cmd(config, c).await,
+        Command::Person(c) => user::person_cmd(config, c).await,
+        Command::Ss12000Mock(args) => sim::ss12000_mock(args).await,
+        Command::Keys(c) => keys::keys(config, c).await,
+    }
+}
+
+/// The configuration every command runs with: `Config::load` (file, environment, the
+/// checks config makes alone), then the checks that need the domain, so a bad setting stops
+/// any command before it starts, with one line saying why.
+fn load_config(file: Option<&Path>) -> Result<Config, ConfigError> {
+    let config = Config::load(file, |k| std::env::var(k).ok())?;
+    crate::directory::ident::check_patterns(&config.directory)?;
+    Ok(config)
+}
+
+fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_string();
+    if s.is_empty() {
+        bail!("the {what} on standard input is empty");
+    }
+    Ok(s)
+}
+
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+/// Records an administrative change in `audit_events`: what kind, by whom (the OS user
+/// running the CLI), and an identifier. Never a secret, a password or a personnummer.
+async fn audit(db: &crate::storage::Db, kind: &str, detail: &str) -> anyhow::Result<()> {
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    storage::records::audit(db, kind, &actor, detail, unix_now()).await?;
+    Ok(())
+}
