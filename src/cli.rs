@@ -3,11 +3,12 @@
 
 use crate::app::{App, open_db, open_keys};
 use crate::authn::password::PasswordHasher;
+use crate::clock::Clock;
 use crate::config::{Config, Mode};
 use crate::directory::{self, CivicNo, NewPerson, Role};
 use crate::keys::KeyStore;
 use crate::oidc::client::{self, ClientSpec};
-use crate::{storage, unix_now};
+use crate::storage;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
@@ -430,22 +431,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => crate::sync::ss12000::mock::run_cli(&listen, persons, seed, token, allow_remote).await,
         Command::Keys(KeysCommand::Rotate { activate }) => {
             let db = open_db(&config).await?;
-            open_keys(&config, &db).await?;
+            let now = Clock::system().now();
+            open_keys(&config, &db, now).await?;
             let kek = crate::app::load_kek(&config)?;
-            let kids = KeyStore::rotate(
-                &db,
-                &kek,
-                config.keys.activation_delay,
-                activate,
-                unix_now(),
-            )
-            .await?;
+            let kids =
+                KeyStore::rotate(&db, &kek, config.keys.activation_delay, activate, now).await?;
             let when = if activate {
                 "now".to_string()
             } else {
                 format!("in {} s", config.keys.activation_delay)
             };
-            audit(&db, "keys.rotate", &kids.join(" ")).await?;
+            audit(&db, "keys.rotate", &kids.join(" "), now).await?;
             println!("published new keys {}; they sign {when}", kids.join(", "));
             Ok(())
         }
@@ -494,7 +490,7 @@ async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::Result<()> {
         start_timeout: secs(a.start_timeout.unwrap_or(b.stub_start_timeout)),
         order_lifetime: secs(a.order_lifetime.unwrap_or(b.stub_order_lifetime)),
     };
-    serve::run(opts, shutdown_signal()).await
+    serve::run(opts, Clock::system(), shutdown_signal()).await
 }
 
 /// Ctrl-C, or SIGTERM from systemd or a container runtime: stop accepting and drain. The
@@ -530,7 +526,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 
 async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
-    let now = unix_now();
+    let now = Clock::system().now();
     match cmd {
         UserCommand::Add {
             username,
@@ -570,7 +566,7 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                 let hash = hasher(&config)?.hash(pw).await?;
                 storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
             }
-            audit(&db, "user.add", &person.id).await?;
+            audit(&db, "user.add", &person.id, now).await?;
             println!("added {} (eppn {})", person.username, person.eppn);
         }
         UserCommand::List {
@@ -589,10 +585,11 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             .await?;
             for p in found {
                 if p.protected_identity {
-                    audit(&db, "person.view_protected", &p.id).await?;
+                    audit(&db, "person.view_protected", &p.id, now).await?;
                 }
-                let d = directory::details(&db, &config.directory, p, directory::roles::today())
-                    .await?;
+                let d =
+                    directory::details(&db, &config.directory, p, directory::roles::day_of(now))
+                        .await?;
                 rows.push(d);
             }
             if json {
@@ -633,7 +630,7 @@ async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
             let pw = read_stdin_secret("password")?;
             let hash = hasher(&config)?.hash(pw).await?;
             storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
-            audit(&db, "user.set_password", &person.id).await?;
+            audit(&db, "user.set_password", &person.id, now).await?;
             println!("password set for {}", person.username);
         }
     }
@@ -661,7 +658,7 @@ fn spec(client_id: String, a: ClientArgs, secret: Option<String>) -> ClientSpec 
 async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()> {
     use crate::saml::sp;
     let db = open_db(&config).await?;
-    let now = unix_now();
+    let now = Clock::system().now();
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))
         .build()?;
@@ -673,7 +670,7 @@ async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()> {
             let policy = args.apply(sp::Policy::default())?;
             let doc = sp::load_source(&http, &metadata).await?;
             let meta = sp::add(&db, &doc, url_of(&metadata).as_deref(), &policy, now).await?;
-            audit(&db, "sp.add", &meta.entity_id).await?;
+            audit(&db, "sp.add", &meta.entity_id, now).await?;
             println!(
                 "registered SP {} ({} ACS, {} SLO endpoints; releases: {})",
                 meta.entity_id,
@@ -708,7 +705,7 @@ async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()> {
                 now,
             )
             .await?;
-            audit(&db, "sp.update", &entity_id).await?;
+            audit(&db, "sp.update", &entity_id, now).await?;
             println!("updated SP {entity_id}");
         }
         SpCommand::List { json } => {
@@ -753,7 +750,7 @@ async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()> {
             if !storage::saml::delete_sp(&db, &entity_id).await? {
                 bail!("no SP {entity_id}");
             }
-            audit(&db, "sp.remove", &entity_id).await?;
+            audit(&db, "sp.remove", &entity_id, now).await?;
             println!("removed SP {entity_id}");
         }
     }
@@ -762,7 +759,7 @@ async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()> {
 
 async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
-    let now = unix_now();
+    let now = Clock::system().now();
     let secret_of = |a: &ClientArgs| -> anyhow::Result<(Option<String>, bool)> {
         if a.secret_stdin {
             Ok((Some(read_stdin_secret("client secret")?), false))
@@ -777,21 +774,21 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
             if !(args.secret_stdin || args.generate_secret || args.public) {
                 bail!("choose one of --secret-stdin, --generate-secret or --public");
             }
-            let keys = open_keys(&config, &db).await?;
+            let keys = open_keys(&config, &db, now).await?;
             let (secret, generated) = secret_of(&args)?;
             let rec = client::add(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
-            audit(&db, "client.add", &rec.client_id).await?;
+            audit(&db, "client.add", &rec.client_id, now).await?;
             println!("added client {}", rec.client_id);
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
             }
         }
         ClientCommand::Update { client_id, args } => {
-            let keys = open_keys(&config, &db).await?;
+            let keys = open_keys(&config, &db, now).await?;
             let (secret, generated) = secret_of(&args)?;
             let rec =
                 client::update(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
-            audit(&db, "client.update", &rec.client_id).await?;
+            audit(&db, "client.update", &rec.client_id, now).await?;
             println!("updated client {}", rec.client_id);
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
@@ -833,7 +830,7 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
             if !storage::clients::remove(&db, &client_id).await? {
                 bail!("no client {client_id}");
             }
-            audit(&db, "client.remove", &client_id).await?;
+            audit(&db, "client.remove", &client_id, now).await?;
             println!("removed client {client_id}");
         }
     }
@@ -842,6 +839,7 @@ async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
 
 async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
+    let now = Clock::system().now();
     match cmd {
         SchoolUnitCommand::Add { code, name } => {
             if code.is_empty()
@@ -854,7 +852,7 @@ async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<(
                 bail!("school unit name must not be empty");
             }
             storage::persons::upsert_school_unit(&db, &code, name.trim(), "local").await?;
-            audit(&db, "school_unit.save", &code).await?;
+            audit(&db, "school_unit.save", &code, now).await?;
             println!("school unit {code} saved");
         }
         SchoolUnitCommand::List { json } => {
@@ -880,6 +878,7 @@ async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<(
 async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
     use crate::sync::{self, plan::RunKind, run};
     let db = open_db(&config).await?;
+    let clock = Clock::system();
     match cmd {
         SyncCommand::Run {
             source,
@@ -924,6 +923,7 @@ async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
             let out = sync::run_once(
                 &db,
                 &config,
+                &clock,
                 &name,
                 context.as_deref(),
                 &client,
@@ -975,14 +975,14 @@ async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
         }
         SyncCommand::Approve { run } => {
             let actor = cli_actor();
-            let out = run::approve(&db, &config, run, &actor).await?;
+            let out = run::approve(&db, &config, &clock, run, &actor).await?;
             println!(
                 "run {run} approved and applied: {}",
                 run::summary(&out.counts)
             );
         }
         SyncCommand::Reject { run } => {
-            run::reject(&db, run, &cli_actor()).await?;
+            run::reject(&db, run, &cli_actor(), clock.now()).await?;
             println!("run {run} rejected; nothing was applied");
         }
         SyncCommand::Runs { limit, json } => {
@@ -1009,6 +1009,7 @@ async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
 
 async fn person_cmd(config: Config, cmd: PersonCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
+    let now = Clock::system().now();
     let PersonCommand::Show { key, json } = cmd;
     let found = storage::persons::by_key(&db, &key).await?;
     let person = match found.len() {
@@ -1020,9 +1021,15 @@ async fn person_cmd(config: Config, cmd: PersonCommand) -> anyhow::Result<()> {
         n => bail!("{n} people match {key}; use the username or the id"),
     };
     if person.protected_identity {
-        audit(&db, "person.view_protected", &person.id).await?;
+        audit(&db, "person.view_protected", &person.id, now).await?;
     }
-    let d = directory::details(&db, &config.directory, person, directory::roles::today()).await?;
+    let d = directory::details(
+        &db,
+        &config.directory,
+        person,
+        directory::roles::day_of(now),
+    )
+    .await?;
     let view = crate::directory::show(&d, &config.saml_scope());
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
@@ -1039,11 +1046,11 @@ fn cli_actor() -> String {
     )
 }
 
-async fn audit(db: &crate::storage::Db, kind: &str, detail: &str) -> anyhow::Result<()> {
+async fn audit(db: &crate::storage::Db, kind: &str, detail: &str, now: i64) -> anyhow::Result<()> {
     let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
-    storage::records::audit(db, kind, &actor, detail, unix_now()).await?;
+    storage::records::audit(db, kind, &actor, detail, now).await?;
     Ok(())
 }

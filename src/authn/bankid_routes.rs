@@ -11,7 +11,6 @@ use super::routes::{
     set_sso_cookie, sso_cookie,
 };
 use crate::bankid::messages::Device;
-use crate::unix_now;
 use crate::web::{self, ClientIp, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State as AxState};
@@ -91,7 +90,7 @@ async fn order_of(authn: &Authn, headers: &HeaderMap, id: &str) -> Result<Order,
         return Err(WebError::bad_request("bankid.lost"));
     }
     authn
-        .bankid_order(id, b, unix_now())
+        .bankid_order(id, b, authn.clock().now())
         .await?
         .ok_or(WebError::bad_request("bankid.lost"))
 }
@@ -111,7 +110,7 @@ async fn start(
     headers: HeaderMap,
     Form(form): Form<StartForm>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = authn.clock().now();
     if !authn.bankid_enabled() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
@@ -179,7 +178,7 @@ async fn wait(
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = authn.clock().now();
     let order = order_of(&authn, &headers, &q.o).await?;
     let order = authn.bankid_poll(order, now).await?;
     if let Some(res) = finish(&authn, &headers, &order, now).await? {
@@ -259,7 +258,7 @@ async fn status(
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Response {
-    let now = unix_now();
+    let now = authn.clock().now();
     let lost = |message: &'static str| {
         let body = StatusBody {
             state: "failed",
@@ -317,7 +316,7 @@ async fn qr(
     Query(q): Query<OrderQuery>,
 ) -> Result<Response, WebError> {
     let order = order_of(&authn, &headers, &q.o).await?;
-    let Some(data) = Authn::bankid_qr(&order, unix_now()) else {
+    let Some(data) = Authn::bankid_qr(&order, authn.clock().now()) else {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     };
     let svg =
@@ -336,7 +335,8 @@ async fn stub_scan(
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
     let order = order_of(&authn, &headers, &q.o).await?;
-    let data = Authn::bankid_qr(&order, unix_now()).ok_or(WebError::bad_request("bankid.lost"))?;
+    let data = Authn::bankid_qr(&order, authn.clock().now())
+        .ok_or(WebError::bad_request("bankid.lost"))?;
     let qr: String = url::form_urlencoded::byte_serialize(data.as_bytes()).collect();
     let target = format!("{}/app?qr={qr}", paths::BANKID_STUB);
     Ok(Redirect::to(&target).into_response())

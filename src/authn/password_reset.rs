@@ -5,7 +5,6 @@
 
 use super::Authn;
 use super::routes::sso_cookie;
-use crate::unix_now;
 use crate::web::{self, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -83,7 +82,7 @@ async fn page(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = authn.clock().now();
     if !authn.bankid_enabled() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
@@ -119,7 +118,7 @@ async fn save(
     headers: HeaderMap,
     Form(form): Form<SaveForm>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = authn.clock().now();
     let tx = super::routes::live_transaction(&authn, &form.tx, now).await?;
     let Some(session) = recent_session(&authn, &headers, now).await? else {
         return Ok(to_login(&tx.id));

@@ -2,7 +2,6 @@
 
 use super::{Authn, AuthnError, MethodUse, acr};
 use crate::config::Config;
-use crate::unix_now;
 use crate::web::{self, ClientIp, SameSite, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -135,7 +134,7 @@ async fn login_get(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
-    let tx = live_transaction(&authn, &q.tx, unix_now()).await?;
+    let tx = live_transaction(&authn, &q.tx, authn.clock().now()).await?;
     let name = binding_cookie_name(&authn.config);
     let (binding, new_binding) = match web::cookie(&headers, name) {
         Some(b) if !b.is_empty() && b.len() <= 64 => (b.to_string(), false),
@@ -166,7 +165,7 @@ async fn login_post(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = authn.clock().now();
     let tx = live_transaction(&authn, &form.tx, now).await?;
     let binding = web::cookie(&headers, binding_cookie_name(&authn.config)).unwrap_or_default();
     let bound = login_binding(&tx.id, binding);

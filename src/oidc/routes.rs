@@ -3,7 +3,6 @@
 use super::authorize::{self, Next, Params, Rejection};
 use super::{OidcError, Op, grants, logout};
 use crate::authn::routes::{clear_sso_cookie, sso_cookie};
-use crate::unix_now;
 use crate::web::{self, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, RawQuery, State};
@@ -59,7 +58,7 @@ async fn discovery_get(State(op): State<Op>) -> Response {
 
 /// RFC 7517. Short cache: a rotated key must reach relying parties before it signs.
 async fn jwks_get(State(op): State<Op>) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = op.clock().now();
     op.keys.refresh(now).await?;
     Ok(cacheable_json(op.keys.jwks(now), 300))
 }
@@ -81,7 +80,7 @@ async fn authorize_post(State(op): State<Op>, headers: HeaderMap, body: String) 
 }
 
 async fn authorize(op: &Op, headers: &HeaderMap, p: Params) -> Response {
-    let now = unix_now();
+    let now = op.clock().now();
     let outcome = async {
         let (client, req) = authorize::validate(op, &p, now).await?;
         let session = op
@@ -104,7 +103,7 @@ async fn authorize_resume_get(
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<TxQuery>,
 ) -> Response {
-    let now = unix_now();
+    let now = op.clock().now();
     let outcome = async {
         let session = op
             .authn
@@ -186,7 +185,7 @@ async fn token_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let (client, p) = client_form(&op, &headers, &body, now).await?;
     Ok(no_store(grants::token(&op, &client, &p, now).await?))
 }
@@ -197,7 +196,7 @@ async fn introspect_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let (client, p) = client_form(&op, &headers, &body, now).await?;
     Ok(no_store(grants::introspect(&op, &client, &p, now).await?))
 }
@@ -208,7 +207,7 @@ async fn revoke_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let (client, p) = client_form(&op, &headers, &body, now).await?;
     grants::revoke(&op, &client, &p, now).await?;
     Ok(StatusCode::OK.into_response())
@@ -223,7 +222,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// https://openid.net/specs/openid-connect-core-1_0.html#UserInfo
 async fn userinfo_get(State(op): State<Op>, headers: HeaderMap) -> Result<Response, OidcError> {
     let token = bearer(&headers).ok_or(OidcError::InvalidToken)?;
-    Ok(no_store(grants::userinfo(&op, token, unix_now()).await?))
+    Ok(no_store(
+        grants::userinfo(&op, token, op.clock().now()).await?,
+    ))
 }
 
 /// RFC 6750 §2.1 and §2.2: the token in the header or the form body.
@@ -238,7 +239,9 @@ async fn userinfo_post(
         (None, Some(t)) if is_form(&headers) => t.to_string(),
         _ => return Err(OidcError::InvalidToken),
     };
-    Ok(no_store(grants::userinfo(&op, &token, unix_now()).await?))
+    Ok(no_store(
+        grants::userinfo(&op, &token, op.clock().now()).await?,
+    ))
 }
 
 #[derive(Template)]
@@ -293,7 +296,7 @@ async fn end_session(
     p: Params,
     post: bool,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let session = op
         .authn
         .session(sso_cookie(headers, &op.config), now)

@@ -4,7 +4,6 @@ use super::slo::{self, Step};
 use super::sso::{self, Binding, Fatal, Inbound, Pending};
 use super::{Idp, metadata};
 use crate::authn::{Authn, routes::clear_sso_cookie, routes::sso_cookie};
-use crate::unix_now;
 use crate::web::{self, WebError, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, RawQuery, State};
@@ -73,7 +72,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 }
 
 async fn metadata_get(State(idp): State<Idp>) -> Response {
-    match metadata::document(&idp, unix_now()).await {
+    match metadata::document(&idp, idp.clock().now()).await {
         Ok(xml) => (
             [
                 (header::CONTENT_TYPE, "application/samlmetadata+xml"),
@@ -134,7 +133,7 @@ async fn sso_post(
 }
 
 async fn sso_flow(idp: &Idp, lang: Lang, headers: &HeaderMap, inbound: &Inbound<'_>) -> Response {
-    let now = unix_now();
+    let now = idp.clock().now();
     let (sp, checked) = match sso::check(idp, inbound, now).await {
         Ok(c) => c,
         Err(Fatal(key)) => return WebError::bad_request(key).into_response(),
@@ -216,7 +215,7 @@ async fn resume_get(
     headers: HeaderMap,
     Query(q): Query<TxQuery>,
 ) -> Response {
-    let now = unix_now();
+    let now = idp.clock().now();
     let outcome = async {
         let Some(tx) = idp
             .authn
@@ -270,7 +269,7 @@ async fn idp_init_get(
     headers: HeaderMap,
     Query(q): Query<IdpInitQuery>,
 ) -> Response {
-    let now = unix_now();
+    let now = idp.clock().now();
     let sp = match idp.sp(&q.sp, now).await {
         Ok(Some(sp)) => sp,
         Ok(None) => return WebError::bad_request("saml.unknown_sp").into_response(),
@@ -335,7 +334,7 @@ async fn slo_flow(
         relay_state: m.relay_state.as_deref(),
         raw_query: raw,
     };
-    match slo::handle(idp, &inbound, is_response, unix_now()).await {
+    match slo::handle(idp, &inbound, is_response, idp.clock().now()).await {
         Ok(h) => {
             let mut res = step(lang, h.step);
             if h.ended {
@@ -366,7 +365,7 @@ async fn slo_next_get(
     Extension(lang): Extension<Lang>,
     Query(q): Query<ChainQuery>,
 ) -> Response {
-    match slo::next(&idp, &q.id, unix_now()).await {
+    match slo::next(&idp, &q.id, idp.clock().now()).await {
         Ok(s) => step(lang, s),
         Err(e) => internal(crate::error_chain(&e)),
     }

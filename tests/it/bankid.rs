@@ -755,7 +755,7 @@ async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_seale
         let b = app.browser();
         let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
         let (order, _) = start(&b, &app, &page, "other", "login").await;
-        let rec = portvakt::storage::bankid::get(&app.db, &order, portvakt::unix_now())
+        let rec = portvakt::storage::bankid::get(&app.db, &order, app.clock.now())
             .await
             .unwrap()
             .unwrap();

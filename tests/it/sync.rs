@@ -7,6 +7,7 @@ use crate::helpers::*;
 use crate::saml_sp::{
     SUCCESS, TestSp, attributes, fresh_id, idp_cert, redirect_sso, verified_assertion,
 };
+use portvakt::clock::Clock;
 use portvakt::directory::ident::person_id;
 use portvakt::directory::release::{CIVIC_NO_CLAIM, CIVIC_NO_SCOPE};
 use portvakt::sync::plan::RunKind;
@@ -78,12 +79,16 @@ impl Register {
         Client::new(cfg).unwrap()
     }
 
+    /// Adds or replaces a record now (the register's clock is the system's).
     fn upsert(&self, kind: Kind, v: Value) {
-        self.mock.upsert(kind, v).unwrap();
+        self.mock.upsert_at(kind, v, Clock::system().now()).unwrap();
     }
 
     fn delete(&self, kind: Kind, id: &str) {
-        assert!(self.mock.delete(kind, id), "{id} was not in the mock");
+        assert!(
+            self.mock.delete_at(kind, id, Clock::system().now()),
+            "{id} was not in the mock"
+        );
     }
 }
 
@@ -191,8 +196,9 @@ fn assert_generated_eppn(eppn: &str, not_containing: &str) {
 // ---------------------------------------------------------------------------------------
 // Register data.
 
+/// The register's today: it runs on the system clock, as the `portvakt` it is synced by.
 fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
+    portvakt::directory::roles::day_of(Clock::system().now())
 }
 
 /// Today plus `offset` days, as the register writes dates.
@@ -785,6 +791,7 @@ async fn a_source_failing_at_a_page_changes_nothing_and_is_recorded_failed() {
     let err = portvakt::sync::run_once(
         &app.db,
         &app.config,
+        &app.clock,
         SOURCE,
         Some(USERNAME_CONTEXT),
         &client,
