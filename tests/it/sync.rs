@@ -1537,8 +1537,33 @@ async fn people_who_left_are_purged_after_retention_and_their_identifiers_stay_r
     register.sync_ok(&app, &["--config", &config]);
     assert!(!active(&app, &leaver).await);
     assert_eq!(show(&app, "elevp0")["active"], false);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    register.sync_ok(&app, &["--config", &config, "--full"]);
+    // A second later (the clock moves; no sleep): the same full run as
+    // `sync run --ss12000 URL --username-context CTX --config purge.toml --full`, in-process
+    // on the app's clock, with the configuration that command would load.
+    app.clock.advance(1);
+    let cli_config =
+        portvakt::config::Config::load(Some(std::path::Path::new(&config)), |k| match k {
+            "PORTVAKT_DATABASE_URL" => Some(app.config.database_url.clone()),
+            "PORTVAKT_DATA_DIR" => Some(app.config.data_dir.display().to_string()),
+            "PORTVAKT_ISSUER" => Some(app.config.issuer.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let client = portvakt::sync::ad_hoc_client(&register.url, None).unwrap();
+    let outcome = portvakt::sync::run_once(
+        &app.db,
+        &cli_config,
+        &app.clock,
+        SOURCE,
+        Some(&register.context),
+        &client,
+        RunKind::Full,
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, portvakt::sync::run::Status::Applied);
     let out = run_cli(&app, &["person", "show", "elevp0", "--json"], None);
     assert!(!out.status.success(), "the purged person is gone");
     assert!(
