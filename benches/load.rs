@@ -810,6 +810,8 @@ async fn browsers(ctx: &Ctx, n: usize) -> Res<Vec<Browser>> {
 /// across runs on one data directory (a per-process prefix).
 static SAML_REQUESTS: AtomicU64 = AtomicU64::new(0);
 
+// A separate program that loads a running server: its wall clock is the server's.
+#[allow(clippy::disallowed_methods)]
 fn saml_id_prefix() -> &'static str {
     static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PREFIX.get_or_init(|| {
@@ -822,6 +824,7 @@ fn saml_id_prefix() -> &'static str {
 
 /// The HTTP-Redirect URL of a fresh, unsigned AuthnRequest from the benchmark's SP: raw
 /// DEFLATE, base64, URL-encoded; a new ID and IssueInstant now.
+#[allow(clippy::disallowed_methods)] // IssueInstant: the server under test reads its wall clock
 fn saml_sso_url(base: &str) -> Res<String> {
     let n = SAML_REQUESTS.fetch_add(1, Ordering::Relaxed);
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");

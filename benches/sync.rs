@@ -143,7 +143,9 @@ fn main() {
         .unwrap_or(500_000);
     let dbs = std::env::var("PORTVAKT_BENCH_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let today = chrono::Utc::now().date_naive();
+    // The server under test reads the system clock; so does the register it syncs from.
+    let clock = portvakt::clock::Clock::system();
+    let today = portvakt::directory::roles::day_of(clock.now());
     let t = Instant::now();
     let data = generate(1, persons, today);
     let gen_time = t.elapsed();
@@ -197,10 +199,7 @@ fn main() {
         );
         // The next incremental window starts 5 minutes before the last run; changes are
         // stamped now, after it.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = clock.now();
         change_register(&mock, &people, now);
         let inc = sync_run(&url, dir.path(), &base, false);
         println!(

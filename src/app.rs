@@ -3,12 +3,13 @@
 //! server on port 0.
 
 use crate::authn::{Authn, LogoutNotifier, password::PasswordHasher};
+use crate::clock::Clock;
 use crate::config::{BankIdEnvironment, Config, Mode};
 use crate::keys::{Kek, KeyStore};
 use crate::oidc::{Op, logout::BackChannel};
 use crate::saml::{Idp, slo::FrontChannel};
 use crate::storage::Db;
-use crate::{unix_now, web};
+use crate::web;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The built-in BankID stub, when `[bankid]` enables it (mounted at `/bankid-stub`).
     pub bankid_stub: Option<crate::bankid::stub::Stub>,
+    /// The one clock: every handler and task takes `now` from it (tests move it).
+    pub clock: Clock,
 }
 
 pub struct App {
@@ -65,11 +68,11 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
 }
 
 /// Opens the key store (creating keys and secrets on first start).
-pub async fn open_keys(config: &Config, db: &Db) -> anyhow::Result<KeyStore> {
-    open_keys_with(config, db, load_kek(config)?).await
+pub async fn open_keys(config: &Config, db: &Db, now: i64) -> anyhow::Result<KeyStore> {
+    open_keys_with(config, db, load_kek(config)?, now).await
 }
 
-async fn open_keys_with(config: &Config, db: &Db, kek: Kek) -> anyhow::Result<KeyStore> {
+async fn open_keys_with(config: &Config, db: &Db, kek: Kek, now: i64) -> anyhow::Result<KeyStore> {
     let t = &config.tokens;
     let retire_after = t.access_ttl.max(t.id_ttl) + t.clock_skew;
     Ok(KeyStore::open(
@@ -77,7 +80,7 @@ async fn open_keys_with(config: &Config, db: &Db, kek: Kek) -> anyhow::Result<Ke
         kek,
         config.keys.reload_interval,
         retire_after,
-        unix_now(),
+        now,
     )
     .await?)
 }
@@ -97,13 +100,23 @@ impl App {
         demo: bool,
         listener: std::net::TcpListener,
     ) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, demo, listener, Clock::system()).await
+    }
+
+    /// `build_on` with the clock the application reads (tests give a movable one).
+    pub async fn build_with_clock(
+        config: Config,
+        demo: bool,
+        listener: std::net::TcpListener,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         // One TLS stack with one provider: ring (DEPENDENCIES.md §8).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = Arc::new(config);
         // The KEK first: a production start without one fails before touching the database.
         let kek = load_kek(&config)?;
         let db = open_db(&config).await?;
-        let keys = open_keys_with(&config, &db, kek).await?;
+        let keys = open_keys_with(&config, &db, kek, clock.now()).await?;
         let p = &config.password;
         let hasher = PasswordHasher::new(
             p.memory_kib,
@@ -115,7 +128,13 @@ impl App {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
-        let authn = Authn::new(db.clone(), config.clone(), keys.clone(), hasher);
+        let authn = Authn::new(
+            db.clone(),
+            config.clone(),
+            keys.clone(),
+            hasher,
+            clock.clone(),
+        );
         let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());
         // Single logout: each protocol front ends its part of a session.
         let idp = Idp::new(
@@ -157,6 +176,7 @@ impl App {
             idp,
             http,
             bankid_stub: None,
+            clock: clock.clone(),
         };
 
         if demo {
@@ -170,13 +190,17 @@ impl App {
             } else {
                 Vec::new()
             };
-            state.bankid_stub = Some(crate::bankid::stub::Stub::from_config(&config, suggestions));
+            state.bankid_stub = Some(crate::bankid::stub::Stub::from_config(
+                &config,
+                suggestions,
+                clock.clone(),
+            ));
         }
         let router = router(&state, demo);
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        crate::sync::spawn_schedule(db.clone(), state.config.clone());
-        spawn_housekeeping(db);
+        crate::sync::spawn_schedule(db.clone(), state.config.clone(), clock.clone());
+        spawn_housekeeping(db, clock);
         spawn_metadata_refresh(state.idp.clone());
         Ok(Self {
             state,
@@ -268,7 +292,7 @@ fn spawn_metadata_refresh(idp: crate::saml::Idp) {
             tick.tick().await;
             let every = idp.config.saml.metadata_refresh;
             if let Err(e) =
-                crate::saml::sp::refresh_due(&idp.db, &idp.http, every, unix_now()).await
+                crate::saml::sp::refresh_due(&idp.db, &idp.http, every, idp.clock().now()).await
             {
                 tracing::warn!("metadata refresh failed: {}", crate::error_chain(&e));
             }
@@ -278,7 +302,7 @@ fn spawn_metadata_refresh(idp: crate::saml::Idp) {
 
 /// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows.
 /// Idempotent, so every instance may run it.
-fn spawn_housekeeping(db: Db) {
+fn spawn_housekeeping(db: Db, clock: Clock) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         let mut round: u64 = 0;
@@ -291,7 +315,7 @@ fn spawn_housekeeping(db: Db) {
             if round % 10 != 1 {
                 continue;
             }
-            let now = unix_now();
+            let now = clock.now();
             let r1 = crate::storage::tokens::purge_expired(&db, now).await;
             let r2 = crate::storage::sessions::purge_expired(&db, now).await;
             let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;

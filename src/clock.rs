@@ -44,6 +44,22 @@ impl Clock {
         wall_clock_millis() + offset * 1000
     }
 
+    /// A monotonic instant, moved as this clock is moved (for the timers of the simulators).
+    pub fn instant(&self) -> std::time::Instant {
+        let offset = self
+            .offset
+            .as_ref()
+            .map_or(0, |o| o.load(Ordering::Relaxed));
+        let now = std::time::Instant::now();
+        let shift = std::time::Duration::from_secs(offset.unsigned_abs());
+        let moved = if offset >= 0 {
+            now.checked_add(shift)
+        } else {
+            now.checked_sub(shift)
+        };
+        moved.unwrap_or(now)
+    }
+
     /// Moves a movable clock forward by `secs`. The system clock cannot be moved: that is a
     /// programming error, so it panics (only tests move clocks).
     #[allow(clippy::panic)]

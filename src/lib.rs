@@ -52,12 +52,3 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
-
-/// Seconds since the Unix epoch, UTC. The only place the wall clock is read; domain
-/// functions take `now` as a parameter so tests can move time.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}

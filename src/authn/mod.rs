@@ -71,6 +71,7 @@ pub struct Authn {
     hasher: password::PasswordHasher,
     notifiers: Arc<Vec<Arc<dyn LogoutNotifier>>>,
     bankid: Option<bankid::BankIdMethod>,
+    clock: crate::clock::Clock,
 }
 
 impl Authn {
@@ -79,6 +80,7 @@ impl Authn {
         config: Arc<Config>,
         keys: KeyStore,
         hasher: password::PasswordHasher,
+        clock: crate::clock::Clock,
     ) -> Self {
         Self {
             db,
@@ -87,7 +89,13 @@ impl Authn {
             hasher,
             notifiers: Arc::new(Vec::new()),
             bankid: None,
+            clock,
         }
+    }
+
+    /// The application's clock: handlers take `now` from it.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     /// Enables BankID login with this client (app.rs, when `[bankid] enabled`); `stub_app`

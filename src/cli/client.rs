@@ -2,9 +2,10 @@
 
 use super::{audit, read_stdin_secret};
 use crate::app::{open_db, open_keys};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::oidc::client::{self, ClientSpec};
-use crate::{storage, unix_now};
+use crate::storage;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
@@ -90,7 +91,7 @@ fn spec(client_id: String, a: ClientArgs, secret: Option<String>) -> ClientSpec 
 
 pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
-    let now = unix_now();
+    let now = Clock::system().now();
     let secret_of = |a: &ClientArgs| -> anyhow::Result<(Option<String>, bool)> {
         if a.secret_stdin {
             Ok((Some(read_stdin_secret("client secret")?), false))
@@ -105,21 +106,21 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
             if !(args.secret_stdin || args.generate_secret || args.public) {
                 bail!("choose one of --secret-stdin, --generate-secret or --public");
             }
-            let keys = open_keys(&config, &db).await?;
+            let keys = open_keys(&config, &db, now).await?;
             let (secret, generated) = secret_of(&args)?;
             let rec = client::add(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
-            audit(&db, "client.add", &rec.client_id).await?;
+            audit(&db, "client.add", &rec.client_id, now).await?;
             println!("added client {}", rec.client_id);
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
             }
         }
         ClientCommand::Update { client_id, args } => {
-            let keys = open_keys(&config, &db).await?;
+            let keys = open_keys(&config, &db, now).await?;
             let (secret, generated) = secret_of(&args)?;
             let rec =
                 client::update(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
-            audit(&db, "client.update", &rec.client_id).await?;
+            audit(&db, "client.update", &rec.client_id, now).await?;
             println!("updated client {}", rec.client_id);
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
@@ -161,7 +162,7 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
             if !storage::clients::remove(&db, &client_id).await? {
                 bail!("no client {client_id}");
             }
-            audit(&db, "client.remove", &client_id).await?;
+            audit(&db, "client.remove", &client_id, now).await?;
             println!("removed client {client_id}");
         }
     }

@@ -2,9 +2,9 @@
 
 use super::audit;
 use crate::app::{open_db, open_keys};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyStore;
-use crate::unix_now;
 use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
@@ -19,22 +19,16 @@ pub enum KeysCommand {
 pub(super) async fn keys(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let KeysCommand::Rotate { activate } = cmd;
     let db = open_db(&config).await?;
-    open_keys(&config, &db).await?;
+    let now = Clock::system().now();
+    open_keys(&config, &db, now).await?;
     let kek = crate::app::load_kek(&config)?;
-    let kids = KeyStore::rotate(
-        &db,
-        &kek,
-        config.keys.activation_delay,
-        activate,
-        unix_now(),
-    )
-    .await?;
+    let kids = KeyStore::rotate(&db, &kek, config.keys.activation_delay, activate, now).await?;
     let when = if activate {
         "now".to_string()
     } else {
         format!("in {} s", config.keys.activation_delay)
     };
-    audit(&db, "keys.rotate", &kids.join(" ")).await?;
+    audit(&db, "keys.rotate", &kids.join(" "), now).await?;
     println!("published new keys {}; they sign {when}", kids.join(", "));
     Ok(())
 }

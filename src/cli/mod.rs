@@ -18,7 +18,7 @@ pub use sync::SyncCommand;
 pub use user::{PersonCommand, SchoolUnitCommand, UserCommand};
 
 use crate::config::{Config, ConfigError};
-use crate::{storage, unix_now};
+use crate::storage;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -124,11 +124,11 @@ fn cli_actor() -> String {
 
 /// Records an administrative change in `audit_events`: what kind, by whom (the OS user
 /// running the CLI), and an identifier. Never a secret, a password or a personnummer.
-async fn audit(db: &crate::storage::Db, kind: &str, detail: &str) -> anyhow::Result<()> {
+async fn audit(db: &crate::storage::Db, kind: &str, detail: &str, now: i64) -> anyhow::Result<()> {
     let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
-    storage::records::audit(db, kind, &actor, detail, unix_now()).await?;
+    storage::records::audit(db, kind, &actor, detail, now).await?;
     Ok(())
 }

@@ -83,5 +83,5 @@ pub(super) async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::R
         start_timeout: secs(a.start_timeout.unwrap_or(b.stub_start_timeout)),
         order_lifetime: secs(a.order_lifetime.unwrap_or(b.stub_order_lifetime)),
     };
-    serve::run(opts, shutdown_signal()).await
+    serve::run(opts, crate::clock::Clock::system(), shutdown_signal()).await
 }

@@ -2,8 +2,9 @@
 
 use super::audit;
 use crate::app::open_db;
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::{storage, unix_now};
+use crate::storage;
 use anyhow::bail;
 use clap::Subcommand;
 
@@ -101,7 +102,7 @@ impl SpArgs {
 pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()> {
     use crate::saml::sp;
     let db = open_db(&config).await?;
-    let now = unix_now();
+    let now = Clock::system().now();
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))
         .build()?;
@@ -113,7 +114,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
             let policy = args.apply(sp::Policy::default())?;
             let doc = sp::load_source(&http, &metadata).await?;
             let meta = sp::add(&db, &doc, url_of(&metadata).as_deref(), &policy, now).await?;
-            audit(&db, "sp.add", &meta.entity_id).await?;
+            audit(&db, "sp.add", &meta.entity_id, now).await?;
             println!(
                 "registered SP {} ({} ACS, {} SLO endpoints; releases: {})",
                 meta.entity_id,
@@ -148,7 +149,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
                 now,
             )
             .await?;
-            audit(&db, "sp.update", &entity_id).await?;
+            audit(&db, "sp.update", &entity_id, now).await?;
             println!("updated SP {entity_id}");
         }
         SpCommand::List { json } => {
@@ -193,7 +194,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
             if !storage::saml::delete_sp(&db, &entity_id).await? {
                 bail!("no SP {entity_id}");
             }
-            audit(&db, "sp.remove", &entity_id).await?;
+            audit(&db, "sp.remove", &entity_id, now).await?;
             println!("removed SP {entity_id}");
         }
     }

@@ -43,6 +43,7 @@ pub enum SyncCommand {
 
 pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
     use crate::sync::{self, plan::RunKind, run};
+    let clock = crate::clock::Clock::system();
     let db = open_db(&config).await?;
     match cmd {
         SyncCommand::Run {
@@ -88,6 +89,7 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             let out = sync::run_once(
                 &db,
                 &config,
+                &clock,
                 &name,
                 context.as_deref(),
                 &client,
@@ -139,14 +141,14 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
         }
         SyncCommand::Approve { run } => {
             let actor = cli_actor();
-            let out = run::approve(&db, &config, run, &actor).await?;
+            let out = run::approve(&db, &config, &clock, run, &actor).await?;
             println!(
                 "run {run} approved and applied: {}",
                 run::summary(&out.counts)
             );
         }
         SyncCommand::Reject { run } => {
-            run::reject(&db, run, &cli_actor()).await?;
+            run::reject(&db, run, &cli_actor(), clock.now()).await?;
             println!("run {run} rejected; nothing was applied");
         }
         SyncCommand::Runs { limit, json } => {

@@ -4,9 +4,10 @@
 use super::{audit, read_stdin_secret};
 use crate::app::open_db;
 use crate::authn::password::PasswordHasher;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::{self, CivicNo, NewPerson, Role};
-use crate::{storage, unix_now};
+use crate::storage;
 use anyhow::bail;
 use clap::Subcommand;
 
@@ -91,7 +92,7 @@ fn hasher(config: &Config) -> anyhow::Result<PasswordHasher> {
 
 pub(super) async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
-    let now = unix_now();
+    let now = Clock::system().now();
     match cmd {
         UserCommand::Add {
             username,
@@ -129,7 +130,7 @@ pub(super) async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()>
                 let hash = hasher(&config)?.hash(pw).await?;
                 storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
             }
-            audit(&db, "user.add", &person.id).await?;
+            audit(&db, "user.add", &person.id, now).await?;
             println!("added {} (eppn {})", person.username, person.eppn);
         }
         UserCommand::List {
@@ -148,10 +149,11 @@ pub(super) async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()>
             .await?;
             for p in found {
                 if p.protected_identity {
-                    audit(&db, "person.view_protected", &p.id).await?;
+                    audit(&db, "person.view_protected", &p.id, now).await?;
                 }
-                let d = directory::details(&db, &config.directory, p, directory::roles::today())
-                    .await?;
+                let d =
+                    directory::details(&db, &config.directory, p, directory::roles::day_of(now))
+                        .await?;
                 rows.push(d);
             }
             if json {
@@ -192,7 +194,7 @@ pub(super) async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()>
             let pw = read_stdin_secret("password")?;
             let hash = hasher(&config)?.hash(pw).await?;
             storage::persons::set_password_hash(&db, &person.id, &hash, now).await?;
-            audit(&db, "user.set_password", &person.id).await?;
+            audit(&db, "user.set_password", &person.id, now).await?;
             println!("password set for {}", person.username);
         }
     }
@@ -200,6 +202,7 @@ pub(super) async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()>
 }
 
 pub(super) async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyhow::Result<()> {
+    let now = Clock::system().now();
     let db = open_db(&config).await?;
     match cmd {
         SchoolUnitCommand::Add { code, name } => {
@@ -213,7 +216,7 @@ pub(super) async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyho
                 bail!("school unit name must not be empty");
             }
             storage::persons::upsert_school_unit(&db, &code, name.trim(), "local").await?;
-            audit(&db, "school_unit.save", &code).await?;
+            audit(&db, "school_unit.save", &code, now).await?;
             println!("school unit {code} saved");
         }
         SchoolUnitCommand::List { json } => {
@@ -235,6 +238,7 @@ pub(super) async fn school_unit(config: Config, cmd: SchoolUnitCommand) -> anyho
 }
 
 pub(super) async fn person_cmd(config: Config, cmd: PersonCommand) -> anyhow::Result<()> {
+    let now = Clock::system().now();
     let db = open_db(&config).await?;
     let PersonCommand::Show { key, json } = cmd;
     let found = storage::persons::by_key(&db, &key).await?;
@@ -247,9 +251,15 @@ pub(super) async fn person_cmd(config: Config, cmd: PersonCommand) -> anyhow::Re
         n => bail!("{n} people match {key}; use the username or the id"),
     };
     if person.protected_identity {
-        audit(&db, "person.view_protected", &person.id).await?;
+        audit(&db, "person.view_protected", &person.id, now).await?;
     }
-    let d = directory::details(&db, &config.directory, person, directory::roles::today()).await?;
+    let d = directory::details(
+        &db,
+        &config.directory,
+        person,
+        directory::roles::day_of(now),
+    )
+    .await?;
     let view = crate::directory::show(&d, &config.saml_scope());
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);

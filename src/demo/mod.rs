@@ -13,7 +13,6 @@ use crate::storage;
 use crate::sync::plan::RunKind;
 use crate::sync::ss12000::generate::{USERNAME_CONTEXT, generate};
 use crate::sync::ss12000::mock::{self, Mock};
-use crate::unix_now;
 use crate::web::{self, WebError, i18n::Lang, paths};
 use askama::Template;
 use axum::Router;
@@ -54,7 +53,7 @@ fn redirect_uri(state: &AppState, client_id: &str) -> String {
 /// people the demo password, and creates the local admin and the demo relying parties.
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let db = &state.db;
-    let now = unix_now();
+    let now = state.clock.now();
     if storage::persons::by_login_name(db, "admin")
         .await?
         .is_none()
@@ -75,11 +74,12 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .set_password(&admin.id, DEMO_PASSWORD.into(), now)
             .await?;
     }
-    let register = start_register().await?;
+    let register = start_register(now).await?;
     let client = crate::sync::ad_hoc_client(&register, None).map_err(anyhow::Error::msg)?;
     let outcome = crate::sync::run_once(
         db,
         &state.config,
+        &state.clock,
         DEMO_SOURCE,
         Some(USERNAME_CONTEXT),
         &client,
@@ -91,7 +91,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     if let crate::sync::run::Status::Held(reason) = outcome.status {
         // A demo database from another school year: the demo decides for the admin.
         tracing::info!("demo sync held ({reason}); approving it");
-        crate::sync::run::approve(db, &state.config, outcome.run_id, "demo").await?;
+        crate::sync::run::approve(db, &state.config, &state.clock, outcome.run_id, "demo").await?;
     }
     let mut people = vec![(
         "admin".to_string(),
@@ -113,7 +113,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             db,
             &state.config.directory,
             p,
-            crate::directory::roles::today(),
+            crate::directory::roles::day_of(now),
         )
         .await?;
         let roles: Vec<String> = d.roles.iter().map(|r| r.to_string()).collect();
@@ -294,7 +294,7 @@ async fn demo_callback_get(
     let code = cb.code.ok_or_else(failed)?;
     // In-process token exchange: the demo relying party lives in the same binary.
     let registered = client::get(&state.db, client).await?.ok_or_else(failed)?;
-    let now = unix_now();
+    let now = state.clock.now();
     let params = Params::from_pairs(vec![
         ("grant_type".into(), "authorization_code".into()),
         ("code".into(), code),
@@ -346,8 +346,12 @@ async fn demo_callback_get(
 
 /// Serves the generated municipality on a loopback port for as long as the demo runs;
 /// returns its base URL.
-async fn start_register() -> anyhow::Result<String> {
-    let data = generate(DEMO_SEED, DEMO_PERSONS, crate::directory::roles::today());
+async fn start_register(now: i64) -> anyhow::Result<String> {
+    let data = generate(
+        DEMO_SEED,
+        DEMO_PERSONS,
+        crate::directory::roles::day_of(now),
+    );
     let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

@@ -4,7 +4,6 @@
 
 use crate::app::AppState;
 use crate::saml::{dsig, sp, xml};
-use crate::unix_now;
 use crate::web::{self, WebError, i18n::Lang, paths};
 use askama::Template;
 use axum::Form;
@@ -53,7 +52,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         ..Default::default()
     };
     let eid = entity_id(issuer);
-    let now = unix_now();
+    let now = state.clock.now();
     if crate::storage::saml::get_sp(&state.db, &eid)
         .await?
         .is_some()
@@ -86,7 +85,7 @@ pub async fn login_get(State(state): State<AppState>) -> Result<Response, WebErr
     let id = xml::new_id();
     let request = format!(
         r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{issuer}{sso}" AssertionConsumerServiceURL="{issuer}{acs}" ProtocolBinding="{post}"><saml:Issuer>{eid}</saml:Issuer></samlp:AuthnRequest>"#,
-        now = xml::instant(unix_now()),
+        now = xml::instant(state.clock.now()),
         sso = paths::SAML_SSO,
         acs = paths::DEMO_SP_ACS,
         post = sp::POST,
@@ -127,7 +126,7 @@ pub async fn acs_post(
     Form(f): Form<AcsForm>,
 ) -> Result<Response, WebError> {
     let failed = || WebError::bad_request("demo.failed");
-    let now = unix_now();
+    let now = state.clock.now();
     let compact: String = f.saml_response.split_ascii_whitespace().collect();
     let raw = STANDARD.decode(compact.as_bytes()).map_err(|_| failed())?;
     let text = String::from_utf8(raw).map_err(|_| failed())?;

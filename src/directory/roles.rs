@@ -60,12 +60,6 @@ pub fn day_of(now: i64) -> NaiveDate {
         .unwrap_or_default()
 }
 
-/// Today, from the one wall-clock read (`crate::unix_now`); the sync and the release use the
-/// same day.
-pub fn today() -> NaiveDate {
-    day_of(crate::unix_now())
-}
-
 /// The activity window of a person with roles of these dates: None when there is no role
 /// at all; otherwise (from, until) where None is open.
 pub fn window(

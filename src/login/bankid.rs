@@ -10,7 +10,6 @@ use super::{Login, live_transaction, resume_url, rp_name};
 use crate::authn::Authn;
 use crate::authn::bankid::{Order, Purpose, StartPage, StartRefused, State};
 use crate::bankid::messages::Device;
-use crate::unix_now;
 use crate::web::{self, ClientIp, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State as AxState};
@@ -87,7 +86,7 @@ async fn order_of(login: &Login, headers: &HeaderMap, id: &str) -> Result<Order,
     }
     login
         .authn
-        .bankid_order(id, b, unix_now())
+        .bankid_order(id, b, login.authn.clock().now())
         .await?
         .ok_or(WebError::bad_request("bankid.lost"))
 }
@@ -109,7 +108,7 @@ async fn bankid_post(
     headers: HeaderMap,
     Form(form): Form<StartForm>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = login.authn.clock().now();
     let authn = &login.authn;
     if !authn.bankid_enabled() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
@@ -187,7 +186,7 @@ async fn bankid_get(
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = login.authn.clock().now();
     let authn = &login.authn;
     let order = order_of(&login, &headers, &q.o).await?;
     let order = authn.bankid_poll(order, now).await?;
@@ -268,7 +267,7 @@ async fn status_get(
     headers: HeaderMap,
     Query(q): Query<OrderQuery>,
 ) -> Response {
-    let now = unix_now();
+    let now = login.authn.clock().now();
     let authn = &login.authn;
     let lost = |message: &'static str| {
         let body = StatusBody {
@@ -327,7 +326,7 @@ async fn qr_get(
     Query(q): Query<OrderQuery>,
 ) -> Result<Response, WebError> {
     let order = order_of(&login, &headers, &q.o).await?;
-    let Some(data) = Authn::bankid_qr(&order, unix_now()) else {
+    let Some(data) = Authn::bankid_qr(&order, login.authn.clock().now()) else {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     };
     let svg =
@@ -346,7 +345,8 @@ async fn stub_scan_get(
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
     }
     let order = order_of(&login, &headers, &q.o).await?;
-    let data = Authn::bankid_qr(&order, unix_now()).ok_or(WebError::bad_request("bankid.lost"))?;
+    let data = Authn::bankid_qr(&order, login.authn.clock().now())
+        .ok_or(WebError::bad_request("bankid.lost"))?;
     let qr: String = url::form_urlencoded::byte_serialize(data.as_bytes()).collect();
     let target = format!("{}/app?qr={qr}", paths::BANKID_STUB);
     Ok(Redirect::to(&target).into_response())

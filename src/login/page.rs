@@ -4,7 +4,6 @@
 use super::cookies::{binding_cookie_name, set_sso_cookie};
 use super::{Login, live_transaction, resume_url, rp_name};
 use crate::authn::{AuthnError, MethodUse, Protocol, Transaction, acr};
-use crate::unix_now;
 use crate::web::{self, ClientIp, SameSite, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -71,7 +70,7 @@ async fn login_get(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
-    let tx = live_transaction(&login, &q.tx, unix_now()).await?;
+    let tx = live_transaction(&login, &q.tx, login.authn.clock().now()).await?;
     let name = binding_cookie_name(&login.config);
     let (binding, new_binding) = match web::cookie(&headers, name) {
         Some(b) if !b.is_empty() && b.len() <= 64 => (b.to_string(), false),
@@ -103,7 +102,7 @@ async fn login_post(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = login.authn.clock().now();
     let tx = live_transaction(&login, &form.tx, now).await?;
     let binding = super::cookies::binding(&headers, &login.config);
     let bound = login_binding(&tx.id, binding);

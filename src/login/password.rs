@@ -6,7 +6,6 @@
 use super::{Login, live_transaction, resume_url};
 use crate::authn::password::{NewPasswordRefused, check_new};
 use crate::authn::{Protocol, Session};
-use crate::unix_now;
 use crate::web::{self, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -74,7 +73,7 @@ async fn password_get(
     Extension(sso): Extension<SsoCookie>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = login.authn.clock().now();
     let authn = &login.authn;
     if !authn.bankid_enabled() {
         return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
@@ -120,7 +119,7 @@ async fn password_post(
     Extension(sso): Extension<SsoCookie>,
     Form(form): Form<SaveForm>,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = login.authn.clock().now();
     let authn = &login.authn;
     let tx = live_transaction(&login, &form.tx, now).await?;
     let Some(session) = recent_session(&login, &sso, now).await? else {

@@ -389,7 +389,7 @@ pub async fn userinfo(op: &Op, access_token: &str, now: i64) -> Result<Value, Oi
         .client(&at.client_id, now)
         .await?
         .ok_or(OidcError::InvalidToken)?;
-    let claims = tokens::released_claims(op, &client, &person_id, &at.scope)
+    let claims = tokens::released_claims(op, &client, &person_id, &at.scope, now)
         .await
         .map_err(|_| OidcError::InvalidToken)?;
     let names: Vec<String> = claims.keys().cloned().collect();

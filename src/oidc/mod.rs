@@ -32,6 +32,7 @@ pub struct Op {
     clients: client::ClientCache,
     /// The discovery document, serialised once.
     discovery: Arc<[u8]>,
+    clock: crate::clock::Clock,
 }
 
 impl Op {
@@ -44,6 +45,7 @@ impl Op {
         .unwrap_or_default()
         .into();
         Self {
+            clock: authn.clock().clone(),
             db,
             keys,
             config,
@@ -51,6 +53,11 @@ impl Op {
             clients,
             discovery,
         }
+    }
+
+    /// The application's clock (the one `Authn` holds).
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     /// The discovery document, serialised once at start.

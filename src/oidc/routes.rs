@@ -2,7 +2,6 @@
 
 use super::authorize::{self, Next, Params, Rejection};
 use super::{OidcError, Op, grants, logout};
-use crate::unix_now;
 use crate::web::{self, ClearSsoCookie, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, RawQuery, State};
@@ -58,7 +57,7 @@ async fn discovery_get(State(op): State<Op>) -> Response {
 
 /// RFC 7517. Short cache: a rotated key must reach relying parties before it signs.
 async fn jwks_get(State(op): State<Op>) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = op.clock().now();
     op.keys.refresh(now).await?;
     Ok(cacheable_json(op.keys.jwks(now), 300))
 }
@@ -85,7 +84,7 @@ async fn authorize_post(
 }
 
 async fn authorize(op: &Op, sso: &SsoCookie, p: Params) -> Response {
-    let now = unix_now();
+    let now = op.clock().now();
     let outcome = async {
         let (client, req) = authorize::validate(op, &p, now).await?;
         let session = op.authn.session(sso.value(), now).await?;
@@ -105,7 +104,7 @@ async fn authorize_resume_get(
     Extension(sso): Extension<SsoCookie>,
     axum::extract::Query(q): axum::extract::Query<TxQuery>,
 ) -> Response {
-    let outcome = authorize::resume(&op, &q.tx, sso.value(), unix_now()).await;
+    let outcome = authorize::resume(&op, &q.tx, sso.value(), op.clock().now()).await;
     respond(&op, outcome)
 }
 
@@ -179,7 +178,7 @@ async fn token_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let (client, p) = client_form(&op, &headers, &body, now).await?;
     Ok(no_store(grants::token(&op, &client, &p, now).await?))
 }
@@ -190,7 +189,7 @@ async fn introspect_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let (client, p) = client_form(&op, &headers, &body, now).await?;
     Ok(no_store(grants::introspect(&op, &client, &p, now).await?))
 }
@@ -201,7 +200,7 @@ async fn revoke_post(
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, OidcError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let (client, p) = client_form(&op, &headers, &body, now).await?;
     grants::revoke(&op, &client, &p, now).await?;
     Ok(StatusCode::OK.into_response())
@@ -216,7 +215,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// https://openid.net/specs/openid-connect-core-1_0.html#UserInfo
 async fn userinfo_get(State(op): State<Op>, headers: HeaderMap) -> Result<Response, OidcError> {
     let token = bearer(&headers).ok_or(OidcError::InvalidToken)?;
-    Ok(no_store(grants::userinfo(&op, token, unix_now()).await?))
+    Ok(no_store(
+        grants::userinfo(&op, token, op.clock().now()).await?,
+    ))
 }
 
 /// RFC 6750 §2.1 and §2.2: the token in the header or the form body.
@@ -231,7 +232,9 @@ async fn userinfo_post(
         (None, Some(t)) if is_form(&headers) => t.to_string(),
         _ => return Err(OidcError::InvalidToken),
     };
-    Ok(no_store(grants::userinfo(&op, &token, unix_now()).await?))
+    Ok(no_store(
+        grants::userinfo(&op, &token, op.clock().now()).await?,
+    ))
 }
 
 #[derive(Template)]
@@ -287,7 +290,7 @@ async fn end_session(
     p: Params,
     post: bool,
 ) -> Result<Response, WebError> {
-    let now = unix_now();
+    let now = op.clock().now();
     let session = op.authn.session(sso.value(), now).await?;
     let checked = logout::check(op, &p, session.as_ref(), now)
         .await

@@ -138,6 +138,7 @@ pub async fn released_claims(
     client: &Client,
     person_id: &str,
     scope: &[String],
+    now: i64,
 ) -> Result<Map<String, Value>, OidcError> {
     let person = crate::storage::persons::by_id(&op.db, person_id)
         .await?
@@ -147,7 +148,7 @@ pub async fn released_claims(
         &op.db,
         &op.config.directory,
         person,
-        directory::roles::today(),
+        directory::roles::day_of(now),
     )
     .await?;
     Ok(release::release(&details, scope, &client.record.release))
@@ -163,7 +164,7 @@ pub async fn id_token(
     access_token: &str,
     now: i64,
 ) -> Result<String, OidcError> {
-    let released = released_claims(op, client, person_id, &grant.scope).await?;
+    let released = released_claims(op, client, person_id, &grant.scope, now).await?;
     let names: Vec<String> = released.keys().cloned().collect();
     let mut c = Map::new();
     c.insert("iss".into(), json!(op.issuer()));

@@ -67,6 +67,7 @@ pub struct Idp {
     /// Certificates by key id (they never change once made).
     certs: Arc<RwLock<HashMap<String, Arc<str>>>>,
     entity_id: Arc<str>,
+    clock: crate::clock::Clock,
 }
 
 impl Idp {
@@ -80,6 +81,7 @@ impl Idp {
         Self {
             sps: sp::SpCache::new(config.cache.client_ttl),
             entity_id: config.saml_entity_id().into(),
+            clock: authn.clock().clone(),
             db,
             keys,
             config,
@@ -87,6 +89,11 @@ impl Idp {
             http,
             certs: Default::default(),
         }
+    }
+
+    /// The application's clock (the one `Authn` holds).
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     pub fn entity_id(&self) -> &str {

@@ -3,7 +3,6 @@
 use super::slo::{self, Step};
 use super::sso::{self, Binding, Fatal, Inbound, Next, Pending};
 use super::{Idp, metadata};
-use crate::unix_now;
 use crate::web::{self, ClearSsoCookie, SsoCookie, WebError, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, RawQuery, State};
@@ -68,7 +67,7 @@ fn post_page(lang: Lang, form: &sso::PostForm) -> Response {
 }
 
 async fn metadata_get(State(idp): State<Idp>) -> Response {
-    match metadata::document(&idp, unix_now()).await {
+    match metadata::document(&idp, idp.clock().now()).await {
         Ok(xml) => (
             [
                 (header::CONTENT_TYPE, "application/samlmetadata+xml"),
@@ -129,7 +128,7 @@ async fn sso_post(
 }
 
 async fn sso_flow(idp: &Idp, lang: Lang, sso: &SsoCookie, inbound: &Inbound<'_>) -> Response {
-    let now = unix_now();
+    let now = idp.clock().now();
     let (sp, checked) = match sso::check(idp, inbound, now).await {
         Ok(c) => c,
         Err(Fatal(key)) => return WebError::bad_request(key).into_response(),
@@ -184,7 +183,7 @@ async fn sso_resume_get(
     Extension(sso): Extension<SsoCookie>,
     Query(q): Query<TxQuery>,
 ) -> Response {
-    match sso::resume(&idp, &q.tx, sso.value(), unix_now()).await {
+    match sso::resume(&idp, &q.tx, sso.value(), idp.clock().now()).await {
         Ok(Ok(next)) => respond(lang, next),
         Ok(Err(key)) => WebError::bad_request(key).into_response(),
         Err(e) => WebError::from(e).into_response(),
@@ -205,7 +204,7 @@ async fn idp_init_get(
     Extension(sso): Extension<SsoCookie>,
     Query(q): Query<IdpInitQuery>,
 ) -> Response {
-    let now = unix_now();
+    let now = idp.clock().now();
     let sp = match idp.sp(&q.sp, now).await {
         Ok(Some(sp)) => sp,
         Ok(None) => return WebError::bad_request("saml.unknown_sp").into_response(),
@@ -270,7 +269,7 @@ async fn slo_flow(
         relay_state: m.relay_state.as_deref(),
         raw_query: raw,
     };
-    match slo::handle(idp, &inbound, is_response, unix_now()).await {
+    match slo::handle(idp, &inbound, is_response, idp.clock().now()).await {
         Ok(h) => {
             let mut res = step(lang, h.step);
             if h.ended {
@@ -300,7 +299,7 @@ async fn slo_next_get(
     Extension(lang): Extension<Lang>,
     Query(q): Query<ChainQuery>,
 ) -> Response {
-    match slo::next(&idp, &q.id, unix_now()).await {
+    match slo::next(&idp, &q.id, idp.clock().now()).await {
         Ok(s) => step(lang, s),
         Err(e) => WebError::from(e).into_response(),
     }

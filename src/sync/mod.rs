@@ -84,6 +84,7 @@ pub fn ad_hoc_client(base_url: &str, token: Option<String>) -> Result<Client, St
 pub async fn run_once(
     db: &crate::storage::Db,
     config: &Config,
+    clock: &crate::clock::Clock,
     source: &str,
     username_context: Option<&str>,
     client: &Client,
@@ -94,6 +95,7 @@ pub async fn run_once(
     let runner = Runner {
         db,
         config,
+        clock,
         source,
         username_context,
         dry_run,
@@ -130,7 +132,11 @@ pub async fn run_once(
 
 /// `serve`: runs each configured source on its schedule (checked every minute; the lease
 /// keeps two instances from running the same source at once).
-pub fn spawn_schedule(db: crate::storage::Db, config: std::sync::Arc<Config>) {
+pub fn spawn_schedule(
+    db: crate::storage::Db,
+    config: std::sync::Arc<Config>,
+    clock: crate::clock::Clock,
+) {
     if config.sync.sources.is_empty() {
         return;
     }
@@ -139,7 +145,7 @@ pub fn spawn_schedule(db: crate::storage::Db, config: std::sync::Arc<Config>) {
         loop {
             tick.tick().await;
             for (name, s) in &config.sync.sources {
-                if let Err(e) = scheduled(&db, &config, name, s).await {
+                if let Err(e) = scheduled(&db, &config, &clock, name, s).await {
                     tracing::warn!(source = %name, "scheduled sync failed: {e}");
                 }
             }
@@ -150,10 +156,11 @@ pub fn spawn_schedule(db: crate::storage::Db, config: std::sync::Arc<Config>) {
 async fn scheduled(
     db: &crate::storage::Db,
     config: &Config,
+    clock: &crate::clock::Clock,
     name: &str,
     s: &SourceConfig,
 ) -> Result<(), String> {
-    let now = crate::unix_now();
+    let now = clock.now();
     let (watermark, last_full) = crate::storage::sync::state(db, name)
         .await
         .map_err(|e| e.to_string())?;
@@ -171,6 +178,7 @@ async fn scheduled(
     let outcome = run_once(
         db,
         config,
+        clock,
         name,
         s.username_context.as_deref(),
         &client,

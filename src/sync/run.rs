@@ -63,6 +63,7 @@ const WATERMARK_OVERLAP: i64 = 300;
 pub struct Runner<'a> {
     pub db: &'a Db,
     pub config: &'a Config,
+    pub clock: &'a crate::clock::Clock,
     pub source: &'a str,
     pub username_context: Option<&'a str>,
     pub dry_run: bool,
@@ -96,7 +97,7 @@ impl Runner<'_> {
         F: FnOnce(Option<i64>) -> Fut,
         Fut: Future<Output = Result<Fetched, String>>,
     {
-        let now = crate::unix_now();
+        let now = self.clock.now();
         if !store::take_lease(self.db, self.source, now, now + LEASE_SECONDS).await? {
             return Err(SyncError::Busy(self.source.to_string()));
         }
@@ -248,7 +249,7 @@ impl Runner<'_> {
             return Ok(self.outcome(run_id, &plan, report, Status::Held(reason), 0));
         }
         let mut plan = plan;
-        if let Err(e) = apply(self.db, self.config, &mut plan, progress).await {
+        if let Err(e) = apply(self.db, self.config, &mut plan, progress, self.clock.now()).await {
             // What was written stays (every write is idempotent); the watermark does not
             // move, so the next run completes it.
             let reason = format!("applying stopped: {}", crate::error_chain(&e));
@@ -291,7 +292,7 @@ impl Runner<'_> {
             "sync.applied",
             self.source,
             &format!("run {run_id}: {}", summary(&plan.counts)),
-            crate::unix_now(),
+            self.clock.now(),
         )
         .await?;
         Ok(self.outcome(run_id, &plan, report, Status::Applied, purged))
@@ -357,7 +358,7 @@ impl Runner<'_> {
                 watermark,
                 finished: status != "held",
             },
-            crate::unix_now(),
+            self.clock.now(),
         )
         .await?;
         Ok(())
@@ -401,9 +402,10 @@ pub async fn apply(
     config: &Config,
     plan: &mut Plan,
     progress: &(dyn Fn(&str) + Send + Sync),
+    now: i64,
 ) -> Result<(), SyncError> {
     let mut conn = store::ApplyConnection::acquire(db).await?;
-    let result = apply_on(conn.conn(), config, plan, progress).await;
+    let result = apply_on(conn.conn(), config, plan, progress, now).await;
     conn.release().await?;
     result
 }
@@ -413,8 +415,8 @@ async fn apply_on(
     config: &Config,
     plan: &mut Plan,
     progress: &(dyn Fn(&str) + Send + Sync),
+    now: i64,
 ) -> Result<(), SyncError> {
-    let now = crate::unix_now();
     plan.persons.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     plan.groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     plan.duties.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -460,10 +462,11 @@ async fn apply_on(
 pub async fn approve(
     db: &Db,
     config: &Config,
+    clock: &crate::clock::Clock,
     run_id: i64,
     actor: &str,
 ) -> Result<Outcome, SyncError> {
-    let now = crate::unix_now();
+    let now = clock.now();
     let (run, stored) = store::run(db, run_id)
         .await?
         .ok_or(SyncError::NoRun(run_id))?;
@@ -481,7 +484,7 @@ pub async fn approve(
         if !store::set_run_status(db, run_id, "held", "approving", None, now).await? {
             return Err(SyncError::NotHeld(run_id, "no longer held".into()));
         }
-        apply(db, config, &mut plan, &|_| {}).await?;
+        apply(db, config, &mut plan, &|_| {}, clock.now()).await?;
         store::set_state(
             db,
             &run.source,
@@ -489,13 +492,13 @@ pub async fn approve(
             (plan.kind == RunKind::Full).then_some(now),
         )
         .await?;
-        store::set_run_status(db, run_id, "approving", "approved", None, crate::unix_now()).await?;
+        store::set_run_status(db, run_id, "approving", "approved", None, clock.now()).await?;
         storage::records::audit(
             db,
             "sync.approved",
             actor,
             &format!("run {run_id}"),
-            crate::unix_now(),
+            clock.now(),
         )
         .await?;
         Ok(())
@@ -514,8 +517,7 @@ pub async fn approve(
 }
 
 /// Discards a held run's plan; the watermark stays, so the next run reads the changes again.
-pub async fn reject(db: &Db, run_id: i64, actor: &str) -> Result<(), SyncError> {
-    let now = crate::unix_now();
+pub async fn reject(db: &Db, run_id: i64, actor: &str, now: i64) -> Result<(), SyncError> {
     let (run, _) = store::run(db, run_id)
         .await?
         .ok_or(SyncError::NoRun(run_id))?;

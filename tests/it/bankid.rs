@@ -211,7 +211,7 @@ async fn bankid_on_another_device_gives_an_oidc_code_with_amr_bankid_and_2fa() {
     assert_eq!(qr.status, 200);
     assert_eq!(qr.headers["content-type"], "image/svg+xml");
     assert!(qr.body.contains("<svg"));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(1);
     let qr2 = b
         .get(&app.url(&format!("/login/bankid/qr?o={order}")))
         .await;
@@ -409,6 +409,8 @@ async fn an_order_nobody_picks_up_fails_with_start_failed_and_a_slow_one_expires
     let b = app.browser();
     let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
     let (order, _) = start(&b, &app, &page, "other", "login").await;
+    // The start timeout passes: the clock moves instead of the test polling for 2 s.
+    app.clock.advance(2);
     let v = poll_until(&b, &app, &order, done).await;
     assert_eq!(v["state"], "failed");
     assert!(
@@ -422,7 +424,17 @@ async fn an_order_nobody_picks_up_fails_with_start_failed_and_a_slow_one_expires
     // Picked up in time, but never approved: expiredTransaction.
     let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
     let (order, _) = start(&b, &app, &page, "other", "login").await;
-    let v = by_qr(&b, &app, &order, "open", ERIK).await;
+    // `by_qr` with "open", and the order's lifetime passing before the poll.
+    let text = scan(&b, &app, &order).await;
+    let (s, v) = app_api(
+        &app,
+        "open",
+        json!({"qrData": text, "personalNumber": ERIK}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    app.clock.advance(5);
+    let v = poll_until(&b, &app, &order, done).await;
     assert_eq!(v["state"], "failed");
     assert!(
         v["message"]
@@ -755,7 +767,7 @@ async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_seale
         let b = app.browser();
         let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
         let (order, _) = start(&b, &app, &page, "other", "login").await;
-        let rec = portvakt::storage::bankid::get(&app.db, &order, portvakt::unix_now())
+        let rec = portvakt::storage::bankid::get(&app.db, &order, app.clock.now())
             .await
             .unwrap()
             .unwrap();

@@ -155,6 +155,45 @@ pub(crate) fn spawn_stub(pki: &Pki, extra: &[&str]) -> StubProcess {
     }
 }
 
+/// The standalone stub with `--tls-cert`, `--tls-key` and `--client-ca` from `pki`, served
+/// in this process on `clock`; its base URL.
+fn serve_stub_in_process(
+    pki: &Pki,
+    start_timeout: u64,
+    order_lifetime: u64,
+    clock: portvakt::clock::Clock,
+) -> String {
+    use portvakt::bankid::stub::{Stub, StubConfig, serve};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = serve::tls_config(&serve::TlsFiles {
+        cert: pki.server_cert.clone(),
+        key: pki.server_key.clone(),
+        client_ca: pki.ca_file.clone(),
+    })
+    .unwrap();
+    let stub = Stub::new(
+        StubConfig {
+            start_timeout: std::time::Duration::from_secs(start_timeout),
+            order_lifetime: std::time::Duration::from_secs(order_lifetime),
+            mount: String::new(),
+            suggestions: Vec::new(),
+        },
+        clock,
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let service = serve::standalone_router(&stub, true)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .unwrap();
+    tokio::spawn(server.serve(service));
+    base
+}
+
 fn client(stub: &StubProcess, roots_pem: &[u8], identity_pem: Option<Vec<u8>>) -> Client {
     Client::new(Transport {
         base: url::Url::parse(&format!("{}/rp/v6.0/", stub.base)).unwrap(),
@@ -376,16 +415,24 @@ async fn bankid_stub_refuses_like_bankid() {
 #[tokio::test]
 async fn bankid_stub_accepts_an_rp_certificate_from_pkcs12() {
     let pki = pki();
-    let stub = spawn_stub(&pki, &["--start-timeout", "1", "--order-lifetime", "5"]);
+    // The stub as `bankid-stub --start-timeout 1 --order-lifetime 5` serves it (same TLS,
+    // same router), in-process on a clock the test moves.
+    let clock = portvakt::clock::Clock::movable();
+    let base = serve_stub_in_process(&pki, 1, 5, clock.clone());
     let identity = pkcs12_to_pem(&pki.p12, "qwerty123").unwrap();
-    let rp = client(&stub, &pki.ca_pem, Some(identity));
+    let rp = Client::new(Transport {
+        base: url::Url::parse(&format!("{base}/rp/v6.0/")).unwrap(),
+        roots_pem: pki.ca_pem.clone(),
+        identity_pem: Some(identity),
+    })
+    .unwrap();
     let order = rp.auth(&auth_request(None)).await.unwrap();
     assert_eq!(
         rp.collect(&order.order_ref).await.unwrap().hint_code,
         Some(HintCode::OutstandingTransaction)
     );
-    // --start-timeout reached the stub: nobody scanned within a second.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The start timeout reached the stub: nobody scanned within a second.
+    clock.advance(1);
     let c = rp.collect(&order.order_ref).await.unwrap();
     assert_eq!(
         (c.status, c.hint_code),

@@ -83,7 +83,7 @@ async fn saml_post_binding_reuses_the_sso_session_across_sites() {
     assert_sso_cookie(&browser, &app).await;
 
     // A fresh login from here on would carry a later AuthnInstant.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.clock.advance(1);
 
     // (b) The session exists: the cross-site POST carries the cookie and no page stops the
     // browser on its way back to the ACS.

@@ -347,7 +347,7 @@ async fn client_changes_reach_a_running_server_within_the_cache_lifetime() {
     assert_eq!(s, 200);
     let out = cli(&app, &["client", "remove", "m2m"], None);
     assert!(out.status.success());
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.clock.advance(2);
     let (s, body) = app
         .token("m2m", SECRET, &[("grant_type", "client_credentials")])
         .await;

@@ -95,6 +95,8 @@ pub struct TestApp {
     pub config: Config,
     pub db: portvakt::storage::Db,
     pub state: portvakt::app::AppState,
+    /// The app's clock: tests move it instead of sleeping.
+    pub clock: portvakt::clock::Clock,
     pub dir: std::sync::Arc<TempDir>,
     /// The self-signed certificate (PEM) when the app serves TLS.
     pub ca_pem: Option<Vec<u8>>,
@@ -160,7 +162,8 @@ async fn start(
         pem
     });
     tune(&mut config);
-    let app = App::build_on(config.clone(), false, listener)
+    let clock = portvakt::clock::Clock::movable();
+    let app = App::build_with_clock(config.clone(), false, listener, clock.clone())
         .await
         .expect("app builds");
     let state = app.state.clone();
@@ -173,6 +176,7 @@ async fn start(
         config,
         db: state.db.clone(),
         state,
+        clock,
         dir,
         ca_pem,
         shutdown: Some(tx),
@@ -244,7 +248,7 @@ impl TestApp {
             roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
             source: "local".into(),
         };
-        let now = portvakt::unix_now();
+        let now = self.clock.now();
         for r in &new.roles {
             if let Some(u) = &r.school_unit_code {
                 portvakt::storage::persons::upsert_school_unit(&self.db, u, u, "local")
@@ -274,7 +278,7 @@ impl TestApp {
             ..Default::default()
         };
         tune(&mut spec);
-        client::add(&self.db, &self.state.keys, &spec, portvakt::unix_now())
+        client::add(&self.db, &self.state.keys, &spec, self.clock.now())
             .await
             .unwrap();
     }

@@ -41,7 +41,7 @@ async fn prompt_login_and_max_age_force_a_new_login_and_prompt_none_never_shows_
     let (browser, _, _, _) = app.login_code("one", "elev.anna").await;
     for extra in [("prompt", "login"), ("max_age", "0")] {
         let (url, _, _, _) = app.authorize_url("one", &[extra]);
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        app.clock.advance(1);
         let r = browser.get(&url).await;
         assert!(
             r.location.unwrap().contains("/login?tx="),

@@ -190,7 +190,7 @@ async fn an_expired_code_is_refused() {
     app.add_person("elev.anna", &["student"]).await;
     app.add_client("one", |_| {}).await;
     let (_, code, verifier, _) = app.login_code("one", "elev.anna").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.clock.advance(2);
     let (s, body) = app.token("one", SECRET, &code_form(&code, &verifier)).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
 }

@@ -357,7 +357,7 @@ async fn assertion_consumer_service_index_picks_the_metadata_endpoint() {
 async fn faulty_requests_from_a_known_sp_get_a_requester_status_at_its_acs() {
     let (app, sp) = app_and_sp(&[]).await;
     let b = app.browser();
-    let stale = xml::instant(portvakt::unix_now() - 600);
+    let stale = xml::instant(app.clock.now() - 600);
     let faults = [
         ("Destination", "https://elsewhere.example/sso"),
         ("IssueInstant", stale.as_str()),

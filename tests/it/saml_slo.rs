@@ -226,7 +226,7 @@ async fn sp_initiated_logout_reaches_the_other_sp_and_the_oidc_client() {
     let c = jwt_claims(&token);
     assert_eq!(c["aud"], "one");
     assert_eq!(c["sid"], sid);
-    portvakt::keys::KeyStore::verify_jwt(&app.state.keys, &token, portvakt::unix_now()).unwrap();
+    portvakt::keys::KeyStore::verify_jwt(&app.state.keys, &token, app.clock.now()).unwrap();
 
     assert_session_gone(&app, &b, &sp_a, cookies).await;
 }

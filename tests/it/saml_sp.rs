@@ -138,7 +138,7 @@ impl TestSp {
     pub fn authn_request(&self, app: &TestApp, id: &str, attrs: &str, extra: &str) -> String {
         format!(
             r#"<samlp:AuthnRequest xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"{attrs}><saml:Issuer>{eid}</saml:Issuer>{extra}</samlp:AuthnRequest>"#,
-            now = xml::instant(portvakt::unix_now()),
+            now = xml::instant(app.clock.now()),
             dest = app.url("/saml/sso"),
             acs = self.acs,
             eid = self.entity_id,
@@ -185,7 +185,7 @@ impl TestSp {
     ) -> String {
         format!(
             r#"<samlp:LogoutRequest xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}"><saml:Issuer>{eid}</saml:Issuer><saml:NameID Format="{format}">{name_id}</saml:NameID><samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
-            now = xml::instant(portvakt::unix_now()),
+            now = xml::instant(app.clock.now()),
             dest = app.url("/saml/slo"),
             eid = self.entity_id,
             name_id = xml::esc(name_id),
@@ -199,7 +199,7 @@ impl TestSp {
         format!(
             r#"<samlp:LogoutResponse xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="_{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" InResponseTo="{irt}"><saml:Issuer>{eid}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status></samlp:LogoutResponse>"#,
             id = portvakt::keys::random_token(),
-            now = xml::instant(portvakt::unix_now()),
+            now = xml::instant(app.clock.now()),
             dest = app.url("/saml/slo"),
             irt = xml::esc(in_response_to),
             eid = self.entity_id,
@@ -637,7 +637,7 @@ pub async fn add_person_as(
     app: &TestApp,
     new: portvakt::directory::NewPerson,
 ) -> portvakt::directory::Person {
-    let now = portvakt::unix_now();
+    let now = app.clock.now();
     for r in &new.roles {
         if let Some(u) = &r.school_unit_code {
             portvakt::storage::persons::upsert_school_unit(&app.db, u, u, "local")

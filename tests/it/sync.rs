@@ -7,6 +7,7 @@ use crate::helpers::*;
 use crate::saml_sp::{
     SUCCESS, TestSp, attributes, fresh_id, idp_cert, redirect_sso, verified_assertion,
 };
+use portvakt::clock::Clock;
 use portvakt::directory::ident::person_id;
 use portvakt::directory::release::{CIVIC_NO_CLAIM, CIVIC_NO_SCOPE};
 use portvakt::sync::plan::RunKind;
@@ -78,12 +79,16 @@ impl Register {
         Client::new(cfg).unwrap()
     }
 
+    /// Adds or replaces a record now (the register's clock is the system's).
     fn upsert(&self, kind: Kind, v: Value) {
-        self.mock.upsert(kind, v).unwrap();
+        self.mock.upsert_at(kind, v, Clock::system().now()).unwrap();
     }
 
     fn delete(&self, kind: Kind, id: &str) {
-        assert!(self.mock.delete(kind, id), "{id} was not in the mock");
+        assert!(
+            self.mock.delete_at(kind, id, Clock::system().now()),
+            "{id} was not in the mock"
+        );
     }
 }
 
@@ -191,8 +196,9 @@ fn assert_generated_eppn(eppn: &str, not_containing: &str) {
 // ---------------------------------------------------------------------------------------
 // Register data.
 
+/// The register's today: it runs on the system clock, as the `portvakt` it is synced by.
 fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
+    portvakt::directory::roles::day_of(Clock::system().now())
 }
 
 /// Today plus `offset` days, as the register writes dates.
@@ -785,6 +791,7 @@ async fn a_source_failing_at_a_page_changes_nothing_and_is_recorded_failed() {
     let err = portvakt::sync::run_once(
         &app.db,
         &app.config,
+        &app.clock,
         SOURCE,
         Some(USERNAME_CONTEXT),
         &client,
@@ -1530,8 +1537,33 @@ async fn people_who_left_are_purged_after_retention_and_their_identifiers_stay_r
     register.sync_ok(&app, &["--config", &config]);
     assert!(!active(&app, &leaver).await);
     assert_eq!(show(&app, "elevp0")["active"], false);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    register.sync_ok(&app, &["--config", &config, "--full"]);
+    // A second later (the clock moves; no sleep): the same full run as
+    // `sync run --ss12000 URL --username-context CTX --config purge.toml --full`, in-process
+    // on the app's clock, with the configuration that command would load.
+    app.clock.advance(1);
+    let cli_config =
+        portvakt::config::Config::load(Some(std::path::Path::new(&config)), |k| match k {
+            "PORTVAKT_DATABASE_URL" => Some(app.config.database_url.clone()),
+            "PORTVAKT_DATA_DIR" => Some(app.config.data_dir.display().to_string()),
+            "PORTVAKT_ISSUER" => Some(app.config.issuer.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let client = portvakt::sync::ad_hoc_client(&register.url, None).unwrap();
+    let outcome = portvakt::sync::run_once(
+        &app.db,
+        &cli_config,
+        &app.clock,
+        SOURCE,
+        Some(&register.context),
+        &client,
+        RunKind::Full,
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, portvakt::sync::run::Status::Applied);
     let out = run_cli(&app, &["person", "show", "elevp0", "--json"], None);
     assert!(!out.status.success(), "the purged person is gone");
     assert!(

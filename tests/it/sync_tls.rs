@@ -83,7 +83,11 @@ async fn sync_tls_client_certificate_and_private_ca() {
         &client_key.private_key_to_pem_pkcs8().unwrap(),
     );
 
-    let data = generate(1, 100, chrono::Utc::now().date_naive());
+    let data = generate(
+        1,
+        100,
+        portvakt::directory::roles::day_of(portvakt::clock::Clock::system().now()),
+    );
     let (persons, organisations) = (data.len(Kind::Person), data.len(Kind::Organisation));
     assert!((90..=110).contains(&persons), "{persons} persons generated");
     assert!(organisations > 0);

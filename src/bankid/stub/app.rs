@@ -225,7 +225,7 @@ pub(super) async fn page_post(
     let now = stub.now();
     let done = match f.action.as_str() {
         "approve" => Identity::new(&f.personal_number, &f.given_name, &f.surname, "")
-            .and_then(|id| stub.orders().approve(handle, id, super::today(), now))
+            .and_then(|id| stub.orders().approve(handle, id, stub.today(), now))
             .map(|back| (back, "stub.done_heading", "stub.done")),
         "cancel" => stub
             .orders()
@@ -324,7 +324,7 @@ async fn api(stub: &Stub, action: &str, req: Request) -> Result<AppResponse, Api
                 .status()
         }
         ("approve", Some(id)) => {
-            let today = super::today();
+            let today = stub.today();
             orders
                 .approve(handle, id, today, now)
                 .map_err(Refusal::api_error)?;

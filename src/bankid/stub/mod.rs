@@ -86,6 +86,8 @@ pub struct Stub {
 struct Inner {
     config: StubConfig,
     clock: Clock,
+    /// The day of `bankIdIssueDate`.
+    wall: crate::clock::Clock,
     /// Held only for short, synchronous work; never across an await.
     orders: Mutex<Orders>,
     /// Signs the app page's CSRF tokens; made at start, so a restart voids open forms.
@@ -101,25 +103,36 @@ impl std::fmt::Debug for Stub {
 }
 
 impl Stub {
-    pub fn new(config: StubConfig) -> Self {
-        Self::with_clock(config, Arc::new(Instant::now))
+    /// A stub whose timers and dates follow `clock` (moving it moves them).
+    pub fn new(config: StubConfig, clock: crate::clock::Clock) -> Self {
+        let instants = clock.clone();
+        Self::with_clock(config, clock, Arc::new(move || instants.instant()))
     }
 
-    /// The stub mounted in Portvakt, with these suggestions for the app.
-    pub fn from_config(config: &Config, suggestions: Vec<(String, String)>) -> Self {
-        Self::new(StubConfig {
-            suggestions,
-            ..StubConfig::from_config(config)
-        })
+    /// The stub mounted in Portvakt, with these suggestions for the app, on the app's clock.
+    pub fn from_config(
+        config: &Config,
+        suggestions: Vec<(String, String)>,
+        clock: crate::clock::Clock,
+    ) -> Self {
+        Self::new(
+            StubConfig {
+                suggestions,
+                ..StubConfig::from_config(config)
+            },
+            clock,
+        )
     }
 
-    pub fn with_clock(config: StubConfig, clock: Clock) -> Self {
+    /// A stub with its dates from `wall` and its timers from `clock`.
+    pub fn with_clock(config: StubConfig, wall: crate::clock::Clock, clock: Clock) -> Self {
         let orders = Orders::new(config.start_timeout, config.order_lifetime);
         let key = crate::keys::random_bytes::<32>();
         Self {
             inner: Arc::new(Inner {
                 config,
                 clock,
+                wall,
                 orders: Mutex::new(orders),
                 csrf_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             }),
@@ -164,6 +177,11 @@ impl Stub {
         (self.inner.clock)()
     }
 
+    /// Today (UTC) for `bankIdIssueDate`.
+    fn today(&self) -> chrono::NaiveDate {
+        crate::directory::roles::day_of(self.inner.wall.now())
+    }
+
     /// The orders, even after a panic elsewhere poisoned the lock: each operation leaves
     /// them consistent before it could panic.
     fn orders(&self) -> MutexGuard<'_, Orders> {
@@ -178,13 +196,6 @@ impl Stub {
         let now = self.now();
         self.orders().count(now)
     }
-}
-
-/// Today (UTC) for `bankIdIssueDate`, from the crate's one wall-clock read.
-fn today() -> chrono::NaiveDate {
-    chrono::DateTime::from_timestamp(crate::unix_now(), 0)
-        .map(|t| t.date_naive())
-        .unwrap_or_default()
 }
 
 fn urlencode(s: &str) -> String {

@@ -95,6 +95,7 @@ pub fn standalone_router(stub: &Stub, tls: bool) -> axum::Router {
 /// Serves until `shutdown` completes; prints the address it listens on first.
 pub async fn run(
     opts: Options,
+    clock: crate::clock::Clock,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     if opts.start_timeout.is_zero() || opts.order_lifetime.is_zero() {
@@ -116,12 +117,15 @@ pub async fn run(
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    let stub = Stub::new(StubConfig {
-        start_timeout: opts.start_timeout,
-        order_lifetime: opts.order_lifetime,
-        mount: String::new(),
-        suggestions: Vec::new(),
-    });
+    let stub = Stub::new(
+        StubConfig {
+            start_timeout: opts.start_timeout,
+            order_lifetime: opts.order_lifetime,
+            mount: String::new(),
+            suggestions: Vec::new(),
+        },
+        clock,
+    );
     let service =
         standalone_router(&stub, tls.is_some()).into_make_service_with_connect_info::<SocketAddr>();
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -31,7 +31,7 @@ impl Fixture {
         let o = offset_ms.clone();
         let clock: Clock = Arc::new(move || base + Duration::from_millis(o.load(Ordering::SeqCst)));
         Self {
-            stub: Stub::with_clock(config, clock),
+            stub: Stub::with_clock(config, crate::clock::Clock::system(), clock),
             offset_ms,
         }
     }

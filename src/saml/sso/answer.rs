@@ -75,7 +75,7 @@ pub async fn answer(
         &idp.db,
         &idp.config.directory,
         person,
-        crate::directory::roles::today(),
+        crate::directory::roles::day_of(now),
     )
     .await?;
     let Some(rule) = name_id_rule(sp, pending.name_id_format.as_deref()) else {

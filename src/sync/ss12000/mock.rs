@@ -342,11 +342,6 @@ impl Mock {
         self.read().len(kind)
     }
 
-    /// Adds or replaces a record now (see [`Mock::upsert_at`]).
-    pub fn upsert(&self, kind: Kind, value: Value) -> Result<(), MockError> {
-        self.upsert_at(kind, value, crate::unix_now())
-    }
-
     /// Adds or replaces a record. A missing `meta.modified`, or one not later than the stored
     /// record's, is set to `now`, so an incremental reader sees the change.
     pub fn upsert_at(&self, kind: Kind, mut value: Value, now: i64) -> Result<(), MockError> {
@@ -369,11 +364,7 @@ impl Mock {
         data.insert_value(kind, &value)
     }
 
-    /// Removes a record now and records a tombstone; false if it was not there.
-    pub fn delete(&self, kind: Kind, id: &str) -> bool {
-        self.delete_at(kind, id, crate::unix_now())
-    }
-
+    /// Removes a record at `now` and records a tombstone; false if it was not there.
     pub fn delete_at(&self, kind: Kind, id: &str, now: i64) -> bool {
         self.write().delete(kind, id, now)
     }
@@ -797,7 +788,7 @@ pub async fn run_cli(
     if !allow_remote && !addrs.iter().all(|a| a.ip().is_loopback()) {
         bail!("--listen {listen} is not a loopback address; add --allow-remote to serve it anyway");
     }
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::directory::roles::day_of(crate::clock::Clock::system().now());
     let data = tokio::task::spawn_blocking(move || super::generate::generate(seed, persons, today))
         .await
         .context("generating the data")?;
