@@ -26,7 +26,7 @@ pub struct AppState {
     pub idp: Idp,
     pub http: reqwest::Client,
     /// The built-in BankID stub, when `[bankid]` enables it (mounted at `/bankid-stub`).
-    pub bankid_stub: Option<crate::bankid::stub::Stub>,
+    pub bankid_stub: Option<crate::sim::bankid::Stub>,
 }
 
 pub struct App {
@@ -168,7 +168,7 @@ impl App {
             } else {
                 Vec::new()
             };
-            state.bankid_stub = Some(crate::bankid::stub::Stub::from_config(&config, suggestions));
+            state.bankid_stub = Some(crate::sim::bankid::Stub::from_config(&config, suggestions));
         }
         let router = router(&state, demo);
         listener.set_nonblocking(true)?;

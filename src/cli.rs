@@ -427,7 +427,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             token,
             allow_remote,
-        } => crate::sync::ss12000::mock::run_cli(&listen, persons, seed, token, allow_remote).await,
+        } => crate::sim::ss12000::mock::run_cli(&listen, persons, seed, token, allow_remote).await,
         Command::Keys(KeysCommand::Rotate { activate }) => {
             let db = open_db(&config).await?;
             open_keys(&config, &db).await?;
@@ -473,7 +473,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
 }
 
 async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::Result<()> {
-    use crate::bankid::stub::serve;
+    use crate::sim::bankid::serve;
     if config.mode == Mode::Production {
         bail!("the BankID stub is refused in production mode");
     }

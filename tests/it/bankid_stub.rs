@@ -453,7 +453,7 @@ async fn bankid_stub_is_mounted_in_portvakt_when_configured() {
 
     // The page, under Portvakt's security headers, opened by the autostart link.
     let http = app.client();
-    let link = portvakt::bankid::stub::Stub::autostart_url(
+    let link = portvakt::sim::bankid::Stub::autostart_url(
         &app.url("/bankid-stub"),
         &order.auto_start_token,
         None,

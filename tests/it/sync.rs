@@ -9,10 +9,10 @@ use crate::saml_sp::{
 };
 use portvakt::directory::ident::person_id;
 use portvakt::directory::release::{CIVIC_NO_CLAIM, CIVIC_NO_SCOPE};
+use portvakt::sim::ss12000::generate::{USERNAME_CONTEXT, generate, luhn_digit};
+use portvakt::sim::ss12000::mock::{self, Dataset, Kind, Mock};
 use portvakt::sync::plan::RunKind;
 use portvakt::sync::ss12000::client::{Client, ClientConfig};
-use portvakt::sync::ss12000::generate::{USERNAME_CONTEXT, generate, luhn_digit};
-use portvakt::sync::ss12000::mock::{self, Dataset, Kind, Mock};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
