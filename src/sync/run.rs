@@ -471,7 +471,11 @@ async fn apply_on(
     .await?;
     let mut done = 0;
     for rows in plan.persons.chunks(chunk) {
-        store::apply_persons(conn, source, rows, now).await?;
+        let search_names: Vec<String> = rows
+            .iter()
+            .map(|r| crate::directory::ident::search_name(&r.given_name, &r.family_name))
+            .collect();
+        store::apply_persons(conn, source, rows, &search_names, now).await?;
         done += rows.len();
         if done % (chunk * 20) < chunk || done == plan.persons.len() {
             progress(&format!("applied {done} of {} people", plan.persons.len()));
