@@ -1,4 +1,6 @@
-//! Directory model types. Parsed once at the edge (CLI, sync, admin) and trusted inside.
+//! Directory model types: people, roles, civic numbers, groups, and the register facts with
+//! their dates that storage reads. Parsed once at the edge (CLI, sync, admin) and trusted
+//! inside.
 
 use super::DirectoryError;
 use chrono::NaiveDate;
