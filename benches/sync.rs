@@ -15,8 +15,8 @@
 //! runs' progress lines on stderr), `PORTVAKT_TEST_PG_URL` (default
 //! postgres://postgres:postgres@127.0.0.1:5432/test). Only loopback is contacted.
 
-use portvakt::sync::ss12000::generate::{USERNAME_CONTEXT, generate};
-use portvakt::sync::ss12000::mock::{self, Kind, Mock};
+use portvakt::sim::ss12000::generate::{USERNAME_CONTEXT, generate};
+use portvakt::sim::ss12000::mock::{self, Kind, Mock};
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -27,7 +27,7 @@ pub struct AppState {
     pub idp: Idp,
     pub http: reqwest::Client,
     /// The built-in BankID stub, when `[bankid]` enables it (mounted at `/bankid-stub`).
-    pub bankid_stub: Option<crate::bankid::stub::Stub>,
+    pub bankid_stub: Option<crate::sim::bankid::Stub>,
     /// The one clock: every handler and task takes `now` from it (tests move it).
     pub clock: Clock,
 }
@@ -190,7 +190,7 @@ impl App {
             } else {
                 Vec::new()
             };
-            state.bankid_stub = Some(crate::bankid::stub::Stub::from_config(
+            state.bankid_stub = Some(crate::sim::bankid::Stub::from_config(
                 &config,
                 suggestions,
                 clock.clone(),

@@ -8,10 +8,11 @@
 //! | `storage`   | every SQL statement, migrations, the SQLite/PostgreSQL pool          |
 //! | `directory` | people, roles, school units, groups; claims and release policy       |
 //! | `authn`     | login transactions, SSO sessions, the password and BankID methods    |
-//! | `bankid`    | the BankID RP API v6 client, QR codes, messages, and its stub        |
+//! | `bankid`    | the BankID RP API v6 client, QR codes, messages                      |
 //! | `oidc`      | the OpenID Provider: discovery, authorize, token, userinfo, logout   |
 //! | `keys`      | key-encryption key, signing keys, rotation, JWKS, server secrets     |
 //! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths    |
+//! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub         |
 //! | `demo`      | a synthetic municipality and demo relying parties (demo mode only)   |
 //! | `app`       | shared state and the router                                         |
 //!
@@ -37,6 +38,7 @@ pub mod keys;
 pub mod login;
 pub mod oidc;
 pub mod saml;
+pub mod sim;
 pub mod storage;
 pub mod sync;
 pub mod web;

@@ -8,6 +8,7 @@ use crate::bankid::api::{self, AuthRequest, HintCode, Status};
 use crate::bankid::messages::{self, Device};
 use crate::bankid::{self, BankIdError};
 use crate::keys::kek;
+use crate::sim;
 use crate::storage::{self, bankid::OrderRecord};
 use base64::Engine;
 use std::net::IpAddr;
@@ -351,7 +352,7 @@ impl Authn {
         // The returnUrl given to auth wins over a redirect parameter (§7): "null".
         let base = match self.bankid.as_ref().and_then(|m| m.stub_app.as_deref()) {
             Some(stub) => {
-                return Some(bankid::stub::Stub::autostart_url(stub, token, Some("null")));
+                return Some(sim::bankid::Stub::autostart_url(stub, token, Some("null")));
             }
             None if mobile => "https://app.bankid.com/?",
             None => "bankid:///?",

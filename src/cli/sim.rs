@@ -32,7 +32,7 @@ pub(super) async fn ss12000_mock(a: Ss12000MockArgs) -> anyhow::Result<()> {
         token,
         allow_remote,
     } = a;
-    crate::sync::ss12000::mock::run_cli(&listen, persons, seed, token, allow_remote).await
+    crate::sim::ss12000::mock::run_cli(&listen, persons, seed, token, allow_remote).await
 }
 
 #[derive(Args, Debug)]
@@ -62,7 +62,7 @@ pub struct BankidStubArgs {
 }
 
 pub(super) async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::Result<()> {
-    use crate::bankid::stub::serve;
+    use crate::sim::bankid::serve;
     if config.mode == Mode::Production {
         bail!("the BankID stub is refused in production mode");
     }

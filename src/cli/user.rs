@@ -140,7 +140,7 @@ pub(super) async fn user(config: Config, cmd: UserCommand) -> anyhow::Result<()>
             json,
         } => {
             let mut rows = Vec::new();
-            let found = storage::persons::search(
+            let found = directory::search(
                 &db,
                 search.as_deref().unwrap_or_default(),
                 include_protected,
@@ -241,7 +241,7 @@ pub(super) async fn person_cmd(config: Config, cmd: PersonCommand) -> anyhow::Re
     let now = Clock::system().now();
     let db = open_db(&config).await?;
     let PersonCommand::Show { key, json } = cmd;
-    let found = storage::persons::by_key(&db, &key).await?;
+    let found = directory::by_key(&db, &key).await?;
     let person = match found.len() {
         0 => bail!("no person with username, eppn, id or civic number {key}"),
         1 => found

@@ -67,8 +67,25 @@ pub async fn add_person(
         external_id: None,
         deactivated_at: None,
     };
-    storage::persons::insert(db, &person, &new.roles, now).await?;
+    let search_name = ident::search_name(&person.given_name, &person.family_name);
+    storage::persons::insert(db, &person, &new.roles, &search_name, now).await?;
     Ok(person)
+}
+
+/// People whose name matches `text` (casefolded, anywhere in "given family") or whose
+/// username is `text`, by username. Protected identities only when `include_protected`.
+pub async fn search(
+    db: &Db,
+    text: &str,
+    include_protected: bool,
+    limit: i64,
+) -> Result<Vec<Person>, storage::StorageError> {
+    storage::persons::search(db, text, &ident::casefold(text), include_protected, limit).await
+}
+
+/// A person by username, eppn, register id, internal id or civic number (`person show KEY`).
+pub async fn by_key(db: &Db, key: &str) -> Result<Vec<Person>, storage::StorageError> {
+    storage::persons::by_key(db, key, CivicNo::parse(key).ok().as_ref()).await
 }
 
 /// A person with their facts, the roles and groups that count `today`, and what may be

@@ -1,6 +1,9 @@
-//! Directory model types. Parsed once at the edge (CLI, sync, admin) and trusted inside.
+//! Directory model types: people, roles, civic numbers, groups, and the register facts with
+//! their dates that storage reads. Parsed once at the edge (CLI, sync, admin) and trusted
+//! inside.
 
 use super::DirectoryError;
+use chrono::NaiveDate;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -238,6 +241,85 @@ impl NewPerson {
         }
         Ok(())
     }
+}
+
+/// The dates of a register fact (an enrolment, a duty, a membership); None is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dates {
+    pub start: Option<NaiveDate>,
+    pub end: Option<NaiveDate>,
+}
+
+impl Dates {
+    pub fn new(start: Option<NaiveDate>, end: Option<NaiveDate>) -> Self {
+        Self { start, end }
+    }
+}
+
+/// 'YYYY-MM-DD' as stored; anything else is None.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+pub fn format_date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentFact {
+    pub school_unit_code: String,
+    pub school_type: Option<String>,
+    pub school_year: Option<i32>,
+    pub dates: Dates,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentFact {
+    pub group_id: String,
+    pub kind: String,
+    pub dates: Dates,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DutyFact {
+    pub id: String,
+    pub school_unit_code: String,
+    pub duty_role: String,
+    pub dates: Dates,
+    pub assignments: Vec<AssignmentFact>,
+}
+
+/// One end of a guardianship, seen from the other person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelativeFact {
+    pub person_id: String,
+    pub username: String,
+    pub eppn: String,
+    pub relation_type: String,
+    pub protected_identity: bool,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipFact {
+    pub group: GroupRef,
+    pub dates: Dates,
+}
+
+/// Everything the directory knows about a person's place in the schools.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Roles given by hand (the CLI): no dates, never touched by a sync.
+    pub local_roles: Vec<Role>,
+    pub enrolments: Vec<EnrolmentFact>,
+    pub duties: Vec<DutyFact>,
+    /// The person is guardian of these.
+    pub children: Vec<RelativeFact>,
+    /// These are guardians of the person.
+    pub guardians: Vec<RelativeFact>,
+    pub memberships: Vec<MembershipFact>,
+    /// Groups of the duties' assignments (Mentor of 7A), by id.
+    pub assignment_groups: Vec<GroupRef>,
 }
 
 #[cfg(test)]

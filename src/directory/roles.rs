@@ -9,29 +9,23 @@
 //! - A person is active from the first role's start minus `lead_days` to the last role's end
 //!   plus `grace_days` (`window`).
 
+pub use super::model::{
+    AssignmentFact, Dates, DutyFact, EnrolmentFact, Facts, MembershipFact, RelativeFact,
+    format_date, parse_date,
+};
 use super::model::{GroupRef, Role, RoleKind};
 use crate::config::DirectoryConfig;
 use chrono::{Days, NaiveDate};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dates {
-    pub start: Option<NaiveDate>,
-    pub end: Option<NaiveDate>,
+/// Whether `today` lies within the dates.
+fn within(d: &Dates, today: NaiveDate) -> bool {
+    d.start.is_none_or(|s| s <= today) && d.end.is_none_or(|e| today <= e)
 }
 
-impl Dates {
-    pub fn new(start: Option<NaiveDate>, end: Option<NaiveDate>) -> Self {
-        Self { start, end }
-    }
-
-    fn current(&self, today: NaiveDate) -> bool {
-        self.start.is_none_or(|s| s <= today) && self.end.is_none_or(|e| today <= e)
-    }
-
-    fn near(&self, today: NaiveDate, lead: i64, grace: i64) -> bool {
-        self.start.is_none_or(|s| shift(s, -lead) <= today)
-            && self.end.is_none_or(|e| today <= shift(e, grace))
-    }
+/// Whether `today` lies within the dates widened by `lead` days before and `grace` after.
+fn near(d: &Dates, today: NaiveDate, lead: i64, grace: i64) -> bool {
+    d.start.is_none_or(|s| shift(s, -lead) <= today)
+        && d.end.is_none_or(|e| today <= shift(e, grace))
 }
 
 fn shift(d: NaiveDate, days: i64) -> NaiveDate {
@@ -42,15 +36,6 @@ fn shift(d: NaiveDate, days: i64) -> NaiveDate {
         d.checked_add_days(n)
     };
     moved.unwrap_or(d)
-}
-
-/// 'YYYY-MM-DD' as stored; anything else is None.
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
-}
-
-pub fn format_date(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
 }
 
 /// The UTC day of a unix time: close enough to Sweden's calendar for day-granular roles.
@@ -93,63 +78,6 @@ pub fn in_window(w: &(Option<NaiveDate>, Option<NaiveDate>), today: NaiveDate) -
     w.0.is_none_or(|f| f <= today) && w.1.is_none_or(|u| today <= u)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrolmentFact {
-    pub school_unit_code: String,
-    pub school_type: Option<String>,
-    pub school_year: Option<i32>,
-    pub dates: Dates,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssignmentFact {
-    pub group_id: String,
-    pub kind: String,
-    pub dates: Dates,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DutyFact {
-    pub id: String,
-    pub school_unit_code: String,
-    pub duty_role: String,
-    pub dates: Dates,
-    pub assignments: Vec<AssignmentFact>,
-}
-
-/// One end of a guardianship, seen from the other person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelativeFact {
-    pub person_id: String,
-    pub username: String,
-    pub eppn: String,
-    pub relation_type: String,
-    pub protected_identity: bool,
-    pub active: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MembershipFact {
-    pub group: GroupRef,
-    pub dates: Dates,
-}
-
-/// Everything the directory knows about a person's place in the schools.
-#[derive(Debug, Clone, Default)]
-pub struct Facts {
-    /// Roles given by hand (the CLI): no dates, never touched by a sync.
-    pub local_roles: Vec<Role>,
-    pub enrolments: Vec<EnrolmentFact>,
-    pub duties: Vec<DutyFact>,
-    /// The person is guardian of these.
-    pub children: Vec<RelativeFact>,
-    /// These are guardians of the person.
-    pub guardians: Vec<RelativeFact>,
-    pub memberships: Vec<MembershipFact>,
-    /// Groups of the duties' assignments (Mentor of 7A), by id.
-    pub assignment_groups: Vec<GroupRef>,
-}
-
 /// What may be released about a person, computed once per issuance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Derived {
@@ -177,13 +105,13 @@ pub fn current(
     cfg: &DirectoryConfig,
     today: NaiveDate,
 ) -> (Vec<Role>, Vec<GroupRef>, Vec<String>) {
-    let strict = facts.enrolments.iter().any(|e| e.dates.current(today))
-        || facts.duties.iter().any(|d| d.dates.current(today));
+    let strict = facts.enrolments.iter().any(|e| within(&e.dates, today))
+        || facts.duties.iter().any(|d| within(&d.dates, today));
     let counts = |d: &Dates| {
         if strict {
-            d.current(today)
+            within(d, today)
         } else {
-            d.near(today, cfg.lead_days, cfg.grace_days)
+            near(d, today, cfg.lead_days, cfg.grace_days)
         }
     };
     let mut roles = facts.local_roles.clone();

@@ -166,6 +166,17 @@ pub(crate) fn on_conflict(what: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
     }
 }
 
+/// Values per `IN (…)` list.
+pub(crate) const IN_LIST: usize = 200;
+
+/// `$first,…` for an `IN (…)` list of `count` values.
+pub(crate) fn in_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub(crate) fn affected(r: AnyQueryResult) -> u64 {
     r.rows_affected()
 }

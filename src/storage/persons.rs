@@ -1,9 +1,9 @@
 //! persons, person_roles, school_units, school_groups, group_members, guardianships, credentials.
 
 use super::{Db, Result, on_conflict};
-use crate::directory::model::{CivicNo, GroupRef, Person, Role, RoleKind};
-use crate::directory::roles::{
-    self, AssignmentFact, Dates, DutyFact, EnrolmentFact, Facts, MembershipFact, RelativeFact,
+use crate::directory::model::{
+    AssignmentFact, CivicNo, Dates, DutyFact, EnrolmentFact, Facts, GroupRef, MembershipFact,
+    Person, RelativeFact, Role, RoleKind, parse_date,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -34,8 +34,15 @@ fn person_from_row(r: &AnyRow) -> Result<Person> {
     })
 }
 
-/// Inserts a person and their roles in one transaction.
-pub async fn insert(db: &Db, p: &Person, roles: &[Role], now: i64) -> Result<()> {
+/// Inserts a person and their roles in one transaction. `search_name` is the person's
+/// search key (`directory::ident::search_name`).
+pub async fn insert(
+    db: &Db,
+    p: &Person,
+    roles: &[Role],
+    search_name: &str,
+    now: i64,
+) -> Result<()> {
     let mut tx = db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO persons (id, username, eppn, given_name, family_name, email, civic_no, \
@@ -53,10 +60,7 @@ pub async fn insert(db: &Db, p: &Person, roles: &[Role], now: i64) -> Result<()>
     .bind(if p.active { "active" } else { "deactivated" })
     .bind(&p.source)
     .bind(now)
-    .bind(crate::directory::ident::search_name(
-        &p.given_name,
-        &p.family_name,
-    ))
+    .bind(search_name)
     .execute(&mut *tx)
     .await
     .map_err(on_conflict("a person with that username"))?;
@@ -158,7 +162,7 @@ fn group_from_row(r: &AnyRow) -> Result<GroupRef> {
 fn date(r: &AnyRow, col: &str) -> Result<Option<chrono::NaiveDate>> {
     Ok(r.try_get::<Option<String>, _>(col)?
         .as_deref()
-        .and_then(roles::parse_date))
+        .and_then(parse_date))
 }
 
 fn dates(r: &AnyRow) -> Result<Dates> {
@@ -206,8 +210,8 @@ pub async fn facts(db: &Db, person_id: &str) -> Result<Facts> {
                 group_id: a.group,
                 kind: a.kind,
                 dates: Dates::new(
-                    a.start.as_deref().and_then(roles::parse_date),
-                    a.end.as_deref().and_then(roles::parse_date),
+                    a.start.as_deref().and_then(parse_date),
+                    a.end.as_deref().and_then(parse_date),
                 ),
             })
             .collect();
@@ -305,17 +309,19 @@ pub struct StoredAssignment {
     pub end: Option<String>,
 }
 
-/// People whose name matches `text` (casefolded, anywhere in "given family"), by username.
-/// Protected identities only when `include_protected`.
+/// People whose search name contains `folded` (`text` casefolded, anywhere in "given
+/// family") or whose username is `text`, by username. Protected identities only when
+/// `include_protected`.
 pub async fn search(
     db: &Db,
     text: &str,
+    folded: &str,
     include_protected: bool,
     limit: i64,
 ) -> Result<Vec<Person>> {
     let pattern = format!(
         "%{}%",
-        crate::directory::ident::casefold(text)
+        folded
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_")
@@ -336,11 +342,10 @@ pub async fn search(
     rows.iter().map(person_from_row).collect()
 }
 
-/// A person by username, register id or civic number (`person show KEY`).
-pub async fn by_key(db: &Db, key: &str) -> Result<Vec<Person>> {
-    let civic = crate::directory::CivicNo::parse(key)
-        .map(|c| c.as_str().to_string())
-        .unwrap_or_default();
+/// A person by username, register id or civic number (`person show KEY`); `civic` is the
+/// key parsed as a civic number, when it is one.
+pub async fn by_key(db: &Db, key: &str, civic: Option<&CivicNo>) -> Result<Vec<Person>> {
+    let civic = civic.map(|c| c.as_str().to_string()).unwrap_or_default();
     let sql = concat!(
         "SELECT ",
         person_columns!(),

@@ -227,3 +227,24 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         .await?;
     Ok(affected(a) + affected(b))
 }
+
+/// Ends the live SSO sessions of these people at `now`, on `conn` (inside the caller's
+/// transaction: the sync ends them with the deactivation that causes it).
+pub async fn end_for_persons(
+    conn: &mut sqlx::AnyConnection,
+    person_ids: &[&str],
+    now: i64,
+) -> Result<()> {
+    for chunk in person_ids.chunks(super::IN_LIST) {
+        let sql = format!(
+            "UPDATE sso_sessions SET ended_at = $1 WHERE ended_at IS NULL AND person_id IN ({})",
+            super::in_list(2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

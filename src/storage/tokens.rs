@@ -259,3 +259,20 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     }
     Ok(n)
 }
+
+/// Revokes every refresh token of these people, on `conn` (inside the caller's
+/// transaction: the sync revokes them with the deactivation that causes it).
+pub async fn revoke_for_persons(conn: &mut sqlx::AnyConnection, person_ids: &[&str]) -> Result<()> {
+    for chunk in person_ids.chunks(super::IN_LIST) {
+        let sql = format!(
+            "UPDATE refresh_tokens SET revoked = 1 WHERE revoked = 0 AND person_id IN ({})",
+            super::in_list(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

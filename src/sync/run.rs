@@ -128,6 +128,48 @@ impl Runner<'_> {
             kind
         };
         let run_id = store::start_run(self.db, self.source, kind.as_str(), now).await?;
+        let result = self
+            .run_started(run_id, kind, watermark, fetch, progress, now)
+            .await;
+        if let Err(e) = &result {
+            // Every way out of a started run leaves a record. The paths that know more (a
+            // failed read, a failed apply) have written theirs already, and this touches only
+            // a run still `running`; any other failure is recorded here with its reason.
+            let reason = crate::error_chain(e);
+            if let Err(record) = store::set_run_status(
+                self.db,
+                run_id,
+                "running",
+                "failed",
+                Some(&reason),
+                self.clock.now(),
+            )
+            .await
+            {
+                tracing::warn!(
+                    source = %self.source,
+                    "recording run {run_id} as failed failed too: {}",
+                    crate::error_chain(&record)
+                );
+            }
+        }
+        result
+    }
+
+    /// The run after its record was written: fetch, plan, guard, apply, record.
+    async fn run_started<F, Fut>(
+        &self,
+        run_id: i64,
+        kind: RunKind,
+        watermark: Option<i64>,
+        fetch: F,
+        progress: &(dyn Fn(&str) + Send + Sync),
+        now: i64,
+    ) -> Result<Outcome, SyncError>
+    where
+        F: FnOnce(Option<i64>) -> Fut,
+        Fut: Future<Output = Result<Fetched, String>>,
+    {
         let next_watermark = now - WATERMARK_OVERLAP;
         let fetched = match fetch(watermark).await {
             Ok(f) => f,
@@ -431,7 +473,11 @@ async fn apply_on(
     .await?;
     let mut done = 0;
     for rows in plan.persons.chunks(chunk) {
-        store::apply_persons(conn, source, rows, now).await?;
+        let search_names: Vec<String> = rows
+            .iter()
+            .map(|r| crate::directory::ident::search_name(&r.given_name, &r.family_name))
+            .collect();
+        store::apply_persons(conn, source, rows, &search_names, now).await?;
         done += rows.len();
         if done % (chunk * 20) < chunk || done == plan.persons.len() {
             progress(&format!("applied {done} of {} people", plan.persons.len()));

@@ -163,7 +163,7 @@ fn serve_stub_in_process(
     order_lifetime: u64,
     clock: portvakt::clock::Clock,
 ) -> String {
-    use portvakt::bankid::stub::{Stub, StubConfig, serve};
+    use portvakt::sim::bankid::{Stub, StubConfig, serve};
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tls = serve::tls_config(&serve::TlsFiles {
         cert: pki.server_cert.clone(),
@@ -500,7 +500,7 @@ async fn bankid_stub_is_mounted_in_portvakt_when_configured() {
 
     // The page, under Portvakt's security headers, opened by the autostart link.
     let http = app.client();
-    let link = portvakt::bankid::stub::Stub::autostart_url(
+    let link = portvakt::sim::bankid::Stub::autostart_url(
         &app.url("/bankid-stub"),
         &order.auto_start_token,
         None,

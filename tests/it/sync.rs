@@ -10,10 +10,10 @@ use crate::saml_sp::{
 use portvakt::clock::Clock;
 use portvakt::directory::ident::person_id;
 use portvakt::directory::release::{CIVIC_NO_CLAIM, CIVIC_NO_SCOPE};
+use portvakt::sim::ss12000::generate::{USERNAME_CONTEXT, generate, luhn_digit};
+use portvakt::sim::ss12000::mock::{self, Dataset, Kind, Mock};
 use portvakt::sync::plan::RunKind;
 use portvakt::sync::ss12000::client::{Client, ClientConfig};
-use portvakt::sync::ss12000::generate::{USERNAME_CONTEXT, generate, luhn_digit};
-use portvakt::sync::ss12000::mock::{self, Dataset, Kind, Mock};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
@@ -817,6 +817,68 @@ async fn a_source_failing_at_a_page_changes_nothing_and_is_recorded_failed() {
     let after = directory(&app).await;
     assert_eq!(after[&person_id(SOURCE, &id_of(&renamed))].3, "Bytt");
     assert!(!after[&person_id(SOURCE, &id_of(gone))].4);
+}
+
+/// One statement on the app's database, on a connection of its own.
+async fn execute(app: &TestApp, statement: &'static str) -> Result<(), String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(&app.config.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query(statement)
+        .execute(&mut conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The database fails a read after the run was recorded (here: the duties table is away
+/// while the plan is computed). The run is recorded `failed` with the reason, not left
+/// `running`, and its lease is released so the next run goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_failing_after_it_started_is_recorded_failed_with_the_reason() {
+    let app = spawn_app().await;
+    let reg = Register::start(municipality(50)).await;
+    let client = reg.client(100, 0);
+    let runner = portvakt::sync::run::Runner {
+        db: &app.db,
+        config: &app.config,
+        clock: &app.clock,
+        source: SOURCE,
+        username_context: Some(USERNAME_CONTEXT),
+        dry_run: false,
+    };
+    let app_ref = &app;
+    let err = runner
+        .run(
+            RunKind::Full,
+            |_| async move {
+                let snapshot = client.snapshot(&|_| {}).await.map_err(|e| e.to_string())?;
+                execute(app_ref, "ALTER TABLE duties RENAME TO duties_away").await?;
+                Ok(portvakt::sync::run::Fetched::Full(snapshot))
+            },
+            &|_| {},
+        )
+        .await
+        .expect_err("the run fails");
+    assert!(
+        matches!(err, portvakt::sync::run::SyncError::Storage(_)),
+        "{err}"
+    );
+    execute(&app, "ALTER TABLE duties_away RENAME TO duties")
+        .await
+        .unwrap();
+
+    let run = last_run(&app);
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(run["finished_at"].is_i64(), "{run}");
+    let reason = run["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("duties"), "{run}");
+    assert!(directory(&app).await.is_empty(), "nothing was applied");
+
+    // The lease is free: the next run goes ahead and applies.
+    reg.sync_ok(&app, &["--full"]);
+    assert_eq!(last_run(&app)["status"], "applied");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,11 +1,9 @@
-//! The SS 12000 v2.1 source: the parsed entities, a client, a mock server and a generator.
+//! The SS 12000 v2.1 source: the parsed entities, the parser and the client.
 //!
 //! `types` is the contract with the plan; `parse` turns JSON into it; `client` reads a
-//! register over HTTP; `mock` and `generate` stand in for a register in the demo, the
-//! tests and the benchmark.
+//! register over HTTP. The mock server and the generator that stand in for a register are
+//! in `sim::ss12000`.
 
 pub mod client;
-pub mod generate;
-pub mod mock;
 pub mod parse;
 pub mod types;

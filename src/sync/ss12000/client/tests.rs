@@ -1,8 +1,8 @@
 //! The client against the built-in mock on 127.0.0.1.
 
 use super::*;
-use crate::sync::ss12000::generate::generate;
-use crate::sync::ss12000::mock::{Kind, Mock, spawn_for_tests};
+use crate::sim::ss12000::generate::generate;
+use crate::sim::ss12000::mock::{Kind, Mock, spawn_for_tests};
 use serde_json::json;
 use std::sync::Mutex as StdMutex;
 

@@ -10,7 +10,7 @@
 //! another order for the same person   ──► failed cancelled
 //! ```
 
-use super::super::api::{
+use crate::bankid::api::{
     CollectResponse, CompletionData, Device, ErrorCode, HintCode, OrderResponse, Status, StepUp,
     User,
 };
@@ -450,13 +450,13 @@ impl Orders {
                 .max_by_key(|o| o.created),
             Handle::Qr(text) => {
                 let (token, time, code) =
-                    super::super::qr::parse(text).ok_or(Refusal::NotAQrCode)?;
+                    crate::bankid::qr::parse(text).ok_or(Refusal::NotAQrCode)?;
                 let o = self
                     .map
                     .values_mut()
                     .find(|o| !o.qr_start_token.is_empty() && o.qr_start_token == token)
                     .ok_or(Refusal::UnknownOrder)?;
-                if !super::super::qr::verify(&o.qr_start_secret, time, code) {
+                if !crate::bankid::qr::verify(&o.qr_start_secret, time, code) {
                     return Err(Refusal::WrongAuthCode);
                 }
                 let age = now.saturating_duration_since(o.created).as_secs();

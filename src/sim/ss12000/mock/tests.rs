@@ -1,5 +1,6 @@
 //! The mock's protocol: paging, filters, tombstones, faults, auth.
 
+use super::http::Cursor;
 use super::*;
 use serde_json::json;
 

@@ -1,0 +1,6 @@
+//! A stand-in for a student register: an SS 12000 v2.1 server (`mock`) and the synthetic
+//! municipality it serves (`generate`), for the demo, the tests and the benchmark. The
+//! sync's client (`sync::ss12000::client`) reads it like any register.
+
+pub mod generate;
+pub mod mock;

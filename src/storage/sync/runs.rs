@@ -1,0 +1,200 @@
+//! sync_runs and sync_state: the record of each run (a held plan among it), the
+//! incremental watermark, the time of the last full run and the lease of a source.
+
+use crate::storage::{Db, Result, StorageError};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub source: String,
+    pub kind: String,
+    pub status: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub counts: serde_json::Value,
+    pub report: serde_json::Value,
+    pub diff: serde_json::Value,
+    pub reason: Option<String>,
+    pub watermark: Option<i64>,
+}
+
+fn json_col(r: &AnyRow, col: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(&r.try_get::<String, _>(col)?)
+        .map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+fn run_from_row(r: &AnyRow) -> Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.try_get("id")?,
+        source: r.try_get("source")?,
+        kind: r.try_get("kind")?,
+        status: r.try_get("status")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        counts: json_col(r, "counts")?,
+        report: json_col(r, "report")?,
+        diff: json_col(r, "diff")?,
+        reason: r.try_get("reason")?,
+        watermark: r.try_get("watermark")?,
+    })
+}
+
+pub async fn start_run(db: &Db, source: &str, kind: &str, now: i64) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO sync_runs (source, kind, status, started_at) VALUES ($1, $2, 'running', $3) \
+         RETURNING id",
+    )
+    .bind(source)
+    .bind(kind)
+    .bind(now)
+    .fetch_one(db.writer())
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+pub struct RunUpdate<'a> {
+    pub status: &'a str,
+    pub counts: &'a serde_json::Value,
+    pub report: &'a serde_json::Value,
+    pub diff: &'a serde_json::Value,
+    pub reason: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    pub watermark: Option<i64>,
+    pub finished: bool,
+}
+
+pub async fn update_run(db: &Db, id: i64, u: &RunUpdate<'_>, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE sync_runs SET status = $2, counts = $3, report = $4, diff = $5, reason = $6, \
+         plan = $7, watermark = $8, finished_at = CASE WHEN $9 = 1 THEN $10 ELSE NULL END \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(u.status)
+    .bind(u.counts.to_string())
+    .bind(u.report.to_string())
+    .bind(u.diff.to_string())
+    .bind(u.reason)
+    .bind(u.plan)
+    .bind(u.watermark)
+    .bind(i64::from(u.finished))
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Sets only the status (and the finish time), keeping the rest; `from` guards against two
+/// administrators deciding the same run.
+pub async fn set_run_status(
+    db: &Db,
+    id: i64,
+    from: &str,
+    to: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE sync_runs SET status = $3, reason = COALESCE($4, reason), finished_at = $5, \
+         plan = CASE WHEN $3 = 'approving' THEN plan ELSE NULL END \
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn run(db: &Db, id: i64) -> Result<Option<(RunRecord, Option<String>)>> {
+    let row = sqlx::query("SELECT * FROM sync_runs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| Ok((run_from_row(&r)?, r.try_get("plan")?)))
+        .transpose()
+}
+
+pub async fn runs(db: &Db, limit: i64) -> Result<Vec<RunRecord>> {
+    let rows = sqlx::query(
+        "SELECT id, source, kind, status, started_at, finished_at, counts, report, diff, reason, \
+         watermark FROM sync_runs ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+/// The source's incremental watermark and the time of its last full run.
+pub async fn state(db: &Db, source: &str) -> Result<(Option<i64>, Option<i64>)> {
+    let row = sqlx::query("SELECT watermark, last_full FROM sync_state WHERE source = $1")
+        .bind(source)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => (r.try_get("watermark")?, r.try_get("last_full")?),
+        None => (None, None),
+    })
+}
+
+pub async fn set_state(db: &Db, source: &str, watermark: i64, full_at: Option<i64>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sync_state (source, watermark, last_full) VALUES ($1, $2, $3) \
+         ON CONFLICT (source) DO UPDATE SET watermark = excluded.watermark, \
+         last_full = COALESCE(excluded.last_full, sync_state.last_full)",
+    )
+    .bind(source)
+    .bind(watermark)
+    .bind(full_at)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Takes the source's lease until `until`, unless another holder's lease is still running.
+pub async fn take_lease(db: &Db, source: &str, now: i64, until: i64) -> Result<bool> {
+    sqlx::query(
+        "INSERT INTO sync_state (source, lease_until) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING",
+    )
+    .bind(source)
+    .execute(db.writer())
+    .await?;
+    let r = sqlx::query(
+        "UPDATE sync_state SET lease_until = $2 WHERE source = $1 AND lease_until < $3",
+    )
+    .bind(source)
+    .bind(until)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn release_lease(db: &Db, source: &str) -> Result<()> {
+    sqlx::query("UPDATE sync_state SET lease_until = 0 WHERE source = $1")
+        .bind(source)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// The username of the first active person of `source` with a duty of `role` (the demo's
+/// teacher and principal).
+pub async fn first_with_duty(db: &Db, source: &str, role: &str) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT p.username FROM duties d JOIN persons p ON p.id = d.person_id \
+         WHERE d.source = $1 AND d.duty_role = $2 AND p.status = 'active' \
+         ORDER BY p.username LIMIT 1",
+    )
+    .bind(source)
+    .bind(role)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get("username")).transpose()?)
+}
