@@ -155,8 +155,10 @@ impl App {
         if config.bankid.enabled {
             let client = crate::bankid::Client::from_config(&config)
                 .context("cannot set up the BankID client")?;
-            let stub_app = (config.bankid.environment == BankIdEnvironment::Stub)
-                .then(|| format!("{}{}", config.issuer, web::paths::BANKID_STUB));
+            let stub_app = (config.bankid.environment == BankIdEnvironment::Stub).then(|| {
+                let app = crate::sim::bankid::APP;
+                format!("{}{}{app}?", config.issuer, web::paths::BANKID_STUB)
+            });
             authn = authn.with_bankid(client, stub_app);
         }
         let op = Op::new(db.clone(), keys.clone(), config.clone(), authn.clone());

@@ -8,7 +8,6 @@ use crate::bankid::api::{self, AuthRequest, HintCode, Status};
 use crate::bankid::messages::{self, Device};
 use crate::bankid::{self, BankIdError};
 use crate::keys::kek;
-use crate::sim;
 use crate::storage::{self, bankid::OrderRecord};
 use base64::Engine;
 use std::net::IpAddr;
@@ -50,13 +49,14 @@ fn device_str(d: Device) -> &'static str {
 #[derive(Clone, Debug)]
 pub struct BankIdMethod {
     client: bankid::Client,
-    /// Where the stub is mounted (`<issuer>/bankid-stub`) when it plays BankID, so the
+    /// The stub's app link (`<issuer>/bankid-stub/app?`) when the stub plays BankID, so the
     /// autostart link opens its app page instead of the real app.
     stub_app: Option<String>,
 }
 
 impl BankIdMethod {
-    /// `stub_app` is where the built-in stub is mounted when it plays BankID.
+    /// `stub_app` is the stub's app link (`…/bankid-stub/app?`) when the stub plays BankID;
+    /// the autostart token is appended to it as to BankID's own app link.
     pub fn new(client: bankid::Client, stub_app: Option<String>) -> Self {
         Self { client, stub_app }
     }
@@ -351,9 +351,7 @@ impl Authn {
         }
         // The returnUrl given to auth wins over a redirect parameter (§7): "null".
         let base = match self.bankid.as_ref().and_then(|m| m.stub_app.as_deref()) {
-            Some(stub) => {
-                return Some(sim::bankid::Stub::autostart_url(stub, token, Some("null")));
-            }
+            Some(stub) => stub,
             None if mobile => "https://app.bankid.com/?",
             None => "bankid:///?",
         };

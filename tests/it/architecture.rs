@@ -259,7 +259,7 @@ fn the_check_catches_each_kind_of_forbidden_import() {
     }
     let found = violations(&src).join("\n");
     assert!(
-        found.contains("front `oidc` names front `saml::sp`"),
+        found.contains("front `oidc` names front `saml::sp::Sp`"),
         "{found}"
     );
     assert!(found.contains("`authn` is core and names axum"), "{found}");

@@ -4,3 +4,8 @@
 
 pub mod generate;
 pub mod mock;
+
+/// The sync's client against the mock: paging, retries, auth, incremental reads. Here, not
+/// in `sync/`, so the register-facing code never depends on the simulator.
+#[cfg(test)]
+mod client_tests;

@@ -653,6 +653,4 @@ async fn error_detail(resp: reqwest::Response) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests;
 mod token;

@@ -1,10 +1,12 @@
 //! The client against the built-in mock on 127.0.0.1.
 
-use super::*;
-use crate::sim::ss12000::generate::generate;
-use crate::sim::ss12000::mock::{Kind, Mock, spawn_for_tests};
+use super::generate::generate;
+use super::mock::{Kind, Mock, spawn_for_tests};
+use crate::sync::ss12000::client::*;
+use crate::sync::ss12000::types::Deleted;
 use serde_json::json;
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
 fn today() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2025, 10, 1).unwrap()
