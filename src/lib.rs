@@ -1,22 +1,40 @@
 //! Portvakt: the identity provider of a Swedish municipality's schools.
 //!
-//! The module map (see docs/architecture.md for how a request travels):
+//! The module map (docs/architecture.md says how a request travels and holds the table of
+//! allowed directions that `tests/it/architecture.rs` checks).
 //!
-//! | module      | owns                                                                 |
-//! |-------------|----------------------------------------------------------------------|
-//! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars               |
-//! | `storage`   | every SQL statement, migrations, the SQLite/PostgreSQL pool          |
-//! | `directory` | people, roles, school units, groups; claims and release policy       |
-//! | `authn`     | login transactions, SSO sessions, the password and BankID methods    |
-//! | `bankid`    | the BankID RP API v6 client, QR codes, messages                      |
-//! | `oidc`      | the OpenID Provider: discovery, authorize, token, userinfo, logout   |
-//! | `keys`      | key-encryption key, signing keys, rotation, JWKS, server secrets     |
-//! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths    |
-//! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub         |
-//! | `demo`      | a synthetic municipality and demo relying parties (demo mode only)   |
-//! | `app`       | shared state and the router                                         |
+//! Fronts speak HTTP to a party outside:
 //!
-//! Protocol fronts (`oidc`, later `saml`) never import each other; `authn` imports neither.
+//! | module      | owns                                                                   |
+//! |-------------|------------------------------------------------------------------------|
+//! | `login`     | the login, BankID and password-reset pages; the SSO and login cookies  |
+//! | `oidc`      | the OpenID Provider: discovery, authorize, token, userinfo, logout     |
+//! | `saml`      | the SAML IdP: metadata, SSO, the Response, single logout, SP registry  |
+//!
+//! The core speaks plain Rust values (no axum, no `web`, no front):
+//!
+//! | module      | owns                                                                   |
+//! |-------------|------------------------------------------------------------------------|
+//! | `authn`     | login transactions, SSO sessions, the password and BankID methods      |
+//! | `directory` | people, roles, school units, groups; claims and release policy         |
+//! | `sync`      | the metakatalog: SS 12000 source, plan, guard, apply, run records      |
+//! | `storage`   | every SQL statement and the rows it stores; the SQLite/PostgreSQL pool |
+//! | `keys`      | key-encryption key, signing keys, rotation, JWKS, server secrets       |
+//!
+//! Around them:
+//!
+//! | module      | owns                                                                   |
+//! |-------------|------------------------------------------------------------------------|
+//! | `bankid`    | the BankID RP API v6 client, QR codes, messages                        |
+//! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths      |
+//! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub           |
+//! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars                 |
+//! | `clock`     | the one clock: the system's, or a movable one in tests                 |
+//! | `demo`      | a synthetic municipality and demo relying parties (demo mode only)     |
+//! | `app`       | shared state, the router and the background tasks                      |
+//! | `cli`       | the command line, one file per command group                           |
+//!
+//! The fronts never import each other; the core imports no front.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
