@@ -62,6 +62,15 @@ pub struct BankidStubArgs {
 }
 
 pub(super) async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::Result<()> {
+    let opts = stub_options(config, a)?;
+    crate::sim::bankid::serve::run(opts, crate::clock::Clock::system(), shutdown_signal()).await
+}
+
+/// What `bankid-stub` serves: its flags over `[bankid]`'s stub timings.
+fn stub_options(
+    config: &Config,
+    a: BankidStubArgs,
+) -> anyhow::Result<crate::sim::bankid::serve::Options> {
     use crate::sim::bankid::serve;
     if config.mode == Mode::Production {
         bail!("the BankID stub is refused in production mode");
@@ -77,11 +86,43 @@ pub(super) async fn bankid_stub(config: &Config, a: BankidStubArgs) -> anyhow::R
     };
     let b = &config.bankid;
     let secs = std::time::Duration::from_secs;
-    let opts = serve::Options {
+    Ok(serve::Options {
         listen: a.listen,
         tls,
         start_timeout: secs(a.start_timeout.unwrap_or(b.stub_start_timeout)),
         order_lifetime: secs(a.order_lifetime.unwrap_or(b.stub_order_lifetime)),
-    };
-    serve::run(opts, crate::clock::Clock::system(), shutdown_signal()).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `--start-timeout` and `--order-lifetime` reach the stub; without them `[bankid]`'s
+    /// timings do. (The stub's behaviour at those timings is tested in tests/it/bankid_stub.rs
+    /// on a moved clock.)
+    #[test]
+    fn the_stub_timings_come_from_the_flags_else_the_config() {
+        let config = Config::default();
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["portvakt", "bankid-stub", "--listen", "127.0.0.1:0"];
+            argv.extend_from_slice(extra);
+            match super::super::Cli::parse_from(argv).command {
+                super::super::Command::BankidStub(a) => a,
+                _ => panic!("not the bankid-stub command"),
+            }
+        };
+        let opts = stub_options(
+            &config,
+            args(&["--start-timeout", "1", "--order-lifetime", "5"]),
+        )
+        .unwrap();
+        assert_eq!(opts.start_timeout, std::time::Duration::from_secs(1));
+        assert_eq!(opts.order_lifetime, std::time::Duration::from_secs(5));
+        let opts = stub_options(&config, args(&[])).unwrap();
+        let b = &config.bankid;
+        assert_eq!(opts.start_timeout.as_secs(), b.stub_start_timeout);
+        assert_eq!(opts.order_lifetime.as_secs(), b.stub_order_lifetime);
+    }
 }
