@@ -550,6 +550,21 @@ pub async fn approve(
         Ok(())
     }
     .await;
+    if let Err(e) = &result {
+        // An approval that stops part-way is recorded like a run whose apply stopped: the
+        // next run plans again from what was applied. Only a run still `approving` is
+        // touched, so a refusal before the apply began leaves the held run as it was.
+        let reason = format!("applying stopped: {}", crate::error_chain(e));
+        store::set_run_status(
+            db,
+            run_id,
+            "approving",
+            "failed",
+            Some(&reason),
+            clock.now(),
+        )
+        .await?;
+    }
     store::release_lease(db, &run.source).await?;
     result?;
     Ok(Outcome {

@@ -881,6 +881,56 @@ async fn a_run_failing_after_it_started_is_recorded_failed_with_the_reason() {
     assert_eq!(last_run(&app)["status"], "applied");
 }
 
+/// An approval whose apply stops part-way (here: the refresh-token table is away when the
+/// deactivations revoke tokens) is recorded `failed` with the reason, not left `approving`
+/// for ever, and its lease is released so the next run goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_failing_in_the_apply_is_recorded_failed_with_the_reason() {
+    let app = spawn_app().await;
+    let data = municipality(300);
+    let persons = persons_of(&data);
+    let reg = Register::start(data).await;
+    reg.sync_ok(&app, &["--full"]);
+    let guardians: Vec<String> = children_by_guardian(&persons).into_keys().collect();
+    for g in &guardians[..persons.len() * 6 / 100 + 1] {
+        reg.delete(Kind::Person, g);
+    }
+    let id = held_run_id(&reg.sync(&app, &[]));
+
+    execute(
+        &app,
+        "ALTER TABLE refresh_tokens RENAME TO refresh_tokens_away",
+    )
+    .await
+    .unwrap();
+    let out = run_cli(&app, &["sync", "approve", &id.to_string()], None);
+    execute(
+        &app,
+        "ALTER TABLE refresh_tokens_away RENAME TO refresh_tokens",
+    )
+    .await
+    .unwrap();
+    assert!(!out.status.success(), "the approval fails");
+    let run = last_run(&app);
+    assert_eq!(run["id"], id, "{run}");
+    assert_eq!(run["status"], "failed", "{run}");
+    let reason = run["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("applying stopped") && reason.contains("refresh_tokens"),
+        "{run}"
+    );
+
+    // The lease is free and the plan is made again: held again, then approved.
+    let again = held_run_id(&reg.sync(&app, &[]));
+    assert_ne!(again, id);
+    ok(&run_cli(
+        &app,
+        &["sync", "approve", &again.to_string()],
+        None,
+    ));
+    assert_eq!(last_run(&app)["status"], "approved");
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. The guard.
 
