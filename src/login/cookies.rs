@@ -57,6 +57,18 @@ pub(super) fn binding_cookie_name(config: &Config) -> &'static str {
     }
 }
 
+/// SameSite=Lax: the login form is always posted from our own pages.
+pub(super) fn set_binding_cookie(value: &str, config: &Config) -> HeaderValue {
+    let secure = config.secure_cookies();
+    web::set_cookie(
+        binding_cookie_name(config),
+        value,
+        None,
+        secure,
+        SameSite::Lax,
+    )
+}
+
 /// The browser's login-binding cookie value, or "" when it has none.
 pub(super) fn binding<'a>(headers: &'a HeaderMap, config: &Config) -> &'a str {
     web::cookie(headers, binding_cookie_name(config)).unwrap_or_default()

@@ -1,10 +1,10 @@
 //! The login page: the password form and the choice of BankID. Works without JavaScript;
 //! 303 after the POST.
 
-use super::cookies::{binding_cookie_name, set_sso_cookie};
+use super::cookies::{binding_cookie_name, set_binding_cookie, set_sso_cookie};
 use super::{Login, live_transaction, resume_url, rp_name};
 use crate::authn::{AuthnError, MethodUse, Protocol, Transaction, acr};
-use crate::web::{self, ClientIp, SameSite, SsoCookie, WebError, csrf, i18n::Lang, paths};
+use crate::web::{self, ClientIp, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -87,9 +87,10 @@ async fn login_get(
     };
     let mut res = login_page(&login, lang, &view, None)?;
     if new_binding {
-        let secure = login.config.secure_cookies();
-        let c = web::set_cookie(name, &binding, None, secure, SameSite::Lax);
-        res.headers_mut().append(header::SET_COOKIE, c);
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            set_binding_cookie(&binding, &login.config),
+        );
     }
     Ok(res)
 }
