@@ -270,3 +270,39 @@ async fn an_expired_or_unknown_login_transaction_is_a_clear_error() {
         "the error page shows the request id"
     );
 }
+
+/// The login page names the relying party as the protocol front registered it: an OIDC
+/// client by its name, a SAML SP by its entity ID when its metadata has no display name.
+#[tokio::test]
+async fn the_login_page_names_the_relying_party_the_login_is_for() {
+    let app = spawn_app().await;
+    app.add_client("lms", |c| c.name = Some("Lärplattformen <Vklass>".into()))
+        .await;
+    let (url, _, _, _) = app.authorize_url("lms", &[]);
+    let (_, _, page) = Browser::new().open_login(&url).await;
+    assert!(
+        page.body
+            .contains("<strong>Lärplattformen &#60;Vklass&#62;</strong>")
+            || page
+                .body
+                .contains("<strong>Lärplattformen &lt;Vklass&gt;</strong>"),
+        "the client's name, escaped: {}",
+        page.body
+    );
+
+    let sp = crate::saml_sp::TestSp::new("https://sp.example.se");
+    sp.register(&app, &[]);
+    let req = sp.authn_request(&app, "_r1", "", "");
+    let url = sp.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None);
+    let b = Browser::new();
+    let r = b.get(&url).await;
+    let login = r.location.expect("a login first");
+    let page = b.get(&login).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(&format!("<strong>{}</strong>", sp.entity_id)),
+        "{}",
+        page.body
+    );
+}
