@@ -116,7 +116,9 @@ async fn authorization_code(
     // can record it for revocation on replay.
     let jti = crate::keys::random_token();
     let access_exp = now + op.config.tokens.access_ttl;
-    let rec = match storage::tokens::consume_code(&op.db, &hash, &jti, access_exp, now).await? {
+    let consumed =
+        storage::tokens::consume_code(&op.db, &hash, client.id(), &jti, access_exp, now).await?;
+    let rec = match consumed {
         Consumed::Now(rec) => rec,
         Consumed::Before {
             record,
@@ -132,12 +134,12 @@ async fn authorization_code(
             return Err(OidcError::InvalidGrant("the code was already used".into()));
         }
         Consumed::Missing => return Err(OidcError::InvalidGrant("unknown or expired code".into())),
+        Consumed::OtherClient => {
+            return Err(OidcError::InvalidGrant(
+                "the code was issued to another client".into(),
+            ));
+        }
     };
-    if rec.client_id != client.id() {
-        return Err(OidcError::InvalidGrant(
-            "the code was issued to another client".into(),
-        ));
-    }
     let grant: GrantData =
         serde_json::from_str(&rec.grant_data).map_err(|e| OidcError::Server(e.to_string()))?;
     if p.get("redirect_uri") != grant.redirect_uri.as_deref() {
@@ -249,7 +251,7 @@ async fn refresh_token(op: &Op, client: &Client, p: &Params, now: i64) -> Result
                 "the refresh token was already used".into(),
             ));
         }
-        Consumed::Missing => {
+        Consumed::Missing | Consumed::OtherClient => {
             return Err(OidcError::InvalidGrant(
                 "unknown, expired or revoked refresh token".into(),
             ));

@@ -32,6 +32,9 @@ pub enum Consumed {
     },
     /// Unknown or expired.
     Missing,
+    /// Issued to another client: not consumed, so the client it was issued to can still
+    /// redeem it.
+    OtherClient,
 }
 
 pub async fn insert_code(db: &Db, c: &GrantRecord) -> Result<()> {
@@ -67,22 +70,27 @@ fn code_from_row(r: &AnyRow) -> Result<GrantRecord> {
 
 /// Consumes a code in one conditional UPDATE. The id and expiry of the access token about to
 /// be issued are recorded in the same statement, so a later replay can revoke that token.
+/// Consumes a code for `client_id`, the authenticated client. A code of another client is
+/// left as it is: whoever holds a stolen code cannot burn it (or, by a replay, revoke what the
+/// right client was issued).
 pub async fn consume_code(
     db: &Db,
     code_hash: &str,
+    client_id: &str,
     access_jti: &str,
     access_expires_at: i64,
     now: i64,
 ) -> Result<Consumed> {
     let won = sqlx::query(
         "UPDATE auth_codes SET consumed_at = $2, access_jti = $3, access_expires_at = $4 \
-         WHERE code_hash = $1 AND consumed_at IS NULL \
+         WHERE code_hash = $1 AND client_id = $5 AND consumed_at IS NULL \
          RETURNING code_hash, client_id, person_id, session_id, grant_data, created_at, expires_at",
     )
     .bind(code_hash)
     .bind(now)
     .bind(access_jti)
     .bind(access_expires_at)
+    .bind(client_id)
     .fetch_optional(db.writer())
     .await?;
     if let Some(row) = won {
@@ -92,7 +100,7 @@ pub async fn consume_code(
         }
         return Ok(Consumed::Now(record));
     }
-    // The rare path: tell a replay from an unknown code.
+    // The rare path: tell a replay from an unknown code or another client's.
     let row = sqlx::query(
         "SELECT code_hash, client_id, person_id, session_id, grant_data, created_at, expires_at, \
          access_jti, access_expires_at FROM auth_codes WHERE code_hash = $1",
@@ -102,6 +110,9 @@ pub async fn consume_code(
     .await?;
     match row {
         None => Ok(Consumed::Missing),
+        Some(row) if row.try_get::<String, _>("client_id")? != client_id => {
+            Ok(Consumed::OtherClient)
+        }
         Some(row) => Ok(Consumed::Before {
             record: code_from_row(&row)?,
             access_jti: row.try_get("access_jti")?,

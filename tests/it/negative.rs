@@ -78,6 +78,42 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
     );
 }
 
+/// A stolen code presented by another client (one with a secret of its own, and a public
+/// one) is refused and left alone: the client it was issued to still redeems it, and
+/// nothing it was issued is revoked as a "replay".
+#[tokio::test]
+async fn another_client_cannot_burn_a_code() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    app.add_client("thief", |_| {}).await;
+    app.add_client("spa", |s| {
+        s.secret = None;
+        s.public = true;
+    })
+    .await;
+    let (_, code, verifier, _) = app.login_code("one", "elev.anna").await;
+
+    let (s, body) = app
+        .token("thief", SECRET, &code_form(&code, &verifier))
+        .await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+    let mut form = code_form(&code, &verifier);
+    form.push(("client_id", "spa"));
+    let (s, body) = app.token_without_basic(&form).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+
+    let (s, tokens) = app.token("one", SECRET, &code_form(&code, &verifier)).await;
+    assert_eq!(s, 200, "the right client still redeems its code: {tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    // A "replay" by another client after that revokes nothing of the right client's.
+    let (s, _) = app
+        .token("thief", SECRET, &code_form(&code, &verifier))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(app.userinfo(access).await.0, 200);
+}
+
 #[tokio::test]
 async fn a_pkce_verifier_mismatch_is_invalid_grant() {
     let app = spawn_app().await;
