@@ -57,12 +57,24 @@ pub async fn releases_for_person(db: &Db, person_id: &str) -> Result<Vec<Release
 }
 
 pub async fn audit(db: &Db, kind: &str, actor: &str, detail: &str, now: i64) -> Result<()> {
+    let mut conn = db.writer().acquire().await?;
+    audit_on(&mut conn, kind, actor, detail, now).await
+}
+
+/// An audit event on `conn`, inside the caller's transaction (written with the change).
+pub async fn audit_on(
+    conn: &mut sqlx::AnyConnection,
+    kind: &str,
+    actor: &str,
+    detail: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO audit_events (at, kind, actor, detail) VALUES ($1, $2, $3, $4)")
         .bind(now)
         .bind(kind)
         .bind(actor)
         .bind(detail)
-        .execute(db.writer())
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

@@ -248,7 +248,8 @@ impl Runner<'_> {
         };
         progress("planned");
         let report = &report;
-        let hold = plan::guard(&plan, self.config.sync.max_deactivation_share);
+        let recent = self.recently_lost(now).await?;
+        let hold = plan::guard(&plan, self.config.sync.max_deactivation_share, recent);
         if self.dry_run {
             self.finish(
                 run_id,
@@ -338,6 +339,16 @@ impl Runner<'_> {
         )
         .await?;
         Ok(self.outcome(run_id, &plan, report, Status::Applied, purged))
+    }
+
+    /// People this source deactivated or re-bound in the last 24 hours (the guard's window).
+    async fn recently_lost(&self, now: i64) -> Result<u64, SyncError> {
+        let runs = store::changed_counts_since(self.db, self.source, now - GUARD_WINDOW).await?;
+        Ok(runs
+            .iter()
+            .filter_map(|c| serde_json::from_value::<plan::Counts>(c.clone()).ok())
+            .map(|c| c.deactivations + c.civic_changes)
+            .sum())
     }
 
     async fn taken(
@@ -472,12 +483,19 @@ async fn apply_on(
     )
     .await?;
     let mut done = 0;
+    let rebound: std::collections::HashSet<&str> =
+        plan.rebound.iter().map(String::as_str).collect();
     for rows in plan.persons.chunks(chunk) {
         let search_names: Vec<String> = rows
             .iter()
             .map(|r| crate::directory::ident::search_name(&r.given_name, &r.family_name))
             .collect();
-        store::apply_persons(conn, source, rows, &search_names, now).await?;
+        let rebound_here: Vec<&str> = rows
+            .iter()
+            .map(|r| r.id.as_str())
+            .filter(|id| rebound.contains(id))
+            .collect();
+        store::apply_persons(conn, source, rows, &search_names, &rebound_here, now).await?;
         done += rows.len();
         if done % (chunk * 20) < chunk || done == plan.persons.len() {
             progress(&format!("applied {done} of {} people", plan.persons.len()));
@@ -503,6 +521,9 @@ async fn apply_on(
     progress("applied duties and status changes");
     Ok(())
 }
+
+/// The guard's rolling window: what several runs may deactivate together.
+const GUARD_WINDOW: i64 = 24 * 3600;
 
 /// Applies a held run's plan: the administrator has looked at it and said yes.
 pub async fn approve(

@@ -123,11 +123,15 @@ fn status_str(active: bool) -> &'static str {
 /// One chunk of people: new rows, changed rows, and their enrolments. Guardianships come in
 /// a second pass ([`apply_guardianships`]) once every person of the plan exists.
 /// `search_names[i]` is the search key of `rows[i]` (`directory::ident::search_name`).
+/// `rebound` are the people of this chunk whose civic number changes: their sessions and
+/// refresh tokens end and an audit event (naming the person, not the number) is written in
+/// the same transaction as the change.
 pub async fn apply_persons(
     conn: &mut AnyConnection,
     source: &str,
     rows: &[PersonRow],
     search_names: &[String],
+    rebound: &[&str],
     now: i64,
 ) -> Result<()> {
     debug_assert_eq!(rows.len(), search_names.len());
@@ -257,6 +261,14 @@ pub async fn apply_persons(
         .map(|r| r.id.as_str())
         .collect();
     revoke(&mut tx, &ids, now).await?;
+    if !rebound.is_empty() {
+        revoke(&mut tx, rebound, now).await?;
+        let actor = format!("sync:{source}");
+        for id in rebound {
+            crate::storage::records::audit_on(&mut tx, "person.civic_no_changed", &actor, id, now)
+                .await?;
+        }
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -23,6 +23,7 @@ fn existing_person(r: &AnyRow) -> Result<(String, ExistingPerson)> {
             id: r.try_get("id")?,
             hash: r.try_get("sync_hash")?,
             status: status_from_row(r)?,
+            civic_no: r.try_get("civic_no")?,
         },
     ))
 }
@@ -64,7 +65,7 @@ async fn organisations(db: &Db, source: &str) -> Result<HashMap<String, Existing
 pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
     let mut existing = Existing::default();
     let rows = sqlx::query(
-        "SELECT id, external_id, sync_hash, status, active_from, active_until FROM persons \
+        "SELECT id, external_id, sync_hash, status, active_from, active_until, civic_no FROM persons \
          WHERE source = $1 AND external_id IS NOT NULL",
     )
     .bind(source)
@@ -278,7 +279,7 @@ pub async fn load_incremental(
         db,
         |l| {
             format!(
-                "SELECT id, external_id, sync_hash, status, active_from, active_until \
+                "SELECT id, external_id, sync_hash, status, active_from, active_until, civic_no \
                  FROM persons WHERE source = $1 AND external_id IN ({l})"
             )
         },
@@ -348,7 +349,7 @@ pub async fn load_incremental(
         db,
         |l| {
             format!(
-                "SELECT id, source, external_id, sync_hash, status, active_from, active_until \
+                "SELECT id, source, external_id, sync_hash, status, active_from, active_until, civic_no \
                  FROM persons WHERE id IN ({l})"
             )
         },

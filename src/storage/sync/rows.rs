@@ -105,6 +105,9 @@ pub struct ExistingPerson {
     pub id: String,
     pub hash: Option<String>,
     pub status: Status,
+    /// The civic number as stored: a register that changes it re-binds the account to
+    /// another person, which the guard counts and the apply audits.
+    pub civic_no: Option<String>,
 }
 
 /// An organisation as stored, for resolving references an incremental run does not carry.

@@ -131,6 +131,24 @@ pub async fn runs(db: &Db, limit: i64) -> Result<Vec<RunRecord>> {
     rows.iter().map(run_from_row).collect()
 }
 
+/// The counts of the runs of `source` that changed the directory (applied, or approved
+/// after a hold) and finished at or after `since`: the guard's rolling window.
+pub async fn changed_counts_since(
+    db: &Db,
+    source: &str,
+    since: i64,
+) -> Result<Vec<serde_json::Value>> {
+    let rows = sqlx::query(
+        "SELECT counts FROM sync_runs WHERE source = $1 AND status IN ('applied', 'approved') \
+         AND finished_at >= $2",
+    )
+    .bind(source)
+    .bind(since)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| json_col(r, "counts")).collect()
+}
+
 /// The source's incremental watermark and the time of its last full run.
 pub async fn state(db: &Db, source: &str) -> Result<(Option<i64>, Option<i64>)> {
     let row = sqlx::query("SELECT watermark, last_full FROM sync_state WHERE source = $1")

@@ -80,6 +80,16 @@ pub(super) struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// Counts and records an existing person whose civic number the register changed
+    /// (set, replaced or removed).
+    pub(super) fn rebind_if_changed(&mut self, existing: &ExistingPerson, row: &PersonRow) {
+        if existing.civic_no != row.civic_no {
+            self.plan.counts.civic_changes += 1;
+            self.note("rebind", "person", &row.id);
+            self.plan.rebound.push(row.id.clone());
+        }
+    }
+
     pub(super) fn note(&mut self, op: &str, entity: &str, id: &str) {
         if self.plan.diff.len() < DIFF_SAMPLES {
             self.plan.diff.push(DiffEntry {

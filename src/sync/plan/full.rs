@@ -117,6 +117,7 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
                 if e.hash.as_deref() != Some(row.hash.as_str()) {
                     b.plan.counts.persons_updated += 1;
                     b.note("update", "person", &row.id);
+                    b.rebind_if_changed(e, &row);
                     count_status(&mut b.plan.counts, was, row.status.active);
                     b.plan.persons.push(row);
                 } else {

@@ -3,16 +3,39 @@
 
 use super::Plan;
 
-/// Why a plan must wait for an administrator, if it must.
-pub fn guard(plan: &Plan, max_share: f64) -> Option<String> {
+/// Why a plan must wait for an administrator, if it must. `recent` is what the source's runs
+/// of the last 24 hours deactivated or re-bound: several small runs may not do together
+/// what one large run could not.
+pub fn guard(plan: &Plan, max_share: f64, recent: u64) -> Option<String> {
     let c = &plan.counts;
-    if c.active_before > 0 && c.deactivations > 0 {
-        let share = c.deactivations as f64 / c.active_before as f64;
+    // A changed civic number hands the account to another person: as grave as ending it.
+    let lost = c.deactivations + c.civic_changes;
+    if c.active_before > 0 && lost > 0 {
+        let share = lost as f64 / c.active_before as f64;
         if share > max_share {
+            let what = if c.civic_changes == 0 {
+                format!("deactivate {}", c.deactivations)
+            } else {
+                format!(
+                    "deactivate {} and change the civic number of {}",
+                    c.deactivations, c.civic_changes
+                )
+            };
             return Some(format!(
-                "the plan would deactivate {} of {} active people ({:.1}%, the limit is {:.1}%)",
-                c.deactivations,
+                "the plan would {what} of {} active people ({:.1}%, the limit is {:.1}%)",
                 c.active_before,
+                share * 100.0,
+                max_share * 100.0
+            ));
+        }
+        // The window's share of the people active when it began (about those active now
+        // and those the window's runs deactivated).
+        let (window, base) = (lost + recent, c.active_before + recent);
+        let share = window as f64 / base as f64;
+        if recent > 0 && share > max_share {
+            return Some(format!(
+                "with the runs of the last 24 hours the source would deactivate or change the \
+                 civic number of {window} of {base} people ({:.1}%, the limit is {:.1}%)",
                 share * 100.0,
                 max_share * 100.0
             ));

@@ -168,6 +168,7 @@ pub fn incremental(changes: &ChangeSet, existing: &Existing, s: &Settings) -> Pl
                 }
                 b.plan.counts.persons_updated += 1;
                 b.note("update", "person", &row.id);
+                b.rebind_if_changed(e, &row);
                 count_status(&mut b.plan.counts, e.status.active, row.status.active);
                 b.plan.persons.push(row);
             }

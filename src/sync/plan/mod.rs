@@ -56,6 +56,10 @@ pub struct Counts {
     pub persons_updated: u64,
     pub persons_unchanged: u64,
     pub deactivations: u64,
+    /// People whose civic number the register changed (an account re-bound to another
+    /// person): counted by the guard like deactivations.
+    #[serde(default)]
+    pub civic_changes: u64,
     pub reactivations: u64,
     pub groups_changed: u64,
     pub groups_removed: u64,
@@ -94,6 +98,10 @@ pub struct Plan {
     pub diff: Vec<DiffEntry>,
     /// School units that had roles from this source and would have none after the plan.
     pub emptied_units: Vec<String>,
+    /// People whose civic number changes: their sessions and refresh tokens end with the
+    /// change, and each change is audited (without the number).
+    #[serde(default)]
+    pub rebound: Vec<String>,
 }
 
 impl Plan {
@@ -238,5 +246,6 @@ fn empty_plan(s: &Settings, kind: RunKind, existing: &Existing) -> Plan {
         },
         diff: Vec::new(),
         emptied_units: Vec::new(),
+        rebound: Vec::new(),
     }
 }

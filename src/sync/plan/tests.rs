@@ -100,6 +100,7 @@ fn existing_after(plan: &Plan) -> Existing {
                 id: p.id.clone(),
                 hash: Some(p.hash.clone()),
                 status: p.status.clone(),
+                civic_no: p.civic_no.clone(),
             },
         );
         if p.status.active {
@@ -135,7 +136,7 @@ fn a_first_run_creates_everyone_with_name_free_identifiers() {
         child.guardians,
         vec![(guardian.id.clone(), "Vårdnadshavare".into())]
     );
-    assert!(guard(&plan, 0.05).is_none());
+    assert!(guard(&plan, 0.05, 0).is_none());
 }
 
 #[test]
@@ -192,9 +193,9 @@ fn the_guard_stops_a_mass_deactivation_and_an_emptied_unit() {
     // Two of forty (5%) is allowed; three is not.
     let plan = full(snapshot(people[2..].to_vec()), &existing, &s);
     assert_eq!(plan.counts.deactivations, 2);
-    assert!(guard(&plan, 0.05).is_none());
+    assert!(guard(&plan, 0.05, 0).is_none());
     let plan = full(snapshot(people[3..].to_vec()), &existing, &s);
-    assert!(guard(&plan, 0.05).unwrap().contains("3 of 40"));
+    assert!(guard(&plan, 0.05, 0).unwrap().contains("3 of 40"));
     // Every enrolment of the unit gone, nobody deactivated (they stay through… nothing:
     // without a role they are inactive) — either reason holds the plan.
     existing.unit_roles.insert("12345678".into(), 40);
@@ -208,7 +209,7 @@ fn the_guard_stops_a_mass_deactivation_and_an_emptied_unit() {
     let plan = full(snapshot(emptied), &existing, &s);
     assert_eq!(plan.emptied_units, vec!["12345678".to_string()]);
     assert!(
-        guard(&plan, 1.0)
+        guard(&plan, 1.0, 0)
             .unwrap()
             .contains("every role of school unit 12345678")
     );

@@ -155,3 +155,153 @@ async fn the_guard_holds_an_incremental_plan_that_empties_a_school_unit() {
     assert!(id > 0);
     assert_eq!(strings(&show(&app, "elev0")["roles"]), ["student@11111111"]);
 }
+
+/// The register changes a synced person's civic number: the account now answers another
+/// person's BankID. The change ends the person's sessions and is audited (the person, never
+/// a number); many such changes count against the guard like deactivations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_civic_number_ends_sessions_is_audited_and_counts_against_the_guard() {
+    let app = spawn_app().await;
+    let data = municipality(300);
+    let persons = persons_of(&data);
+    let reg = Register::start(data).await;
+    reg.sync_ok(&app, &["--full"]);
+
+    let students: Vec<&Value> = persons.iter().filter(|p| is_student(p)).collect();
+    let first = students[0];
+    let old_civic = first["civicNo"]["value"].as_str().unwrap().to_string();
+    let person = portvakt::directory::by_key(&app.db, &id_of(first))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the synced person");
+    let now = app.clock.now();
+    let method = portvakt::authn::MethodUse {
+        method: "bankid".into(),
+        at: now,
+        acr: portvakt::authn::acr::TWO_FACTOR.into(),
+    };
+    let (cookie, _) = app
+        .state
+        .authn
+        .start_session(&person.id, method, None, now)
+        .await
+        .unwrap();
+
+    let new_civic = civic("20140101", 9_001);
+    let mut changed = first.clone();
+    changed["civicNo"]["value"] = json!(new_civic);
+    reg.upsert(Kind::Person, changed);
+    reg.sync_ok(&app, &[]);
+    let run = last_run(&app);
+    assert_eq!(run["status"], "applied", "{run}");
+    assert_eq!(run["counts"]["civic_changes"], 1, "{run}");
+    assert!(
+        app.state
+            .authn
+            .session(Some(&cookie), app.clock.now())
+            .await
+            .unwrap()
+            .is_none(),
+        "the session of the re-bound account ended"
+    );
+    let audit = portvakt::storage::records::recent_audit(&app.db, 50)
+        .await
+        .unwrap();
+    let event = audit
+        .iter()
+        .find(|(_, kind, _, _)| kind == "person.civic_no_changed")
+        .expect("an audit event");
+    assert_eq!(event.3, person.id);
+    for (_, _, actor, detail) in &audit {
+        for number in [&old_civic, &new_civic] {
+            assert!(!detail.contains(number.as_str()) && !actor.contains(number.as_str()));
+        }
+    }
+
+    // More than 5 % re-bound at once waits for an administrator.
+    let count = persons.len() * 6 / 100 + 1;
+    for (i, p) in students[1..=count].iter().enumerate() {
+        let mut changed = (*p).clone();
+        changed["civicNo"]["value"] = json!(civic("20140101", 9_100 + i as u32));
+        reg.upsert(Kind::Person, changed);
+    }
+    let id = held_run_id(&reg.sync(&app, &[]));
+    let run = last_run(&app);
+    assert_eq!(run["id"], id);
+    assert_eq!(run["counts"]["civic_changes"], count, "{run}");
+    assert!(
+        run["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("change the civic number of {count}")),
+        "{run}"
+    );
+}
+
+/// Two runs of 4 % each cannot do together what one run of 8 % could not: the second waits
+/// while the first is less than 24 hours old. A day later the same deactivations go ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_counts_the_deactivations_of_the_last_24_hours() {
+    let app = spawn_app().await;
+    let data = municipality(300);
+    let persons = persons_of(&data);
+    let n = persons.len();
+    let reg = Register::start(data).await;
+    reg.sync_ok(&app, &["--full"]);
+
+    let guardians: Vec<String> = children_by_guardian(&persons).into_keys().collect();
+    let count = n * 4 / 100;
+    for g in &guardians[..count] {
+        reg.delete(Kind::Person, g);
+    }
+    reg.sync_ok(&app, &[]);
+    assert_eq!(last_run(&app)["counts"]["deactivations"], count);
+
+    for g in &guardians[count..2 * count] {
+        reg.delete(Kind::Person, g);
+    }
+    let id = held_run_id(&reg.sync(&app, &[]));
+    let run = last_run(&app);
+    assert_eq!(run["id"], id);
+    assert!(
+        run["reason"].as_str().unwrap().contains("last 24 hours"),
+        "{run}"
+    );
+    for g in &guardians[count..2 * count] {
+        assert!(active(&app, g).await, "nothing applied while held");
+    }
+    ok(&run_cli(&app, &["sync", "reject", &id.to_string()], None));
+
+    // A day later (the app's clock; the run in-process on it) the window has passed.
+    app.clock.advance(25 * 3600);
+    let client = reg.client(100, 0);
+    let runner = portvakt::sync::run::Runner {
+        db: &app.db,
+        config: &app.config,
+        clock: &app.clock,
+        source: SOURCE,
+        username_context: Some(USERNAME_CONTEXT),
+        dry_run: false,
+    };
+    let client = &client;
+    let out = runner
+        .run(
+            RunKind::Full,
+            |_| async move {
+                let snapshot = client.snapshot(&|_| {}).await.map_err(|e| e.to_string())?;
+                Ok(portvakt::sync::run::Fetched::Full(snapshot))
+            },
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.status, portvakt::sync::run::Status::Applied),
+        "{:?}",
+        last_run(&app)
+    );
+    for g in &guardians[count..2 * count] {
+        assert!(!active(&app, g).await, "deactivated a day later");
+    }
+}
