@@ -3,11 +3,49 @@
 use super::xml::{esc, new_id};
 use super::{Idp, SamlError, dsig, sp};
 use crate::web::paths;
+use axum::body::Bytes;
+use std::sync::Arc;
 
-/// Builds (and, when configured, signs) the metadata. Lists every published signing
-/// certificate, so SPs learn the next key before it signs.
-pub async fn document(idp: &Idp, now: i64) -> Result<String, SamlError> {
+/// The metadata as served: built (and, when configured, signed) once per key set, then the
+/// same bytes until a key is published, activated or retired. Signing per request would let
+/// anyone make the IdP sign at will.
+pub async fn served(idp: &Idp, now: i64) -> Result<Bytes, SamlError> {
     let certs = idp.published_certificates(now).await?;
+    let cred = if idp.config.saml.sign_metadata {
+        Some(idp.credential(now).await?)
+    } else {
+        None
+    };
+    let key_set = format!(
+        "{}|{}",
+        cred.as_ref().map_or("", |c| &*c.cert_b64),
+        certs.join("|")
+    );
+    let cached = match idp.metadata.read() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    if let Some((built_for, doc)) = cached
+        && built_for == key_set
+    {
+        return Ok(doc);
+    }
+    let doc = Bytes::from(document(idp, &certs, cred).await?);
+    let mut slot = match idp.metadata.write() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *slot = Some((key_set, doc.clone()));
+    Ok(doc)
+}
+
+/// Builds (and, with a credential, signs) the metadata. Lists every published signing
+/// certificate, so SPs learn the next key before it signs.
+async fn document(
+    idp: &Idp,
+    certs: &[Arc<str>],
+    cred: Option<super::Credential>,
+) -> Result<String, SamlError> {
     let cfg = &idp.config.saml;
     let id = new_id();
     let keys: String = certs
@@ -19,12 +57,6 @@ pub async fn document(idp: &Idp, now: i64) -> Result<String, SamlError> {
         })
         .collect();
     let (sso, slo) = (esc_url(idp, paths::SAML_SSO), esc_url(idp, paths::SAML_SLO));
-    let sign = cfg.sign_metadata;
-    let cred = if sign {
-        Some(idp.credential(now).await?)
-    } else {
-        None
-    };
     let sig = cred
         .as_ref()
         .map(|c| dsig::template(&id, &c.cert_b64))

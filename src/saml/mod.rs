@@ -68,6 +68,8 @@ pub struct Idp {
     certs: Arc<RwLock<HashMap<String, Arc<str>>>>,
     entity_id: Arc<str>,
     clock: crate::clock::Clock,
+    /// The metadata as served, with the key set it was built for (`metadata::served`).
+    metadata: Arc<RwLock<Option<(String, axum::body::Bytes)>>>,
 }
 
 impl Idp {
@@ -88,6 +90,7 @@ impl Idp {
             authn,
             http,
             certs: Default::default(),
+            metadata: Default::default(),
         }
     }
 

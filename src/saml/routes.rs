@@ -67,7 +67,7 @@ fn post_page(lang: Lang, form: &sso::PostForm) -> Response {
 }
 
 async fn metadata_get(State(idp): State<Idp>) -> Response {
-    match metadata::document(&idp, idp.clock().now()).await {
+    match metadata::served(&idp, idp.clock().now()).await {
         Ok(xml) => (
             [
                 (header::CONTENT_TYPE, "application/samlmetadata+xml"),

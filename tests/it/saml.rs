@@ -653,6 +653,36 @@ async fn metadata_describes_the_idp_and_lists_the_next_key_after_rotation() {
     assert_eq!(signing_keys(&idp_metadata(&app).await), 2);
 }
 
+/// Signed metadata is signed once per key set: every request gets the same bytes (so no
+/// one can make the IdP sign at will), until a rotation publishes another key.
+#[tokio::test]
+async fn signed_metadata_is_signed_once_per_key_set() {
+    let app = crate::helpers::spawn_app_with(|c| c.saml.sign_metadata = true).await;
+    let fetch = || async {
+        let r = app
+            .client()
+            .get(app.url("/saml/metadata"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let first = fetch().await;
+    assert!(first.contains("SignatureValue"), "{first}");
+    assert_eq!(fetch().await, first, "the same signed bytes");
+    let out = cli(&app, &["keys", "rotate"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated = fetch().await;
+    assert_ne!(rotated, first, "a new key set, a new document");
+    assert_eq!(signing_keys(&xml::parse(&rotated).unwrap()), 2);
+    assert_eq!(fetch().await, rotated);
+}
+
 // 15. The CLI.
 
 fn stderr_line(out: &std::process::Output) -> String {
