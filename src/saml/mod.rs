@@ -68,6 +68,8 @@ pub struct Idp {
     certs: Arc<RwLock<HashMap<String, Arc<str>>>>,
     entity_id: Arc<str>,
     clock: crate::clock::Clock,
+    /// Bounds the libxmlsec1 work that unauthenticated senders can cause.
+    verifications: Arc<dsig::Gate>,
 }
 
 impl Idp {
@@ -81,6 +83,10 @@ impl Idp {
         Self {
             sps: sp::SpCache::new(config.cache.client_ttl),
             entity_id: config.saml_entity_id().into(),
+            verifications: Arc::new(dsig::Gate::new(
+                config.saml_verifications(),
+                config.saml.verification_queue,
+            )),
             clock: authn.clock().clone(),
             db,
             keys,
@@ -94,6 +100,11 @@ impl Idp {
     /// The application's clock (the one `Authn` holds).
     pub fn clock(&self) -> &crate::clock::Clock {
         &self.clock
+    }
+
+    /// The gate every inbound signature verification goes through.
+    pub fn verifications(&self) -> &dsig::Gate {
+        &self.verifications
     }
 
     pub fn entity_id(&self) -> &str {

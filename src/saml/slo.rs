@@ -322,11 +322,11 @@ pub async fn handle(
         binding: inbound.binding,
         raw_query: inbound.raw_query.map(String::from),
     };
-    let verified = tokio::task::spawn_blocking(move || {
-        sso::verified_root(&owned.view(), &text, &certs, must_sign)
-    })
-    .await
-    .map_err(|_| Fatal("error.internal"))?;
+    let verified = idp
+        .verifications()
+        .run(move || sso::verified_root(&owned.view(), &text, &certs, must_sign))
+        .await
+        .map_err(|_| Fatal("saml.busy"))?;
     let internal = |e: SamlError| {
         tracing::error!("single logout failed: {}", crate::error_chain(&e));
         Fatal("error.internal")

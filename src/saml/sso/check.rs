@@ -76,6 +76,8 @@ pub fn verified_root(
                 }
                 return Ok((root, false));
             }
+            // Only a signature of the one expected shape reaches libxmlsec1.
+            dsig::precheck(&root).map_err(sig_fatal)?;
             let reduced = dsig::verify_and_reduce(xml_text, certs).map_err(sig_fatal)?;
             let root = xml::parse(&reduced).map_err(|_| Fatal("saml.bad_signature"))?;
             Ok((root, true))
@@ -134,12 +136,12 @@ pub async fn check(
         raw_query: inbound.raw_query.map(String::from),
     };
     let text2 = text.clone();
-    // libxmlsec1 is CPU work: off the async threads.
-    let (root, signed) = tokio::task::spawn_blocking(move || {
-        verified_root(&owned.view(), &text2, &certs, must_sign)
-    })
-    .await
-    .map_err(|_| Fatal("error.internal"))??;
+    // libxmlsec1 is CPU work: off the async threads, a bounded number at once.
+    let (root, signed) = idp
+        .verifications()
+        .run(move || verified_root(&owned.view(), &text2, &certs, must_sign))
+        .await
+        .map_err(|_| Fatal("saml.busy"))??;
     if !root.is(SAMLP, "AuthnRequest") {
         return Err(Fatal("saml.malformed"));
     }
