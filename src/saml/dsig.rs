@@ -231,24 +231,69 @@ fn weak_algorithm(xml: &str) -> Option<String> {
     .map(|a| a.to_string())
 }
 
+/// An HTTP-Redirect query, parsed once: the (name, value) pairs exactly as received. The
+/// signature check and the handler both read the message, RelayState, SigAlg and Signature
+/// from here, so they cannot see different parameters.
+#[derive(Debug, Clone, Default)]
+pub struct RedirectQuery {
+    pairs: Vec<(String, String)>,
+}
+
+impl RedirectQuery {
+    /// None for a query with a percent-encoded (or `+`) parameter name or a name given twice:
+    /// a decoding reader and a raw one would disagree on which value is meant.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for kv in raw.split('&').filter(|kv| !kv.is_empty()) {
+            let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+            if name.contains(['%', '+']) || pairs.iter().any(|(n, _)| n == name) {
+                return None;
+            }
+            pairs.push((name.to_string(), value.to_string()));
+        }
+        Some(Self { pairs })
+    }
+
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A parameter's value, form-decoded.
+    pub fn decoded(&self, name: &str) -> Option<String> {
+        self.raw(name).map(|v| {
+            url::form_urlencoded::parse(format!("a={v}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// The message parameter: exactly one of SAMLRequest and SAMLResponse, else None.
+    pub fn message_param(&self) -> Option<&'static str> {
+        match (self.has("SAMLRequest"), self.has("SAMLResponse")) {
+            (true, false) => Some("SAMLRequest"),
+            (false, true) => Some("SAMLResponse"),
+            _ => None,
+        }
+    }
+}
+
 /// Verifies an HTTP-Redirect binding signature (SAML Bindings §3.4.4.1) over the query string
-/// exactly as received: the raw `SAMLRequest`/`SAMLResponse`, `RelayState` and `SigAlg`
-/// parameters, in that order, joined with `&`, without decoding or re-encoding anything.
-pub fn verify_redirect(raw_query: &str, certs: &[Vec<u8>]) -> Result<(), DsigError> {
-    let raw = |name: &str| {
-        raw_query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-    };
-    let message = raw("SAMLRequest")
-        .map(|v| ("SAMLRequest", v))
-        .or_else(|| raw("SAMLResponse").map(|v| ("SAMLResponse", v)))
-        .ok_or(DsigError::Invalid)?;
-    let sig_alg_raw = raw("SigAlg").ok_or(DsigError::Invalid)?;
-    let sig_alg = url::form_urlencoded::parse(format!("a={sig_alg_raw}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+/// exactly as received: the raw message parameter (`RedirectQuery::message_param`, the one the
+/// handler reads), `RelayState` and `SigAlg`, in that order, joined with `&`, without decoding
+/// or re-encoding anything.
+pub fn verify_redirect(query: &RedirectQuery, certs: &[Vec<u8>]) -> Result<(), DsigError> {
+    let param = query.message_param().ok_or(DsigError::Invalid)?;
+    let message = query.raw(param).ok_or(DsigError::Invalid)?;
+    let sig_alg_raw = query.raw("SigAlg").ok_or(DsigError::Invalid)?;
+    let sig_alg = query.decoded("SigAlg").unwrap_or_default();
     let digest = match sig_alg.as_str() {
         RSA_SHA256 | "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" => {
             openssl::hash::MessageDigest::sha256()
@@ -261,16 +306,12 @@ pub fn verify_redirect(raw_query: &str, certs: &[Vec<u8>]) -> Result<(), DsigErr
         }
         other => return Err(DsigError::Algorithm(other.to_string())),
     };
-    let signature = raw("Signature")
-        .and_then(|s| {
-            url::form_urlencoded::parse(format!("a={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        })
+    let signature = query
+        .decoded("Signature")
         .and_then(|s| STANDARD.decode(s.as_bytes()).ok())
         .ok_or(DsigError::Invalid)?;
-    let mut signed = format!("{}={}", message.0, message.1);
-    if let Some(relay) = raw("RelayState") {
+    let mut signed = format!("{param}={message}");
+    if let Some(relay) = query.raw("RelayState") {
         signed.push_str("&RelayState=");
         signed.push_str(relay);
     }
@@ -431,6 +472,21 @@ mod tests {
         tx.send(()).unwrap();
         assert!(held.await.unwrap().is_ok());
         assert!(gate.run(|| ()).await.is_ok());
+    }
+
+    #[test]
+    fn redirect_queries_with_encoded_or_repeated_names_are_refused() {
+        assert!(RedirectQuery::parse("SAMLRequest=a&RelayState=b%20c").is_some());
+        assert!(RedirectQuery::parse("%53AMLRequest=a").is_none());
+        assert!(RedirectQuery::parse("SAMLRequest=a&Relay%53tate=b").is_none());
+        assert!(RedirectQuery::parse("SAMLRequest=a&SAML+Request=b").is_none());
+        assert!(RedirectQuery::parse("SAMLRequest=a&SAMLRequest=b").is_none());
+        let q = RedirectQuery::parse("SAMLRequest=a%2Bb&RelayState=x+y").unwrap();
+        assert_eq!(q.decoded("SAMLRequest").as_deref(), Some("a+b"));
+        assert_eq!(q.decoded("RelayState").as_deref(), Some("x y"));
+        assert_eq!(q.message_param(), Some("SAMLRequest"));
+        let both = RedirectQuery::parse("SAMLRequest=a&SAMLResponse=b").unwrap();
+        assert_eq!(both.message_param(), None);
     }
 
     #[test]

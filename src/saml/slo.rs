@@ -320,7 +320,7 @@ pub async fn handle(
     let must_sign = !certs.is_empty();
     let owned = sso::OwnedInbound {
         binding: inbound.binding,
-        raw_query: inbound.raw_query.map(String::from),
+        query: inbound.query.cloned(),
     };
     let verified = idp
         .verifications()

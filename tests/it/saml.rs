@@ -186,6 +186,63 @@ async fn signed_redirect_requests_are_checked_over_the_raw_query() {
 }
 
 #[tokio::test]
+async fn redirect_parameters_are_read_once_for_the_signature_and_the_message() {
+    let app = spawn_app().await;
+    app.add_person(ANNA, &["student"]).await;
+    let sp = TestSp::new("https://signing.example.se").signing();
+    sp.register(&app, &[]);
+    let b = app.browser();
+    let sso = app.url("/saml/sso");
+    let query_of = |url: &str| url.split_once('?').unwrap().1.to_string();
+    // A LogoutResponse the SP really signed, and a forged AuthnRequest beside it under a
+    // percent-encoded name: a decoding reader would take the forgery, the raw signature check
+    // the signed response.
+    let signed_response = sp.redirect_url(
+        &sso,
+        "SAMLResponse",
+        &sp.logout_response(&app, "_whatever", SUCCESS),
+        None,
+    );
+    let (_, forged) = request(&app, &sp, "", "");
+    let forged = redirect_url_signed_by(&sso, "SAMLRequest", &forged, None, None);
+    let forged_value = query_of(&forged)
+        .strip_prefix("SAMLRequest=")
+        .unwrap()
+        .to_string();
+    let attack = format!(
+        "{sso}?%53AMLRequest={forged_value}&{}",
+        query_of(&signed_response)
+    );
+    assert_error_page(&b.get(&attack).await);
+    // The signed response alone is not an AuthnRequest.
+    assert_error_page(&b.get(&signed_response).await);
+    // Both names at once, or one twice: refused.
+    let both = format!(
+        "{sso}?SAMLRequest={forged_value}&{}",
+        query_of(&signed_response)
+    );
+    assert_error_page(&b.get(&both).await);
+    // An encoded or repeated RelayState never replaces the signed one.
+    let (_, req) = request(&app, &sp, "", "");
+    let url = sp.redirect_url(&sso, "SAMLRequest", &req, Some("rs-1"));
+    for extra in ["&Relay%53tate=evil", "&RelayState=evil"] {
+        let r = b.get(&format!("{url}{extra}")).await;
+        if r.status == 400 {
+            assert_error_page(&r);
+        } else {
+            let a = answer(&b, &app, r, Some(ANNA)).await;
+            assert_eq!(a.relay.as_deref(), Some("rs-1"));
+        }
+    }
+    // The untouched request still works, with its RelayState.
+    let a = answer(&b, &app, b.get(&url).await, Some(ANNA)).await;
+    assert_eq!(
+        (a.status().0, a.relay.as_deref()),
+        (SUCCESS.into(), Some("rs-1"))
+    );
+}
+
+#[tokio::test]
 async fn signed_post_requests_are_accepted_and_sha1_is_refused() {
     let app = spawn_app().await;
     app.add_person(ANNA, &["student"]).await;
