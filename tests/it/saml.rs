@@ -400,6 +400,87 @@ async fn requests_that_cannot_be_answered_safely_get_an_error_page() {
 }
 
 #[tokio::test]
+async fn requests_that_fail_their_signature_get_an_error_page_and_nothing_signed() {
+    let app = spawn_app().await;
+    app.add_person(ANNA, &["student"]).await;
+    let sp = TestSp::new("https://signing.example.se").signing();
+    sp.register(&app, &[]);
+    // A session, so that a request taken as genuine would be answered with an assertion.
+    let b = logged_in(&app, &sp, ANNA).await;
+    let sso = app.url("/saml/sso");
+    // The same entity ID with another key: what anyone can make.
+    let impostor = TestSp::new("https://signing.example.se").signing();
+    let stale = xml::instant(app.clock.now() - 600);
+    // Faults that a verified request would have answered with a signed SAML status.
+    let faults: [(&str, &str); 4] = [
+        ("", ""),
+        ("Destination", "https://elsewhere.example/sso"),
+        ("IssueInstant", stale.as_str()),
+        ("Version", "1.1"),
+    ];
+    for (attr, value) in faults {
+        let faulty = |xml: String| {
+            if attr.is_empty() {
+                xml
+            } else {
+                set_attr(&xml, attr, value)
+            }
+        };
+        let (id, req) = request(&app, &sp, "", "");
+        let req = faulty(req);
+        let answers = [
+            // Unsigned, in both bindings, from an SP whose metadata says it signs.
+            b.get(&redirect_url_signed_by(
+                &sso,
+                "SAMLRequest",
+                &req,
+                None,
+                None,
+            ))
+            .await,
+            post_request(&b, &app, &req, None).await,
+            // Signed with a key that is not the SP's.
+            b.get(&impostor.redirect_url(&sso, "SAMLRequest", &req, None))
+                .await,
+            post_request(&b, &app, &impostor.sign_xml(&req, &id), None).await,
+            // Signed by the SP, then altered.
+            b.get(
+                &sp.redirect_url(&sso, "SAMLRequest", &req, Some("rs"))
+                    .replace("RelayState=rs", "RelayState=rt"),
+            )
+            .await,
+            post_request(
+                &b,
+                &app,
+                &sp.sign_xml(&req, &id).replacen(
+                    "<samlp:AuthnRequest ",
+                    "<samlp:AuthnRequest ForceAuthn=\"true\" ",
+                    1,
+                ),
+                None,
+            )
+            .await,
+        ];
+        for (i, r) in answers.iter().enumerate() {
+            assert_eq!(r.status, 400, "fault {attr:?}, case {i}");
+            assert_error_page(r);
+            assert!(
+                r.body.contains("signatur") || r.body.contains("signature"),
+                "fault {attr:?}, case {i}: {}",
+                r.body
+            );
+        }
+    }
+    // An unknown sender's faulty request: an error page too.
+    let stranger = TestSp::new("https://unknown.example.se").signing();
+    let (_, req) = request(&app, &stranger, "", "");
+    let r = b
+        .get(&stranger.redirect_url(&sso, "SAMLRequest", &set_attr(&req, "Version", "1.1"), None))
+        .await;
+    assert_error_page(&r);
+}
+
+#[tokio::test]
 async fn assertion_consumer_service_index_picks_the_metadata_endpoint() {
     let (app, sp) = app_and_sp(&[]).await;
     let b = logged_in(&app, &sp, ANNA).await;
