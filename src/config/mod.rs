@@ -286,6 +286,10 @@ pub struct SamlConfig {
     pub sign_metadata: bool,
     /// How often metadata registered from a URL is fetched again, seconds.
     pub metadata_refresh: i64,
+    /// XML signatures verified at once (libxmlsec1 is CPU work); 0 means one per CPU core.
+    pub max_concurrent_verifications: usize,
+    /// Messages allowed to wait for a verification slot; more are refused at once.
+    pub verification_queue: usize,
     /// SAML attribute names (`urn:oid:…`) by FriendlyName, for attributes whose OID the
     /// Skolfederation profile defines but we could not verify; overrides the built-in ones.
     pub attribute_names: std::collections::BTreeMap<String, String>,
@@ -303,6 +307,8 @@ impl Default for SamlConfig {
             max_message_bytes: 64 * 1024,
             sign_metadata: false,
             metadata_refresh: 3600,
+            max_concurrent_verifications: 0,
+            verification_queue: 16,
             attribute_names: Default::default(),
         }
     }
@@ -496,6 +502,15 @@ impl Config {
 
     pub fn password_workers(&self) -> usize {
         match self.password.max_concurrent {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        }
+    }
+
+    pub fn saml_verifications(&self) -> usize {
+        match self.saml.max_concurrent_verifications {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),

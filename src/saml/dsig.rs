@@ -7,6 +7,7 @@
 //! and only the signed, reduced document is read afterwards (no signature wrapping); SHA-1 is
 //! refused.
 
+use super::xml::{DS, Element};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
@@ -79,6 +80,143 @@ pub fn verify_and_reduce(xml: &str, certs: &[Vec<u8>]) -> Result<String, DsigErr
     .map_err(|_| DsigError::Invalid)
 }
 
+/// The only signature shape accepted on a message we verify, checked with our own reader
+/// before libxmlsec1 sees the document: libxmlsec1 runs every Reference's transforms (XPath,
+/// XSLT included) and dereferences KeyInfo before it checks the SignatureValue, so an
+/// unauthenticated sender could otherwise make it do unbounded work.
+///
+/// Exactly one ds:Signature in the document, a child of the root; one Reference, to `#` + the
+/// root's ID; transforms enveloped-signature then exclusive c14n (optionally with
+/// InclusiveNamespaces); no Manifest, no Object; KeyInfo only with inline data. Anything else
+/// is refused as a bad signature.
+pub fn precheck(root: &Element) -> Result<(), DsigError> {
+    let bad = || DsigError::Invalid;
+    let mut found = Vec::new();
+    root.descendants(DS, "Signature", &mut found);
+    if found.len() != 1 {
+        return Err(bad());
+    }
+    let sig = root.child(DS, "Signature").ok_or_else(bad)?;
+    for name in ["Manifest", "Object", "RetrievalMethod"] {
+        let mut v = Vec::new();
+        root.descendants(DS, name, &mut v);
+        if !v.is_empty() {
+            return Err(bad());
+        }
+    }
+    let only = |el: &Element, allowed: &[&str]| {
+        el.children
+            .iter()
+            .all(|c| c.ns == DS && allowed.contains(&c.name.as_str()))
+    };
+    if !only(sig, &["SignedInfo", "SignatureValue", "KeyInfo"])
+        || sig.children(DS, "SignedInfo").count() != 1
+    {
+        return Err(bad());
+    }
+    let info = sig.child(DS, "SignedInfo").ok_or_else(bad)?;
+    if !only(
+        info,
+        &["CanonicalizationMethod", "SignatureMethod", "Reference"],
+    ) || info.children(DS, "Reference").count() != 1
+    {
+        return Err(bad());
+    }
+    let reference = info.child(DS, "Reference").ok_or_else(bad)?;
+    let id = root.attr("ID").filter(|i| !i.is_empty()).ok_or_else(bad)?;
+    if reference.attr("URI") != Some(format!("#{id}").as_str())
+        || !only(reference, &["Transforms", "DigestMethod", "DigestValue"])
+        || reference.children(DS, "Transforms").count() != 1
+    {
+        return Err(bad());
+    }
+    let transforms = &reference.child(DS, "Transforms").ok_or_else(bad)?.children;
+    let [enveloped, c14n] = transforms.as_slice() else {
+        return Err(bad());
+    };
+    let transform_ok =
+        |t: &Element, alg: &str| t.is(DS, "Transform") && t.attr("Algorithm") == Some(alg);
+    let inclusive_ok = match c14n.children.as_slice() {
+        [] => true,
+        [n] => n.is(EXC_C14N, "InclusiveNamespaces") && n.children.is_empty(),
+        _ => false,
+    };
+    if !transform_ok(enveloped, ENVELOPED)
+        || !enveloped.children.is_empty()
+        || !transform_ok(c14n, EXC_C14N)
+        || !inclusive_ok
+    {
+        return Err(bad());
+    }
+    if let Some(key_info) = sig.child(DS, "KeyInfo") {
+        // Inline keys only: nothing that points elsewhere (a URI) for libxmlsec1 to fetch.
+        if !only(key_info, &["X509Data", "KeyName", "KeyValue"]) || has_uri(key_info) {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+fn has_uri(el: &Element) -> bool {
+    el.attr("URI").is_some() || el.children.iter().any(has_uri)
+}
+
+/// At most `limit` verifications run at once, at most `queue` wait for a slot; beyond that,
+/// or after waiting too long, a message is refused at once rather than piling up.
+pub struct Gate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    queue: usize,
+}
+
+/// No verification slot: the message is refused (an error page).
+#[derive(Debug)]
+pub struct Busy;
+
+/// How long a message may wait for a slot.
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Gate {
+    pub fn new(limit: usize, queue: usize) -> Self {
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(limit.max(1))),
+            waiting: Default::default(),
+            queue,
+        }
+    }
+
+    /// Runs `f` (libxmlsec1 work) on a blocking thread once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        use std::sync::atomic::Ordering;
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(Busy);
+                }
+                let p = tokio::time::timeout(GATE_WAIT, self.slots.clone().acquire_owned()).await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                match p {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(Busy),
+                }
+            }
+        };
+        // The slot stays taken until libxmlsec1 is done, even if the client went away.
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| Busy)
+    }
+}
+
 /// A SHA-1 signature or digest method named anywhere in the document, for a clear error
 /// (libxmlsec1 would refuse it too, with a less helpful one).
 fn weak_algorithm(xml: &str) -> Option<String> {
@@ -93,24 +231,69 @@ fn weak_algorithm(xml: &str) -> Option<String> {
     .map(|a| a.to_string())
 }
 
+/// An HTTP-Redirect query, parsed once: the (name, value) pairs exactly as received. The
+/// signature check and the handler both read the message, RelayState, SigAlg and Signature
+/// from here, so they cannot see different parameters.
+#[derive(Debug, Clone, Default)]
+pub struct RedirectQuery {
+    pairs: Vec<(String, String)>,
+}
+
+impl RedirectQuery {
+    /// None for a query with a percent-encoded (or `+`) parameter name or a name given twice:
+    /// a decoding reader and a raw one would disagree on which value is meant.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for kv in raw.split('&').filter(|kv| !kv.is_empty()) {
+            let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+            if name.contains(['%', '+']) || pairs.iter().any(|(n, _)| n == name) {
+                return None;
+            }
+            pairs.push((name.to_string(), value.to_string()));
+        }
+        Some(Self { pairs })
+    }
+
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A parameter's value, form-decoded.
+    pub fn decoded(&self, name: &str) -> Option<String> {
+        self.raw(name).map(|v| {
+            url::form_urlencoded::parse(format!("a={v}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// The message parameter: exactly one of SAMLRequest and SAMLResponse, else None.
+    pub fn message_param(&self) -> Option<&'static str> {
+        match (self.has("SAMLRequest"), self.has("SAMLResponse")) {
+            (true, false) => Some("SAMLRequest"),
+            (false, true) => Some("SAMLResponse"),
+            _ => None,
+        }
+    }
+}
+
 /// Verifies an HTTP-Redirect binding signature (SAML Bindings §3.4.4.1) over the query string
-/// exactly as received: the raw `SAMLRequest`/`SAMLResponse`, `RelayState` and `SigAlg`
-/// parameters, in that order, joined with `&`, without decoding or re-encoding anything.
-pub fn verify_redirect(raw_query: &str, certs: &[Vec<u8>]) -> Result<(), DsigError> {
-    let raw = |name: &str| {
-        raw_query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-    };
-    let message = raw("SAMLRequest")
-        .map(|v| ("SAMLRequest", v))
-        .or_else(|| raw("SAMLResponse").map(|v| ("SAMLResponse", v)))
-        .ok_or(DsigError::Invalid)?;
-    let sig_alg_raw = raw("SigAlg").ok_or(DsigError::Invalid)?;
-    let sig_alg = url::form_urlencoded::parse(format!("a={sig_alg_raw}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+/// exactly as received: the raw message parameter (`RedirectQuery::message_param`, the one the
+/// handler reads), `RelayState` and `SigAlg`, in that order, joined with `&`, without decoding
+/// or re-encoding anything.
+pub fn verify_redirect(query: &RedirectQuery, certs: &[Vec<u8>]) -> Result<(), DsigError> {
+    let param = query.message_param().ok_or(DsigError::Invalid)?;
+    let message = query.raw(param).ok_or(DsigError::Invalid)?;
+    let sig_alg_raw = query.raw("SigAlg").ok_or(DsigError::Invalid)?;
+    let sig_alg = query.decoded("SigAlg").unwrap_or_default();
     let digest = match sig_alg.as_str() {
         RSA_SHA256 | "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" => {
             openssl::hash::MessageDigest::sha256()
@@ -123,16 +306,12 @@ pub fn verify_redirect(raw_query: &str, certs: &[Vec<u8>]) -> Result<(), DsigErr
         }
         other => return Err(DsigError::Algorithm(other.to_string())),
     };
-    let signature = raw("Signature")
-        .and_then(|s| {
-            url::form_urlencoded::parse(format!("a={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        })
+    let signature = query
+        .decoded("Signature")
         .and_then(|s| STANDARD.decode(s.as_bytes()).ok())
         .ok_or(DsigError::Invalid)?;
-    let mut signed = format!("{}={}", message.0, message.1);
-    if let Some(relay) = raw("RelayState") {
+    let mut signed = format!("{param}={message}");
+    if let Some(relay) = query.raw("RelayState") {
         signed.push_str("&RelayState=");
         signed.push_str(relay);
     }
@@ -191,6 +370,123 @@ mod tests {
     fn declaration_is_stripped() {
         assert_eq!(strip_declaration("<?xml version=\"1.0\"?>\n<a/>\n"), "<a/>");
         assert_eq!(strip_declaration("<a/>"), "<a/>");
+    }
+
+    const ID: &str = "_r1";
+
+    fn reference(transforms: &str) -> String {
+        format!(
+            r##"<ds:Reference URI="#{ID}"><ds:Transforms>{transforms}</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/><ds:DigestValue>AA==</ds:DigestValue></ds:Reference>"##
+        )
+    }
+
+    fn good_transforms() -> String {
+        format!(r#"<ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"/>"#)
+    }
+
+    fn signature(references: &str, extra: &str) -> String {
+        format!(
+            r#"<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/><ds:SignatureMethod Algorithm="{RSA_SHA256}"/>{references}</ds:SignedInfo><ds:SignatureValue>AA==</ds:SignatureValue>{extra}</ds:Signature>"#
+        )
+    }
+
+    /// A request with `inside` as the root's content after the Issuer.
+    fn doc(inside: &str) -> String {
+        format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:ds="{DS}" ID="{ID}"><saml:Issuer>sp</saml:Issuer>{inside}</samlp:AuthnRequest>"#
+        )
+    }
+
+    fn check(xml_text: &str) -> bool {
+        precheck(&crate::saml::xml::parse(xml_text).unwrap()).is_ok()
+    }
+
+    #[test]
+    fn the_precheck_accepts_our_own_template_shape() {
+        assert!(check(&doc(&template(ID, "AAAA"))));
+        assert!(check(&doc(&signature(&reference(&good_transforms()), ""))));
+        let inclusive = format!(
+            r#"<ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"><ec:InclusiveNamespaces xmlns:ec="{EXC_C14N}" PrefixList="xs"/></ds:Transform>"#
+        );
+        assert!(check(&doc(&signature(&reference(&inclusive), ""))));
+    }
+
+    #[test]
+    fn the_precheck_refuses_every_other_shape() {
+        let good = signature(&reference(&good_transforms()), "");
+        // No signature, two signatures, one below the root.
+        assert!(!check(&doc("")));
+        assert!(!check(&doc(&format!("{good}{good}"))));
+        assert!(!check(&doc(&format!(
+            "<samlp:Extensions>{good}</samlp:Extensions>"
+        ))));
+        // Wrong, empty or missing Reference URI; two References.
+        let r = reference(&good_transforms());
+        let uri = "URI=\"#_r1\"";
+        assert!(!check(&doc(&signature(&r.replace(uri, "URI=\"#_x\""), ""))));
+        assert!(!check(&doc(&signature(&r.replace(uri, "URI=\"\""), ""))));
+        assert!(!check(&doc(&signature(&r.replace(uri, ""), ""))));
+        assert!(!check(&doc(&signature(&format!("{r}{r}"), ""))));
+        // Transforms: an XPath or XSLT one before or after, the wrong order, one missing.
+        let xpath = r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>count(//. | //@* | //namespace::*)</ds:XPath></ds:Transform>"#;
+        let xslt = r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"><xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"/></ds:Transform>"#;
+        for extra in [xpath, xslt] {
+            let t = format!("{}{extra}", good_transforms());
+            assert!(!check(&doc(&signature(&reference(&t), ""))));
+            let t = format!("{extra}{}", good_transforms());
+            assert!(!check(&doc(&signature(&reference(&t), ""))));
+        }
+        let swapped = format!(
+            r#"<ds:Transform Algorithm="{EXC_C14N}"/><ds:Transform Algorithm="{ENVELOPED}"/>"#
+        );
+        assert!(!check(&doc(&signature(&reference(&swapped), ""))));
+        let one = format!(r#"<ds:Transform Algorithm="{ENVELOPED}"/>"#);
+        assert!(!check(&doc(&signature(&reference(&one), ""))));
+        // Object, Manifest (in the signature or anywhere), KeyInfo that points elsewhere.
+        assert!(!check(&doc(&signature(
+            &r,
+            "<ds:Object><ds:Manifest/></ds:Object>"
+        ))));
+        assert!(!check(&doc(&format!(
+            "{good}<samlp:Extensions><ds:Manifest/></samlp:Extensions>"
+        ))));
+        let retrieval =
+            r#"<ds:KeyInfo><ds:RetrievalMethod URI="http://evil.example/k"/></ds:KeyInfo>"#;
+        assert!(!check(&doc(&signature(&r, retrieval))));
+        let x509 = "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>AA==</ds:X509Certificate></ds:X509Data></ds:KeyInfo>";
+        assert!(check(&doc(&signature(&r, x509))));
+        // The root must carry the ID the Reference names.
+        assert!(!check(&doc(&good).replace("ID=\"_r1\"", "ID=\"_r2\"")));
+    }
+
+    #[tokio::test]
+    async fn the_gate_refuses_beyond_its_queue() {
+        let gate = std::sync::Arc::new(Gate::new(1, 0));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let g = gate.clone();
+        let held = tokio::spawn(async move { g.run(move || rx.recv().ok()).await });
+        while gate.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(gate.run(|| ()).await.is_err(), "no queue: refused at once");
+        tx.send(()).unwrap();
+        assert!(held.await.unwrap().is_ok());
+        assert!(gate.run(|| ()).await.is_ok());
+    }
+
+    #[test]
+    fn redirect_queries_with_encoded_or_repeated_names_are_refused() {
+        assert!(RedirectQuery::parse("SAMLRequest=a&RelayState=b%20c").is_some());
+        assert!(RedirectQuery::parse("%53AMLRequest=a").is_none());
+        assert!(RedirectQuery::parse("SAMLRequest=a&Relay%53tate=b").is_none());
+        assert!(RedirectQuery::parse("SAMLRequest=a&SAML+Request=b").is_none());
+        assert!(RedirectQuery::parse("SAMLRequest=a&SAMLRequest=b").is_none());
+        let q = RedirectQuery::parse("SAMLRequest=a%2Bb&RelayState=x+y").unwrap();
+        assert_eq!(q.decoded("SAMLRequest").as_deref(), Some("a+b"));
+        assert_eq!(q.decoded("RelayState").as_deref(), Some("x y"));
+        assert_eq!(q.message_param(), Some("SAMLRequest"));
+        let both = RedirectQuery::parse("SAMLRequest=a&SAMLResponse=b").unwrap();
+        assert_eq!(both.message_param(), None);
     }
 
     #[test]

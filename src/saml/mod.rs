@@ -70,6 +70,8 @@ pub struct Idp {
     clock: crate::clock::Clock,
     /// The metadata as served, with the key set it was built for (`metadata::served`).
     metadata: Arc<RwLock<Option<(String, axum::body::Bytes)>>>,
+    /// Bounds the libxmlsec1 work that unauthenticated senders can cause.
+    verifications: Arc<dsig::Gate>,
 }
 
 impl Idp {
@@ -83,6 +85,10 @@ impl Idp {
         Self {
             sps: sp::SpCache::new(config.cache.client_ttl),
             entity_id: config.saml_entity_id().into(),
+            verifications: Arc::new(dsig::Gate::new(
+                config.saml_verifications(),
+                config.saml.verification_queue,
+            )),
             clock: authn.clock().clone(),
             db,
             keys,
@@ -97,6 +103,11 @@ impl Idp {
     /// The application's clock (the one `Authn` holds).
     pub fn clock(&self) -> &crate::clock::Clock {
         &self.clock
+    }
+
+    /// The gate every inbound signature verification goes through.
+    pub fn verifications(&self) -> &dsig::Gate {
+        &self.verifications
     }
 
     pub fn entity_id(&self) -> &str {

@@ -1,5 +1,6 @@
 //! Thin HTTP handlers for the SAML front.
 
+use super::dsig::RedirectQuery;
 use super::slo::{self, Step};
 use super::sso::{self, Binding, Fatal, Inbound, Next, Pending};
 use super::{Idp, metadata};
@@ -95,16 +96,22 @@ async fn sso_get(
     Extension(lang): Extension<Lang>,
     Extension(sso): Extension<SsoCookie>,
     RawQuery(raw): RawQuery,
-    Query(q): Query<MessageForm>,
 ) -> Response {
-    let Some(message) = q.saml_request.as_deref() else {
+    // One parse of the raw query feeds both the signature check and this handler.
+    let Some(query) = RedirectQuery::parse(raw.as_deref().unwrap_or_default()) else {
         return WebError::bad_request("saml.malformed").into_response();
     };
+    let (Some("SAMLRequest"), Some(message)) =
+        (query.message_param(), query.decoded("SAMLRequest"))
+    else {
+        return WebError::bad_request("saml.malformed").into_response();
+    };
+    let relay_state = query.decoded("RelayState");
     let inbound = Inbound {
         binding: Binding::Redirect,
-        message,
-        relay_state: q.relay_state.as_deref(),
-        raw_query: raw.as_deref(),
+        message: &message,
+        relay_state: relay_state.as_deref(),
+        query: Some(&query),
     };
     sso_flow(&idp, lang, &sso, &inbound).await
 }
@@ -122,7 +129,7 @@ async fn sso_post(
         binding: Binding::Post,
         message,
         relay_state: f.relay_state.as_deref(),
-        raw_query: None,
+        query: None,
     };
     sso_flow(&idp, lang, &sso, &inbound).await
 }
@@ -238,25 +245,31 @@ async fn slo_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
     RawQuery(raw): RawQuery,
-    Query(q): Query<MessageForm>,
 ) -> Response {
-    slo_flow(&idp, lang, Binding::Redirect, q, raw.as_deref()).await
+    // One parse of the raw query feeds both the signature check and this handler.
+    let Some(query) = RedirectQuery::parse(raw.as_deref().unwrap_or_default()) else {
+        return WebError::bad_request("saml.malformed").into_response();
+    };
+    let Some((param, message)) = query
+        .message_param()
+        .and_then(|p| Some((p, query.decoded(p)?)))
+    else {
+        return WebError::bad_request("saml.malformed").into_response();
+    };
+    let relay_state = query.decoded("RelayState");
+    let inbound = Inbound {
+        binding: Binding::Redirect,
+        message: &message,
+        relay_state: relay_state.as_deref(),
+        query: Some(&query),
+    };
+    slo_flow(&idp, lang, &inbound, param == "SAMLResponse").await
 }
 
 async fn slo_post(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
-    Form(f): Form<MessageForm>,
-) -> Response {
-    slo_flow(&idp, lang, Binding::Post, f, None).await
-}
-
-async fn slo_flow(
-    idp: &Idp,
-    lang: Lang,
-    binding: Binding,
-    m: MessageForm,
-    raw: Option<&str>,
+    Form(m): Form<MessageForm>,
 ) -> Response {
     let (message, is_response) = match (&m.saml_request, &m.saml_response) {
         (Some(r), None) => (r.as_str(), false),
@@ -264,12 +277,16 @@ async fn slo_flow(
         _ => return WebError::bad_request("saml.malformed").into_response(),
     };
     let inbound = Inbound {
-        binding,
+        binding: Binding::Post,
         message,
         relay_state: m.relay_state.as_deref(),
-        raw_query: raw,
+        query: None,
     };
-    match slo::handle(idp, &inbound, is_response, idp.clock().now()).await {
+    slo_flow(&idp, lang, &inbound, is_response).await
+}
+
+async fn slo_flow(idp: &Idp, lang: Lang, inbound: &Inbound<'_>, is_response: bool) -> Response {
+    match slo::handle(idp, inbound, is_response, idp.clock().now()).await {
         Ok(h) => {
             let mut res = step(lang, h.step);
             if h.ended {

@@ -320,13 +320,13 @@ pub async fn handle(
     let must_sign = !certs.is_empty();
     let owned = sso::OwnedInbound {
         binding: inbound.binding,
-        raw_query: inbound.raw_query.map(String::from),
+        query: inbound.query.cloned(),
     };
-    let verified = tokio::task::spawn_blocking(move || {
-        sso::verified_root(&owned.view(), &text, &certs, must_sign)
-    })
-    .await
-    .map_err(|_| Fatal("error.internal"))?;
+    let verified = idp
+        .verifications()
+        .run(move || sso::verified_root(&owned.view(), &text, &certs, must_sign))
+        .await
+        .map_err(|_| Fatal("saml.busy"))?;
     let internal = |e: SamlError| {
         tracing::error!("single logout failed: {}", crate::error_chain(&e));
         Fatal("error.internal")

@@ -421,6 +421,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "This service cannot be opened directly from Portvakt. Go to the service and log in there.",
     ),
     (
+        "saml.busy",
+        "Portvakt har för många meddelanden att kontrollera just nu. Försök igen om en stund.",
+        "Portvakt has too many messages to check right now. Try again in a moment.",
+    ),
+    (
         "saml.logout_refused",
         "Utloggningsbegäran kunde inte verifieras och har inte utförts.",
         "The logout request could not be verified and was not carried out.",

@@ -19,6 +19,7 @@ mod negative;
 mod oidc_flow;
 mod rotation;
 mod saml;
+mod saml_dsig;
 mod saml_interop;
 mod saml_slo;
 mod saml_sp;

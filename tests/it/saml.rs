@@ -186,6 +186,63 @@ async fn signed_redirect_requests_are_checked_over_the_raw_query() {
 }
 
 #[tokio::test]
+async fn redirect_parameters_are_read_once_for_the_signature_and_the_message() {
+    let app = spawn_app().await;
+    app.add_person(ANNA, &["student"]).await;
+    let sp = TestSp::new("https://signing.example.se").signing();
+    sp.register(&app, &[]);
+    let b = app.browser();
+    let sso = app.url("/saml/sso");
+    let query_of = |url: &str| url.split_once('?').unwrap().1.to_string();
+    // A LogoutResponse the SP really signed, and a forged AuthnRequest beside it under a
+    // percent-encoded name: a decoding reader would take the forgery, the raw signature check
+    // the signed response.
+    let signed_response = sp.redirect_url(
+        &sso,
+        "SAMLResponse",
+        &sp.logout_response(&app, "_whatever", SUCCESS),
+        None,
+    );
+    let (_, forged) = request(&app, &sp, "", "");
+    let forged = redirect_url_signed_by(&sso, "SAMLRequest", &forged, None, None);
+    let forged_value = query_of(&forged)
+        .strip_prefix("SAMLRequest=")
+        .unwrap()
+        .to_string();
+    let attack = format!(
+        "{sso}?%53AMLRequest={forged_value}&{}",
+        query_of(&signed_response)
+    );
+    assert_error_page(&b.get(&attack).await);
+    // The signed response alone is not an AuthnRequest.
+    assert_error_page(&b.get(&signed_response).await);
+    // Both names at once, or one twice: refused.
+    let both = format!(
+        "{sso}?SAMLRequest={forged_value}&{}",
+        query_of(&signed_response)
+    );
+    assert_error_page(&b.get(&both).await);
+    // An encoded or repeated RelayState never replaces the signed one.
+    let (_, req) = request(&app, &sp, "", "");
+    let url = sp.redirect_url(&sso, "SAMLRequest", &req, Some("rs-1"));
+    for extra in ["&Relay%53tate=evil", "&RelayState=evil"] {
+        let r = b.get(&format!("{url}{extra}")).await;
+        if r.status == 400 {
+            assert_error_page(&r);
+        } else {
+            let a = answer(&b, &app, r, Some(ANNA)).await;
+            assert_eq!(a.relay.as_deref(), Some("rs-1"));
+        }
+    }
+    // The untouched request still works, with its RelayState.
+    let a = answer(&b, &app, b.get(&url).await, Some(ANNA)).await;
+    assert_eq!(
+        (a.status().0, a.relay.as_deref()),
+        (SUCCESS.into(), Some("rs-1"))
+    );
+}
+
+#[tokio::test]
 async fn signed_post_requests_are_accepted_and_sha1_is_refused() {
     let app = spawn_app().await;
     app.add_person(ANNA, &["student"]).await;
@@ -340,6 +397,87 @@ async fn requests_that_cannot_be_answered_safely_get_an_error_page() {
         "https://sp.example.se/other",
     );
     assert_error_page(&post_request(&b, &app, &other, None).await);
+}
+
+#[tokio::test]
+async fn requests_that_fail_their_signature_get_an_error_page_and_nothing_signed() {
+    let app = spawn_app().await;
+    app.add_person(ANNA, &["student"]).await;
+    let sp = TestSp::new("https://signing.example.se").signing();
+    sp.register(&app, &[]);
+    // A session, so that a request taken as genuine would be answered with an assertion.
+    let b = logged_in(&app, &sp, ANNA).await;
+    let sso = app.url("/saml/sso");
+    // The same entity ID with another key: what anyone can make.
+    let impostor = TestSp::new("https://signing.example.se").signing();
+    let stale = xml::instant(app.clock.now() - 600);
+    // Faults that a verified request would have answered with a signed SAML status.
+    let faults: [(&str, &str); 4] = [
+        ("", ""),
+        ("Destination", "https://elsewhere.example/sso"),
+        ("IssueInstant", stale.as_str()),
+        ("Version", "1.1"),
+    ];
+    for (attr, value) in faults {
+        let faulty = |xml: String| {
+            if attr.is_empty() {
+                xml
+            } else {
+                set_attr(&xml, attr, value)
+            }
+        };
+        let (id, req) = request(&app, &sp, "", "");
+        let req = faulty(req);
+        let answers = [
+            // Unsigned, in both bindings, from an SP whose metadata says it signs.
+            b.get(&redirect_url_signed_by(
+                &sso,
+                "SAMLRequest",
+                &req,
+                None,
+                None,
+            ))
+            .await,
+            post_request(&b, &app, &req, None).await,
+            // Signed with a key that is not the SP's.
+            b.get(&impostor.redirect_url(&sso, "SAMLRequest", &req, None))
+                .await,
+            post_request(&b, &app, &impostor.sign_xml(&req, &id), None).await,
+            // Signed by the SP, then altered.
+            b.get(
+                &sp.redirect_url(&sso, "SAMLRequest", &req, Some("rs"))
+                    .replace("RelayState=rs", "RelayState=rt"),
+            )
+            .await,
+            post_request(
+                &b,
+                &app,
+                &sp.sign_xml(&req, &id).replacen(
+                    "<samlp:AuthnRequest ",
+                    "<samlp:AuthnRequest ForceAuthn=\"true\" ",
+                    1,
+                ),
+                None,
+            )
+            .await,
+        ];
+        for (i, r) in answers.iter().enumerate() {
+            assert_eq!(r.status, 400, "fault {attr:?}, case {i}");
+            assert_error_page(r);
+            assert!(
+                r.body.contains("signatur") || r.body.contains("signature"),
+                "fault {attr:?}, case {i}: {}",
+                r.body
+            );
+        }
+    }
+    // An unknown sender's faulty request: an error page too.
+    let stranger = TestSp::new("https://unknown.example.se").signing();
+    let (_, req) = request(&app, &stranger, "", "");
+    let r = b
+        .get(&stranger.redirect_url(&sso, "SAMLRequest", &set_attr(&req, "Version", "1.1"), None))
+        .await;
+    assert_error_page(&r);
 }
 
 #[tokio::test]

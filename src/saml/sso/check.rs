@@ -56,17 +56,13 @@ pub fn verified_root(
     certs: &[Vec<u8>],
     must_sign: bool,
 ) -> Result<(Element, bool), Fatal> {
-    let signature_param = inbound
-        .raw_query
-        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Signature=")));
-    match inbound.binding {
-        Binding::Redirect if signature_param => {
-            dsig::verify_redirect(inbound.raw_query.unwrap_or_default(), certs)
-                .map_err(sig_fatal)?;
+    match (inbound.binding, inbound.query) {
+        (Binding::Redirect, Some(query)) if query.has("Signature") => {
+            dsig::verify_redirect(query, certs).map_err(sig_fatal)?;
             let root = xml::parse(xml_text).map_err(|_| Fatal("saml.malformed"))?;
             Ok((root, true))
         }
-        Binding::Post if xml_text.contains("Signature") => {
+        (Binding::Post, _) if xml_text.contains("Signature") => {
             let root = xml::parse(xml_text).map_err(|_| Fatal("saml.malformed"))?;
             let mut sigs = Vec::new();
             root.descendants(xml::DS, "Signature", &mut sigs);
@@ -76,6 +72,8 @@ pub fn verified_root(
                 }
                 return Ok((root, false));
             }
+            // Only a signature of the one expected shape reaches libxmlsec1.
+            dsig::precheck(&root).map_err(sig_fatal)?;
             let reduced = dsig::verify_and_reduce(xml_text, certs).map_err(sig_fatal)?;
             let root = xml::parse(&reduced).map_err(|_| Fatal("saml.bad_signature"))?;
             Ok((root, true))
@@ -131,15 +129,15 @@ pub async fn check(
     let must_sign = sp.requires_signed_requests();
     let owned = OwnedInbound {
         binding: inbound.binding,
-        raw_query: inbound.raw_query.map(String::from),
+        query: inbound.query.cloned(),
     };
     let text2 = text.clone();
-    // libxmlsec1 is CPU work: off the async threads.
-    let (root, signed) = tokio::task::spawn_blocking(move || {
-        verified_root(&owned.view(), &text2, &certs, must_sign)
-    })
-    .await
-    .map_err(|_| Fatal("error.internal"))??;
+    // libxmlsec1 is CPU work: off the async threads, a bounded number at once.
+    let (root, signed) = idp
+        .verifications()
+        .run(move || verified_root(&owned.view(), &text2, &certs, must_sign))
+        .await
+        .map_err(|_| Fatal("saml.busy"))??;
     if !root.is(SAMLP, "AuthnRequest") {
         return Err(Fatal("saml.malformed"));
     }

@@ -31,8 +31,9 @@ pub struct Inbound<'a> {
     /// The SAMLRequest/SAMLResponse value (form-decoded, still base64).
     pub message: &'a str,
     pub relay_state: Option<&'a str>,
-    /// Redirect binding: the query string exactly as received.
-    pub raw_query: Option<&'a str>,
+    /// Redirect binding: the query as received, parsed once (the message, RelayState and
+    /// the signature all come from it).
+    pub query: Option<&'a super::dsig::RedirectQuery>,
 }
 
 /// Why a message gets an error page (a catalogue key) instead of a SAML answer.
@@ -59,7 +60,7 @@ pub type Checked = Result<Pending, (Pending, Status)>;
 /// What `verified_root` needs from an Inbound, owned so it can move to a blocking thread.
 pub(crate) struct OwnedInbound {
     pub binding: Binding,
-    pub raw_query: Option<String>,
+    pub query: Option<super::dsig::RedirectQuery>,
 }
 
 impl OwnedInbound {
@@ -68,7 +69,7 @@ impl OwnedInbound {
             binding: self.binding,
             message: "",
             relay_state: None,
-            raw_query: self.raw_query.as_deref(),
+            query: self.query.as_ref(),
         }
     }
 }
