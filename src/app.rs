@@ -1,6 +1,8 @@
 //! Builds the shared state and the router, binds the listener, and serves (plain HTTP or
-//! TLS with rustls). `App::build` returns the bound address so tests can start the real
-//! server on port 0.
+//! TLS with rustls, with the connection limits of `[server]`: `serve`). `App::build` returns
+//! the bound address so tests can start the real server on port 0.
+
+mod serve;
 
 use crate::authn::{Authn, LogoutNotifier, password::PasswordHasher};
 use crate::clock::Clock;
@@ -212,41 +214,18 @@ impl App {
         })
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes, with the connection limits of `[server]`, then
+    /// drains open requests.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        match &self.state.config.tls {
-            Some(tls) => {
-                let rustls =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                        .await
-                        .with_context(|| {
-                            format!("cannot load TLS certificate {}", tls.cert.display())
-                        })?;
-                let handle = axum_server::Handle::new();
-                let h = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-                });
-                axum_server::from_tcp_rustls(self.listener, rustls)?
-                    .handle(handle)
-                    .serve(service)
-                    .await?;
-            }
-            None => {
-                let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await?;
-            }
-        }
-        Ok(())
+        let config = &self.state.config;
+        let tls = match &config.tls {
+            Some(tls) => Some(serve::tls_config(&tls.cert, &tls.key)?),
+            None => None,
+        };
+        serve::serve(self.listener, self.router, &config.server, tls, shutdown).await
     }
 }
 
@@ -280,6 +259,11 @@ fn router(state: &AppState, demo: bool) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.config.clone(),
             crate::login::cookies::layer,
+        ))
+        // Inside the edge, so a timed-out request is still logged and gets an error page.
+        .layer(axum::middleware::from_fn_with_state(
+            serve::Deadlines::new(&state.config.server),
+            serve::deadlines,
         ))
         // Outermost: sees every request and response, including the fallback's.
         .layer(axum::middleware::from_fn_with_state(edge, web::edge))

@@ -45,6 +45,7 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed. Empty: the peer address is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub tls: Option<TlsConfig>,
+    pub server: ServerConfig,
     pub tokens: TokenConfig,
     pub session: SessionConfig,
     pub password: PasswordConfig,
@@ -336,6 +337,32 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// Connection limits of the listener (plain and TLS), so that slow or idle clients cannot
+/// hold the server's connections. Times in seconds, all positive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Time to receive a request's headers (and, with TLS, to finish the handshake).
+    pub header_timeout: u64,
+    /// Time to receive a request's body once its headers are in.
+    pub body_timeout: u64,
+    /// Time for a whole request, from its headers to the response.
+    pub request_timeout: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout: 10,
+            body_timeout: 30,
+            request_timeout: 60,
+            max_connections: 1024,
+        }
+    }
+}
+
 /// Lifetimes in seconds.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -402,6 +429,7 @@ impl Default for Config {
             kek_file: None,
             trusted_proxies: Vec::new(),
             tls: None,
+            server: ServerConfig::default(),
             tokens: TokenConfig::default(),
             session: SessionConfig::default(),
             password: PasswordConfig::default(),
@@ -602,6 +630,32 @@ mod tests {
         let c = Config::load(Some(&path), |_| None).unwrap();
         assert_eq!(c.bankid.acr, BankIdConfig::default().acr);
         assert_eq!(c.bankid.stub_order_lifetime, 180);
+        let (s, d) = (&c.server, ServerConfig::default());
+        assert_eq!(
+            (s.header_timeout, s.body_timeout, s.request_timeout),
+            (d.header_timeout, d.body_timeout, d.request_timeout)
+        );
+        assert_eq!(s.max_connections, d.max_connections);
+    }
+
+    #[test]
+    fn server_limits_must_be_positive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        for bad in [
+            "header_timeout = 0",
+            "body_timeout = 0",
+            "request_timeout = 0",
+            "max_connections = 0",
+        ] {
+            std::fs::write(&path, format!("[server]\n{bad}\n")).unwrap();
+            let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+            assert!(err.contains("server"), "{bad}: {err}");
+        }
+        std::fs::write(&path, "[server]\nheader_timeout = 1\nmax_connections = 2\n").unwrap();
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!((c.server.header_timeout, c.server.max_connections), (1, 2));
+        assert_eq!(c.server.body_timeout, 30);
     }
 
     #[test]

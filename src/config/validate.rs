@@ -107,6 +107,17 @@ impl Config {
                 ));
             }
         }
+        let s = &self.server;
+        if [s.header_timeout, s.body_timeout, s.request_timeout].contains(&0)
+            || s.max_connections == 0
+        {
+            return Err(ConfigError::Value(
+                "server",
+                "header_timeout, body_timeout, request_timeout and max_connections must be \
+                 positive"
+                    .into(),
+            ));
+        }
         let t = &self.tokens;
         if [t.access_ttl, t.id_ttl, t.refresh_ttl, t.code_ttl]
             .iter()

@@ -12,6 +12,7 @@ mod bankid_interop;
 mod bankid_stub;
 mod browser;
 mod cli;
+mod limits;
 mod login;
 mod logout;
 mod multi_instance;
