@@ -53,6 +53,12 @@ pub enum AuthnError {
     InvalidCredentials,
     #[error("too many attempts; try again in {0} seconds")]
     Throttled(i64),
+    /// Refused before hashing (over `password::MAX_LOGIN_BYTES`).
+    #[error("password too long")]
+    PasswordTooLong,
+    /// The hashing queue is full; try again in this many seconds.
+    #[error("too busy; try again in {0} seconds")]
+    Busy(i64),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
@@ -150,6 +156,9 @@ impl Authn {
         source: &str,
         now: i64,
     ) -> Result<Person, AuthnError> {
+        if password.len() > password::MAX_LOGIN_BYTES {
+            return Err(AuthnError::PasswordTooLong);
+        }
         let key = crate::keys::hash_token(&format!("{}\u{0}{}", username.to_lowercase(), source));
         let counted = storage::throttle::blocked_until(&self.db, &key).await?;
         if let Some(until) = counted.filter(|u| *u > now) {
@@ -159,7 +168,11 @@ impl Authn {
             Some((p, hash)) if p.active => (Some(p), hash),
             _ => (None, None),
         };
-        if self.hasher.verify(password, stored).await {
+        let ok = match self.hasher.verify(password, stored).await {
+            Err(password::HashError::Busy) => return Err(AuthnError::Busy(1)),
+            r => r?,
+        };
+        if ok {
             if counted.is_some() {
                 storage::throttle::clear(&self.db, &key).await?;
             }

@@ -358,6 +358,9 @@ pub struct PasswordConfig {
     pub parallelism: u32,
     /// Hashes computed at once; the rest queue. 0 means one per CPU core.
     pub max_concurrent: usize,
+    /// Hashes waiting for a thread at most; a login beyond it is answered 503 at once
+    /// instead of waiting. 0 means four per hashing thread.
+    pub max_queued: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -441,6 +444,7 @@ impl Default for PasswordConfig {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 0,
+            max_queued: 0,
         }
     }
 }
@@ -503,6 +507,14 @@ impl Config {
         }
     }
 
+    /// The bound of the hashing queue (`[password] max_queued`, 0 = four per thread).
+    pub fn password_queue(&self) -> usize {
+        match self.password.max_queued {
+            0 => 4 * self.password_workers(),
+            n => n,
+        }
+    }
+
     /// The SAML IdP's entityID.
     pub fn saml_entity_id(&self) -> String {
         if self.saml.entity_id.is_empty() {
@@ -536,6 +548,7 @@ impl Config {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
+            max_queued: 0,
         };
         c.keys.reload_interval = 0;
         c.cache.client_ttl = 0;
@@ -587,6 +600,7 @@ mod tests {
         let c = Config::load(Some(&path), |_| None).unwrap();
         assert_eq!(c.bankid.acr, BankIdConfig::default().acr);
         assert_eq!(c.bankid.stub_order_lifetime, 180);
+        assert_eq!(c.password.max_queued, PasswordConfig::default().max_queued);
     }
 
     #[test]

@@ -306,3 +306,98 @@ async fn the_login_page_names_the_relying_party_the_login_is_for() {
         page.body
     );
 }
+
+/// Posts one login form per browser, all at once; returns (status, Retry-After, ms taken).
+async fn post_all_at_once(
+    app: &TestApp,
+    forms: Vec<(Browser, String, String, String, String)>,
+) -> Vec<(u16, Option<String>, u128)> {
+    let url = app.url("/login");
+    let mut set = tokio::task::JoinSet::new();
+    for (b, tx, csrf, user, pw) in forms {
+        let url = url.clone();
+        set.spawn(async move {
+            let form = [
+                ("tx", tx.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", user.as_str()),
+                ("password", pw.as_str()),
+            ];
+            let started = std::time::Instant::now();
+            let r = b.post(&url, &form).await;
+            let retry = r
+                .headers
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status, retry, started.elapsed().as_millis())
+        });
+    }
+    set.join_all().await
+}
+
+async fn open_forms(
+    app: &TestApp,
+    ip: &str,
+    logins: &[(&str, &str)],
+) -> Vec<(Browser, String, String, String, String)> {
+    let mut forms = Vec::new();
+    for (user, pw) in logins {
+        let mut b = Browser::new();
+        b.forwarded_for = Some(ip.into());
+        let (tx, csrf, _) = b.open_login(&app.authorize_url("one", &[]).0).await;
+        forms.push((b, tx, csrf, user.to_string(), pw.to_string()));
+    }
+    forms
+}
+
+#[tokio::test]
+async fn a_flood_of_logins_is_answered_503_when_the_hashing_queue_is_full() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        // A slow hash, one thread and two places in the queue: a flood must overflow it.
+        c.password.memory_kib = 32 * 1024;
+        c.password.iterations = 2;
+        c.password.max_concurrent = 1;
+        c.password.max_queued = 2;
+    })
+    .await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let names: Vec<String> = (0..60).map(|i| format!("okand.{i}")).collect();
+    let logins: Vec<_> = names.iter().map(|n| (n.as_str(), "gissning")).collect();
+    let forms = open_forms(&app, "192.0.2.20", &logins).await;
+    let hasher = app.state.authn.hasher();
+    let before = hasher.hashes_computed();
+    let answers = post_all_at_once(&app, forms).await;
+    let hashed = hasher.hashes_computed() - before;
+    let busy: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    let wrong = answers.iter().filter(|a| a.0 == 401).count();
+    assert_eq!(busy.len() + wrong, 60, "{answers:?}");
+    assert!(!busy.is_empty(), "the queue never filled: {answers:?}");
+    assert!(
+        busy.iter().all(|a| a.1.is_some()),
+        "503 without Retry-After"
+    );
+    // Only the logins that found room were hashed.
+    assert_eq!(hashed as usize, wrong);
+    let slowest = busy.iter().map(|a| a.2).max().unwrap();
+    eprintln!(
+        "{hashed} hashes, {} refused with 503 in at most {slowest} ms",
+        busy.len()
+    );
+
+    let forms = open_forms(&app, "192.0.2.20", &[("elev.anna", PASSWORD)]).await;
+    assert_eq!(post_all_at_once(&app, forms).await[0].0, 303);
+}
+
+#[tokio::test]
+async fn a_password_over_a_kibibyte_is_refused_before_hashing() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let long = "x".repeat(1025);
+    let forms = open_forms(&app, "192.0.2.30", &[("elev.anna", long.as_str())]).await;
+    let before = app.state.authn.hasher().hashes_computed();
+    assert_eq!(post_all_at_once(&app, forms).await[0].0, 400);
+    assert_eq!(app.state.authn.hasher().hashes_computed(), before);
+}
