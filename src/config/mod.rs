@@ -380,6 +380,15 @@ pub struct ThrottleConfig {
     pub free_attempts: i64,
     /// Upper bound of the delay in seconds. Never a lock-out.
     pub max_delay: i64,
+    /// Failed attempts per account, from any address, before the account's own delay
+    /// starts (it grows the same way, up to `max_delay`): slows guessing spread over many
+    /// addresses without locking the owner out.
+    pub account_free_attempts: i64,
+    /// Password attempts per client address (an IPv6 /64) in `address_window` seconds, for
+    /// spraying across accounts. A school's pupils share one NAT address: 120 a minute lets
+    /// 30 pupils a minute log in with room for typos.
+    pub address_attempts: i64,
+    pub address_window: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -463,6 +472,9 @@ impl Default for ThrottleConfig {
         Self {
             free_attempts: 5,
             max_delay: 60,
+            account_free_attempts: 20,
+            address_attempts: 120,
+            address_window: 60,
         }
     }
 }
@@ -600,6 +612,15 @@ mod tests {
         let c = Config::load(Some(&path), |_| None).unwrap();
         assert_eq!(c.bankid.acr, BankIdConfig::default().acr);
         assert_eq!(c.bankid.stub_order_lifetime, 180);
+        let (t, d) = (&c.throttle, ThrottleConfig::default());
+        assert_eq!(
+            (t.free_attempts, t.max_delay, t.account_free_attempts),
+            (d.free_attempts, d.max_delay, d.account_free_attempts)
+        );
+        assert_eq!(
+            (t.address_attempts, t.address_window),
+            (d.address_attempts, d.address_window)
+        );
         assert_eq!(c.password.max_queued, PasswordConfig::default().max_queued);
     }
 
