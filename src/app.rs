@@ -125,6 +125,7 @@ impl App {
             p.iterations,
             p.parallelism,
             config.password_workers(),
+            config.password_queue(),
         )?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

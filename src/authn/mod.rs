@@ -53,6 +53,12 @@ pub enum AuthnError {
     InvalidCredentials,
     #[error("too many attempts; try again in {0} seconds")]
     Throttled(i64),
+    /// Refused before hashing (over `password::MAX_LOGIN_BYTES`).
+    #[error("password too long")]
+    PasswordTooLong,
+    /// The hashing queue is full; try again in this many seconds.
+    #[error("too busy; try again in {0} seconds")]
+    Busy(i64),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
@@ -140,9 +146,18 @@ impl Authn {
         &self.hasher
     }
 
-    /// Checks a username (or eppn) and password from `source` (the client address), with a
-    /// growing delay per (account, address) after repeated failures. Never a lock-out: the
-    /// delay is capped and other addresses are unaffected.
+    /// Checks a username (or eppn) and password from `source` (the client address).
+    ///
+    /// Every limit is taken before argon2 runs, in single conditional statements shared by
+    /// all instances, so parallel requests cannot all reach the hasher:
+    /// - per client address (an IPv6 /64): at most `address_attempts` per window, against
+    ///   spraying across accounts;
+    /// - per account (the resolved person, so username and eppn are one account; an unknown
+    ///   name keyed on its lowercased form): one attempt in flight at a time, and a growing
+    ///   delay after `account_free_attempts` failures from anywhere;
+    /// - per (account, address): a growing delay after `free_attempts` failures.
+    ///
+    /// Delays are capped at `max_delay`: never a lock-out.
     pub async fn check_password(
         &self,
         username: &str,
@@ -150,30 +165,90 @@ impl Authn {
         source: &str,
         now: i64,
     ) -> Result<Person, AuthnError> {
-        let key = crate::keys::hash_token(&format!("{}\u{0}{}", username.to_lowercase(), source));
-        let counted = storage::throttle::blocked_until(&self.db, &key).await?;
+        if password.len() > password::MAX_LOGIN_BYTES {
+            return Err(AuthnError::PasswordTooLong);
+        }
+        let t = &self.config.throttle;
+        let address = throttle_address(source);
+        let addr_key = crate::keys::hash_token(&format!("addr\u{0}{address}"));
+        let (attempts, window_start) =
+            storage::throttle::count_in_window(&self.db, &addr_key, now, t.address_window).await?;
+        if attempts > t.address_attempts {
+            return Err(AuthnError::Throttled(
+                (window_start + t.address_window - now).max(1),
+            ));
+        }
+        let (person, stored) = match storage::persons::login_candidate(&self.db, username).await? {
+            Some((p, hash)) => (Some(p), hash),
+            None => (None, None),
+        };
+        let account = match &person {
+            Some(p) => format!("person\u{0}{}", p.id),
+            None => format!("name\u{0}{}", username.to_lowercase()),
+        };
+        let account_key = crate::keys::hash_token(&format!("acct\u{0}{account}"));
+        // The hold covers queueing and hashing; should this instance die meanwhile, the
+        // account is free again after it.
+        if let Some(until) =
+            storage::throttle::reserve(&self.db, &account_key, now, now + HOLD_SECONDS).await?
+        {
+            return Err(AuthnError::Throttled(until - now));
+        }
+        let pair_key = crate::keys::hash_token(&format!("{account}\u{0}{address}"));
+        let result = self
+            .attempt(person, stored, password, &pair_key, &account_key, now)
+            .await;
+        if let Err(AuthnError::Throttled(_) | AuthnError::Busy(_)) = &result {
+            // Nothing was tried: give the hold back without counting a failure.
+            storage::throttle::set_blocked_until(&self.db, &account_key, now).await?;
+        }
+        result
+    }
+
+    /// One attempt while holding the account's reservation; on a wrong password the
+    /// failure counts for the account and for (account, address), and the account's
+    /// reservation becomes its delay.
+    async fn attempt(
+        &self,
+        person: Option<Person>,
+        stored: Option<String>,
+        password: String,
+        pair_key: &str,
+        account_key: &str,
+        now: i64,
+    ) -> Result<Person, AuthnError> {
+        let t = &self.config.throttle;
+        let counted = storage::throttle::blocked_until(&self.db, pair_key).await?;
         if let Some(until) = counted.filter(|u| *u > now) {
             return Err(AuthnError::Throttled(until - now));
         }
-        let (person, stored) = match storage::persons::login_candidate(&self.db, username).await? {
-            Some((p, hash)) if p.active => (Some(p), hash),
-            _ => (None, None),
-        };
-        if self.hasher.verify(password, stored).await {
-            if counted.is_some() {
-                storage::throttle::clear(&self.db, &key).await?;
+        let person = person.filter(|p| p.active);
+        let stored = if person.is_some() { stored } else { None };
+        let ok = match self.hasher.verify(password, stored).await {
+            Ok(ok) => ok,
+            Err(password::HashError::Busy) => return Err(AuthnError::Busy(1)),
+            Err(e) => {
+                storage::throttle::set_blocked_until(&self.db, account_key, now).await?;
+                return Err(e.into());
             }
+        };
+        if ok {
+            if counted.is_some() {
+                storage::throttle::clear(&self.db, pair_key).await?;
+            }
+            // The account's failure count stays (guessing from elsewhere may go on); only
+            // the hold ends.
+            storage::throttle::set_blocked_until(&self.db, account_key, now).await?;
             // verify() is true only for a known, active person with a password.
             return person.ok_or(AuthnError::InvalidCredentials);
         }
-        let failures = storage::throttle::record_failure(&self.db, &key, now).await?;
-        let t = &self.config.throttle;
-        if failures >= t.free_attempts {
-            // 2 s, 4 s, 8 s … up to the cap.
-            let exp = (failures - t.free_attempts + 1).min(16) as u32;
-            let delay = 2i64.saturating_pow(exp).min(t.max_delay);
-            storage::throttle::set_blocked_until(&self.db, &key, now + delay).await?;
+        let failures = storage::throttle::record_failure(&self.db, pair_key, now).await?;
+        if let Some(delay) = delay(failures, t.free_attempts, t.max_delay) {
+            storage::throttle::set_blocked_until(&self.db, pair_key, now + delay).await?;
         }
+        let failures = storage::throttle::record_failure(&self.db, account_key, now).await?;
+        let delay = delay(failures, t.account_free_attempts, t.max_delay).unwrap_or(0);
+        storage::throttle::set_blocked_until(&self.db, account_key, now + delay).await?;
         Err(AuthnError::InvalidCredentials)
     }
 
@@ -187,5 +262,59 @@ impl Authn {
         let hash = self.hasher.hash(password).await?;
         storage::persons::set_password_hash(&self.db, person_id, &hash, now).await?;
         Ok(())
+    }
+}
+
+/// How long an account's reservation holds at most (queueing plus hashing).
+const HOLD_SECONDS: i64 = 30;
+
+/// The delay after `failures` failures: none for the first `free - 1`, then 2 s, 4 s, 8 s …
+/// up to `max`.
+fn delay(failures: i64, free: i64, max: i64) -> Option<i64> {
+    (failures >= free).then(|| {
+        let exp = (failures - free + 1).min(16) as u32;
+        2i64.saturating_pow(exp).min(max)
+    })
+}
+
+/// The address a throttle counts: an IPv4 address as is, an IPv6 address by its /64 (one
+/// host or home usually holds a whole /64, so counting single addresses would not count).
+fn throttle_address(source: &str) -> String {
+    match source.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => source.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        assert_eq!(
+            throttle_address("2001:db8:1:2:aaaa::1"),
+            throttle_address("2001:db8:1:2:bbbb::9")
+        );
+        assert_ne!(
+            throttle_address("2001:db8:1:2::1"),
+            throttle_address("2001:db8:1:3::1")
+        );
+        assert_eq!(throttle_address("192.0.2.7"), "192.0.2.7");
+        assert_eq!(throttle_address("::ffff:192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn delays_grow_and_are_capped() {
+        assert_eq!(delay(2, 3, 30), None);
+        assert_eq!(delay(3, 3, 30), Some(2));
+        assert_eq!(delay(4, 3, 30), Some(4));
+        assert_eq!(delay(40, 3, 30), Some(30));
     }
 }

@@ -6,15 +6,23 @@
 //! The threads take the next job from a queue themselves as soon as a hash is done; with a
 //! semaphore and `spawn_blocking`, starting the next hash waited for an async worker to be
 //! scheduled, which left CPU idle while both cores were busy hashing.
+//!
+//! The queue is bounded: a flood of logins gets `HashError::Busy` at once (503) instead of
+//! piling up work, and a job whose caller went away (client disconnected, future dropped)
+//! is skipped rather than hashed.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use subtle::ConstantTimeEq;
 
 /// NIST SP 800-63B's floor for a chosen password is 8; schools ask for a little more.
 pub const MIN_NEW_LENGTH: usize = 10;
 pub const MAX_NEW_LENGTH: usize = 256;
+/// Longer passwords are refused before hashing: argon2 hashes any length, and a megabyte
+/// password would only cost us time.
+pub const MAX_LOGIN_BYTES: usize = 1024;
 
 /// Why a newly chosen password is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +46,9 @@ pub enum HashError {
     Params(String),
     #[error("password hashing failed")]
     Failed,
+    /// The queue is full: try again shortly.
+    #[error("password hashing queue is full")]
+    Busy,
 }
 
 #[derive(Clone)]
@@ -49,9 +60,12 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 struct Inner {
     params: Params,
-    /// Jobs for the hashing threads; dropping the last sender ends them.
-    jobs: mpsc::Sender<Job>,
+    /// Jobs for the hashing threads, at most the queue bound waiting; dropping the last
+    /// sender ends them.
+    jobs: mpsc::SyncSender<Job>,
     dummy: String,
+    /// Hashes actually computed (skipped jobs not counted): lets tests see what a flood cost.
+    computed: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -60,6 +74,7 @@ impl PasswordHasher {
         iterations: u32,
         parallelism: u32,
         workers: usize,
+        queue: usize,
     ) -> Result<Self, HashError> {
         let params = Params::new(
             memory_kib,
@@ -76,7 +91,7 @@ impl PasswordHasher {
             &crate::keys::random_bytes::<16>(),
             &crate::keys::random_bytes::<{ Params::DEFAULT_OUTPUT_LEN }>(),
         )?;
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..workers {
             let rx = rx.clone();
@@ -99,10 +114,16 @@ impl PasswordHasher {
             params,
             jobs: tx,
             dummy,
+            computed: Arc::new(AtomicU64::new(0)),
         };
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// How many hashes (and verifications) the threads have computed so far.
+    pub fn hashes_computed(&self) -> u64 {
+        self.inner.computed.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password (PHC string).
@@ -114,13 +135,18 @@ impl PasswordHasher {
 
     /// Checks `password` against `stored`; with `None` (unknown user or no password set) it
     /// checks against the dummy hash and returns false, taking the same time.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
+    /// `Err(Busy)` when the queue is full.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.inner.dummy.clone());
         let ok = self
             .run(move |buf| verify_with(&phc, password.as_bytes(), buf))
-            .await;
-        known && matches!(ok, Ok(Ok(true)))
+            .await?;
+        Ok(known && matches!(ok, Ok(true)))
     }
 
     async fn run<T: Send + 'static>(
@@ -128,10 +154,19 @@ impl PasswordHasher {
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let computed = self.inner.computed.clone();
         let job: Job = Box::new(move |buf| {
+            // Nobody waits for the answer any more (the request was dropped): skip the work.
+            if tx.is_closed() {
+                return;
+            }
+            computed.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send(f(buf));
         });
-        self.inner.jobs.send(job).map_err(|_| HashError::Failed)?;
+        self.inner.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => HashError::Busy,
+            mpsc::TrySendError::Disconnected(_) => HashError::Failed,
+        })?;
         rx.await.map_err(|_| HashError::Failed)
     }
 }
@@ -222,19 +257,67 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let h = PasswordHasher::new(1024, 1, 1, 2).unwrap();
+        let h = PasswordHasher::new(1024, 1, 1, 2, 8).unwrap();
         let phc = h.hash("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        assert!(h.verify("correct horse".into(), Some(phc.clone())).await);
-        assert!(!h.verify("wrong".into(), Some(phc)).await);
-        assert!(!h.verify("portvakt-dummy-password".into(), None).await);
+        assert!(
+            h.verify("correct horse".into(), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!h.verify("wrong".into(), Some(phc)).await.unwrap());
+        assert!(
+            !h.verify("portvakt-dummy-password".into(), None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(h.hashes_computed(), 4);
     }
 
     #[tokio::test]
     async fn verifies_hashes_made_with_other_parameters() {
-        let old = PasswordHasher::new(2048, 2, 1, 1).unwrap();
+        let old = PasswordHasher::new(2048, 2, 1, 1, 1).unwrap();
         let phc = old.hash("pw".into()).await.unwrap();
-        let new = PasswordHasher::new(1024, 1, 1, 1).unwrap();
-        assert!(new.verify("pw".into(), Some(phc)).await);
+        let new = PasswordHasher::new(1024, 1, 1, 1, 1).unwrap();
+        assert!(new.verify("pw".into(), Some(phc)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once_and_abandoned_jobs_are_not_hashed() {
+        // One thread, one place in the queue, a slow hash: the third caller finds it full.
+        let h = PasswordHasher::new(64 * 1024, 4, 1, 1, 1).unwrap();
+        let first = tokio::spawn({
+            let h = h.clone();
+            async move { h.verify("a".into(), None).await }
+        });
+        // Let the thread take the first job, so the second one waits in the queue.
+        while h.hashes_computed() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let waiting = tokio::spawn({
+            let h = h.clone();
+            async move { h.verify("b".into(), None).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(matches!(
+            h.verify("c".into(), None).await,
+            Err(HashError::Busy)
+        ));
+        // The queued caller goes away before its turn: its job is skipped.
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(!first.await.unwrap().unwrap());
+        // The next job runs once the thread has passed over the skipped one; only two
+        // hashes were ever computed.
+        let last = loop {
+            match h.verify("d".into(), None).await {
+                Err(HashError::Busy) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await
+                }
+                r => break r,
+            }
+        };
+        assert!(!last.unwrap());
+        assert_eq!(h.hashes_computed(), 2);
     }
 }

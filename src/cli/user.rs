@@ -87,6 +87,7 @@ fn hasher(config: &Config) -> anyhow::Result<PasswordHasher> {
         p.iterations,
         p.parallelism,
         1,
+        1,
     )?)
 }
 

@@ -391,6 +391,9 @@ pub struct PasswordConfig {
     pub parallelism: u32,
     /// Hashes computed at once; the rest queue. 0 means one per CPU core.
     pub max_concurrent: usize,
+    /// Hashes waiting for a thread at most; a login beyond it is answered 503 at once
+    /// instead of waiting. 0 means four per hashing thread.
+    pub max_queued: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -410,6 +413,15 @@ pub struct ThrottleConfig {
     pub free_attempts: i64,
     /// Upper bound of the delay in seconds. Never a lock-out.
     pub max_delay: i64,
+    /// Failed attempts per account, from any address, before the account's own delay
+    /// starts (it grows the same way, up to `max_delay`): slows guessing spread over many
+    /// addresses without locking the owner out.
+    pub account_free_attempts: i64,
+    /// Password attempts per client address (an IPv6 /64) in `address_window` seconds, for
+    /// spraying across accounts. A school's pupils share one NAT address: 120 a minute lets
+    /// 30 pupils a minute log in with room for typos.
+    pub address_attempts: i64,
+    pub address_window: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -475,6 +487,7 @@ impl Default for PasswordConfig {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 0,
+            max_queued: 0,
         }
     }
 }
@@ -493,6 +506,9 @@ impl Default for ThrottleConfig {
         Self {
             free_attempts: 5,
             max_delay: 60,
+            account_free_attempts: 20,
+            address_attempts: 120,
+            address_window: 60,
         }
     }
 }
@@ -537,11 +553,21 @@ impl Config {
         }
     }
 
+    /// Concurrent signature verifications (`[saml] max_concurrent_verifications`, 0 = one per
+    /// core).
     pub fn saml_verifications(&self) -> usize {
         match self.saml.max_concurrent_verifications {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            n => n,
+        }
+    }
+
+    /// The bound of the hashing queue (`[password] max_queued`, 0 = four per thread).
+    pub fn password_queue(&self) -> usize {
+        match self.password.max_queued {
+            0 => 4 * self.password_workers(),
             n => n,
         }
     }
@@ -579,6 +605,7 @@ impl Config {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
+            max_queued: 0,
         };
         c.keys.reload_interval = 0;
         c.cache.client_ttl = 0;
@@ -636,6 +663,16 @@ mod tests {
             (d.header_timeout, d.body_timeout, d.request_timeout)
         );
         assert_eq!(s.max_connections, d.max_connections);
+        let (t, d) = (&c.throttle, ThrottleConfig::default());
+        assert_eq!(
+            (t.free_attempts, t.max_delay, t.account_free_attempts),
+            (d.free_attempts, d.max_delay, d.account_free_attempts)
+        );
+        assert_eq!(
+            (t.address_attempts, t.address_window),
+            (d.address_attempts, d.address_window)
+        );
+        assert_eq!(c.password.max_queued, PasswordConfig::default().max_queued);
     }
 
     #[test]

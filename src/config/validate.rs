@@ -128,6 +128,15 @@ impl Config {
                 "lifetimes must be positive".into(),
             ));
         }
+        let th = &self.throttle;
+        // A zero window or limit would refuse every login (or divide nothing); negative
+        // attempts make no sense.
+        if th.address_window <= 0 || th.address_attempts <= 0 || th.max_delay < 0 {
+            return Err(ConfigError::Value(
+                "throttle",
+                "address_window and address_attempts must be positive".into(),
+            ));
+        }
         Ok(self)
     }
 }

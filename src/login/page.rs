@@ -139,8 +139,16 @@ async fn login_post(
         Err(AuthnError::InvalidCredentials) => {
             return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid");
         }
-        Err(AuthnError::Throttled(_)) => {
-            return rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled");
+        Err(AuthnError::Throttled(secs)) => {
+            let res = rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled")?;
+            return Ok(with_retry_after(res, secs));
+        }
+        Err(AuthnError::Busy(secs)) => {
+            let res = rerender(StatusCode::SERVICE_UNAVAILABLE, "login.error.busy")?;
+            return Ok(with_retry_after(res, secs));
+        }
+        Err(AuthnError::PasswordTooLong) => {
+            return rerender(StatusCode::BAD_REQUEST, "login.error.too_long");
         }
         Err(e) => return Err(e.into()),
     };
@@ -159,6 +167,13 @@ async fn login_post(
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
     Ok(res)
+}
+
+/// Tells the browser (or a script) when to try again.
+fn with_retry_after(mut res: Response, secs: i64) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+    res
 }
 
 /// Whether the login page offers a password: not for a password reset, and not when the

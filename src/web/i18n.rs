@@ -287,6 +287,16 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Too many attempts. Wait a moment and try again.",
     ),
     (
+        "login.error.busy",
+        "Tjänsten har mycket att göra just nu. Försök igen om en stund.",
+        "The service is very busy right now. Try again in a moment.",
+    ),
+    (
+        "login.error.too_long",
+        "Lösenordet är för långt.",
+        "The password is too long.",
+    ),
+    (
         "login.error.missing",
         "Fyll i både användarnamn och lösenord.",
         "Enter both username and password.",

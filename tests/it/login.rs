@@ -306,3 +306,174 @@ async fn the_login_page_names_the_relying_party_the_login_is_for() {
         page.body
     );
 }
+
+/// Posts one login form per browser, all at once; returns (status, Retry-After, ms taken).
+async fn post_all_at_once(
+    app: &TestApp,
+    forms: Vec<(Browser, String, String, String, String)>,
+) -> Vec<(u16, Option<String>, u128)> {
+    let url = app.url("/login");
+    let mut set = tokio::task::JoinSet::new();
+    for (b, tx, csrf, user, pw) in forms {
+        let url = url.clone();
+        set.spawn(async move {
+            let form = [
+                ("tx", tx.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", user.as_str()),
+                ("password", pw.as_str()),
+            ];
+            let started = std::time::Instant::now();
+            let r = b.post(&url, &form).await;
+            let retry = r
+                .headers
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status, retry, started.elapsed().as_millis())
+        });
+    }
+    set.join_all().await
+}
+
+async fn open_forms(
+    app: &TestApp,
+    ip: &str,
+    logins: &[(&str, &str)],
+) -> Vec<(Browser, String, String, String, String)> {
+    let mut forms = Vec::new();
+    for (user, pw) in logins {
+        let mut b = Browser::new();
+        b.forwarded_for = Some(ip.into());
+        let (tx, csrf, _) = b.open_login(&app.authorize_url("one", &[]).0).await;
+        forms.push((b, tx, csrf, user.to_string(), pw.to_string()));
+    }
+    forms
+}
+
+#[tokio::test]
+async fn parallel_guesses_at_one_account_reach_the_hasher_only_a_few_times() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let free = app.config.throttle.free_attempts;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_person("elev.bo", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let ip = "192.0.2.10";
+    let forms = open_forms(&app, ip, &[("elev.anna", "wrong"); 50]).await;
+    let hasher = app.state.authn.hasher();
+    let before = hasher.hashes_computed();
+    let answers = post_all_at_once(&app, forms).await;
+    let hashed = hasher.hashes_computed() - before;
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    let wrong = answers.iter().filter(|a| a.0 == 401).count();
+    assert_eq!(refused.len() + wrong, 50, "{answers:?}");
+    // One attempt in flight per account, then the delay after `free` failures.
+    assert!(
+        hashed as usize == wrong && hashed <= free as u64 + 1,
+        "{hashed} hashes"
+    );
+    assert!(
+        refused.iter().all(|a| a.1.is_some()),
+        "429 without Retry-After"
+    );
+    let slowest = refused.iter().map(|a| a.2).max().unwrap();
+    eprintln!("{hashed} hashes for 50 parallel guesses; a refusal took at most {slowest} ms");
+
+    // A classmate behind the same address is not held up by the guessing at anna.
+    let forms = open_forms(&app, ip, &[("elev.bo", PASSWORD)]).await;
+    assert_eq!(post_all_at_once(&app, forms).await[0].0, 303);
+
+    // Anna herself, behind that address, gets in once the delay has passed.
+    app.clock.advance(app.config.throttle.max_delay + 1);
+    let forms = open_forms(&app, ip, &[("ELEV.ANNA", PASSWORD)]).await;
+    assert_eq!(post_all_at_once(&app, forms).await[0].0, 303);
+}
+
+#[tokio::test]
+async fn spraying_from_one_address_is_capped_but_a_school_logs_in_thirty_pupils_a_minute() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.throttle.address_attempts = 40;
+        // Room for every guess in the queue: this test is about the address's limit.
+        c.password.max_queued = 64;
+    })
+    .await;
+    app.add_client("one", |_| {}).await;
+    let pupils: Vec<String> = (0..30).map(|i| format!("elev.{i}")).collect();
+    for p in &pupils {
+        app.add_person(p, &["student"]).await;
+    }
+    let ip = "2001:db8:5:6::1";
+    let logins: Vec<_> = pupils.iter().map(|p| (p.as_str(), PASSWORD)).collect();
+    // One after the other within the minute (the clock does not move).
+    for form in open_forms(&app, ip, &logins).await {
+        let answer = &post_all_at_once(&app, vec![form]).await[0];
+        assert_eq!(answer.0, 303, "{answer:?}");
+    }
+    // Spraying other names from the same /64 stops at the address's limit.
+    let names: Vec<String> = (0..20).map(|i| format!("gissning.{i}")).collect();
+    let logins: Vec<_> = names.iter().map(|n| (n.as_str(), "Sommar2026")).collect();
+    let forms = open_forms(&app, "2001:db8:5:6::2", &logins).await;
+    let answers = post_all_at_once(&app, forms).await;
+    assert_eq!(
+        answers.iter().filter(|a| a.0 == 401).count(),
+        10,
+        "{answers:?}"
+    );
+    assert!(answers.iter().filter(|a| a.0 == 429).all(|a| a.1.is_some()));
+}
+
+#[tokio::test]
+async fn a_flood_of_logins_is_answered_503_when_the_hashing_queue_is_full() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.throttle.address_attempts = 10_000;
+        // A slow hash, one thread and two places in the queue: a flood must overflow it.
+        c.password.memory_kib = 32 * 1024;
+        c.password.iterations = 2;
+        c.password.max_concurrent = 1;
+        c.password.max_queued = 2;
+    })
+    .await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let names: Vec<String> = (0..60).map(|i| format!("okand.{i}")).collect();
+    let logins: Vec<_> = names.iter().map(|n| (n.as_str(), "gissning")).collect();
+    let forms = open_forms(&app, "192.0.2.20", &logins).await;
+    let hasher = app.state.authn.hasher();
+    let before = hasher.hashes_computed();
+    let answers = post_all_at_once(&app, forms).await;
+    let hashed = hasher.hashes_computed() - before;
+    let busy: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    let wrong = answers.iter().filter(|a| a.0 == 401).count();
+    assert_eq!(busy.len() + wrong, 60, "{answers:?}");
+    assert!(!busy.is_empty(), "the queue never filled: {answers:?}");
+    assert!(
+        busy.iter().all(|a| a.1.is_some()),
+        "503 without Retry-After"
+    );
+    // Only the logins that found room were hashed.
+    assert_eq!(hashed as usize, wrong);
+    let slowest = busy.iter().map(|a| a.2).max().unwrap();
+    eprintln!(
+        "{hashed} hashes, {} refused with 503 in at most {slowest} ms",
+        busy.len()
+    );
+
+    let forms = open_forms(&app, "192.0.2.20", &[("elev.anna", PASSWORD)]).await;
+    assert_eq!(post_all_at_once(&app, forms).await[0].0, 303);
+}
+
+#[tokio::test]
+async fn a_password_over_a_kibibyte_is_refused_before_hashing() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let long = "x".repeat(1025);
+    let forms = open_forms(&app, "192.0.2.30", &[("elev.anna", long.as_str())]).await;
+    let before = app.state.authn.hasher().hashes_computed();
+    assert_eq!(post_all_at_once(&app, forms).await[0].0, 400);
+    assert_eq!(app.state.authn.hasher().hashes_computed(), before);
+}
