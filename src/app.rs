@@ -278,8 +278,15 @@ fn spawn_metadata_refresh(idp: crate::saml::Idp) {
         loop {
             tick.tick().await;
             let every = idp.config.saml.metadata_refresh;
-            if let Err(e) =
-                crate::saml::sp::refresh_due(&idp.db, &idp.http, every, idp.clock().now()).await
+            let allow_http = idp.config.mode == Mode::Development;
+            if let Err(e) = crate::saml::sp::refresh_due(
+                &idp.db,
+                &idp.http,
+                every,
+                allow_http,
+                idp.clock().now(),
+            )
+            .await
             {
                 tracing::warn!("metadata refresh failed: {}", crate::error_chain(&e));
             }

@@ -56,6 +56,10 @@ pub struct SpArgs {
     /// Refuse unsigned AuthnRequests even if the metadata does not say AuthnRequestsSigned.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     require_signed_requests: Option<bool>,
+    /// Accept the SP's metadata (at registration and every refresh) only when this
+    /// certificate (PEM) signed it, as a federation signs its metadata.
+    #[arg(long, value_name = "PEM")]
+    metadata_signing_cert: Option<std::path::PathBuf>,
 }
 
 impl SpArgs {
@@ -95,6 +99,11 @@ impl SpArgs {
         if let Some(v) = self.require_signed_requests {
             policy.require_signed_requests = v;
         }
+        if let Some(path) = &self.metadata_signing_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            policy.metadata_signing_cert = Some(crate::saml::sp::pinned_certificate(&pem)?);
+        }
         Ok(policy)
     }
 }
@@ -106,13 +115,14 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))
         .build()?;
+    let allow_http = config.mode == crate::config::Mode::Development;
     let url_of = |src: &str| {
         (src.starts_with("https://") || src.starts_with("http://")).then(|| src.to_string())
     };
     match cmd {
         SpCommand::Add { metadata, args } => {
             let policy = args.apply(sp::Policy::default())?;
-            let doc = sp::load_source(&http, &metadata).await?;
+            let doc = sp::load_source(&http, &metadata, allow_http).await?;
             let meta = sp::add(&db, &doc, url_of(&metadata).as_deref(), &policy, now).await?;
             audit(&db, "sp.add", &meta.entity_id, now).await?;
             println!(
@@ -137,7 +147,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
                 .ok_or_else(|| anyhow::anyhow!("no SP {entity_id}"))?;
             let policy = args.apply(rec.policy.clone())?;
             let doc = match &metadata {
-                Some(src) => Some(sp::load_source(&http, src).await?),
+                Some(src) => Some(sp::load_source(&http, src, allow_http).await?),
                 None => None,
             };
             let url = metadata.as_deref().and_then(url_of);
@@ -158,6 +168,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
                 let mut v = Vec::new();
                 for rec in &list {
                     let sp = rec.load(now)?;
+                    let changed = last_metadata_change(&db, &rec.entity_id).await?;
                     v.push(serde_json::json!({
                         "entity_id": rec.entity_id,
                         "name": rec.name,
@@ -172,13 +183,21 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
                         "sign_response": rec.policy.sign_response,
                         "idp_initiated": rec.policy.idp_initiated,
                         "require_signed_requests": rec.policy.require_signed_requests,
+                        "metadata_signing_cert_pinned": rec.policy.metadata_signing_cert.is_some(),
+                        "metadata_changed": changed.map(|(at, what)| {
+                            serde_json::json!({ "at": at, "what": what })
+                        }),
                     }));
                 }
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for rec in list {
+                    let changed = last_metadata_change(&db, &rec.entity_id)
+                        .await?
+                        .map(|(at, what)| format!("  (metadata changed at {at}: {what})"))
+                        .unwrap_or_default();
                     println!(
-                        "{:<40} {:<24} {}",
+                        "{:<40} {:<24} {}{changed}",
                         rec.entity_id,
                         if rec.name.is_empty() { "-" } else { &rec.name },
                         if rec.policy.release.is_empty() {
@@ -199,4 +218,15 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// The last refresh that changed an SP's ACS URLs or certificates: (time, what changed).
+async fn last_metadata_change(
+    db: &storage::Db,
+    entity_id: &str,
+) -> anyhow::Result<Option<(i64, String)>> {
+    let prefix = format!("{entity_id}: ");
+    let found =
+        storage::records::last_audit(db, crate::saml::sp::METADATA_CHANGED, &prefix).await?;
+    Ok(found.map(|(at, detail)| (at, detail[prefix.len()..].to_string())))
 }

@@ -322,26 +322,75 @@ pub fn parse_metadata(doc: &str, now: i64) -> Result<SpMetadata, SpError> {
     })
 }
 
-/// Reads metadata from a file path or an http(s) URL.
-pub async fn load_source(http: &reqwest::Client, source: &str) -> Result<String, SpError> {
-    if source.starts_with("https://") || source.starts_with("http://") {
-        let fetch = |e: String| SpError::Fetch(source.to_string(), e);
-        let res = http
-            .get(source)
-            .send()
-            .await
-            .map_err(|e| fetch(e.to_string()))?;
-        if !res.status().is_success() {
-            return Err(fetch(format!("HTTP {}", res.status())));
-        }
-        let body = res.bytes().await.map_err(|e| fetch(e.to_string()))?;
-        if body.len() > 1024 * 1024 {
-            return Err(fetch("larger than 1 MiB".into()));
-        }
-        String::from_utf8(body.to_vec()).map_err(|_| fetch("not UTF-8".into()))
-    } else {
-        std::fs::read_to_string(source).map_err(|e| SpError::Read(source.to_string(), e))
+/// The largest metadata document read from a URL.
+pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
+/// Reads metadata from a file path or a URL: https, or plain http only when `allow_http`
+/// (development mode). The body is read as it streams and abandoned past
+/// `MAX_METADATA_BYTES`, so a hostile server cannot make us buffer more.
+pub async fn load_source(
+    http: &reqwest::Client,
+    source: &str,
+    allow_http: bool,
+) -> Result<String, SpError> {
+    let fetch = |e: String| SpError::Fetch(source.to_string(), e);
+    if source.starts_with("http://") && !allow_http {
+        return Err(fetch(
+            "plain http is refused outside development mode; use https".into(),
+        ));
     }
+    if !(source.starts_with("https://") || source.starts_with("http://")) {
+        return std::fs::read_to_string(source).map_err(|e| SpError::Read(source.to_string(), e));
+    }
+    let too_large = || fetch("larger than 1 MiB".into());
+    let mut res = http
+        .get(source)
+        .send()
+        .await
+        .map_err(|e| fetch(e.to_string()))?;
+    if !res.status().is_success() {
+        return Err(fetch(format!("HTTP {}", res.status())));
+    }
+    if res
+        .content_length()
+        .is_some_and(|n| n > MAX_METADATA_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| fetch(e.to_string()))? {
+        if body.len() + chunk.len() > MAX_METADATA_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| fetch("not UTF-8".into()))
+}
+
+/// A PEM certificate as the base64 DER that `Policy::metadata_signing_cert` pins.
+pub fn pinned_certificate(pem: &[u8]) -> Result<String, SpError> {
+    let cert = openssl::x509::X509::from_pem(pem)
+        .map_err(|e| SpError::Policy(format!("metadata signing certificate: {e}")))?;
+    let der = cert
+        .to_der()
+        .map_err(|e| SpError::Policy(format!("metadata signing certificate: {e}")))?;
+    Ok(STANDARD.encode(der))
+}
+
+/// The metadata to keep: as given when no certificate is pinned; otherwise only the part
+/// the pinned certificate signed (the signature's shape checked before it is verified).
+pub fn signed_by_pin(doc: &str, policy: &Policy) -> Result<String, SpError> {
+    let Some(pinned) = &policy.metadata_signing_cert else {
+        return Ok(doc.to_string());
+    };
+    let refuse =
+        |e: String| SpError::Metadata(format!("not signed by the pinned certificate: {e}"));
+    let der = STANDARD
+        .decode(pinned)
+        .map_err(|e| SpError::Policy(format!("pinned certificate: {e}")))?;
+    let root = xml::parse(doc).map_err(|e| refuse(e.to_string()))?;
+    super::dsig::precheck(&root).map_err(|e| refuse(e.to_string()))?;
+    super::dsig::verify_and_reduce(doc, &[der]).map_err(|e| refuse(e.to_string()))
 }
 
 impl SpRecord {
@@ -376,6 +425,7 @@ pub async fn add(
     policy: &Policy,
     now: i64,
 ) -> Result<SpMetadata, SpError> {
+    let metadata = &signed_by_pin(metadata, policy)?;
     let meta = parse_metadata(metadata, now)?;
     if crate::storage::saml::get_sp(db, &meta.entity_id)
         .await?
@@ -412,6 +462,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| SpError::Unknown(entity_id.to_string()))?;
     if let Some((doc, url)) = metadata {
+        let doc = &signed_by_pin(doc, policy)?;
         let meta = parse_metadata(doc, now)?;
         if meta.entity_id != entity_id {
             return Err(SpError::Metadata(format!(
@@ -433,10 +484,15 @@ pub async fn update(
 /// Fetches again the metadata of SPs registered from a URL when `every` seconds have passed
 /// or their validUntil is within the hour. A failed fetch keeps the old metadata (which stops
 /// serving once its validUntil passes) and is logged.
+///
+/// A refresh that changes the SP's ACS URLs or certificates is audited
+/// (`sp.metadata_changed`) and shown by `sp list`: where an SP's assertions go, or whose
+/// key it trusts, should not change unnoticed. `allow_http`: development mode only.
 pub async fn refresh_due(
     db: &Db,
     http: &reqwest::Client,
     every: i64,
+    allow_http: bool,
     now: i64,
 ) -> Result<u32, SpError> {
     let mut refreshed = 0;
@@ -448,17 +504,8 @@ pub async fn refresh_due(
         if !due {
             continue;
         }
-        let fetched = match load_source(http, &url).await {
-            Ok(doc) => {
-                update(
-                    db,
-                    &rec.entity_id,
-                    Some((&doc, Some(&url))),
-                    &rec.policy,
-                    now,
-                )
-                .await
-            }
+        let fetched = match load_source(http, &url, allow_http).await {
+            Ok(doc) => refresh_one(db, &rec, &doc, &url, now).await,
             Err(e) => Err(e),
         };
         match fetched {
@@ -471,6 +518,54 @@ pub async fn refresh_due(
         }
     }
     Ok(refreshed)
+}
+
+/// Stores fetched metadata of `rec` and audits what changed of its endpoints and keys.
+async fn refresh_one(
+    db: &Db,
+    rec: &SpRecord,
+    doc: &str,
+    url: &str,
+    now: i64,
+) -> Result<(), SpError> {
+    let new = parse_metadata(&signed_by_pin(doc, &rec.policy)?, now)?;
+    let changed = parse_metadata_lenient(&rec.metadata, now)
+        .map(|old| metadata_changes(&old, &new))
+        .unwrap_or_default();
+    update(db, &rec.entity_id, Some((doc, Some(url))), &rec.policy, now).await?;
+    if !changed.is_empty() {
+        let detail = format!("{}: {}", rec.entity_id, changed.join(", "));
+        crate::storage::records::audit(db, METADATA_CHANGED, "metadata refresh", &detail, now)
+            .await?;
+        tracing::warn!("{detail} changed at the metadata refresh");
+    }
+    Ok(())
+}
+
+/// The audit kind of a metadata refresh that changed ACS URLs or certificates.
+pub const METADATA_CHANGED: &str = "sp.metadata_changed";
+
+/// What of interest differs between two versions of an SP's metadata.
+fn metadata_changes(old: &SpMetadata, new: &SpMetadata) -> Vec<&'static str> {
+    let acs = |m: &SpMetadata| {
+        let mut v: Vec<String> = m.acs.iter().map(|e| e.location.clone()).collect();
+        v.sort();
+        v
+    };
+    let certs = |m: &SpMetadata| {
+        let mut v = m.signing_certs.clone();
+        v.extend(m.encryption.iter().map(|(c, _)| c.clone()));
+        v.sort();
+        v
+    };
+    let mut out = Vec::new();
+    if acs(old) != acs(new) {
+        out.push("ACS URLs");
+    }
+    if certs(old) != certs(new) {
+        out.push("certificates");
+    }
+    out
 }
 
 /// Parsed SPs with the time they were loaded, by entityID.

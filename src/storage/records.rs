@@ -79,6 +79,22 @@ pub async fn audit_on(
     Ok(())
 }
 
+/// The newest audit event of `kind` whose detail starts with `prefix`: (at, detail).
+pub async fn last_audit(db: &Db, kind: &str, prefix: &str) -> Result<Option<(i64, String)>> {
+    let row = sqlx::query(
+        "SELECT at, detail FROM audit_events WHERE kind = $1 \
+         AND substr(detail, 1, CAST($2 AS INTEGER)) = $3 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(kind)
+    .bind(prefix.chars().count() as i64)
+    .bind(prefix)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| Ok((r.try_get("at")?, r.try_get("detail")?)))
+        .transpose()
+}
+
 /// The most recent audit events, newest first: (at, kind, actor, detail).
 pub async fn recent_audit(db: &Db, limit: i64) -> Result<Vec<(i64, String, String, String)>> {
     let rows =

@@ -26,6 +26,10 @@ pub struct Policy {
     pub idp_initiated: bool,
     #[serde(default)]
     pub require_signed_requests: bool,
+    /// base64 DER of the certificate that must have signed metadata fetched for this SP
+    /// (pinned with `sp add --metadata-signing-cert`); None: metadata is taken unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_signing_cert: Option<String>,
 }
 
 /// A stored SP row.

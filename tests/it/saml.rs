@@ -945,3 +945,126 @@ async fn sp_add_takes_metadata_from_a_url() {
         Some("2.0")
     );
 }
+
+/// Serves whatever `doc` holds at the time of each request (a metadata URL that changes).
+fn serve_changing_metadata(doc: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/md.xml", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let router = axum::Router::new().route(
+                "/md.xml",
+                axum::routing::get(move || async move { doc.lock().unwrap().clone() }),
+            );
+            axum::serve(listener, router).await
+        })
+    });
+    url
+}
+
+/// `doc` with an ID on its root, signed (enveloped, as a federation signs) by `signer`.
+fn signed_metadata(doc: &str, signer: &TestSp) -> String {
+    use base64::Engine;
+    let cert = base64::engine::general_purpose::STANDARD.encode(&signer.cert_der);
+    let root_end = doc.find('>').unwrap();
+    let xml = format!(
+        "{} ID=\"_md1\">{}{}",
+        &doc[..root_end],
+        portvakt::saml::dsig::template("_md1", &cert),
+        &doc[root_end + 1..]
+    );
+    portvakt::saml::dsig::sign(&xml, &signer.key_pkcs8).unwrap()
+}
+
+/// Metadata from a URL: plain http only in development, the body bounded while it streams,
+/// a pinned signing certificate enforced, and a refresh that changes the ACS URLs or the
+/// certificates audited and shown by `sp list`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sp_metadata_from_a_url_is_bounded_pinned_and_its_changes_are_audited() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let refused = portvakt::saml::sp::load_source(&http, "http://127.0.0.1:9/md.xml", false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("https"), "{refused}");
+
+    // 2 MiB of metadata: refused while it streams.
+    let huge = format!(
+        "{}{}",
+        TestSp::new("https://huge.example.se").metadata(),
+        " ".repeat(2 << 20)
+    );
+    let url = serve_metadata(huge);
+    let out = tokio::task::block_in_place(|| cli(&app, &["sp", "add", "--metadata", &url], None));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than 1 MiB"));
+
+    // A pinned federation certificate: unsigned and foreign-signed metadata are refused.
+    let federation = TestSp::new("https://federation.example.se");
+    let stranger = TestSp::new("https://stranger.example.se");
+    let pem = openssl::x509::X509::from_der(&federation.cert_der)
+        .unwrap()
+        .to_pem()
+        .unwrap();
+    let pem_path = app.dir.path().join("federation.pem");
+    std::fs::write(&pem_path, pem).unwrap();
+    let pin = ["--metadata-signing-cert", pem_path.to_str().unwrap()];
+    let sp = TestSp::new("https://pinned.example.se");
+    let doc = std::sync::Arc::new(std::sync::Mutex::new(sp.metadata()));
+    let url = serve_changing_metadata(doc.clone());
+    let add = |extra: &[&str]| {
+        let mut args = vec!["sp", "add", "--metadata", url.as_str()];
+        args.extend_from_slice(extra);
+        tokio::task::block_in_place(|| cli(&app, &args, None))
+    };
+    for served in [sp.metadata(), signed_metadata(&sp.metadata(), &stranger)] {
+        *doc.lock().unwrap() = served;
+        let out = add(&pin);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not signed by the pinned certificate"),
+            "{err}"
+        );
+    }
+    *doc.lock().unwrap() = signed_metadata(&sp.metadata(), &federation);
+    let out = add(&pin);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The SP moves its ACS: the refresh takes it, audits it and `sp list` shows it.
+    let mut moved = TestSp::new("https://pinned.example.se");
+    moved.cert_der = sp.cert_der.clone();
+    moved.acs = format!("{}/moved", sp.acs);
+    *doc.lock().unwrap() = signed_metadata(&moved.metadata(), &federation);
+    let now = app.clock.now();
+    let n = portvakt::saml::sp::refresh_due(&app.db, &http, 0, true, now)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let list = tokio::task::block_in_place(|| cli(&app, &["sp", "list", "--json"], None));
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v[0]["metadata_changed"]["what"], "ACS URLs", "{v}");
+    assert_eq!(v[0]["metadata_signing_cert_pinned"], true);
+    let text = tokio::task::block_in_place(|| cli(&app, &["sp", "list"], None));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("metadata changed at"));
+    // Unsigned metadata at the next refresh is not taken: the moved ACS stays.
+    *doc.lock().unwrap() = sp.metadata();
+    let n = portvakt::saml::sp::refresh_due(&app.db, &http, 0, true, now)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let list = tokio::task::block_in_place(|| cli(&app, &["sp", "list", "--json"], None));
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(v[0]["acs"].to_string().contains("/moved"), "{v}");
+}
