@@ -7,7 +7,7 @@ use super::{Idp, metadata};
 use crate::web::{self, ClearSsoCookie, SsoCookie, WebError, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, RawQuery, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -244,6 +244,8 @@ async fn idp_init_get(
 async fn slo_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
+    Extension(sso): Extension<SsoCookie>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     // One parse of the raw query feeds both the signature check and this handler.
@@ -263,12 +265,15 @@ async fn slo_get(
         relay_state: relay_state.as_deref(),
         query: Some(&query),
     };
-    slo_flow(&idp, lang, &inbound, param == "SAMLResponse").await
+    let cookies = browser_cookies(&idp, &sso, &headers);
+    slo_flow(&idp, lang, &inbound, param == "SAMLResponse", cookies).await
 }
 
 async fn slo_post(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
+    Extension(sso): Extension<SsoCookie>,
+    headers: HeaderMap,
     Form(m): Form<MessageForm>,
 ) -> Response {
     let (message, is_response) = match (&m.saml_request, &m.saml_response) {
@@ -282,20 +287,45 @@ async fn slo_post(
         relay_state: m.relay_state.as_deref(),
         query: None,
     };
-    slo_flow(&idp, lang, &inbound, is_response).await
+    let cookies = browser_cookies(&idp, &sso, &headers);
+    slo_flow(&idp, lang, &inbound, is_response, cookies).await
 }
 
-async fn slo_flow(idp: &Idp, lang: Lang, inbound: &Inbound<'_>, is_response: bool) -> Response {
-    match slo::handle(idp, inbound, is_response, idp.clock().now()).await {
-        Ok(h) => {
-            let mut res = step(lang, h.step);
-            if h.ended {
-                res.extensions_mut().insert(ClearSsoCookie);
-            }
-            res
-        }
+/// The SSO cookie (from the login front's layer) and the SAML front's own SLO cookie.
+fn browser_cookies<'a>(
+    idp: &Idp,
+    sso: &'a SsoCookie,
+    headers: &'a HeaderMap,
+) -> slo::BrowserCookies<'a> {
+    slo::BrowserCookies {
+        sso: sso.value(),
+        slo: web::cookie(headers, slo::cookie_name(&idp.config)),
+    }
+}
+
+async fn slo_flow(
+    idp: &Idp,
+    lang: Lang,
+    inbound: &Inbound<'_>,
+    is_response: bool,
+    cookies: slo::BrowserCookies<'_>,
+) -> Response {
+    match slo::handle(idp, inbound, is_response, cookies, idp.clock().now()).await {
+        Ok(h) => handled(idp, lang, h),
         Err(Fatal(key)) => WebError::bad_request(key).into_response(),
     }
+}
+
+fn handled(idp: &Idp, lang: Lang, h: slo::Handled) -> Response {
+    let mut res = step(lang, h.step);
+    if h.ended {
+        res.extensions_mut().insert(ClearSsoCookie);
+    }
+    if let Some(value) = h.bind {
+        res.headers_mut()
+            .append(header::SET_COOKIE, slo::set_cookie(&value, &idp.config));
+    }
+    res
 }
 
 fn step(lang: Lang, s: Step) -> Response {
@@ -314,10 +344,12 @@ struct ChainQuery {
 async fn slo_next_get(
     State(idp): State<Idp>,
     Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
     Query(q): Query<ChainQuery>,
 ) -> Response {
-    match slo::next(&idp, &q.id, idp.clock().now()).await {
-        Ok(s) => step(lang, s),
+    let cookie = web::cookie(&headers, slo::cookie_name(&idp.config));
+    match slo::next(&idp, &q.id, cookie, idp.clock().now()).await {
+        Ok(h) => handled(&idp, lang, h),
         Err(e) => WebError::from(e).into_response(),
     }
 }

@@ -61,12 +61,37 @@ pub enum Step {
     Page(&'static str),
 }
 
-/// Starts a chain over the SAML SPs of an ended session except `except`; returns its id.
+/// The SLO cookie: the browser a logout in progress belongs to. Under TLS it is `__Host-`
+/// prefixed, Secure and SameSite=None (SPs send the browser back by cross-site redirect or
+/// POST); without TLS it is SameSite=Lax, as the SSO cookie.
+pub fn cookie_name(config: &crate::config::Config) -> &'static str {
+    if config.secure_cookies() {
+        "__Host-portvakt_slo"
+    } else {
+        "portvakt_slo"
+    }
+}
+
+/// The `Set-Cookie` binding this browser to a logout in progress.
+pub fn set_cookie(value: &str, config: &crate::config::Config) -> axum::http::HeaderValue {
+    crate::web::set_cookie(
+        cookie_name(config),
+        value,
+        Some(CHAIN_TTL),
+        config.secure_cookies(),
+        crate::web::SameSite::None,
+    )
+}
+
+/// Starts a chain over the SAML SPs of an ended session except `except`, bound to the
+/// browser whose SLO cookie is `browser` (or to the first browser that takes a step, when
+/// none); returns the single-use value of its first step.
 pub async fn start(
     idp: &Idp,
     session_id: &str,
     except: Option<&str>,
     finish: Finish,
+    browser: Option<&str>,
     now: i64,
 ) -> Result<String, SamlError> {
     let pending = store::subjects_of_session(&idp.db, session_id)
@@ -87,29 +112,104 @@ pub async fn start(
         finish,
     };
     let id = crate::keys::random_token();
-    save(idp, &id, &chain, now).await?;
-    Ok(id)
+    let hop = crate::keys::random_token();
+    let browser_hash = browser.map(crate::keys::hash_token);
+    store::put_logout(
+        &idp.db,
+        &id,
+        &crate::keys::hash_token(&hop),
+        browser_hash.as_deref(),
+        &encode(&chain)?,
+        now + CHAIN_TTL,
+    )
+    .await?;
+    Ok(hop)
 }
 
-async fn save(idp: &Idp, id: &str, chain: &Chain, now: i64) -> Result<(), SamlError> {
-    let state = serde_json::to_string(chain)
-        .map_err(|e| crate::storage::StorageError::Corrupt(e.to_string()))?;
-    store::put_logout(&idp.db, id, &state, now + CHAIN_TTL).await?;
-    Ok(())
+fn encode(chain: &Chain) -> Result<String, SamlError> {
+    Ok(serde_json::to_string(chain)
+        .map_err(|e| crate::storage::StorageError::Corrupt(e.to_string()))?)
 }
 
-async fn load(idp: &Idp, id: &str, now: i64) -> Result<Option<Chain>, SamlError> {
-    match store::get_logout(&idp.db, id, now).await? {
-        Some(s) => Ok(serde_json::from_str(&s).ok()),
-        None => Ok(None),
+/// A step taken: the chain's id and state, and a new SLO cookie value when this step bound
+/// the browser.
+struct Taken {
+    id: String,
+    chain: Chain,
+    bind: Option<String>,
+}
+
+/// Takes the step whose single-use value is `hop`, in the browser whose SLO cookie is
+/// `cookie`. None (and nothing used up) when no live chain has that value out or the chain
+/// belongs to another browser; None as well when another request took the step first.
+async fn take(
+    idp: &Idp,
+    hop: &str,
+    cookie: Option<&str>,
+    now: i64,
+) -> Result<Option<Taken>, SamlError> {
+    if hop.is_empty() || hop.len() > 128 {
+        return Ok(None);
     }
+    let hop_hash = crate::keys::hash_token(hop);
+    let Some(row) = store::logout_by_hop(&idp.db, &hop_hash, now).await? else {
+        return Ok(None);
+    };
+    let (browser_hash, bind) = match &row.browser_hash {
+        Some(h) => {
+            let theirs = cookie
+                .filter(|c| !c.is_empty() && c.len() <= 128)
+                .map(crate::keys::hash_token);
+            if !theirs.is_some_and(|t| crate::keys::constant_time_eq(&t, h)) {
+                return Ok(None);
+            }
+            (h.clone(), None)
+        }
+        None => {
+            let value = crate::keys::random_token();
+            (crate::keys::hash_token(&value), Some(value))
+        }
+    };
+    if !store::take_logout_hop(&idp.db, &row.id, &hop_hash, &browser_hash).await? {
+        return Ok(None);
+    }
+    let Ok(chain) = serde_json::from_str(&row.state) else {
+        return Ok(None);
+    };
+    Ok(Some(Taken {
+        id: row.id,
+        chain,
+        bind,
+    }))
 }
 
-/// Moves a chain on: the next SP that can be sent a LogoutRequest, or the finish.
-pub async fn next(idp: &Idp, id: &str, now: i64) -> Result<Step, SamlError> {
-    let Some(mut chain) = load(idp, id, now).await? else {
-        return Ok(Step::Redirect(paths::LOGGED_OUT.to_string()));
+/// Moves a chain on at `/saml/slo/next`: the browser came back without an answer (or is
+/// starting a chain begun by an OIDC logout). A value that is not the chain's current step,
+/// or a browser that is not the chain's, gets an error page and moves nothing.
+pub async fn next(
+    idp: &Idp,
+    hop: &str,
+    cookie: Option<&str>,
+    now: i64,
+) -> Result<Handled, SamlError> {
+    let Some(taken) = take(idp, hop, cookie, now).await? else {
+        return Ok(Handled {
+            step: Step::Page("saml.logout_refused"),
+            ended: false,
+            bind: None,
+        });
     };
+    let step = advance(idp, &taken.id, taken.chain, now).await?;
+    Ok(Handled {
+        step,
+        ended: false,
+        bind: taken.bind,
+    })
+}
+
+/// The next SP that can be sent a LogoutRequest (with a new single-use step value as
+/// RelayState), or the finish.
+async fn advance(idp: &Idp, id: &str, mut chain: Chain, now: i64) -> Result<Step, SamlError> {
     if let Some((sp, _)) = chain.awaiting.take() {
         // Came back here without an answer from that SP.
         chain.failed.push(sp);
@@ -123,10 +223,17 @@ pub async fn next(idp: &Idp, id: &str, now: i64) -> Result<Step, SamlError> {
             }
         };
         let cred = idp.credential(now).await?;
-        match send_request(idp, &sp, &visit, &cred, id, now).await {
+        let hop = crate::keys::random_token();
+        match send_request(idp, &sp, &visit, &cred, &hop, now).await {
             Ok((request_id, step)) => {
                 chain.awaiting = Some((visit.sp.clone(), request_id));
-                save(idp, id, &chain, now).await?;
+                store::update_logout(
+                    &idp.db,
+                    id,
+                    &crate::keys::hash_token(&hop),
+                    &encode(&chain)?,
+                )
+                .await?;
                 return Ok(step);
             }
             Err(e) => {
@@ -150,24 +257,28 @@ pub async fn next(idp: &Idp, id: &str, now: i64) -> Result<Step, SamlError> {
             let Some(sp) = idp.sp(&sp, now).await? else {
                 return Ok(Step::Redirect(paths::LOGGED_OUT.to_string()));
             };
-            let status = if chain.failed.is_empty() {
-                Status::OK
-            } else {
-                Status {
-                    code: response::SUCCESS,
-                    sub: Some(response::PARTIAL_LOGOUT),
-                    message: Some("not every service confirmed the logout"),
-                }
-            };
             send_response(
                 idp,
                 &sp,
                 &in_response_to,
                 relay_state.as_deref(),
-                status,
+                outcome(chain.failed.is_empty()),
                 now,
             )
             .await
+        }
+    }
+}
+
+/// Success when every other SP confirmed, else Success/PartialLogout.
+fn outcome(all_confirmed: bool) -> Status {
+    if all_confirmed {
+        Status::OK
+    } else {
+        Status {
+            code: response::SUCCESS,
+            sub: Some(response::PARTIAL_LOGOUT),
+            message: Some("not every service confirmed the logout"),
         }
     }
 }
@@ -295,6 +406,17 @@ pub struct Handled {
     pub step: Step,
     /// The browser's SSO session ended here: clear its cookie.
     pub ended: bool,
+    /// This browser was bound to a logout in progress: set its SLO cookie to this value.
+    pub bind: Option<String>,
+}
+
+/// The browser's cookies as the SLO endpoint sees them.
+#[derive(Clone, Copy, Default)]
+pub struct BrowserCookies<'a> {
+    /// The SSO cookie's value (which session this browser has).
+    pub sso: Option<&'a str>,
+    /// The SLO cookie's value (which logout in progress this browser drives).
+    pub slo: Option<&'a str>,
 }
 
 /// Handles a LogoutRequest or LogoutResponse from an SP.
@@ -302,6 +424,7 @@ pub async fn handle(
     idp: &Idp,
     inbound: &Inbound<'_>,
     is_response: bool,
+    cookies: BrowserCookies<'_>,
     now: i64,
 ) -> Result<Handled, Fatal> {
     let text = sso::decode(
@@ -332,8 +455,13 @@ pub async fn handle(
         Fatal("error.internal")
     };
     if is_response {
-        let chain_id = inbound.relay_state.unwrap_or_default().to_string();
-        let Some(mut chain) = load(idp, &chain_id, now).await.map_err(internal)? else {
+        let hop = inbound.relay_state.unwrap_or_default();
+        let Some(Taken {
+            id,
+            mut chain,
+            bind,
+        }) = take(idp, hop, cookies.slo, now).await.map_err(internal)?
+        else {
             return Err(Fatal("saml.logout_refused"));
         };
         let ok = match (&verified, &chain.awaiting) {
@@ -358,10 +486,13 @@ pub async fn handle(
                 chain.failed.push(sp.entity_id().to_string());
             }
             chain.awaiting = None;
-            save(idp, &chain_id, &chain, now).await.map_err(internal)?;
         }
-        let step = next(idp, &chain_id, now).await.map_err(internal)?;
-        return Ok(Handled { step, ended: false });
+        let step = advance(idp, &id, chain, now).await.map_err(internal)?;
+        return Ok(Handled {
+            step,
+            ended: false,
+            bind,
+        });
     }
     let (root, _) = verified.map_err(|_| Fatal("saml.logout_refused"))?;
     if !root.is(SAMLP, "LogoutRequest")
@@ -379,7 +510,11 @@ pub async fn handle(
         async move {
             send_response(idp, &sp, &request_id, relay.as_deref(), status, now)
                 .await
-                .map(|step| Handled { step, ended: false })
+                .map(|step| Handled {
+                    step,
+                    ended: false,
+                    bind: None,
+                })
                 .map_err(internal)
         }
     };
@@ -454,11 +589,29 @@ pub async fn handle(
         ))
         .await;
     };
+    // Only the session's own browser (its SSO cookie) is walked through the other SPs; a
+    // request without it (an SP's server, another browser) is answered towards its SP alone,
+    // so the LogoutRequests for the other SPs are never shown to anyone but that browser.
+    let own_browser = idp
+        .authn
+        .session(cookies.sso, now)
+        .await
+        .map_err(|e| internal(e.into()))?
+        .is_some_and(|s| s.id == session.id);
     idp.authn
         .end_session(&session, now)
         .await
         .map_err(|e| internal(e.into()))?;
-    let chain = start(
+    if !own_browser {
+        let others = store::subjects_of_session(&idp.db, &session.id)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .iter()
+            .any(|s| s.sp != sp.entity_id());
+        return reply(outcome(!others)).await;
+    }
+    let bind = crate::keys::random_token();
+    let hop = start(
         idp,
         &session.id,
         Some(sp.entity_id()),
@@ -467,12 +620,22 @@ pub async fn handle(
             in_response_to: request_id.clone(),
             relay_state: relay.clone(),
         },
+        Some(&bind),
         now,
     )
     .await
     .map_err(internal)?;
-    let step = next(idp, &chain, now).await.map_err(internal)?;
-    Ok(Handled { step, ended: true })
+    let Some(Taken { id, chain, .. }) =
+        take(idp, &hop, Some(&bind), now).await.map_err(internal)?
+    else {
+        return Err(Fatal("error.internal"));
+    };
+    let step = advance(idp, &id, chain, now).await.map_err(internal)?;
+    Ok(Handled {
+        step,
+        ended: true,
+        bind: Some(bind),
+    })
 }
 
 /// The SAML front's part when a session ends elsewhere (OIDC logout): nothing in the
@@ -500,11 +663,12 @@ impl LogoutNotifier for FrontChannel {
                 &ended.id,
                 None,
                 Finish::Redirect(then.to_string()),
+                None,
                 now,
             )
             .await
             {
-                Ok(id) => Some(format!("{}?id={id}", paths::SAML_SLO_NEXT)),
+                Ok(hop) => Some(format!("{}?id={hop}", paths::SAML_SLO_NEXT)),
                 Err(e) => {
                     tracing::error!("starting SAML logout failed: {}", crate::error_chain(&e));
                     None

@@ -264,12 +264,28 @@ pub async fn insert_certificate(db: &Db, kid: &str, cert_b64: &str, now: i64) ->
     Ok(())
 }
 
-pub async fn put_logout(db: &Db, id: &str, state: &str, expires_at: i64) -> Result<()> {
+/// A logout in progress as stored: its id, state and the browser it is bound to.
+pub struct LogoutRow {
+    pub id: String,
+    pub state: String,
+    pub browser_hash: Option<String>,
+}
+
+pub async fn put_logout(
+    db: &Db,
+    id: &str,
+    hop_hash: &str,
+    browser_hash: Option<&str>,
+    state: &str,
+    expires_at: i64,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO saml_logouts (id, state, expires_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+        "INSERT INTO saml_logouts (id, hop_hash, browser_hash, state, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
+    .bind(hop_hash)
+    .bind(browser_hash)
     .bind(state)
     .bind(expires_at)
     .execute(db.writer())
@@ -277,16 +293,56 @@ pub async fn put_logout(db: &Db, id: &str, state: &str, expires_at: i64) -> Resu
     Ok(())
 }
 
-pub async fn get_logout(db: &Db, id: &str, now: i64) -> Result<Option<String>> {
-    Ok(
-        sqlx::query("SELECT state FROM saml_logouts WHERE id = $1 AND expires_at > $2")
-            .bind(id)
-            .bind(now)
-            .fetch_optional(db.pool())
-            .await?
-            .map(|r| r.try_get("state"))
-            .transpose()?,
+/// The live logout whose current step value hashes to `hop_hash`.
+pub async fn logout_by_hop(db: &Db, hop_hash: &str, now: i64) -> Result<Option<LogoutRow>> {
+    let Some(r) = sqlx::query(
+        "SELECT id, state, browser_hash FROM saml_logouts \
+         WHERE hop_hash = $1 AND expires_at > $2",
     )
+    .bind(hop_hash)
+    .bind(now)
+    .fetch_optional(db.writer())
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(LogoutRow {
+        id: r.try_get("id")?,
+        state: r.try_get("state")?,
+        browser_hash: r.try_get("browser_hash")?,
+    }))
+}
+
+/// Uses up the step value `hop_hash` of logout `id` (binding it to `browser_hash` when it is
+/// not bound yet); false when another request used it first.
+pub async fn take_logout_hop(
+    db: &Db,
+    id: &str,
+    hop_hash: &str,
+    browser_hash: &str,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE saml_logouts SET hop_hash = NULL, \
+         browser_hash = COALESCE(browser_hash, $3) \
+         WHERE id = $1 AND hop_hash = $2",
+    )
+    .bind(id)
+    .bind(hop_hash)
+    .bind(browser_hash)
+    .execute(db.writer())
+    .await?;
+    Ok(affected(r) == 1)
+}
+
+/// Saves the state of logout `id` and the hash of the step value now handed out.
+pub async fn update_logout(db: &Db, id: &str, hop_hash: &str, state: &str) -> Result<()> {
+    sqlx::query("UPDATE saml_logouts SET hop_hash = $2, state = $3 WHERE id = $1")
+        .bind(id)
+        .bind(hop_hash)
+        .bind(state)
+        .execute(db.writer())
+        .await?;
+    Ok(())
 }
 
 pub async fn delete_logout(db: &Db, id: &str) -> Result<()> {

@@ -288,7 +288,19 @@ async fn chain_with_a_failing_sp(fail: Failure) {
     let last = addressee(&[&sp_b, &sp_c], &second);
     assert_ne!(last.entity_id, failing.entity_id, "the chain moved on");
     assert_logout_request_to(last, &app, &second, &told(last));
-    assert_eq!(second.relay_state, first.relay_state, "the same chain");
+    assert_ne!(
+        second.relay_state, first.relay_state,
+        "a new single-use value for each step"
+    );
+    // A used step value is refused, even in the chain's own browser, and moves nothing:
+    // neither at the next step nor as the RelayState of a LogoutResponse.
+    let used = first.relay_state.clone().unwrap();
+    let r = b
+        .get(&app.url(&format!("/saml/slo/next?id={}", urlencode(&used))))
+        .await;
+    assert_eq!(r.status, 400, "a used step value: {}", r.body);
+    let r = answer(&app, &b, failing, &first, SUCCESS).await;
+    assert_eq!(r.status, 400, "a used step value: {}", r.body);
 
     let r = answer(&app, &b, last, &second, SUCCESS).await;
     let to_a = idp_redirect(&location(&r), &cert);
@@ -582,4 +594,108 @@ async fn after_prompt_login_rp_initiated_logout_still_visits_the_saml_sp() {
     let r = answer(&app, &b, &sp, &m, SUCCESS).await;
     assert_eq!(location(&r), format!("{RP_LOGOUT}?state=s10"));
     assert_session_gone(&app, &b, &sp, cookies).await;
+}
+
+/// The chain is the browser's: an SP's server (or any client without the browser's SLO
+/// cookie) holding the RelayState it was sent cannot move the chain on, so it never sees the
+/// LogoutRequests for the other SPs; the browser still can.
+#[tokio::test]
+async fn an_sp_cannot_walk_the_chain_without_the_browser() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    let sp_a = TestSp::new("https://sp-a.example.se").signing();
+    let sp_b = TestSp::new("https://sp-b.example.se").signing();
+    let sp_c = TestSp::new("https://sp-c.example.se").signing();
+    for sp in [&sp_a, &sp_b, &sp_c] {
+        sp.register(&app, &[]);
+    }
+    let cert = idp_cert(&app).await;
+    let b = app.browser();
+    let told_a = sp_a.log_in(&app, &b, LOGIN).await;
+    let told_b = sp_b.log_in(&app, &b, None).await;
+    let told_c = sp_c.log_in(&app, &b, None).await;
+    let told = |sp: &TestSp| {
+        if sp.entity_id == sp_b.entity_id {
+            told_b.clone()
+        } else {
+            told_c.clone()
+        }
+    };
+
+    let request = sp_a.logout_request(&app, "_slo-a-7", &told_a);
+    let r = b
+        .get(&sp_a.redirect_url(&app.url("/saml/slo"), "SAMLRequest", &request, Some("a7")))
+        .await;
+    let first = idp_redirect(&location(&r), &cert);
+    let hostile = addressee(&[&sp_b, &sp_c], &first);
+    assert_logout_request_to(hostile, &app, &first, &told(hostile));
+    let relay = first.relay_state.clone().unwrap();
+
+    // The hostile SP's server: no cookies of the browser.
+    let next_url = app.url(&format!("/saml/slo/next?id={}", urlencode(&relay)));
+    let r = app.client().get(&next_url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("SAMLRequest"), "{body}");
+    // Nor from another browser, nor with its own LogoutResponse carrying the RelayState.
+    let other = app.browser();
+    let r = other.get(&next_url).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.location.is_none());
+    let r = answer(&app, &other, hostile, &first, SUCCESS).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.location.is_none());
+
+    // None of that used the step up: the browser goes on to the other SP, then back to A.
+    let r = answer(&app, &b, hostile, &first, SUCCESS).await;
+    let second = idp_redirect(&location(&r), &cert);
+    let last = addressee(&[&sp_b, &sp_c], &second);
+    assert_ne!(last.entity_id, hostile.entity_id);
+    assert_logout_request_to(last, &app, &second, &told(last));
+    let r = answer(&app, &b, last, &second, SUCCESS).await;
+    let to_a = idp_redirect(&location(&r), &cert);
+    assert_logout_response_to(&sp_a, &app, &to_a, "_slo-a-7", Some("a7"));
+    assert_eq!(to_a.status(), (SUCCESS.to_string(), None));
+}
+
+/// An SP's LogoutRequest that arrives without the session's browser (here from a client
+/// with no cookies) ends the session but is answered towards that SP alone: no chain
+/// through the other SPs, and PartialLogout since they were not told.
+#[tokio::test]
+async fn a_logout_request_without_the_browser_is_answered_to_its_sp_only() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    let sp_a = TestSp::new("https://sp-a.example.se").signing();
+    sp_a.register(&app, &[]);
+    let sp_b = TestSp::new("https://sp-b.example.se").signing();
+    sp_b.register(&app, &[]);
+    let cert = idp_cert(&app).await;
+    let b = app.browser();
+    let told_a = sp_a.log_in(&app, &b, LOGIN).await;
+    sp_b.log_in(&app, &b, None).await;
+
+    let server = app.browser();
+    let request = sp_a.logout_request(&app, "_slo-a-8", &told_a);
+    let r = server
+        .get(&sp_a.redirect_url(&app.url("/saml/slo"), "SAMLRequest", &request, Some("a8")))
+        .await;
+    let to_a = idp_redirect(&location(&r), &cert);
+    assert_logout_response_to(&sp_a, &app, &to_a, "_slo-a-8", Some("a8"));
+    assert_eq!(
+        to_a.status(),
+        (SUCCESS.to_string(), Some(PARTIAL_LOGOUT.to_string()))
+    );
+    assert!(
+        !r.headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().contains("portvakt_slo")),
+        "no chain is bound to a client that is not the session's browser"
+    );
+    // The session has ended all the same.
+    assert!(
+        !sp_b.answered_without_login(&app, &b).await,
+        "the ended session must not answer an AuthnRequest"
+    );
 }
