@@ -230,10 +230,31 @@ pub async fn revoke_family(db: &Db, family_id: &str) -> Result<u64> {
     Ok(affected(r))
 }
 
-pub async fn revoke_session_refresh(db: &Db, session_id: &str) -> Result<u64> {
-    let r = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE session_id = $1")
-        .bind(session_id)
-        .execute(db.writer())
+/// Revokes every refresh token of a session, on `conn` (inside the transaction that ends the
+/// session, so no refresh succeeds once the session is ended).
+pub async fn revoke_session_refresh(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+) -> Result<u64> {
+    let r =
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE session_id = $1 AND revoked = 0")
+            .bind(session_id)
+            .execute(&mut *conn)
+            .await?;
+    Ok(affected(r))
+}
+
+/// Moves a session's refresh tokens to the session that replaces it (the same person logged
+/// in again), on `conn`, so ending the new session reaches them.
+pub async fn move_session_refresh(
+    conn: &mut sqlx::AnyConnection,
+    from: &str,
+    to: &str,
+) -> Result<u64> {
+    let r = sqlx::query("UPDATE refresh_tokens SET session_id = $2 WHERE session_id = $1")
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
         .await?;
     Ok(affected(r))
 }
