@@ -191,6 +191,21 @@ impl Authn {
         self.end(s, now).await.map(|_| ())
     }
 
+    /// Ends every live session of a person except `keep` (a password reset: whoever else
+    /// is signed in with the old password is signed out, and their refresh tokens revoked).
+    pub async fn end_other_sessions(
+        &self,
+        person_id: &str,
+        keep: &str,
+        now: i64,
+    ) -> Result<(), AuthnError> {
+        for rec in storage::sessions::live_for_person(&self.db, person_id, keep, now).await? {
+            let s = to_session(rec)?;
+            self.end(&s, now).await?;
+        }
+        Ok(())
+    }
+
     /// Ends a session with the browser present: returns where to send it, which is `then`
     /// unless a protocol front must first visit its relying parties through the browser.
     pub async fn end_session_in_browser(

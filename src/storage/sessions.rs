@@ -144,6 +144,28 @@ pub async fn replace_session(
     Ok(true)
 }
 
+/// The live sessions of a person other than `keep`.
+pub async fn live_for_person(
+    db: &Db,
+    person_id: &str,
+    keep: &str,
+    now: i64,
+) -> Result<Vec<SessionRecord>> {
+    let sql = concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sso_sessions WHERE person_id = $1 AND id <> $2 AND ended_at IS NULL \
+         AND expires_at > $3"
+    );
+    let rows = sqlx::query(sql)
+        .bind(person_id)
+        .bind(keep)
+        .bind(now)
+        .fetch_all(db.writer())
+        .await?;
+    rows.iter().map(session_from_row).collect()
+}
+
 pub async fn add_participant(
     db: &Db,
     session_id: &str,
