@@ -159,7 +159,10 @@ macro_rules! refresh_columns {
     };
 }
 
-/// Consumes a refresh token of `client_id`; another client's token is never consumed.
+/// Consumes a refresh token of `client_id`; another client's token is never consumed. The
+/// family ends with its SSO session: a token whose session has ended or passed its absolute
+/// lifetime (`[session] absolute_ttl`) is not consumed (and is answered as unknown), which
+/// also refuses a token issued by a refresh that raced the logout.
 pub async fn consume_refresh(
     db: &Db,
     token_hash: &str,
@@ -169,6 +172,8 @@ pub async fn consume_refresh(
     let won = sqlx::query(
         "UPDATE refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND client_id = $3 \
          AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2 \
+         AND EXISTS (SELECT 1 FROM sso_sessions s WHERE s.id = refresh_tokens.session_id \
+         AND s.ended_at IS NULL AND s.expires_at > $2) \
          RETURNING token_hash, family_id, client_id, person_id, session_id, grant_data, \
          created_at, expires_at",
     )
@@ -206,13 +211,16 @@ pub async fn consume_refresh(
     }
 }
 
-/// A live refresh token (not consumed, not revoked, not expired), for introspection.
+/// A live refresh token (not consumed, not revoked, not expired, its session live), for
+/// introspection.
 pub async fn live_refresh(db: &Db, token_hash: &str, now: i64) -> Result<Option<GrantRecord>> {
     let sql = concat!(
         "SELECT ",
         refresh_columns!(),
         " FROM refresh_tokens WHERE token_hash = $1 \
-         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2"
+         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2 \
+         AND EXISTS (SELECT 1 FROM sso_sessions s WHERE s.id = refresh_tokens.session_id \
+         AND s.ended_at IS NULL AND s.expires_at > $2)"
     );
     let row = sqlx::query(sql)
         .bind(token_hash)

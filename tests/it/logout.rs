@@ -202,3 +202,33 @@ async fn logout_sends_back_channel_logout_tokens() {
     // Its signature verifies against the published keys.
     portvakt::keys::KeyStore::verify_jwt(&app.state.keys, &token, app.clock.now()).unwrap();
 }
+
+#[tokio::test]
+async fn a_refresh_token_family_ends_at_the_sessions_absolute_lifetime() {
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let (_browser, t) = app.login_tokens("one", "elev.anna").await;
+    let absolute = app.config.session.absolute_ttl;
+    let refresh_ttl = app.config.tokens.refresh_ttl;
+    assert!(
+        refresh_ttl < absolute,
+        "the test needs a family to outlive one token"
+    );
+    // Within the session's lifetime the family rotates as usual ...
+    app.clock.advance(absolute - refresh_ttl + 60);
+    let (s, rotated) = app
+        .token(
+            "one",
+            SECRET,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{rotated}");
+    // ... and the new token, though not itself expired, ends with the session.
+    app.clock.advance(refresh_ttl - 30);
+    assert_refresh_refused(&app, rotated["refresh_token"].as_str().unwrap()).await;
+}
