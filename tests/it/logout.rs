@@ -232,3 +232,36 @@ async fn a_refresh_token_family_ends_at_the_sessions_absolute_lifetime() {
     app.clock.advance(refresh_ttl - 30);
     assert_refresh_refused(&app, rotated["refresh_token"].as_str().unwrap()).await;
 }
+
+#[tokio::test]
+async fn ending_a_session_revokes_its_refresh_tokens_before_it_returns() {
+    // The storage call alone, with no logout notifier: the revocation is part of ending the
+    // session, not of some task that runs afterwards.
+    use sqlx::{Connection, Row};
+    let app = spawn_app().await;
+    app.add_person("elev.anna", &["student"]).await;
+    app.add_client("one", |_| {}).await;
+    let (_browser, t) = app.login_tokens("one", "elev.anna").await;
+    let sid = jwt_claims(t["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let session = portvakt::storage::sessions::get_session_by_sid(&app.db, &sid)
+        .await
+        .unwrap()
+        .unwrap();
+    let ended =
+        portvakt::storage::sessions::end_session(&app.db, &session.id, app.clock.now()).await;
+    assert!(ended.unwrap());
+    let mut conn = sqlx::AnyConnection::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    let row = sqlx::query("SELECT revoked FROM refresh_tokens WHERE token_hash = $1")
+        .bind(portvakt::keys::hash_token(
+            t["refresh_token"].as_str().unwrap(),
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(row.try_get::<i64, _>("revoked").unwrap(), 1);
+}
