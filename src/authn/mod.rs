@@ -121,10 +121,15 @@ impl Authn {
     pub async fn reset_password(
         &self,
         person_id: &str,
+        current_session: &str,
         password: String,
         now: i64,
     ) -> Result<(), AuthnError> {
         self.set_password(person_id, password, now).await?;
+        // Whoever else is signed in as this person (perhaps with the old password) is signed
+        // out, and their refresh tokens revoked; the session that proved the reset stays.
+        self.end_other_sessions(person_id, current_session, now)
+            .await?;
         storage::records::audit(
             &self.db,
             "user.password_reset",

@@ -48,7 +48,9 @@ pub struct EndedSession {
 }
 
 /// Implemented by each protocol front (wired in app.rs) so single logout crosses protocols
-/// without authn knowing them. Implementations spawn their own work and return at once.
+/// without authn knowing them. Implementations spawn their own work and return at once; what
+/// must hold when logout returns (refresh tokens revoked) is done before, in the
+/// transaction that ends the session.
 pub trait LogoutNotifier: Send + Sync {
     fn session_ended(&self, ended: &EndedSession, now: i64);
 
@@ -143,15 +145,22 @@ impl Authn {
             expires_at: now + self.config.session.absolute_ttl,
             ended_at: None,
         };
-        storage::sessions::insert_session(&self.db, &rec).await?;
-        if let Some(p) = previous {
-            if p.person_id == person_id {
-                storage::sessions::copy_participants(&self.db, &p.id, &rec.id).await?;
-                storage::saml::move_subjects(&self.db, &p.id, &rec.id).await?;
-                storage::sessions::end_session(&self.db, &p.id, now).await?;
-            } else {
+        match previous {
+            // The same person again (prompt=login, max_age, step-up, password reset): the new
+            // session takes over the old one's relying parties, SAML subjects and refresh
+            // tokens, so its logout reaches them all.
+            Some(p)
+                if p.person_id == person_id
+                    && storage::sessions::replace_session(&self.db, &rec, &p.id, now).await? => {}
+            Some(p) if p.person_id == person_id => {
+                // Ended meanwhile (a logout raced this login): nothing to take over.
+                storage::sessions::insert_session(&self.db, &rec).await?;
+            }
+            Some(p) => {
+                storage::sessions::insert_session(&self.db, &rec).await?;
                 self.end_session(&p, now).await?;
             }
+            None => storage::sessions::insert_session(&self.db, &rec).await?,
         }
         Ok((cookie, to_session(rec)?))
     }
@@ -176,9 +185,25 @@ impl Authn {
         }
     }
 
-    /// Ends a session and tells every protocol front, so each can end its part.
+    /// Ends a session and tells every protocol front, so each can end its part. The session's
+    /// refresh tokens are revoked in the transaction that ends it.
     pub async fn end_session(&self, s: &Session, now: i64) -> Result<(), AuthnError> {
         self.end(s, now).await.map(|_| ())
+    }
+
+    /// Ends every live session of a person except `keep` (a password reset: whoever else
+    /// is signed in with the old password is signed out, and their refresh tokens revoked).
+    pub async fn end_other_sessions(
+        &self,
+        person_id: &str,
+        keep: &str,
+        now: i64,
+    ) -> Result<(), AuthnError> {
+        for rec in storage::sessions::live_for_person(&self.db, person_id, keep, now).await? {
+            let s = to_session(rec)?;
+            self.end(&s, now).await?;
+        }
+        Ok(())
     }
 
     /// Ends a session with the browser present: returns where to send it, which is `then`

@@ -156,7 +156,9 @@ async fn password_post(
         })?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
-    authn.reset_password(&person.id, form.password, now).await?;
+    authn
+        .reset_password(&person.id, &session.id, form.password, now)
+        .await?;
     if tx.protocol == Protocol::PasswordReset {
         authn.finish(&tx.id).await?;
         return web::render(&PasswordPage {

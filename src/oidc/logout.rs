@@ -8,7 +8,6 @@
 use super::authorize::{Params, redirect_with};
 use super::{Op, client::Client, tokens};
 use crate::authn::{EndedSession, LogoutNotifier, Session};
-use crate::storage;
 use std::time::Duration;
 
 /// A checked logout request.
@@ -83,8 +82,9 @@ pub async fn check(
     })
 }
 
-/// Ends an OIDC session's part when an SSO session ends: revokes its refresh tokens and
-/// sends logout tokens to the participants that registered a back-channel URI.
+/// Ends an OIDC session's part when an SSO session ends: sends logout tokens (in the
+/// background) to the participants that registered a back-channel URI. The session's refresh
+/// tokens are already revoked, in the transaction that ended it.
 pub struct BackChannel {
     pub op: Op,
     pub http: reqwest::Client,
@@ -96,9 +96,6 @@ impl LogoutNotifier for BackChannel {
         let http = self.http.clone();
         let ended = ended.clone();
         tokio::spawn(async move {
-            if let Err(e) = storage::tokens::revoke_session_refresh(&op.db, &ended.id).await {
-                tracing::error!("revoking refresh tokens at logout failed: {e}");
-            }
             for (rp_id, protocol) in ended.participants.iter().filter(|(_, p)| p == "oidc") {
                 let client = match op.client(rp_id, now).await {
                     Ok(Some(c)) => c,

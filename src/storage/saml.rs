@@ -194,11 +194,13 @@ pub async fn upsert_subject(db: &Db, s: &Subject) -> Result<()> {
 
 /// A new session of the same person takes over what the SPs were told about the old one:
 /// they still name it by the NameID and SessionIndex they got.
-pub async fn move_subjects(db: &Db, from: &str, to: &str) -> Result<()> {
+/// Moves a session's SAML subjects to the session that replaces it, on `conn` (inside the
+/// transaction that replaces the session).
+pub async fn move_subjects(conn: &mut sqlx::AnyConnection, from: &str, to: &str) -> Result<()> {
     sqlx::query("UPDATE saml_subjects SET session_id = $2 WHERE session_id = $1")
         .bind(from)
         .bind(to)
-        .execute(db.writer())
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

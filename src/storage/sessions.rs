@@ -42,6 +42,11 @@ macro_rules! session_columns {
 }
 
 pub async fn insert_session(db: &Db, s: &SessionRecord) -> Result<()> {
+    let mut conn = db.writer().acquire().await?;
+    insert_session_on(&mut conn, s).await
+}
+
+async fn insert_session_on(conn: &mut sqlx::AnyConnection, s: &SessionRecord) -> Result<()> {
     sqlx::query(
         "INSERT INTO sso_sessions (id, sid, person_id, methods, acr, auth_time, created_at, \
          last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -55,7 +60,7 @@ pub async fn insert_session(db: &Db, s: &SessionRecord) -> Result<()> {
     .bind(s.created_at)
     .bind(s.last_seen)
     .bind(s.expires_at)
-    .execute(db.writer())
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -89,14 +94,76 @@ pub async fn touch_session(db: &Db, id: &str, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Ends a session; true if this call ended it (false if it was already ended or unknown).
+/// Ends a session and revokes its refresh tokens in one transaction; true if this call ended
+/// it (false if it was already ended or unknown).
 pub async fn end_session(db: &Db, id: &str, now: i64) -> Result<bool> {
+    let mut tx = db.writer().begin().await?;
+    let ended = end_session_on(&mut tx, id, now).await?;
+    if ended {
+        super::tokens::revoke_session_refresh(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(ended)
+}
+
+async fn end_session_on(conn: &mut sqlx::AnyConnection, id: &str, now: i64) -> Result<bool> {
     let r = sqlx::query("UPDATE sso_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
         .bind(id)
         .bind(now)
-        .execute(db.writer())
+        .execute(&mut *conn)
         .await?;
     Ok(affected(r) == 1)
+}
+
+/// The same person logged in again: in one transaction, inserts the new session, gives it the
+/// previous one's relying parties, SAML subjects and refresh tokens, and ends the previous one.
+/// False (and nothing written) if the previous session had already ended meanwhile.
+pub async fn replace_session(
+    db: &Db,
+    new: &SessionRecord,
+    previous: &str,
+    now: i64,
+) -> Result<bool> {
+    let mut tx = db.writer().begin().await?;
+    if !end_session_on(&mut tx, previous, now).await? {
+        return Ok(false);
+    }
+    insert_session_on(&mut tx, new).await?;
+    sqlx::query(
+        "INSERT INTO session_participants (session_id, rp_id, protocol, first_at) \
+         SELECT $2, rp_id, protocol, first_at FROM session_participants WHERE session_id = $1 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(previous)
+    .bind(&new.id)
+    .execute(&mut *tx)
+    .await?;
+    super::saml::move_subjects(&mut tx, previous, &new.id).await?;
+    super::tokens::move_session_refresh(&mut tx, previous, &new.id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The live sessions of a person other than `keep`.
+pub async fn live_for_person(
+    db: &Db,
+    person_id: &str,
+    keep: &str,
+    now: i64,
+) -> Result<Vec<SessionRecord>> {
+    let sql = concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sso_sessions WHERE person_id = $1 AND id <> $2 AND ended_at IS NULL \
+         AND expires_at > $3"
+    );
+    let rows = sqlx::query(sql)
+        .bind(person_id)
+        .bind(keep)
+        .bind(now)
+        .fetch_all(db.writer())
+        .await?;
+    rows.iter().map(session_from_row).collect()
 }
 
 pub async fn add_participant(
@@ -130,19 +197,6 @@ pub async fn participants(db: &Db, session_id: &str) -> Result<Vec<(String, Stri
     rows.iter()
         .map(|r| Ok((r.try_get("rp_id")?, r.try_get("protocol")?)))
         .collect()
-}
-
-pub async fn copy_participants(db: &Db, from: &str, to: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO session_participants (session_id, rp_id, protocol, first_at) \
-         SELECT $2, rp_id, protocol, first_at FROM session_participants WHERE session_id = $1 \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(from)
-    .bind(to)
-    .execute(db.writer())
-    .await?;
-    Ok(())
 }
 
 #[derive(Debug, Clone)]

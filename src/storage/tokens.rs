@@ -159,7 +159,10 @@ macro_rules! refresh_columns {
     };
 }
 
-/// Consumes a refresh token of `client_id`; another client's token is never consumed.
+/// Consumes a refresh token of `client_id`; another client's token is never consumed. The
+/// family ends with its SSO session: a token whose session has ended or passed its absolute
+/// lifetime (`[session] absolute_ttl`) is not consumed (and is answered as unknown), which
+/// also refuses a token issued by a refresh that raced the logout.
 pub async fn consume_refresh(
     db: &Db,
     token_hash: &str,
@@ -169,6 +172,8 @@ pub async fn consume_refresh(
     let won = sqlx::query(
         "UPDATE refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND client_id = $3 \
          AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2 \
+         AND EXISTS (SELECT 1 FROM sso_sessions s WHERE s.id = refresh_tokens.session_id \
+         AND s.ended_at IS NULL AND s.expires_at > $2) \
          RETURNING token_hash, family_id, client_id, person_id, session_id, grant_data, \
          created_at, expires_at",
     )
@@ -206,13 +211,16 @@ pub async fn consume_refresh(
     }
 }
 
-/// A live refresh token (not consumed, not revoked, not expired), for introspection.
+/// A live refresh token (not consumed, not revoked, not expired, its session live), for
+/// introspection.
 pub async fn live_refresh(db: &Db, token_hash: &str, now: i64) -> Result<Option<GrantRecord>> {
     let sql = concat!(
         "SELECT ",
         refresh_columns!(),
         " FROM refresh_tokens WHERE token_hash = $1 \
-         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2"
+         AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2 \
+         AND EXISTS (SELECT 1 FROM sso_sessions s WHERE s.id = refresh_tokens.session_id \
+         AND s.ended_at IS NULL AND s.expires_at > $2)"
     );
     let row = sqlx::query(sql)
         .bind(token_hash)
@@ -230,10 +238,31 @@ pub async fn revoke_family(db: &Db, family_id: &str) -> Result<u64> {
     Ok(affected(r))
 }
 
-pub async fn revoke_session_refresh(db: &Db, session_id: &str) -> Result<u64> {
-    let r = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE session_id = $1")
-        .bind(session_id)
-        .execute(db.writer())
+/// Revokes every refresh token of a session, on `conn` (inside the transaction that ends the
+/// session, so no refresh succeeds once the session is ended).
+pub async fn revoke_session_refresh(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+) -> Result<u64> {
+    let r =
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE session_id = $1 AND revoked = 0")
+            .bind(session_id)
+            .execute(&mut *conn)
+            .await?;
+    Ok(affected(r))
+}
+
+/// Moves a session's refresh tokens to the session that replaces it (the same person logged
+/// in again), on `conn`, so ending the new session reaches them.
+pub async fn move_session_refresh(
+    conn: &mut sqlx::AnyConnection,
+    from: &str,
+    to: &str,
+) -> Result<u64> {
+    let r = sqlx::query("UPDATE refresh_tokens SET session_id = $2 WHERE session_id = $1")
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
         .await?;
     Ok(affected(r))
 }

@@ -60,6 +60,72 @@ async fn step_up_names_the_person_and_a_concurrent_one_is_already_in_progress() 
 }
 
 #[tokio::test]
+async fn password_reset_ends_the_persons_other_sessions_and_their_refresh_tokens() {
+    let app = bankid_app(|_| {}).await;
+    person(&app, "erik", ERIK).await;
+    // Somewhere else, erik is signed in with his (old) password and the RP holds a refresh
+    // token.
+    let elsewhere = app.browser();
+    let (url, _, _, verifier) = app.authorize_url("rp", &[]);
+    let cb = elsewhere.login(&app, &url, "erik", PASSWORD).await;
+    let old = tokens(&app, &cb, &verifier).await;
+    assert!(elsewhere.has_sso());
+
+    let b = app.browser();
+    let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
+    let tx = hidden(&page.body, "tx");
+    let reset = b.get(&app.url(&format!("/login?tx={tx}&reset=1"))).await;
+    let (order, _) = start(&b, &app, &reset, "other", "password").await;
+    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
+    let form = b.get(&app.url(v["next"].as_str().unwrap())).await;
+    let csrf = hidden(&form.body, "csrf");
+    let new = "ett helt nytt lösenord";
+    let r = b
+        .post(
+            &app.url("/password"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("password", new),
+                ("repeat", new),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let resume = r.location.unwrap();
+
+    // The other session is over, and so is its refresh token, at once.
+    let (s, body) = app
+        .token(
+            "rp",
+            SECRET,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (url, _, _, _) = app.authorize_url("rp", &[("prompt", "none")]);
+    let r = elsewhere.get(&url).await;
+    let to = r.location.unwrap_or_default();
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("login_required"),
+        "{to}"
+    );
+    // The browser that reset the password keeps its session and goes on to the relying party.
+    assert!(b.has_sso());
+    let r = b.get(&resume).await;
+    assert_eq!(r.status, 303);
+    assert!(query_param(&r.location.unwrap(), "code").is_some());
+}
+
+#[tokio::test]
 async fn password_reset_after_bankid_then_on_to_the_relying_party() {
     let app = bankid_app(|_| {}).await;
     person(&app, "erik", ERIK).await;
