@@ -22,6 +22,7 @@ mod rotation;
 mod saml;
 mod saml_dsig;
 mod saml_interop;
+mod saml_registry;
 mod saml_slo;
 mod saml_sp;
 mod sync;
