@@ -176,22 +176,7 @@ async fn sp_list_update_and_remove_take_effect_at_the_next_login() {
 /// Serves `doc` at http://127.0.0.1:PORT/md.xml from a thread of its own (the CLI call blocks
 /// the test's runtime).
 fn serve_metadata(doc: String) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/md.xml", listener.local_addr().unwrap());
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let router = axum::Router::new()
-                .route("/md.xml", axum::routing::get(move || async move { doc }));
-            axum::serve(listener, router).await
-        })
-    });
-    url
+    serve_changing_metadata(std::sync::Arc::new(std::sync::Mutex::new(doc)))
 }
 
 #[tokio::test]
@@ -216,7 +201,8 @@ async fn sp_add_takes_metadata_from_a_url() {
     );
 }
 
-/// Serves whatever `doc` holds at the time of each request (a metadata URL that changes).
+/// Serves whatever `doc` holds at the time of each request at http://127.0.0.1:PORT/md.xml,
+/// from a thread of its own (a metadata URL that changes).
 fn serve_changing_metadata(doc: std::sync::Arc<std::sync::Mutex<String>>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/md.xml", listener.local_addr().unwrap());

@@ -276,26 +276,19 @@ async fn the_guard_counts_the_deactivations_of_the_last_24_hours() {
     // A day later (the app's clock; the run in-process on it) the window has passed.
     app.clock.advance(25 * 3600);
     let client = reg.client(100, 0);
-    let runner = portvakt::sync::run::Runner {
-        db: &app.db,
-        config: &app.config,
-        clock: &app.clock,
-        source: SOURCE,
-        username_context: Some(USERNAME_CONTEXT),
-        dry_run: false,
-    };
-    let client = &client;
-    let out = runner
-        .run(
-            RunKind::Full,
-            |_| async move {
-                let snapshot = client.snapshot(&|_| {}).await.map_err(|e| e.to_string())?;
-                Ok(portvakt::sync::run::Fetched::Full(snapshot))
-            },
-            &|_| {},
-        )
-        .await
-        .unwrap();
+    let out = portvakt::sync::run_once(
+        &app.db,
+        &app.config,
+        &app.clock,
+        SOURCE,
+        Some(USERNAME_CONTEXT),
+        &client,
+        RunKind::Full,
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(out.status, portvakt::sync::run::Status::Applied),
         "{:?}",
