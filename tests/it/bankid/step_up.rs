@@ -75,22 +75,9 @@ async fn password_reset_ends_the_persons_other_sessions_and_their_refresh_tokens
     let (page, _, _) = oidc_login_page(&app, &b, &[]).await;
     let tx = hidden(&page.body, "tx");
     let reset = b.get(&app.url(&format!("/login?tx={tx}&reset=1"))).await;
-    let (order, _) = start(&b, &app, &reset, "other", "password").await;
-    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
-    let form = b.get(&app.url(v["next"].as_str().unwrap())).await;
-    let csrf = hidden(&form.body, "csrf");
+    let csrf = new_password_form(&b, &app, &reset).await;
     let new = "ett helt nytt lösenord";
-    let r = b
-        .post(
-            &app.url("/password"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("password", new),
-                ("repeat", new),
-            ],
-        )
-        .await;
+    let r = post_password(&b, &app, &tx, &csrf, new, new).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let resume = r.location.unwrap();
 
@@ -145,54 +132,14 @@ async fn password_reset_after_bankid_then_on_to_the_relying_party() {
     assert!(form.body.contains("erik"));
     let csrf = hidden(&form.body, "csrf");
     let new = "ett helt nytt lösenord";
-    let r = b
-        .post(
-            &app.url("/password"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("password", new),
-                ("repeat", "något annat"),
-            ],
-        )
-        .await;
+    let r = post_password(&b, &app, &tx, &csrf, new, "något annat").await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("inte likadana"));
-    let r = b
-        .post(
-            &app.url("/password"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("password", "kort"),
-                ("repeat", "kort"),
-            ],
-        )
-        .await;
+    let r = post_password(&b, &app, &tx, &csrf, "kort", "kort").await;
     assert_eq!(r.status, 400);
-    let r = b
-        .post(
-            &app.url("/password"),
-            &[
-                ("tx", &tx),
-                ("csrf", "forged"),
-                ("password", new),
-                ("repeat", new),
-            ],
-        )
-        .await;
+    let r = post_password(&b, &app, &tx, "forged", new, new).await;
     assert_eq!(r.status, 403);
-    let r = b
-        .post(
-            &app.url("/password"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("password", new),
-                ("repeat", new),
-            ],
-        )
-        .await;
+    let r = post_password(&b, &app, &tx, &csrf, new, new).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let r = b.get(&r.location.unwrap()).await;
     let cb = r.location.unwrap();
@@ -233,22 +180,36 @@ async fn the_password_page_alone_needs_a_fresh_bankid_login() {
     let tx = hidden(&page.body, "tx");
     let r = b.get(&app.url(&format!("/password?tx={tx}"))).await;
     assert_eq!(r.status, 303, "no form without BankID");
-    let (order, _) = start(&b, &app, &page, "other", "password").await;
-    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
-    let form = b.get(&app.url(v["next"].as_str().unwrap())).await;
-    let csrf = hidden(&form.body, "csrf");
+    let csrf = new_password_form(&b, &app, &page).await;
     let new = "ett helt nytt lösenord";
-    let r = b
-        .post(
-            &app.url("/password"),
-            &[
-                ("tx", &tx),
-                ("csrf", &csrf),
-                ("password", new),
-                ("repeat", new),
-            ],
-        )
-        .await;
+    let r = post_password(&b, &app, &tx, &csrf, new, new).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Ditt nya lösenord är sparat"));
+}
+
+/// Posts the new-password form of transaction `tx`.
+async fn post_password(
+    b: &Browser,
+    app: &TestApp,
+    tx: &str,
+    csrf: &str,
+    password: &str,
+    repeat: &str,
+) -> Resp {
+    let form = [
+        ("tx", tx),
+        ("csrf", csrf),
+        ("password", password),
+        ("repeat", repeat),
+    ];
+    b.post(&app.url("/password"), &form).await
+}
+
+/// From a login page offering BankID: a reset order approved by Erik's BankID, then the
+/// new-password form; its CSRF token.
+async fn new_password_form(b: &Browser, app: &TestApp, page: &Resp) -> String {
+    let (order, _) = start(b, app, page, "other", "password").await;
+    let v = by_qr(b, app, &order, "approve", ERIK).await;
+    let form = b.get(&app.url(v["next"].as_str().unwrap())).await;
+    hidden(&form.body, "csrf")
 }
