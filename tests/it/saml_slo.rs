@@ -231,22 +231,63 @@ async fn sp_initiated_logout_reaches_the_other_sp_and_the_oidc_client() {
     assert_session_gone(&app, &b, &sp_a, cookies).await;
 }
 
+/// Three signing SPs, each logged in to through one browser (A first, with the password):
+/// what each was told about the subject.
+struct ThreeSps {
+    app: TestApp,
+    sp_a: TestSp,
+    sp_b: TestSp,
+    sp_c: TestSp,
+    cert: Vec<u8>,
+    b: Browser,
+    told_a: SpSubject,
+    told_b: SpSubject,
+    told_c: SpSubject,
+}
+
+impl ThreeSps {
+    async fn logged_in() -> Self {
+        let app = spawn_app().await;
+        app.add_person("elev.anna", &["student"]).await;
+        let sp_a = TestSp::new("https://sp-a.example.se").signing();
+        let sp_b = TestSp::new("https://sp-b.example.se").signing();
+        let sp_c = TestSp::new("https://sp-c.example.se").signing();
+        for sp in [&sp_a, &sp_b, &sp_c] {
+            sp.register(&app, &[]);
+        }
+        let cert = idp_cert(&app).await;
+        let b = app.browser();
+        let told_a = sp_a.log_in(&app, &b, LOGIN).await;
+        let told_b = sp_b.log_in(&app, &b, None).await;
+        let told_c = sp_c.log_in(&app, &b, None).await;
+        Self {
+            app,
+            sp_a,
+            sp_b,
+            sp_c,
+            cert,
+            b,
+            told_a,
+            told_b,
+            told_c,
+        }
+    }
+}
+
 /// Three SPs; the initiator's request ends the session, and the first SP visited fails in
 /// the way `fail` says; the chain goes on to the last one and ends in PartialLogout.
 async fn chain_with_a_failing_sp(fail: Failure) {
-    let app = spawn_app().await;
-    app.add_person("elev.anna", &["student"]).await;
-    let sp_a = TestSp::new("https://sp-a.example.se").signing();
-    let sp_b = TestSp::new("https://sp-b.example.se").signing();
-    let sp_c = TestSp::new("https://sp-c.example.se").signing();
-    for sp in [&sp_a, &sp_b, &sp_c] {
-        sp.register(&app, &[]);
-    }
-    let cert = idp_cert(&app).await;
-    let b = app.browser();
-    let told_a = sp_a.log_in(&app, &b, LOGIN).await;
-    let told_b = sp_b.log_in(&app, &b, None).await;
-    let told_c = sp_c.log_in(&app, &b, None).await;
+    let ThreeSps {
+        app,
+        sp_a,
+        sp_b,
+        sp_c,
+        cert,
+        b,
+        told_a,
+        told_b,
+        told_c,
+    } = ThreeSps::logged_in().await;
     let told = |sp: &TestSp| {
         if sp.entity_id == sp_b.entity_id {
             told_b.clone()
@@ -601,19 +642,17 @@ async fn after_prompt_login_rp_initiated_logout_still_visits_the_saml_sp() {
 /// LogoutRequests for the other SPs; the browser still can.
 #[tokio::test]
 async fn an_sp_cannot_walk_the_chain_without_the_browser() {
-    let app = spawn_app().await;
-    app.add_person("elev.anna", &["student"]).await;
-    let sp_a = TestSp::new("https://sp-a.example.se").signing();
-    let sp_b = TestSp::new("https://sp-b.example.se").signing();
-    let sp_c = TestSp::new("https://sp-c.example.se").signing();
-    for sp in [&sp_a, &sp_b, &sp_c] {
-        sp.register(&app, &[]);
-    }
-    let cert = idp_cert(&app).await;
-    let b = app.browser();
-    let told_a = sp_a.log_in(&app, &b, LOGIN).await;
-    let told_b = sp_b.log_in(&app, &b, None).await;
-    let told_c = sp_c.log_in(&app, &b, None).await;
+    let ThreeSps {
+        app,
+        sp_a,
+        sp_b,
+        sp_c,
+        cert,
+        b,
+        told_a,
+        told_b,
+        told_c,
+    } = ThreeSps::logged_in().await;
     let told = |sp: &TestSp| {
         if sp.entity_id == sp_b.entity_id {
             told_b.clone()
