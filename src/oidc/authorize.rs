@@ -7,34 +7,51 @@ use super::{GrantData, OidcError, Op, client::Client, split_spaces};
 use crate::authn::{Protocol, Requirement, Resumed, Session};
 use crate::storage::{self, tokens::GrantRecord};
 
+/// At most this many parameters are read from one request. The endpoints define about a
+/// dozen; the cap keeps the duplicate check and every lookup cheap for a hostile body.
+pub const MAX_PARAMS: usize = 100;
+
 /// Request parameters as received, from the query (GET) or the form body (POST).
-pub struct Params(Vec<(String, String)>);
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    /// More than `MAX_PARAMS` were sent; the rest were not read.
+    overflow: bool,
+}
 
 impl Params {
     pub fn parse(raw: &str) -> Self {
-        Params(
-            url::form_urlencoded::parse(raw.as_bytes())
-                .into_owned()
-                .collect(),
-        )
+        let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+            .take(MAX_PARAMS + 1)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let overflow = pairs.len() > MAX_PARAMS;
+        pairs.truncate(MAX_PARAMS);
+        Params { pairs, overflow }
     }
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
-        Params(pairs)
+        Params {
+            pairs,
+            overflow: false,
+        }
     }
     /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.pairs
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     }
-    /// RFC 6749 §3.1: request and response parameters MUST NOT be included more than once.
-    pub fn duplicated(&self) -> Option<&str> {
-        self.0
+    /// Why the request as a whole is malformed: too many parameters, or one given more than
+    /// once (RFC 6749 §3.1: parameters MUST NOT be included more than once).
+    pub fn malformed(&self) -> Option<String> {
+        if self.overflow {
+            return Some(format!("more than {MAX_PARAMS} parameters"));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.pairs.len());
+        self.pairs
             .iter()
-            .enumerate()
-            .find(|(i, (k, _))| self.0[i + 1..].iter().any(|(k2, _)| k2 == k))
-            .map(|(_, (k, _))| k.as_str())
+            .find(|(k, _)| !seen.insert(k.as_str()))
+            .map(|(k, _)| format!("parameter {k} given more than once"))
     }
 }
 
@@ -107,6 +124,13 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
     if !client.redirect_uri_registered(redirect_uri) {
         return Err(Rejection::Page("error.bad_redirect_uri"));
     }
+    let req = read(&client, redirect_uri, p)?;
+    Ok((client, req))
+}
+
+/// Reads the rest of a request whose client and redirect_uri are known and registered.
+/// Pure: no storage, no clock (the fuzz target `oidc_params` drives it).
+pub fn read(client: &Client, redirect_uri: &str, p: &Params) -> Result<AuthRequest, Rejection> {
     // From here on the redirect_uri is trusted: errors go back to the client.
     let state = p.get("state").map(String::from);
     let fail = |error: &'static str, description: &str| Rejection::Redirect {
@@ -115,11 +139,8 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
         error,
         description: description.to_string(),
     };
-    if let Some(name) = p.duplicated() {
-        return Err(fail(
-            "invalid_request",
-            &format!("parameter {name} given more than once"),
-        ));
+    if let Some(why) = p.malformed() {
+        return Err(fail("invalid_request", &why));
     }
     if p.get("request").is_some() {
         return Err(fail(
@@ -212,7 +233,7 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
             })?),
             None => None,
         };
-    let req = AuthRequest {
+    Ok(AuthRequest {
         client_id: client.id().to_string(),
         redirect_uri: redirect_uri.to_string(),
         scope,
@@ -226,8 +247,7 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
         },
         prompt_none,
         login_hint: p.get("login_hint").map(String::from),
-    };
-    Ok((client, req))
+    })
 }
 
 /// Decides an authorization request: a code at once when the SSO session satisfies it,
@@ -411,9 +431,21 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_are_found() {
-        assert_eq!(Params::parse("a=1&b=2&a=3").duplicated(), Some("a"));
-        assert_eq!(Params::parse("a=1&b=2").duplicated(), None);
+    fn duplicates_and_floods_are_found() {
+        assert_eq!(
+            Params::parse("a=1&b=2&a=3").malformed().as_deref(),
+            Some("parameter a given more than once")
+        );
+        assert_eq!(Params::parse("a=1&b=2").malformed(), None);
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert_eq!(
+            Params::parse(&many[..MAX_PARAMS].join("&")).malformed(),
+            None
+        );
+        assert_eq!(
+            Params::parse(&many.join("&")).malformed().as_deref(),
+            Some("more than 100 parameters")
+        );
     }
 
     #[test]

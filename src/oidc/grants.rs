@@ -74,10 +74,8 @@ pub async fn authenticate(
     p: &Params,
     now: i64,
 ) -> Result<Client, OidcError> {
-    if let Some(name) = p.duplicated() {
-        return Err(OidcError::InvalidRequest(format!(
-            "parameter {name} given more than once"
-        )));
+    if let Some(why) = p.malformed() {
+        return Err(OidcError::InvalidRequest(why));
     }
     let pr = presented(authorization, p)?;
     super::client::authenticate(op, &pr.client_id, pr.secret.as_deref(), now).await
@@ -168,7 +166,7 @@ async fn authorization_code(
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge, verifier 43-128 unreserved chars.
-fn pkce_ok(challenge: &str, verifier: &str) -> bool {
+pub fn pkce_ok(challenge: &str, verifier: &str) -> bool {
     let valid = (43..=128).contains(&verifier.len())
         && verifier
             .bytes()

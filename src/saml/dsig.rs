@@ -241,12 +241,18 @@ pub struct RedirectQuery {
 
 impl RedirectQuery {
     /// None for a query with a percent-encoded (or `+`) parameter name or a name given twice:
-    /// a decoding reader and a raw one would disagree on which value is meant.
+    /// a decoding reader and a raw one would disagree on which value is meant. None too for
+    /// more than `MAX_PARAMS` parameters: the binding defines four, and the cap keeps the
+    /// duplicate check cheap for a hostile query of thousands.
     pub fn parse(raw: &str) -> Option<Self> {
+        const MAX_PARAMS: usize = 16;
         let mut pairs: Vec<(String, String)> = Vec::new();
         for kv in raw.split('&').filter(|kv| !kv.is_empty()) {
             let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
-            if name.contains(['%', '+']) || pairs.iter().any(|(n, _)| n == name) {
+            if pairs.len() == MAX_PARAMS
+                || name.contains(['%', '+'])
+                || pairs.iter().any(|(n, _)| n == name)
+            {
                 return None;
             }
             pairs.push((name.to_string(), value.to_string()));
@@ -481,6 +487,9 @@ mod tests {
         assert!(RedirectQuery::parse("SAMLRequest=a&Relay%53tate=b").is_none());
         assert!(RedirectQuery::parse("SAMLRequest=a&SAML+Request=b").is_none());
         assert!(RedirectQuery::parse("SAMLRequest=a&SAMLRequest=b").is_none());
+        let many: Vec<String> = (0..17).map(|i| format!("p{i}=")).collect();
+        assert!(RedirectQuery::parse(&many[..16].join("&")).is_some());
+        assert!(RedirectQuery::parse(&many.join("&")).is_none());
         let q = RedirectQuery::parse("SAMLRequest=a%2Bb&RelayState=x+y").unwrap();
         assert_eq!(q.decoded("SAMLRequest").as_deref(), Some("a+b"));
         assert_eq!(q.decoded("RelayState").as_deref(), Some("x y"));

@@ -386,3 +386,46 @@ async fn userinfo_needs_a_valid_bearer_token() {
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// The attack: a 64 KiB form of thousands of distinct parameters, once made the duplicate
+/// check quadratic on an async thread before the client was authenticated. Now a request of
+/// more than 100 parameters is refused as malformed, before any client lookup.
+#[tokio::test]
+async fn a_flood_of_parameters_is_refused_before_anything_else() {
+    let app = spawn_app().await;
+    app.add_client("one", |_| {}).await;
+    let flood: String = (0..12_000).map(|i| format!("&p{i:x}=")).collect();
+    let res = reqwest::Client::new()
+        .post(app.url("/oidc/token"))
+        .basic_auth("one", Some(SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=client_credentials{flood}"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(res).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert_eq!(body["error_description"], "more than 100 parameters");
+
+    // At the authorization endpoint the error goes back to the (registered) redirect_uri.
+    let b = Browser::new();
+    let r = b
+        .get(&app.url(&format!(
+            "/oidc/authorize?client_id=one&redirect_uri={}&response_type=code&scope=openid&state=x{}",
+            urlencode(RP_REDIRECT),
+            &flood[..4000]
+        )))
+        .await;
+    let location = r.location.expect("an error redirect");
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        query_param(&location, "error_description").as_deref(),
+        Some("more than 100 parameters")
+    );
+}

@@ -117,3 +117,27 @@ async fn logout_messages_with_such_transforms_are_refused_at_once() {
         assert!(took < FAST, "{name}: {took:?}");
     }
 }
+
+/// The attack: a Redirect-binding query of thousands of distinct parameters, whose duplicate
+/// check was quadratic on an async thread before any signature was looked at. The binding
+/// defines four parameters; past sixteen the query is refused as malformed.
+#[tokio::test]
+async fn a_redirect_query_of_thousands_of_parameters_is_refused() {
+    let (app, sp) = app_with_signing_sp().await;
+    let b = app.browser();
+    let id = fresh_id();
+    let req = sp.authn_request(&app, &id, "", "");
+    let url = sp.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None);
+    let flood: String = (0..8_000).map(|i| format!("&p{i:x}")).collect();
+    let started = Instant::now();
+    let r = b.get(&format!("{url}{flood}")).await;
+    eprintln!(
+        "a Redirect query of 8000 parameters refused in {:?}",
+        started.elapsed()
+    );
+    assert_error_page(&r);
+    assert_eq!(r.status, 400);
+    // The same request without the flood is read (a login page, not an error).
+    let r = b.get(&url).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
