@@ -387,14 +387,15 @@ pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// The attack: a 64 KiB form of thousands of distinct parameters, once made the duplicate
+/// The attack: a form of thousands of distinct parameters, once made the duplicate
 /// check quadratic on an async thread before the client was authenticated. Now a request of
 /// more than 100 parameters is refused as malformed, before any client lookup.
 #[tokio::test]
 async fn a_flood_of_parameters_is_refused_before_anything_else() {
     let app = spawn_app().await;
     app.add_client("one", |_| {}).await;
-    let flood: String = (0..12_000).map(|i| format!("&p{i:x}=")).collect();
+    // 8000 parameters, 55 KB: under the 64 KiB body limit.
+    let flood: String = (0..8_000).map(|i| format!("&p{i:x}=")).collect();
     let res = reqwest::Client::new()
         .post(app.url("/oidc/token"))
         .basic_auth("one", Some(SECRET))

@@ -240,6 +240,31 @@ async fn a_repeated_page_token_is_an_error() {
     assert!(matches!(err, SourceError::PageLoop { .. }), "{err}");
 }
 
+/// Found by the `ss12000_page` fuzz target: a body that names `pageToken` twice. A JSON
+/// value keeps the last one and a typed reader refuses the duplicate, so two readers of the
+/// same page could disagree on where the next page is. The client reads the token first and
+/// refuses such a page: the run fails with the page's path, nothing is read from it.
+#[tokio::test]
+async fn a_page_that_names_its_page_token_twice_fails_the_run() {
+    use axum::routing::get;
+    const BODY: &str = r#"{"data": [], "pageToken": [], "pageToken": null}"#;
+    let app = axum::Router::new().route(
+        "/v2.0/organisations",
+        get(|| async { ([("content-type", "application/json")], BODY) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = url::Url::parse(&format!("http://{addr}/v2.0/")).unwrap();
+    let err = Client::new(config(base))
+        .unwrap()
+        .snapshot(&quiet)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Parse { .. }), "{err}");
+    assert!(err.to_string().contains("organisations"), "{err}");
+}
+
 #[tokio::test]
 async fn connection_refused_is_retried_then_reported() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
