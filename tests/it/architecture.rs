@@ -18,6 +18,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &[]),
     ("clock", &[]),
     ("web", &["config"]),
+    // The XML reader and XML signatures, shared by the SAML IdP and the upstream SAML client.
+    ("xmlsec", &["keys"]),
     // Only the directory's model types (checked below), never its logic.
     ("storage", &["clock", "directory"]),
     ("keys", &["storage", "clock"]),
@@ -55,6 +57,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "saml",
         &[
+            "xmlsec",
             "authn",
             "directory",
             "keys",
@@ -76,6 +79,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "clock",
         ],
     ),
+    // Protocol clients of upstream IdPs (fed-saml: `upstream::saml`; fed-oidc owns this row).
+    ("upstream", &["keys", "config", "clock", "xmlsec"]),
     ("demo", &["*"]),
     ("app", &["*"]),
     ("cli", &["*"]),
