@@ -41,11 +41,7 @@ fn now() -> i64 {
 fn pysaml2(fx: &mut Fixture, irt: &str, name_id: &str, extra: &[&str]) -> String {
     let dir = fx.dir.path();
     let sp_md = dir.join("sp.xml");
-    std::fs::write(
-        &sp_md,
-        metadata::sp_metadata(&fx.sp, &fx.keys, "Portvakt"),
-    )
-    .unwrap();
+    std::fs::write(&sp_md, metadata::sp_metadata(&fx.sp, &fx.keys, "Portvakt")).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/saml_idp.py");
     let out = std::process::Command::new(interop_python())
         .arg(script)
@@ -54,7 +50,12 @@ fn pysaml2(fx: &mut Fixture, irt: &str, name_id: &str, extra: &[&str]) -> String
         .args(["--entity-id", IDP, "--sp-metadata"])
         .arg(&sp_md)
         .args(["--in-response-to", irt, "--name-id", name_id])
-        .args(["--attr", "mail=asa@skola.example.se", "--attr", "givenName=Åsa"])
+        .args([
+            "--attr",
+            "mail=asa@skola.example.se",
+            "--attr",
+            "givenName=Åsa",
+        ])
         .args(extra)
         .output()
         .expect("run saml_idp.py");
@@ -113,7 +114,13 @@ fn assertion_of(xml: &str) -> &str {
 fn evil(signed: &str, id: &str) -> String {
     let sig_start = signed.find("<ns2:Signature").unwrap();
     let sig_end = signed.find("</ns2:Signature>").unwrap() + "</ns2:Signature>".len();
-    let old_id = signed.split("ID=\"").nth(1).unwrap().split('"').next().unwrap();
+    let old_id = signed
+        .split("ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     format!("{}{}", &signed[..sig_start], &signed[sig_end..])
         .replace(old_id, id)
         .replace(">pers-asa<", ">pers-admin<")
@@ -136,7 +143,10 @@ fn a_pysaml2_response_is_accepted_and_read_in_full() {
     );
     assert!(ok.replay_until > fx.now);
     let id = ok.into_identity("kommun");
-    assert_eq!((id.upstream.as_str(), id.subject.as_str()), ("kommun", "pers-asa"));
+    assert_eq!(
+        (id.upstream.as_str(), id.subject.as_str()),
+        ("kommun", "pers-asa")
+    );
 
     // Signed Response and signed Assertion (two signatures) are accepted too.
     let both = pysaml2(&mut fx, "_req2", "pers-asa", &["--sign-response"]);
@@ -157,7 +167,13 @@ fn signature_wrapping_variants_are_refused() {
     let e = expect(&fx, "_req");
     assert!(check(&fx, &xml, &e).is_ok());
     let signed = assertion_of(&xml);
-    let signed_id = signed.split("ID=\"").nth(1).unwrap().split('"').next().unwrap();
+    let signed_id = signed
+        .split("ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let bad = evil(signed, "_evil");
     let refused = |doc: String, what: &str| {
         let r = check(&fx, &doc, &e);
@@ -170,13 +186,16 @@ fn signature_wrapping_variants_are_refused() {
     };
     // An unsigned assertion beside the signed one, before and after it (the latter is also
     // "a second assertion after the signed one").
-    refused(xml.replace(signed, &format!("{bad}{signed}")), "unsigned before");
-    refused(xml.replace(signed, &format!("{signed}{bad}")), "unsigned after");
-    // An unsigned assertion around the signed one.
-    let around = bad.replace(
-        "<ns1:Subject>",
-        &format!("{signed}<ns1:Subject>"),
+    refused(
+        xml.replace(signed, &format!("{bad}{signed}")),
+        "unsigned before",
     );
+    refused(
+        xml.replace(signed, &format!("{signed}{bad}")),
+        "unsigned after",
+    );
+    // An unsigned assertion around the signed one.
+    let around = bad.replace("<ns1:Subject>", &format!("{signed}<ns1:Subject>"));
     refused(xml.replace(signed, &around), "unsigned around");
     // The signed assertion moved under Extensions, an unsigned one in its place, with its
     // own ID and with the signed one's ID (duplicate IDs).
@@ -198,10 +217,8 @@ fn signature_wrapping_variants_are_refused() {
         "{}<ns2:Object>{signed}</ns2:Object></ns2:Signature>",
         &signed[sig_start..sig_end]
     );
-    let xsw8 = evil(signed, signed_id).replace(
-        "</ns1:Issuer>",
-        &format!("</ns1:Issuer>{with_object}"),
-    );
+    let xsw8 =
+        evil(signed, signed_id).replace("</ns1:Issuer>", &format!("</ns1:Issuer>{with_object}"));
     refused(xml.replace(signed, &xsw8), "moved under ds:Object");
     // The same ID twice elsewhere in the document.
     refused(
@@ -409,16 +426,31 @@ mod own_signer {
             .unwrap()
         };
         let wrap = |a: &str| {
-            idp::response(IDP, &fx.sp.acs, Some("_r"), idp::Status::OK, a, None, fx.now).unwrap()
+            idp::response(
+                IDP,
+                &fx.sp.acs,
+                Some("_r"),
+                idp::Status::OK,
+                a,
+                None,
+                fx.now,
+            )
+            .unwrap()
         };
         let ok = check(&fx, &wrap(&enc(&assertion)), &expect(&fx, "_r")).expect("accepted");
         assert_eq!(ok.subject, "pers-1");
-        assert_eq!(ok.level.as_deref(), Some("http://id.skolfederation.se/loa/2fa"));
+        assert_eq!(
+            ok.level.as_deref(),
+            Some("http://id.skolfederation.se/loa/2fa")
+        );
         // The inner assertion altered before encryption: the same refusal as a ciphertext
         // that does not decrypt, or one encrypted for another key.
         let altered = assertion.replace("pers-1", "pers-2");
         let e = expect(&fx, "_r");
-        assert_eq!(check(&fx, &wrap(&enc(&altered)), &e).unwrap_err(), Refusal::Signature);
+        assert_eq!(
+            check(&fx, &wrap(&enc(&altered)), &e).unwrap_err(),
+            Refusal::Signature
+        );
         let other = SpKeys::from_keys(rsa(), rsa(), "x").unwrap();
         let foreign = encrypt::encrypt_assertion(
             &assertion,
@@ -427,7 +459,10 @@ mod own_signer {
             encrypt::KeyTransport::RsaOaep11,
         )
         .unwrap();
-        assert_eq!(check(&fx, &wrap(&foreign), &e).unwrap_err(), Refusal::Signature);
+        assert_eq!(
+            check(&fx, &wrap(&foreign), &e).unwrap_err(),
+            Refusal::Signature
+        );
         // CBC, even correctly encrypted for us and signed: refused the same way.
         let cbc = encrypt::encrypt_assertion(
             &assertion,
@@ -447,8 +482,16 @@ mod own_signer {
         let signed = idp::signed_assertion(&parts(&fx, "_r"), &cred).unwrap();
         let e = expect(&fx, "_r");
         let resp = |a: &str| {
-            idp::response(IDP, &fx.sp.acs, Some("_r"), idp::Status::OK, a, Some(&cred), fx.now)
-                .unwrap()
+            idp::response(
+                IDP,
+                &fx.sp.acs,
+                Some("_r"),
+                idp::Status::OK,
+                a,
+                Some(&cred),
+                fx.now,
+            )
+            .unwrap()
         };
         // Both signed: accepted.
         assert!(check(&fx, &resp(&signed), &e).is_ok());
@@ -464,6 +507,9 @@ mod own_signer {
         let mut p = parts(&fx, "_r");
         p.name_id_format = portvakt::upstream::saml::TRANSIENT;
         let transient = idp::signed_assertion(&p, &cred).unwrap();
-        assert_eq!(check(&fx, &resp(&transient), &e).unwrap_err(), Refusal::NoSubject);
+        assert_eq!(
+            check(&fx, &resp(&transient), &e).unwrap_err(),
+            Refusal::NoSubject
+        );
     }
 }

@@ -38,14 +38,21 @@ fn digest_of(uri: Option<&str>) -> Option<MessageDigest> {
 /// Unwraps the content key of an `xenc:EncryptedKey` with our RSA key.
 fn unwrap_key(ek: &Element, key_pkcs8: &[u8]) -> Option<Vec<u8>> {
     let method = ek.child(XENC, "EncryptionMethod")?;
-    let digest = digest_of(method.child(DS, "DigestMethod").and_then(|d| d.attr("Algorithm")))?;
+    let digest = digest_of(
+        method
+            .child(DS, "DigestMethod")
+            .and_then(|d| d.attr("Algorithm")),
+    )?;
     if method.child(XENC, "OAEPparams").is_some() {
         return None;
     }
     let mgf = match method.attr("Algorithm")? {
         "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p" => MessageDigest::sha1(),
         "http://www.w3.org/2009/xmlenc11#rsa-oaep" => {
-            match method.child(XENC11, "MGF").and_then(|m| m.attr("Algorithm")) {
+            match method
+                .child(XENC11, "MGF")
+                .and_then(|m| m.attr("Algorithm"))
+            {
                 None | Some("http://www.w3.org/2009/xmlenc11#mgf1sha1") => MessageDigest::sha1(),
                 Some("http://www.w3.org/2009/xmlenc11#mgf1sha256") => MessageDigest::sha256(),
                 _ => return None,
@@ -147,7 +154,10 @@ mod tests {
         let cert = super::super::certificate(&key, "sp").unwrap();
         let gcm = "http://www.w3.org/2009/xmlenc11#aes256-gcm";
         let doc = encrypt("<a>å</a>", &cert, gcm);
-        assert_eq!(decrypt(&xml::parse(&doc).unwrap(), &key).unwrap(), "<a>å</a>");
+        assert_eq!(
+            decrypt(&xml::parse(&doc).unwrap(), &key).unwrap(),
+            "<a>å</a>"
+        );
         // CBC named: refused even though the rest is fine.
         let cbc = doc.replace(gcm, "http://www.w3.org/2001/04/xmlenc#aes256-cbc");
         assert!(decrypt(&xml::parse(&cbc).unwrap(), &key).is_err());

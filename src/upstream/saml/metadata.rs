@@ -1,7 +1,7 @@
 //! The upstream IdP's metadata (what we trust: entity id, SSO and SLO endpoints, signing
 //! certificates) and our SP metadata for it.
 
-use super::{POST, PERSISTENT, REDIRECT, SpEndpoints, SpKeys};
+use super::{PERSISTENT, POST, REDIRECT, SpEndpoints, SpKeys};
 use crate::xmlsec::xml::{self, DS, Element, MD, MDUI, esc};
 use base64::{Engine, engine::general_purpose::STANDARD};
 
@@ -80,7 +80,9 @@ pub fn parse(doc: &str, now: i64) -> Result<IdpMetadata, MetadataError> {
             _ => return Err(bad("expected exactly one EntityDescriptor")),
         }
     } else {
-        return Err(bad("the root element is not a SAML 2.0 md:EntityDescriptor"));
+        return Err(bad(
+            "the root element is not a SAML 2.0 md:EntityDescriptor",
+        ));
     };
     let entity_id = ed
         .attr("entityID")
@@ -112,7 +114,9 @@ pub fn parse(doc: &str, now: i64) -> Result<IdpMetadata, MetadataError> {
         .and_then(|e| e.attr("Location"))
         .ok_or_else(|| bad("no SingleSignOnService with the HTTP-Redirect binding"))?;
     if !http_url(sso) {
-        return Err(bad("the SingleSignOnService Location is not an http(s) URL"));
+        return Err(bad(
+            "the SingleSignOnService Location is not an http(s) URL",
+        ));
     }
     let mut slo = Vec::new();
     for e in idp.children(MD, "SingleLogoutService") {
@@ -152,7 +156,10 @@ pub fn parse(doc: &str, now: i64) -> Result<IdpMetadata, MetadataError> {
         sso: sso.to_string(),
         slo,
         signing_certs,
-        want_authn_requests_signed: matches!(idp.attr("WantAuthnRequestsSigned"), Some("true" | "1")),
+        want_authn_requests_signed: matches!(
+            idp.attr("WantAuthnRequestsSigned"),
+            Some("true" | "1")
+        ),
         valid_until,
     })
 }

@@ -76,7 +76,8 @@ pub fn authn_request(
     // `new_id` starts with `_`: an NCName that never starts with a digit (Entra refuses those).
     let id = new_id();
     let body = xml(&id, idp, sp, options, now);
-    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     deflater
         .write_all(body.as_bytes())
         .map_err(|e| DsigError::Sign(e.to_string()))?;
@@ -131,9 +132,7 @@ mod tests {
         let q = dsig::RedirectQuery::parse(query).unwrap();
         dsig::verify_redirect(&q, &[cert]).expect("the signature verifies with our SP cert");
         assert_eq!(q.decoded("RelayState").as_deref(), Some("h1"));
-        let deflated = STANDARD
-            .decode(q.decoded("SAMLRequest").unwrap())
-            .unwrap();
+        let deflated = STANDARD.decode(q.decoded("SAMLRequest").unwrap()).unwrap();
         let mut text = String::new();
         flate2::read::DeflateDecoder::new(&deflated[..])
             .read_to_string(&mut text)

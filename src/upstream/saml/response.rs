@@ -248,7 +248,9 @@ fn one_assertion(root: &Element) -> Result<Inner<'_>, Refusal> {
     match (plain.first(), enc.first()) {
         (Some(a), None) if direct("Assertion") => Ok(Inner::Plain(a)),
         (None, Some(e)) if direct("EncryptedAssertion") => Ok(Inner::Encrypted(e)),
-        _ => Err(Refusal::Shape("the assertion is not a child of the Response")),
+        _ => Err(Refusal::Shape(
+            "the assertion is not a child of the Response",
+        )),
     }
 }
 
@@ -360,7 +362,9 @@ fn check_assertion(a: &Element, expect: &Expect) -> Result<Accepted, Refusal> {
             return Err(Refusal::Mismatch("the SubjectConfirmationData's Recipient"));
         }
         if data.attr("InResponseTo") != Some(expect.in_response_to.as_str()) {
-            return Err(Refusal::Mismatch("the SubjectConfirmationData's InResponseTo"));
+            return Err(Refusal::Mismatch(
+                "the SubjectConfirmationData's InResponseTo",
+            ));
         }
         let until = time(data, "NotOnOrAfter")?.ok_or(Refusal::Shape(
             "the SubjectConfirmationData has no NotOnOrAfter",
@@ -414,7 +418,10 @@ fn check_assertion(a: &Element, expect: &Expect) -> Result<Accepted, Refusal> {
             n.attr("Format").unwrap_or_default().to_string(),
         )
     });
-    if subject.child(SAML, "NameID").is_some_and(|n| !n.children.is_empty()) {
+    if subject
+        .child(SAML, "NameID")
+        .is_some_and(|n| !n.children.is_empty())
+    {
         return Err(Refusal::Shape("the NameID has child elements"));
     }
     let subject_value = [PAIRWISE_ID, SUBJECT_ID]
@@ -453,7 +460,10 @@ const ALIASES: [(&str, &str); 6] = [
         "http://schemas.microsoft.com/identity/claims/objectidentifier",
         "oid",
     ),
-    ("http://schemas.microsoft.com/identity/claims/tenantid", "tid"),
+    (
+        "http://schemas.microsoft.com/identity/claims/tenantid",
+        "tid",
+    ),
 ];
 
 /// Attributes by FriendlyName and Name, first value, the first attribute of a name winning;
