@@ -11,6 +11,7 @@
 //! `response::Accepted::replay_key` from the shared replay cache.
 
 pub mod decrypt;
+pub mod logout;
 pub mod metadata;
 pub mod request;
 pub mod response;
