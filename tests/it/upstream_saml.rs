@@ -513,3 +513,94 @@ mod own_signer {
         );
     }
 }
+
+/// A second Portvakt as the upstream IdP, over real HTTP with real signatures: it registers
+/// our SP metadata, takes our signed AuthnRequest, logs the person in, and answers with an
+/// assertion it signs and encrypts (AES-GCM, RSA-OAEP) for our SP key; our validation accepts
+/// it and reads the persistent NameID and the mail. The same Response again is a replay.
+#[tokio::test]
+async fn a_second_portvakt_is_the_upstream_idp_over_real_http() {
+    use crate::saml_sp::{form_response, sso_until_form};
+    use portvakt::upstream::saml::request;
+    let upstream = spawn_app().await;
+    upstream.add_person("personal.eva", &["staff@EKS"]).await;
+    let mut fx = fixture();
+    fx.now = upstream.clock.now();
+    let sp_md = fx.dir.path().join("sp.xml");
+    std::fs::write(&sp_md, metadata::sp_metadata(&fx.sp, &fx.keys, "Portvakt")).unwrap();
+    let out = cli(
+        &upstream,
+        &[
+            "sp",
+            "add",
+            "--metadata",
+            sp_md.to_str().unwrap(),
+            "--nameid",
+            "persistent",
+            "--release",
+            "mail",
+            "--release",
+            "eduPersonPrincipalName",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = upstream
+        .client()
+        .get(upstream.url("/saml/metadata"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    fx.idp = metadata::parse(&md, fx.now).expect("Portvakt's IdP metadata is accepted");
+
+    let options = request::Options {
+        relay_state: Some("h-1"),
+        ..Default::default()
+    };
+    let sent =
+        request::authn_request(&fx.idp, &fx.sp, &fx.keys.signing_key, &options, fx.now).unwrap();
+    assert!(
+        sent.url
+            .starts_with(&upstream.url("/saml/sso?SAMLRequest="))
+    );
+    let b = upstream.browser();
+    let first = b.get(&sent.url).await;
+    let page = sso_until_form(&b, &upstream, first, Some(("personal.eva", PASSWORD))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (action, xml, relay) = form_response(&page);
+    assert_eq!(action, fx.sp.acs);
+    assert_eq!(relay.as_deref(), Some("h-1"));
+    assert!(xml.contains("EncryptedAssertion"), "{xml}");
+    assert!(xml.contains("aes256-gcm"), "{xml}");
+    let ok = check(&fx, &xml, &expect(&fx, &sent.id)).expect("accepted");
+    assert_eq!(ok.claims["mail"], "personal.eva@example.se");
+    assert_eq!(ok.claims["email_verified"], "true");
+    assert_eq!(
+        ok.name_id.as_ref().map(|(_, f)| f.as_str()),
+        Some(portvakt::upstream::saml::PERSISTENT)
+    );
+    assert_eq!(ok.subject, ok.name_id.clone().unwrap().0);
+    // Bound to its request: another transaction's ID is refused.
+    assert!(check(&fx, &xml, &expect(&fx, "_another")).is_err());
+    // Replayed through the shared cache: refused.
+    let gate = portvakt::xmlsec::dsig::Gate::new(1, 4);
+    let replay = DbReplay(upstream.db.clone());
+    for first_time in [true, false] {
+        let r = response::accept(
+            &gate,
+            STANDARD.encode(&xml),
+            expect(&fx, &sent.id),
+            fx.keys.encryption_key.clone(),
+            &replay,
+        )
+        .await;
+        assert_eq!(r.is_ok(), first_time, "{r:?}");
+    }
+}
