@@ -228,6 +228,13 @@ fn signature_wrapping_variants_are_refused() {
         ),
         "duplicate ID",
     );
+    // A DOCTYPE (entity expansion, XXE) is refused before anything else.
+    let doctype = xml.replacen(
+        "<ns0:Response",
+        "<!DOCTYPE r [<!ENTITY e \"x\">]><ns0:Response",
+        1,
+    );
+    assert_eq!(check(&fx, &doctype, &e).unwrap_err(), Refusal::Encoding);
     // A Response that is only the evil assertion with the signed one's signature.
     let transplanted = evil(signed, signed_id).replace(
         "</ns1:Issuer>",
@@ -237,6 +244,41 @@ fn signature_wrapping_variants_are_refused() {
         refused(xml.replace(signed, &transplanted), "transplanted signature"),
         Refusal::Signature
     );
+}
+
+/// XSW1/XSW2 shapes: a genuinely signed Response (and Assertion) kept inside an attacker's
+/// Response, under Extensions or as a child, beside the attacker's unsigned assertion.
+#[test]
+fn a_signed_response_wrapped_in_another_is_refused() {
+    let mut fx = fixture();
+    let xml = pysaml2(&mut fx, "_req", "pers-asa", &["--sign-response"]);
+    let e = expect(&fx, "_req");
+    assert!(check(&fx, &xml, &e).is_ok());
+    let body = xml.trim_start_matches("<?xml version=\"1.0\"?>").trim();
+    let root_end = body.find('>').unwrap() + 1;
+    let old_id = body
+        .split("ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let evil_open = body[..root_end].replace(old_id, "_evil-response");
+    let bad = evil(assertion_of(body), "_evil");
+    let issuer_end = body.find("</ns1:Issuer>").unwrap() + "</ns1:Issuer>".len();
+    let issuer = &body[root_end..issuer_end];
+    for inner in [
+        format!("<ns0:Extensions>{body}</ns0:Extensions>"),
+        body.to_string(),
+    ] {
+        let status = r#"<ns0:Status><ns0:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></ns0:Status>"#;
+        let doc = format!("{evil_open}{issuer}{inner}{status}{bad}</ns0:Response>");
+        let r = check(&fx, &doc, &e);
+        assert!(
+            matches!(r, Err(Refusal::Shape(_)) | Err(Refusal::Signature)),
+            "{r:?}: {doc}"
+        );
+    }
 }
 
 #[test]
