@@ -26,6 +26,7 @@
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
 //! | `bankid`    | the BankID RP API v6 client, QR codes, messages                        |
+//! | `upstream`  | upstream identity providers (OIDC, SAML): protocol clients, `Identity` |
 //! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths      |
 //! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub           |
 //! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars                 |
@@ -59,6 +60,7 @@ pub mod saml;
 pub mod sim;
 pub mod storage;
 pub mod sync;
+pub mod upstream;
 pub mod web;
 
 /// An error and its causes on one line, for logs (never for people: it may be technical).

@@ -34,6 +34,10 @@ pub const LOGGED_OUT: &str = "/logged-out";
 pub const STYLESHEET: &str = "/static/portvakt.css";
 pub const HEALTH: &str = "/healthz";
 
+/// Federation: where a login goes out to an upstream OpenID provider and comes back.
+pub const UPSTREAM_START: &str = "/upstream/{name}/start";
+pub const UPSTREAM_CALLBACK: &str = "/upstream/{name}/callback";
+
 pub const DEMO: &str = "/demo";
 pub const DEMO_LOGIN: &str = "/demo/rp/{client}/login";
 pub const DEMO_CALLBACK: &str = "/demo/rp/{client}/callback";

@@ -27,3 +27,4 @@ mod saml_slo;
 mod saml_sp;
 mod sync;
 mod sync_tls;
+mod upstream;
