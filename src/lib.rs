@@ -26,6 +26,7 @@
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
 //! | `bankid`    | the BankID RP API v6 client, QR codes, messages                        |
+//! | `upstream`  | upstream identity providers (OIDC, SAML): protocol clients, `Identity` |
 //! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths      |
 //! | `xmlsec`    | the XML reader and XML signatures (libxmlsec1), shared by SAML roles   |
 //! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub           |

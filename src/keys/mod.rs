@@ -224,6 +224,17 @@ impl KeyStore {
         &self.inner.secrets
     }
 
+    /// Seals a secret that must be read back (an upstream's client secret) under the KEK;
+    /// `label` names its row, so the ciphertext cannot be moved to another.
+    pub fn seal(&self, label: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+        self.inner.kek.seal(label, plaintext)
+    }
+
+    /// Opens what `seal` sealed with the same label.
+    pub fn open_sealed(&self, label: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+        self.inner.kek.open(label, sealed)
+    }
+
     fn current(&self) -> Arc<KeySet> {
         match self.inner.set.read() {
             Ok(g) => g.clone(),

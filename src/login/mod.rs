@@ -7,6 +7,7 @@ mod bankid;
 pub mod cookies;
 mod page;
 mod password;
+mod upstream_saml;
 
 use crate::authn::{Authn, Protocol, Transaction};
 use crate::config::Config;
@@ -21,11 +22,17 @@ pub struct Login {
     authn: Authn,
     config: Arc<Config>,
     keys: KeyStore,
+    /// Bounds the libxmlsec1 work of upstream SAML Responses (anyone can POST one).
+    saml_gate: Arc<crate::upstream::saml::Gate>,
 }
 
 impl Login {
     pub fn new(authn: Authn, config: Arc<Config>, keys: KeyStore) -> Self {
         Self {
+            saml_gate: Arc::new(crate::upstream::saml::Gate::new(
+                config.saml_verifications(),
+                config.saml.verification_queue,
+            )),
             authn,
             config,
             keys,
@@ -41,6 +48,7 @@ pub fn routes() -> Router<Login> {
     page::routes()
         .merge(bankid::routes())
         .merge(password::routes())
+        .merge(upstream_saml::routes())
 }
 
 /// Where a transaction resumes once the person has logged in: a server-chosen path per

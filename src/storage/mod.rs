@@ -13,6 +13,7 @@ pub mod sessions;
 pub mod sync;
 pub mod throttle;
 pub mod tokens;
+pub mod upstream;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::{AnyPool, Executor};

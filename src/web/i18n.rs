@@ -307,6 +307,16 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Login failed",
     ),
     (
+        "upstream.saml.refused",
+        "Svaret från din organisations inloggning kunde inte godtas. Gå tillbaka till tjänsten och försök igen.",
+        "The answer from your organisation's login could not be accepted. Go back to the service and try again.",
+    ),
+    (
+        "upstream.unavailable",
+        "Inloggningen hos din organisation går inte att använda just nu. Gå tillbaka och välj ett annat sätt att logga in.",
+        "Your organisation's login cannot be used right now. Go back and choose another way to log in.",
+    ),
+    (
         "login.expired",
         "Inloggningen tog för lång tid. Gå tillbaka till tjänsten och försök igen.",
         "The login took too long. Go back to the service and try again.",

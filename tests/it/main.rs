@@ -27,4 +27,5 @@ mod saml_slo;
 mod saml_sp;
 mod sync;
 mod sync_tls;
+mod upstream;
 mod upstream_saml;

@@ -17,6 +17,8 @@ pub mod request;
 pub mod response;
 
 use crate::keys::KeyStore;
+/// The bounded verification gate every inbound Response goes through.
+pub use crate::xmlsec::dsig::Gate;
 
 pub const POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 pub const REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";

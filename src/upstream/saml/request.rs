@@ -64,22 +64,36 @@ pub fn xml(id: &str, idp: &IdpMetadata, sp: &SpEndpoints, o: &Options, now: i64)
     )
 }
 
-/// Builds, deflates, encodes and signs a fresh AuthnRequest with our SP signing key
-/// (PKCS#8 DER).
-pub fn authn_request(
-    idp: &IdpMetadata,
-    sp: &SpEndpoints,
-    signing_key: &[u8],
-    options: &Options,
-    now: i64,
-) -> Result<Outgoing, DsigError> {
-    // `new_id` starts with `_`: an NCName that never starts with a digit (Entra refuses those).
+/// A request built but not yet signed: its ID can be stored before the RelayState (the
+/// stored login's handle) is known.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub id: String,
+    pub xml: String,
+}
+
+/// A fresh AuthnRequest. `new_id` starts with `_`: an NCName that never starts with a digit
+/// (Entra refuses those).
+pub fn draft(idp: &IdpMetadata, sp: &SpEndpoints, options: &Options, now: i64) -> Draft {
     let id = new_id();
-    let body = xml(&id, idp, sp, options, now);
+    Draft {
+        xml: xml(&id, idp, sp, options, now),
+        id,
+    }
+}
+
+/// Deflates, encodes and signs `draft` with our SP signing key (PKCS#8 DER): the URL to
+/// send the browser to.
+pub fn signed_url(
+    idp: &IdpMetadata,
+    draft: &Draft,
+    signing_key: &[u8],
+    relay_state: Option<&str>,
+) -> Result<String, DsigError> {
     let mut deflater =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     deflater
-        .write_all(body.as_bytes())
+        .write_all(draft.xml.as_bytes())
         .map_err(|e| DsigError::Sign(e.to_string()))?;
     let deflated = deflater
         .finish()
@@ -87,13 +101,25 @@ pub fn authn_request(
     let query = dsig::sign_redirect(
         "SAMLRequest",
         &STANDARD.encode(deflated),
-        options.relay_state,
+        relay_state,
         signing_key,
     )?;
     let sep = if idp.sso.contains('?') { '&' } else { '?' };
+    Ok(format!("{}{sep}{query}", idp.sso))
+}
+
+/// `draft` and `signed_url` in one.
+pub fn authn_request(
+    idp: &IdpMetadata,
+    sp: &SpEndpoints,
+    signing_key: &[u8],
+    options: &Options,
+    now: i64,
+) -> Result<Outgoing, DsigError> {
+    let d = draft(idp, sp, options, now);
     Ok(Outgoing {
-        url: format!("{}{sep}{query}", idp.sso),
-        id,
+        url: signed_url(idp, &d, signing_key, options.relay_state)?,
+        id: d.id,
     })
 }
 

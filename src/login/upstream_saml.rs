@@ -1,0 +1,232 @@
+//! The login pages' side of an upstream SAML IdP: our SP metadata, the start of a login (a
+//! signed AuthnRequest over HTTP-Redirect), the ACS that takes the IdP's HTTP-POST Response.
+//! The protocol is `upstream::saml`'s; linking and the session are `authn`'s.
+//!
+//! Surviving the cross-site POST: the IdP's POST to the ACS is cross-site, so the Lax
+//! login-binding cookie is not sent with it. The start stores the login (transaction,
+//! AuthnRequest ID) in `upstream_logins` through `Authn::begin_upstream_login`, bound to a
+//! fresh random value that goes into a dedicated cookie of its own, HttpOnly, `__Host-`,
+//! Secure and SameSite=None under TLS (Lax without TLS, local development only), living as
+//! long as a login. RelayState is the opaque handle of that row. The ACS takes the row once
+//! by handle, upstream and this cookie together, and the Response's InResponseTo must be the
+//! row's AuthnRequest ID: a Response for another browser's or another upstream's login, or one
+//! posted twice, finds nothing.
+
+use super::cookies::set_sso_cookie;
+use super::{Login, live_transaction, resume_url};
+use crate::authn::AuthnError;
+use crate::authn::upstream::UpstreamLogin;
+use crate::upstream::saml::{SpEndpoints, SpKeys, metadata, request, response};
+use crate::upstream::{Kind, Upstream};
+use crate::web::{self, SameSite, SsoCookie, WebError, paths};
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+pub(super) fn routes() -> Router<Login> {
+    Router::new()
+        .route(paths::UPSTREAM_METADATA, get(sp_metadata))
+        .route(paths::UPSTREAM_ACS, post(acs))
+        // The SAML branch of the start; fed-oidc's start route dispatches here at the merge.
+        .route(paths::UPSTREAM_START, get(start))
+}
+
+fn cookie_name(login: &Login) -> &'static str {
+    if login.config.secure_cookies() {
+        "__Host-portvakt_upstream_saml"
+    } else {
+        "portvakt_upstream_saml"
+    }
+}
+
+fn endpoints(login: &Login, name: &str) -> SpEndpoints {
+    SpEndpoints::new(&login.config.issuer, name)
+}
+
+async fn sp_keys(login: &Login, now: i64) -> Result<SpKeys, WebError> {
+    SpKeys::load(&login.keys, &login.config.saml_scope(), now)
+        .await
+        .map_err(WebError::internal)
+}
+
+/// The enabled SAML upstream of this name and its parsed metadata.
+async fn saml_upstream(
+    login: &Login,
+    name: &str,
+    now: i64,
+) -> Result<(Upstream, metadata::IdpMetadata), WebError> {
+    let up = login
+        .authn
+        .upstream(name)
+        .await?
+        .ok_or(WebError::new(StatusCode::NOT_FOUND, "error.not_found"))?;
+    let Kind::Saml {
+        metadata: Some(doc),
+        ..
+    } = &up.kind
+    else {
+        return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
+    };
+    let md = metadata::parse(doc, now).map_err(|e| {
+        tracing::warn!("upstream {name}: {e}");
+        WebError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream.unavailable")
+    })?;
+    Ok((up, md))
+}
+
+async fn sp_metadata(
+    State(login): State<Login>,
+    Path(name): Path<String>,
+) -> Result<Response, WebError> {
+    let now = login.authn.clock().now();
+    let (up, _) = saml_upstream(&login, &name, now).await?;
+    let keys = sp_keys(&login, now).await?;
+    let body = metadata::sp_metadata(&endpoints(&login, &up.name), &keys, "Portvakt");
+    Ok((
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct StartQuery {
+    tx: String,
+}
+
+async fn start(
+    State(login): State<Login>,
+    Path(name): Path<String>,
+    Query(q): Query<StartQuery>,
+) -> Result<Response, WebError> {
+    let now = login.authn.clock().now();
+    let tx = live_transaction(&login, &q.tx, now).await?;
+    let (up, md) = saml_upstream(&login, &name, now).await?;
+    start_saml(&login, &up, &md, &tx.id, now).await
+}
+
+/// Sends the browser to the upstream with a signed AuthnRequest, the login stored.
+pub(super) async fn start_saml(
+    login: &Login,
+    up: &Upstream,
+    md: &metadata::IdpMetadata,
+    tx_id: &str,
+    now: i64,
+) -> Result<Response, WebError> {
+    let keys = sp_keys(login, now).await?;
+    let sp = endpoints(login, &up.name);
+    // The request's ID is stored with the login first; the handle the store returns is the
+    // RelayState the query signature then covers.
+    let binding = crate::keys::random_token();
+    let draft = request::draft(md, &sp, &Default::default(), now);
+    let handle = login
+        .authn
+        .begin_upstream_login(
+            &UpstreamLogin {
+                upstream: up.name.clone(),
+                tx_id: tx_id.to_string(),
+                nonce: None,
+                pkce_verifier: None,
+                request_id: Some(draft.id.clone()),
+                created_at: now,
+            },
+            &binding,
+            now,
+        )
+        .await?;
+    let url = request::signed_url(md, &draft, &keys.signing_key, Some(&handle))
+        .map_err(WebError::internal)?;
+    let mut res = Redirect::to(&url).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_cookie(
+            cookie_name(login),
+            &binding,
+            Some(login.config.session.login_ttl),
+            login.config.secure_cookies(),
+            SameSite::None,
+        ),
+    );
+    Ok(res)
+}
+
+#[derive(serde::Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState", default)]
+    relay_state: String,
+}
+
+async fn acs(
+    State(login): State<Login>,
+    axum::Extension(sso): axum::Extension<SsoCookie>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AcsForm>,
+) -> Result<Response, WebError> {
+    let now = login.authn.clock().now();
+    let binding = web::cookie(&headers, cookie_name(&login)).unwrap_or_default();
+    let taken = login
+        .authn
+        .take_upstream_login(&name, &form.relay_state, binding, now)
+        .await?;
+    let Some(out) = taken else {
+        return Err(WebError::bad_request("login.expired"));
+    };
+    let tx = live_transaction(&login, &out.tx_id, now).await?;
+    let (up, md) = saml_upstream(&login, &name, now).await?;
+    let keys = sp_keys(&login, now).await?;
+    let expect = response::Expect {
+        idp: md,
+        sp: endpoints(&login, &up.name),
+        in_response_to: out.request_id.clone().unwrap_or_default(),
+        now,
+        skew: login.config.tokens.clock_skew,
+        forced_since: None,
+    };
+    let accepted = match response::accept(
+        &login.saml_gate,
+        form.saml_response,
+        expect,
+        keys.encryption_key.clone(),
+        &login.authn,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(refusal) => {
+            tracing::warn!("upstream {name}: Response refused: {refusal}");
+            return Err(WebError::bad_request("upstream.saml.refused"));
+        }
+    };
+    let identity = accepted.into_identity(&up.name);
+    let (cookie, session) = match login
+        .authn
+        .finish_upstream(&up, &identity, sso.value(), now)
+        .await
+    {
+        Ok(s) => s,
+        Err(AuthnError::LinkRefused(r)) => {
+            return Err(WebError::new(StatusCode::FORBIDDEN, r.message()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    login.authn.complete(&tx.id, &session).await?;
+    let mut res = Redirect::to(&resume_url(&tx)).into_response();
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
+    h.append(
+        header::SET_COOKIE,
+        web::set_cookie(
+            cookie_name(&login),
+            "",
+            Some(0),
+            login.config.secure_cookies(),
+            SameSite::None,
+        ),
+    );
+    Ok(res)
+}
