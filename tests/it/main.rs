@@ -29,3 +29,4 @@ mod sync;
 mod sync_tls;
 mod upstream;
 mod upstream_saml;
+mod upstream_saml_flow;

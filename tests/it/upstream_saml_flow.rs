@@ -1,0 +1,244 @@
+//! Portvakt federating with a second Portvakt over SAML, both running, over real HTTP with
+//! real signatures: the first (the broker) registers the second's IdP metadata as upstream
+//! "kommun"; the second registers the broker's SP metadata from `/upstream/kommun/metadata`.
+//! A relying party's login at the broker goes to the upstream, comes back by HTTP-POST to
+//! `/upstream/kommun/acs`, is linked by email to the broker's person and resumes. Tampered,
+//! replayed and cross-browser Responses POSTed to the running ACS are refused.
+
+use crate::helpers::*;
+use crate::saml_sp::{form_response, sso_until_form};
+
+const EVA: &str = "personal.eva";
+
+struct Pair {
+    broker: TestApp,
+    upstream: TestApp,
+}
+
+async fn pair() -> Pair {
+    let broker = spawn_app().await;
+    let upstream = spawn_app().await;
+    broker.add_person(EVA, &["staff@EKS"]).await;
+    upstream.add_person(EVA, &["staff@EKS"]).await;
+    broker.add_client("rp", |_| {}).await;
+    // The broker trusts the upstream's IdP metadata.
+    let md = upstream
+        .client()
+        .get(upstream.url("/saml/metadata"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let md_path = broker.dir.path().join("upstream-idp.xml");
+    std::fs::write(&md_path, md).unwrap();
+    let out = cli(
+        &broker,
+        &[
+            "upstream",
+            "add",
+            "kommun",
+            "--saml-metadata",
+            md_path.to_str().unwrap(),
+            "--link-on",
+            "email=email",
+            "--require-claim",
+            "schacHomeOrganization=127.0.0.1",
+            "--display-name",
+            "Kommunens konto",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "upstream add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The upstream registers the broker's SP metadata, served by the broker.
+    let res = broker
+        .client()
+        .get(broker.url("/upstream/kommun/metadata"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let sp_md = res.text().await.unwrap();
+    assert!(
+        sp_md.contains(&broker.url("/upstream/kommun/acs")),
+        "{sp_md}"
+    );
+    let sp_path = upstream.dir.path().join("broker-sp.xml");
+    std::fs::write(&sp_path, sp_md).unwrap();
+    let out = cli(
+        &upstream,
+        &[
+            "sp",
+            "add",
+            "--metadata",
+            sp_path.to_str().unwrap(),
+            "--nameid",
+            "persistent",
+            "--release",
+            "mail",
+            "--release",
+            "schacHomeOrganization",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "sp add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Pair { broker, upstream }
+}
+
+/// From the relying party's authorize to the upstream's POST form (logged in there):
+/// (broker browser, ACS URL, SAMLResponse base64, RelayState).
+async fn to_the_acs(p: &Pair) -> (Browser, String, String, String) {
+    let b = p.broker.browser();
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
+    let (tx, _, _) = b.open_login(&authorize).await;
+    let r = b
+        .get(&p.broker.url(&format!("/upstream/kommun/start?tx={tx}")))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to_idp = r.location.unwrap();
+    assert!(
+        to_idp.starts_with(&p.upstream.url("/saml/sso?SAMLRequest=")),
+        "{to_idp}"
+    );
+    let cookie = b
+        .set_cookies
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|c| c.starts_with("portvakt_upstream_saml="))
+        .cloned()
+        .expect("the start sets the ACS binding cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    // The upstream is another site: its own browser state.
+    let ub = p.upstream.browser();
+    let first = ub.get(&to_idp).await;
+    let page = sso_until_form(&ub, &p.upstream, first, Some((EVA, PASSWORD))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (action, _, relay) = form_response(&page);
+    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
+    (b, action, raw, relay.expect("RelayState comes back"))
+}
+
+/// The error page says the Response was refused (Swedish or English, by the browser's language).
+fn refused_page(r: &Resp) -> bool {
+    r.body.contains("kunde inte godtas") || r.body.contains("could not be accepted")
+}
+
+fn expired_page(r: &Resp) -> bool {
+    r.body.contains("tog för lång tid") || r.body.contains("took too long")
+}
+
+#[tokio::test]
+async fn a_login_through_a_second_portvakt_over_saml_links_and_resumes() {
+    let p = pair().await;
+    let (b, action, response, relay) = to_the_acs(&p).await;
+    assert_eq!(action, p.broker.url("/upstream/kommun/acs"));
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &response), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let resume = r.location.unwrap();
+    assert!(resume.contains("/oidc/authorize/resume"), "{resume}");
+    assert!(b.has_sso(), "the broker's session starts");
+    let r = b.get(&resume).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let back = r.location.unwrap();
+    assert!(
+        back.starts_with(RP_REDIRECT) && back.contains("code="),
+        "{back}"
+    );
+    // The link is stored: (upstream, subject) → the broker's person.
+    let counts = portvakt::storage::upstream::link_counts(&p.broker.db)
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![("kommun".to_string(), 1)]);
+
+    // The same Response and RelayState again: the login was taken once; refused.
+    let again = b
+        .post(
+            &action,
+            &[("SAMLResponse", &response), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(expired_page(&again), "{}", again.body);
+}
+
+#[tokio::test]
+async fn tampered_and_cross_browser_responses_to_the_running_acs_are_refused() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let p = pair().await;
+    // Another browser (no binding cookie) posting a genuine Response: refused, and the
+    // login stays with its own browser, which then completes.
+    let (b, action, response, relay) = to_the_acs(&p).await;
+    let stranger = p.broker.browser();
+    let r = stranger
+        .post(
+            &action,
+            &[("SAMLResponse", &response), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(expired_page(&r), "{}", r.body);
+    assert!(!stranger.has_sso());
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &response), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // A Response whose encrypted assertion was altered: refused, no session.
+    let (b, action, response, relay) = to_the_acs(&p).await;
+    let xml = String::from_utf8(STANDARD.decode(&response).unwrap()).unwrap();
+    let cipher = xml.split("<xenc:CipherValue>").nth(2).unwrap();
+    let cipher = cipher.split('<').next().unwrap();
+    let mut raw = STANDARD.decode(cipher).unwrap();
+    raw[40] ^= 1;
+    let tampered = STANDARD.encode(xml.replace(cipher, &STANDARD.encode(raw)));
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &tampered), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(refused_page(&r), "{}", r.body);
+    assert!(!b.has_sso());
+
+    // An unsigned assertion in front of the encrypted one (XSW): refused.
+    let (b, action, response, relay) = to_the_acs(&p).await;
+    let xml = String::from_utf8(STANDARD.decode(&response).unwrap()).unwrap();
+    let evil = r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0"><saml:Issuer>x</saml:Issuer></saml:Assertion>"#;
+    let wrapped = xml.replacen(
+        "<saml:EncryptedAssertion",
+        &format!("{evil}<saml:EncryptedAssertion"),
+        1,
+    );
+    assert_ne!(wrapped, xml);
+    let r = b
+        .post(
+            &action,
+            &[
+                ("SAMLResponse", &STANDARD.encode(wrapped)),
+                ("RelayState", &relay),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(refused_page(&r), "{}", r.body);
+    assert!(!b.has_sso());
+}
