@@ -16,7 +16,7 @@ use super::cookies::set_sso_cookie;
 use super::{Login, live_transaction, resume_url};
 use crate::authn::AuthnError;
 use crate::authn::upstream::UpstreamLogin;
-use crate::upstream::saml::{SpEndpoints, SpKeys, metadata, request, response};
+use crate::upstream::saml::{SpEndpoints, SpKeys, logout, metadata, request, response};
 use crate::upstream::{Kind, Upstream};
 use crate::web::{self, SameSite, SsoCookie, WebError, paths};
 use axum::Router;
@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<Login> {
     Router::new()
         .route(paths::UPSTREAM_METADATA, get(sp_metadata))
         .route(paths::UPSTREAM_ACS, post(acs))
+        .route(paths::UPSTREAM_SLO, get(slo))
         // The SAML branch of the start; fed-oidc's start route dispatches here at the merge.
         .route(paths::UPSTREAM_START, get(start))
 }
@@ -202,6 +203,7 @@ async fn acs(
             return Err(WebError::bad_request("upstream.saml.refused"));
         }
     };
+    let (name_id, session_index) = (accepted.name_id.clone(), accepted.session_index.clone());
     let identity = accepted.into_identity(&up.name);
     let (cookie, session) = match login
         .authn
@@ -214,6 +216,12 @@ async fn acs(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some((value, _)) = &name_id {
+        login
+            .authn
+            .remember_upstream_saml_session(&session, &up.name, value, session_index.as_deref())
+            .await?;
+    }
     login.authn.complete(&tx.id, &session).await?;
     let mut res = Redirect::to(&resume_url(&tx)).into_response();
     let h = res.headers_mut();
@@ -228,5 +236,48 @@ async fn acs(
             SameSite::None,
         ),
     );
+    Ok(res)
+}
+
+/// A LogoutRequest from the upstream (HTTP-Redirect, signed by its metadata keys): the
+/// sessions that came from its assertions about that NameID end (relying parties are told
+/// through the usual notifiers), then the browser goes back with our signed LogoutResponse.
+async fn slo(
+    State(login): State<Login>,
+    axum::Extension(sso): axum::Extension<SsoCookie>,
+    Path(name): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, WebError> {
+    let now = login.authn.clock().now();
+    let (up, md) = saml_upstream(&login, &name, now).await?;
+    let sp = endpoints(&login, &up.name);
+    let request = match logout::read_request(
+        query.as_deref().unwrap_or_default(),
+        &md,
+        &sp,
+        now,
+        login.config.tokens.clock_skew,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("upstream {name}: LogoutRequest refused: {e}");
+            return Err(WebError::bad_request("upstream.saml.refused"));
+        }
+    };
+    let ended = login
+        .authn
+        .end_upstream_saml_sessions(&up.name, &request.name_id, &request.session_indexes, now)
+        .await?;
+    let keys = sp_keys(&login, now).await?;
+    let url = logout::response_url(&md, &sp, &request, true, &keys.signing_key, now)
+        .map_err(WebError::internal)?;
+    let mut res = Redirect::to(url.as_deref().unwrap_or(paths::LOGGED_OUT)).into_response();
+    let mine = match sso.value() {
+        Some(c) => login.authn.session(Some(c), now).await?.is_none(),
+        None => false,
+    };
+    if mine && !ended.is_empty() {
+        res.extensions_mut().insert(web::ClearSsoCookie);
+    }
     Ok(res)
 }

@@ -242,3 +242,101 @@ async fn tampered_and_cross_browser_responses_to_the_running_acs_are_refused() {
     assert!(refused_page(&r), "{}", r.body);
     assert!(!b.has_sso());
 }
+
+/// The upstream's LogoutRequest ends the broker's session that came from it and gets our
+/// signed LogoutResponse; one signed by another key is refused and ends nothing.
+#[tokio::test]
+async fn a_logout_request_from_the_upstream_ends_the_brokers_session() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use portvakt::upstream::saml::metadata::{Endpoint, IdpMetadata};
+    use portvakt::upstream::saml::{PERSISTENT, REDIRECT, SpEndpoints, SpKeys, decrypt, logout};
+    use portvakt::xmlsec::xml::{self, SAML};
+    let p = pair().await;
+    let (b, action, response, relay) = to_the_acs(&p).await;
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &response), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(b.has_sso());
+    // The NameID the upstream gave, read as the broker reads it.
+    let now = p.broker.clock.now();
+    let keys = SpKeys::load(&p.broker.state.keys, &p.broker.config.saml_scope(), now)
+        .await
+        .unwrap();
+    let doc = xml::parse(&String::from_utf8(STANDARD.decode(&response).unwrap()).unwrap()).unwrap();
+    let plain = decrypt::decrypt(
+        doc.child(SAML, "EncryptedAssertion").unwrap(),
+        &keys.encryption_key,
+    )
+    .unwrap();
+    let assertion = xml::parse(&plain).unwrap();
+    let name_id = assertion
+        .child(SAML, "Subject")
+        .and_then(|s| s.child(SAML, "NameID"))
+        .unwrap()
+        .text
+        .clone();
+    // The upstream's LogoutRequest, signed with its IdP key (our builder, roles swapped).
+    let to_broker = IdpMetadata {
+        entity_id: String::new(),
+        display_name: None,
+        sso: String::new(),
+        slo: vec![Endpoint {
+            binding: REDIRECT.into(),
+            location: p.broker.url("/upstream/kommun/slo"),
+            response_location: None,
+        }],
+        signing_certs: vec![],
+        want_authn_requests_signed: false,
+        valid_until: None,
+    };
+    let from = SpEndpoints {
+        entity_id: p.upstream.state.idp.entity_id().to_string(),
+        acs: String::new(),
+        slo: String::new(),
+    };
+    let idp_key = p.upstream.state.idp.credential(now).await.unwrap().key_der;
+    let stranger = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap())
+        .unwrap()
+        .private_key_to_pkcs8()
+        .unwrap();
+    let forged = logout::request(
+        &to_broker,
+        &from,
+        (&name_id, PERSISTENT),
+        None,
+        &stranger,
+        now,
+    )
+    .unwrap()
+    .unwrap();
+    let r = b.get(&forged.url).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(b.has_sso(), "a forged LogoutRequest ends nothing");
+    let genuine = logout::request(
+        &to_broker,
+        &from,
+        (&name_id, PERSISTENT),
+        None,
+        &idp_key,
+        now,
+    )
+    .unwrap()
+    .unwrap();
+    let r = b.get(&genuine.url).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let back = r.location.unwrap();
+    assert!(
+        back.starts_with(&p.upstream.url("/saml/slo?SAMLResponse=")),
+        "{back}"
+    );
+    assert!(!b.has_sso(), "the broker's SSO cookie is cleared");
+    // The session is over: the relying party's next login asks again.
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
+    let r = b.get(&authorize).await;
+    assert_eq!(r.status, 303);
+    assert!(r.location.unwrap().contains("/login?tx="));
+}
