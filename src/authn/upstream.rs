@@ -171,6 +171,13 @@ pub fn check(mut up: Upstream) -> Result<Upstream, UpstreamError> {
             if metadata_url.is_none() && metadata.is_none() {
                 return Err(invalid("--saml-metadata: give a file or an https URL"));
             }
+            // Refused at registration, not at the first login: no signing certificate (a
+            // verifier without a key must not accept), no Redirect SSO endpoint, bad XML.
+            // validUntil is checked at each login.
+            if let Some(doc) = metadata {
+                crate::upstream::saml::metadata::parse(doc, i64::MIN)
+                    .map_err(|e| invalid(format!("--saml-metadata: {e}")))?;
+            }
             if let Some(u) = metadata_url
                 && !acceptable_url(u)
             {

@@ -340,3 +340,30 @@ async fn a_logout_request_from_the_upstream_ends_the_brokers_session() {
     assert_eq!(r.status, 303);
     assert!(r.location.unwrap().contains("/login?tx="));
 }
+
+/// IdP metadata without a signing certificate is refused when the upstream is added, with a
+/// one-line reason.
+#[tokio::test]
+async fn idp_metadata_without_a_signing_certificate_is_refused_at_registration() {
+    let broker = spawn_app().await;
+    let md = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.se"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.se/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
+    let path = broker.dir.path().join("unsigned-idp.xml");
+    std::fs::write(&path, md).unwrap();
+    let out = cli(
+        &broker,
+        &[
+            "upstream",
+            "add",
+            "nokey",
+            "--saml-metadata",
+            path.to_str().unwrap(),
+            "--link-on",
+            "eppn=eppn",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no signing certificate"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

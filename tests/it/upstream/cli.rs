@@ -111,7 +111,16 @@ async fn upstreams_are_managed_from_the_command_line() {
 
     // SAML from a metadata file: stored for the SAML client to read.
     let md = app.dir.path().join("idp.xml");
-    std::fs::write(&md, r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.se"/>"#).unwrap();
+    // IdP metadata must name a signing certificate and a Redirect SSO endpoint (fed-saml).
+    let key = openssl::rsa::Rsa::generate(2048)
+        .and_then(openssl::pkey::PKey::from_rsa)
+        .and_then(|k| k.private_key_to_pkcs8())
+        .unwrap();
+    let cert = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        portvakt::upstream::saml::certificate(&key, "idp").unwrap(),
+    );
+    std::fs::write(&md, format!(r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.se"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.se/sso"/></IDPSSODescriptor></EntityDescriptor>"#)).unwrap();
     ok(cli(
         &app,
         &[
