@@ -367,3 +367,70 @@ async fn idp_metadata_without_a_signing_certificate_is_refused_at_registration()
     assert!(err.contains("no signing certificate"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// Under TLS the cookie that carries the login across the upstream's cross-site POST is
+/// `__Host-`, Secure, HttpOnly and SameSite=None (the Lax login-binding cookie would not come
+/// with that POST), and lives only as long as a login.
+#[tokio::test]
+async fn under_tls_the_acs_binding_cookie_is_secure_and_same_site_none() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let broker = spawn_tls_app().await;
+    broker.add_client("rp", |_| {}).await;
+    let key = openssl::rsa::Rsa::generate(2048)
+        .and_then(openssl::pkey::PKey::from_rsa)
+        .and_then(|k| k.private_key_to_pkcs8())
+        .unwrap();
+    let cert = STANDARD.encode(portvakt::upstream::saml::certificate(&key, "idp").unwrap());
+    let md = format!(
+        r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.se"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.se/sso"/></IDPSSODescriptor></EntityDescriptor>"#
+    );
+    let path = broker.dir.path().join("idp.xml");
+    std::fs::write(&path, md).unwrap();
+    let out = cli(
+        &broker,
+        &[
+            "upstream",
+            "add",
+            "kommun",
+            "--saml-metadata",
+            path.to_str().unwrap(),
+            "--link-on",
+            "eppn=eppn",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = broker.browser();
+    let (authorize, _, _, _) = broker.authorize_url("rp", &[]);
+    let (tx, _, _) = b.open_login(&authorize).await;
+    let r = b
+        .get(&broker.url(&format!("/upstream/kommun/start?tx={tx}")))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.location.unwrap();
+    assert!(
+        to.starts_with("https://idp.example.se/sso?SAMLRequest="),
+        "{to}"
+    );
+    assert!(
+        to.contains("&RelayState=") && to.contains("&Signature="),
+        "{to}"
+    );
+    let set = b.set_cookies.lock().unwrap().clone();
+    let cookie = set
+        .iter()
+        .find(|c| c.starts_with("__Host-portvakt_upstream_saml="))
+        .unwrap_or_else(|| panic!("no ACS binding cookie: {set:?}"));
+    for attr in ["HttpOnly", "Secure", "SameSite=None", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+    }
+    // An unknown upstream name: not found.
+    let r = b
+        .get(&broker.url(&format!("/upstream/nosuch/start?tx={tx}")))
+        .await;
+    assert_eq!(r.status, 404);
+}
