@@ -237,6 +237,7 @@ fn router(state: &AppState, demo: bool) -> Router {
             state.authn.clone(),
             state.config.clone(),
             state.keys.clone(),
+            state.http.clone(),
         )))
         .merge(crate::saml::routes::routes().with_state(state.idp.clone()))
         .route(web::paths::STYLESHEET, get(web::stylesheet))

@@ -1,5 +1,6 @@
 //! The login front: the pages a person logs in on. The login page (password, the choice of
-//! BankID), the BankID pages, self-service password reset, the SSO and login-binding
+//! BankID and of upstream identity providers), the BankID pages, the federation pages
+//! (`/upstream/NAME/…`), self-service password reset, the SSO and login-binding
 //! cookies, and where each kind of transaction resumes. The methods themselves are
 //! `authn`'s; this front only parses, calls them and renders.
 
@@ -7,6 +8,7 @@ mod bankid;
 pub mod cookies;
 mod page;
 mod password;
+mod upstream;
 mod upstream_saml;
 
 use crate::authn::{Authn, Protocol, Transaction};
@@ -22,12 +24,17 @@ pub struct Login {
     authn: Authn,
     config: Arc<Config>,
     keys: KeyStore,
+    /// The client of upstream OpenID providers (federation login).
+    oidc: crate::upstream::oidc::OidcClient,
     /// Bounds the libxmlsec1 work of upstream SAML Responses (anyone can POST one).
     saml_gate: Arc<crate::upstream::saml::Gate>,
 }
 
 impl Login {
-    pub fn new(authn: Authn, config: Arc<Config>, keys: KeyStore) -> Self {
+    /// `http` is the application's HTTP client (no redirects followed, with a timeout): the
+    /// upstream OpenID providers are reached with it.
+    pub fn new(authn: Authn, config: Arc<Config>, keys: KeyStore, http: reqwest::Client) -> Self {
+        let oidc = crate::upstream::oidc::OidcClient::new(http, authn.clock().clone());
         Self {
             saml_gate: Arc::new(crate::upstream::saml::Gate::new(
                 config.saml_verifications(),
@@ -36,6 +43,7 @@ impl Login {
             authn,
             config,
             keys,
+            oidc,
         }
     }
 
@@ -48,6 +56,7 @@ pub fn routes() -> Router<Login> {
     page::routes()
         .merge(bankid::routes())
         .merge(password::routes())
+        .merge(upstream::routes())
         .merge(upstream_saml::routes())
 }
 

@@ -20,7 +20,7 @@ use crate::upstream::saml::{SpEndpoints, SpKeys, logout, metadata, request, resp
 use crate::upstream::{Kind, Upstream};
 use crate::web::{self, SameSite, SsoCookie, WebError, paths};
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -30,8 +30,6 @@ pub(super) fn routes() -> Router<Login> {
         .route(paths::UPSTREAM_METADATA, get(sp_metadata))
         .route(paths::UPSTREAM_ACS, post(acs))
         .route(paths::UPSTREAM_SLO, get(slo))
-        // The SAML branch of the start; fed-oidc's start route dispatches here at the merge.
-        .route(paths::UPSTREAM_START, get(start))
 }
 
 fn cookie_name(login: &Login) -> &'static str {
@@ -92,20 +90,16 @@ async fn sp_metadata(
         .into_response())
 }
 
-#[derive(serde::Deserialize)]
-struct StartQuery {
-    tx: String,
-}
-
-async fn start(
-    State(login): State<Login>,
-    Path(name): Path<String>,
-    Query(q): Query<StartQuery>,
+/// The SAML branch of `/upstream/NAME/start` (`login::upstream::start` has checked the
+/// transaction and that the relying party allows this upstream).
+pub(super) async fn start(
+    login: &Login,
+    up: &Upstream,
+    tx_id: &str,
+    now: i64,
 ) -> Result<Response, WebError> {
-    let now = login.authn.clock().now();
-    let tx = live_transaction(&login, &q.tx, now).await?;
-    let (up, md) = saml_upstream(&login, &name, now).await?;
-    start_saml(&login, &up, &md, &tx.id, now).await
+    let (up, md) = saml_upstream(login, &up.name, now).await?;
+    start_saml(login, &up, &md, tx_id, now).await
 }
 
 /// Sends the browser to the upstream with a signed AuthnRequest, the login stored.

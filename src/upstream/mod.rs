@@ -4,7 +4,7 @@
 //! This module knows protocols only: no HTTP server, no database (it may use `keys`,
 //! `config` and `clock`).
 
-// `pub mod oidc;`: the upstream OpenID provider client (next step).
+pub mod oidc;
 /// The upstream SAML IdP client: Portvakt as a SAML SP.
 pub mod saml;
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod linking;
+mod oidc;
 
 use crate::helpers::*;
 use portvakt::directory::{self, NewPerson};
