@@ -87,7 +87,7 @@ struct ErrorPage<'a> {
 
 /// A page that says why the federated login did not go through, with a way back to the
 /// login page when the transaction is known.
-fn error_page(
+pub(super) fn error_page(
     lang: Lang,
     status: StatusCode,
     message: &'static str,

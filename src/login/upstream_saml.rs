@@ -10,14 +10,17 @@
 //! long as a login. RelayState is the opaque handle of that row. The ACS takes the row once
 //! by handle, upstream and this cookie together, and the Response's InResponseTo must be the
 //! row's AuthnRequest ID: a Response for another browser's or another upstream's login, or one
-//! posted twice, finds nothing.
+//! posted twice, finds nothing. Failures get the federation's error page with a way back
+//! to the login page when the transaction is known.
 
 use super::cookies::set_sso_cookie;
+use super::upstream::error_page;
 use super::{Login, live_transaction, resume_url};
 use crate::authn::AuthnError;
 use crate::authn::upstream::UpstreamLogin;
 use crate::upstream::saml::{SpEndpoints, SpKeys, logout, metadata, request, response};
 use crate::upstream::{Kind, Upstream};
+use crate::web::i18n::Lang;
 use crate::web::{self, SameSite, SsoCookie, WebError, paths};
 use axum::Router;
 use axum::extract::{Form, Path, State};
@@ -157,6 +160,7 @@ struct AcsForm {
 
 async fn acs(
     State(login): State<Login>,
+    axum::Extension(lang): axum::Extension<Lang>,
     axum::Extension(sso): axum::Extension<SsoCookie>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -169,9 +173,22 @@ async fn acs(
         .take_upstream_login(&name, &form.relay_state, binding, now)
         .await?;
     let Some(out) = taken else {
-        return Err(WebError::bad_request("login.expired"));
+        return error_page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            "upstream.state_invalid",
+            None,
+        );
     };
     let tx = live_transaction(&login, &out.tx_id, now).await?;
+    if !super::upstream::offered(&tx, &name) {
+        return error_page(
+            lang,
+            StatusCode::NOT_FOUND,
+            "upstream.not_offered",
+            Some(&tx.id),
+        );
+    }
     let (up, md) = saml_upstream(&login, &name, now).await?;
     let keys = sp_keys(&login, now).await?;
     let expect = response::Expect {
@@ -194,7 +211,12 @@ async fn acs(
         Ok(a) => a,
         Err(refusal) => {
             tracing::warn!("upstream {name}: Response refused: {refusal}");
-            return Err(WebError::bad_request("upstream.saml.refused"));
+            return error_page(
+                lang,
+                StatusCode::BAD_REQUEST,
+                "upstream.saml.refused",
+                Some(&tx.id),
+            );
         }
     };
     let (name_id, session_index) = (accepted.name_id.clone(), accepted.session_index.clone());
@@ -206,7 +228,7 @@ async fn acs(
     {
         Ok(s) => s,
         Err(AuthnError::LinkRefused(r)) => {
-            return Err(WebError::new(StatusCode::FORBIDDEN, r.message()));
+            return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));
         }
         Err(e) => return Err(e.into()),
     };

@@ -129,12 +129,15 @@ async fn to_the_acs(p: &Pair) -> (Browser, String, String, String) {
 }
 
 /// The error page says the Response was refused (Swedish or English, by the browser's language).
+/// With a way back to the login page.
 fn refused_page(r: &Resp) -> bool {
-    r.body.contains("kunde inte godtas") || r.body.contains("could not be accepted")
+    (r.body.contains("kunde inte godtas") || r.body.contains("could not be accepted"))
+        && r.body.contains("/login?tx=")
 }
 
+/// The login behind the RelayState is not this browser's or was already used.
 fn expired_page(r: &Resp) -> bool {
-    r.body.contains("tog för lång tid") || r.body.contains("took too long")
+    r.body.contains("kunde inte kopplas") || r.body.contains("could not be matched")
 }
 
 #[tokio::test]
