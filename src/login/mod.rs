@@ -28,14 +28,19 @@ pub struct Login {
     oidc: crate::upstream::oidc::OidcClient,
     /// Bounds the libxmlsec1 work of upstream SAML Responses (anyone can POST one).
     saml_gate: Arc<crate::upstream::saml::Gate>,
+    /// The application's HTTP client and the IdP metadata fetched with it from URLs.
+    http: reqwest::Client,
+    saml_metadata: crate::upstream::saml::metadata::UrlCache,
 }
 
 impl Login {
     /// `http` is the application's HTTP client (no redirects followed, with a timeout): the
     /// upstream OpenID providers are reached with it.
     pub fn new(authn: Authn, config: Arc<Config>, keys: KeyStore, http: reqwest::Client) -> Self {
-        let oidc = crate::upstream::oidc::OidcClient::new(http, authn.clock().clone());
+        let oidc = crate::upstream::oidc::OidcClient::new(http.clone(), authn.clock().clone());
         Self {
+            http,
+            saml_metadata: Default::default(),
             saml_gate: Arc::new(crate::upstream::saml::Gate::new(
                 config.saml_verifications(),
                 config.saml.verification_queue,

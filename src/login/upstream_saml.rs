@@ -64,17 +64,23 @@ async fn saml_upstream(
         .upstream(name)
         .await?
         .ok_or(WebError::new(StatusCode::NOT_FOUND, "error.not_found"))?;
-    let Kind::Saml {
-        metadata: Some(doc),
-        ..
-    } = &up.kind
-    else {
-        return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found"));
+    let doc = match &up.kind {
+        Kind::Saml {
+            metadata: Some(doc),
+            ..
+        } => Ok(doc.clone()),
+        Kind::Saml {
+            metadata_url: Some(url),
+            ..
+        } => login.saml_metadata.get(&login.http, url, now).await,
+        _ => return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found")),
     };
-    let md = metadata::parse(doc, now).map_err(|e| {
-        tracing::warn!("upstream {name}: {e}");
-        WebError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream.unavailable")
-    })?;
+    let md = doc
+        .and_then(|doc| metadata::parse(&doc, now))
+        .map_err(|e| {
+            tracing::warn!("upstream {name}: {e}");
+            WebError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream.unavailable")
+        })?;
     Ok((up, md))
 }
 

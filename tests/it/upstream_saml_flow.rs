@@ -16,6 +16,11 @@ struct Pair {
 }
 
 async fn pair() -> Pair {
+    pair_with(false).await
+}
+
+/// `by_url`: the broker registers the upstream by its metadata URL instead of a file.
+async fn pair_with(by_url: bool) -> Pair {
     let broker = spawn_app().await;
     let upstream = spawn_app().await;
     broker.add_person(EVA, &["staff@EKS"]).await;
@@ -33,6 +38,12 @@ async fn pair() -> Pair {
         .unwrap();
     let md_path = broker.dir.path().join("upstream-idp.xml");
     std::fs::write(&md_path, md).unwrap();
+    let md_url = upstream.url("/saml/metadata");
+    let source = if by_url {
+        md_url.as_str()
+    } else {
+        md_path.to_str().unwrap()
+    };
     let out = cli(
         &broker,
         &[
@@ -40,7 +51,7 @@ async fn pair() -> Pair {
             "add",
             "kommun",
             "--saml-metadata",
-            md_path.to_str().unwrap(),
+            source,
             "--link-on",
             "email=email",
             "--require-claim",
@@ -436,4 +447,19 @@ async fn under_tls_the_acs_binding_cookie_is_secure_and_same_site_none() {
         .get(&broker.url(&format!("/upstream/nosuch/start?tx={tx}")))
         .await;
     assert_eq!(r.status, 404);
+}
+
+/// Registered by its metadata URL: the broker fetches the document when it needs it.
+#[tokio::test]
+async fn an_upstream_registered_by_metadata_url_works_the_same() {
+    let p = pair_with(true).await;
+    let (b, action, response, relay) = to_the_acs(&p).await;
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &response), ("RelayState", &relay)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(b.has_sso());
 }

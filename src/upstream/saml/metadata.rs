@@ -164,6 +164,76 @@ pub fn parse(doc: &str, now: i64) -> Result<IdpMetadata, MetadataError> {
     })
 }
 
+/// The largest IdP metadata document read from a URL.
+pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
+/// How long metadata fetched from a URL is used before it is fetched again.
+pub const METADATA_TTL: i64 = 3600;
+
+/// Fetches metadata from `url` (the registration checked it is https, or http on loopback),
+/// streamed and abandoned past `MAX_METADATA_BYTES`.
+pub async fn fetch(http: &reqwest::Client, url: &str) -> Result<String, MetadataError> {
+    let fail = |e: String| MetadataError::Invalid(format!("cannot fetch {url}: {e}"));
+    let mut res = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if !res.status().is_success() {
+        return Err(fail(format!("HTTP {}", res.status())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| fail(e.to_string()))? {
+        if body.len() + chunk.len() > MAX_METADATA_BYTES {
+            return Err(fail("larger than 1 MiB".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| fail("not UTF-8".into()))
+}
+
+/// IdP metadata documents fetched from URLs, by URL, each used for `METADATA_TTL` seconds;
+/// when a refetch fails, the last good copy keeps serving (logged), so an IdP's metadata
+/// server being down does not stop logins.
+#[derive(Clone, Default)]
+pub struct UrlCache {
+    docs: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, (i64, String)>>>,
+}
+
+impl UrlCache {
+    pub async fn get(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        now: i64,
+    ) -> Result<String, MetadataError> {
+        let cached = self.docs.read().ok().and_then(|m| m.get(url).cloned());
+        if let Some((at, doc)) = &cached
+            && now - at < METADATA_TTL
+        {
+            return Ok(doc.clone());
+        }
+        match fetch(http, url)
+            .await
+            .and_then(|doc| parse(&doc, now).map(|_| doc))
+        {
+            Ok(doc) => {
+                if let Ok(mut m) = self.docs.write() {
+                    m.insert(url.to_string(), (now, doc.clone()));
+                }
+                Ok(doc)
+            }
+            Err(e) => match cached {
+                Some((_, doc)) => {
+                    tracing::warn!("{e}; the last good copy is used");
+                    Ok(doc)
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
+
 /// Our SP metadata for one upstream: signed requests, signed assertions wanted, a signing
 /// and a separate encryption key (AES-GCM with RSA-OAEP named), persistent NameIDs, the ACS
 /// over HTTP-POST and SLO over HTTP-Redirect.
