@@ -31,6 +31,8 @@ pub struct Login {
     /// The application's HTTP client and the IdP metadata fetched with it from URLs.
     http: reqwest::Client,
     saml_metadata: crate::upstream::saml::metadata::UrlCache,
+    /// The SAML SP role's keys, loaded once (they are made once and never rotate).
+    sp_keys: Arc<tokio::sync::OnceCell<crate::upstream::saml::SpKeys>>,
 }
 
 impl Login {
@@ -41,6 +43,7 @@ impl Login {
         Self {
             http,
             saml_metadata: Default::default(),
+            sp_keys: Default::default(),
             saml_gate: Arc::new(crate::upstream::saml::Gate::new(
                 config.saml_verifications(),
                 config.saml.verification_queue,

@@ -48,8 +48,13 @@ fn endpoints(login: &Login, name: &str) -> SpEndpoints {
 }
 
 async fn sp_keys(login: &Login, now: i64) -> Result<SpKeys, WebError> {
-    SpKeys::load(&login.keys, &login.config.saml_scope(), now)
+    login
+        .sp_keys
+        .get_or_try_init(|| async {
+            SpKeys::load(&login.keys, &login.config.saml_scope(), now).await
+        })
         .await
+        .cloned()
         .map_err(WebError::internal)
 }
 
