@@ -237,6 +237,7 @@ fn router(state: &AppState, demo: bool) -> Router {
             state.authn.clone(),
             state.config.clone(),
             state.keys.clone(),
+            state.http.clone(),
         )))
         .merge(crate::saml::routes::routes().with_state(state.idp.clone()))
         .route(web::paths::STYLESHEET, get(web::stylesheet))
@@ -315,7 +316,9 @@ fn spawn_housekeeping(db: Db, clock: Clock) {
             let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;
             let r4 = crate::storage::saml::purge_expired(&db, now).await;
             let r5 = crate::storage::bankid::purge_expired(&db, now).await;
-            if let Some(e) = r1.err().or(r2.err()).or(r3.err()).or(r4.err()).or(r5.err()) {
+            let r6 = crate::storage::upstream::purge_expired(&db, now).await;
+            let failed = r1.err().or(r2.err()).or(r3.err()).or(r4.err());
+            if let Some(e) = failed.or(r5.err()).or(r6.err()) {
                 tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
             }
         }

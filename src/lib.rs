@@ -26,7 +26,9 @@
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
 //! | `bankid`    | the BankID RP API v6 client, QR codes, messages                        |
+//! | `upstream`  | upstream identity providers (OIDC, SAML): protocol clients, `Identity` |
 //! | `web`       | HTTP glue: errors, templates, i18n, CSRF, security headers, paths      |
+//! | `xmlsec`    | the XML reader and XML signatures (libxmlsec1), shared by SAML roles   |
 //! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub           |
 //! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars                 |
 //! | `clock`     | the one clock: the system's, or a movable one in tests                 |
@@ -59,7 +61,9 @@ pub mod saml;
 pub mod sim;
 pub mod storage;
 pub mod sync;
+pub mod upstream;
 pub mod web;
+pub mod xmlsec;
 
 /// An error and its causes on one line, for logs (never for people: it may be technical).
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -1,6 +1,6 @@
 //! Authentication, protocol-neutral and without HTTP: login transactions (`flow`), SSO
 //! sessions (`session`), the password method (`password`) and its throttle, the BankID
-//! method (`bankid`), self-service password reset, and assurance levels (`acr`).
+//! method (`bankid`), the federation method (`upstream`), self-service password reset, and assurance levels (`acr`).
 //! The fronts (`login`, `oidc`, `saml`) call it with plain values: protocol fronts store what
 //! they need to resume in a transaction, the login front runs the methods, and single logout
 //! reaches the fronts through `LogoutNotifier`s wired in `app.rs`.
@@ -9,6 +9,8 @@ pub mod bankid;
 pub mod flow;
 pub mod password;
 pub mod session;
+pub mod upstream;
+mod upstream_saml;
 
 pub use flow::{Protocol, Requirement, Resumed, Transaction};
 pub use session::{EndedSession, LogoutNotifier, MethodUse, Session};
@@ -67,6 +69,9 @@ pub enum AuthnError {
     Key(#[from] crate::keys::KeyError),
     #[error("BankID is not enabled")]
     BankIdDisabled,
+    /// A federated login found no person to log in (audited).
+    #[error("federated login refused: {}", .0.reason())]
+    LinkRefused(upstream::LinkRefusal),
 }
 
 #[derive(Clone)]

@@ -8,6 +8,7 @@ mod serve;
 mod sim;
 mod sp;
 mod sync;
+mod upstream;
 mod user;
 
 pub use client::{ClientArgs, ClientCommand};
@@ -15,6 +16,7 @@ pub use keys::KeysCommand;
 pub use sim::{BankidStubArgs, Ss12000MockArgs};
 pub use sp::{SpArgs, SpCommand};
 pub use sync::SyncCommand;
+pub use upstream::{UpstreamArgs, UpstreamCommand};
 pub use user::{PersonCommand, SchoolUnitCommand, UserCommand};
 
 use crate::config::{Config, ConfigError};
@@ -58,6 +60,9 @@ pub enum Command {
     /// Manage SAML service providers.
     #[command(subcommand)]
     Sp(SpCommand),
+    /// Manage upstream identity providers (federation login).
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -91,6 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Person(c) => user::person_cmd(config, c).await,
         Command::Ss12000Mock(args) => sim::ss12000_mock(args).await,
         Command::Keys(c) => keys::keys(config, c).await,
+        Command::Upstream(c) => upstream::upstream_cmd(config, c).await,
     }
 }
 

@@ -224,6 +224,17 @@ impl KeyStore {
         &self.inner.secrets
     }
 
+    /// Seals a secret that must be read back (an upstream's client secret) under the KEK;
+    /// `label` names its row, so the ciphertext cannot be moved to another.
+    pub fn seal(&self, label: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+        self.inner.kek.seal(label, plaintext)
+    }
+
+    /// Opens what `seal` sealed with the same label.
+    pub fn open_sealed(&self, label: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+        self.inner.kek.open(label, sealed)
+    }
+
     fn current(&self) -> Arc<KeySet> {
         match self.inner.set.read() {
             Ok(g) => g.clone(),
@@ -330,6 +341,31 @@ impl KeyStore {
             }
             other => other,
         }
+    }
+
+    /// An RSA key (PKCS#8 DER) of Portvakt's SAML SP role towards upstream IdPs, `purpose`
+    /// "signing" or "encryption": made on first use and sealed with the KEK like the server
+    /// secrets; the first instance to store one wins and every instance then reads that one.
+    /// The SP role has keys of its own, apart from the IdP's rotating signing keys, so an
+    /// upstream's registration of our SP does not break at each IdP key rotation, and
+    /// signing and encryption never share a key.
+    pub async fn sp_rsa_key(&self, purpose: &str, now: i64) -> Result<Vec<u8>, KeyError> {
+        let (db, kek) = (&self.inner.db, &self.inner.kek);
+        let name = format!("upstream_sp_{purpose}_key");
+        let label = format!("secret:{name}");
+        if storage::secrets::secret(db, &name).await?.is_none() {
+            let rsa =
+                openssl::rsa::Rsa::generate(2048).map_err(|e| KeyError::Generate(e.to_string()))?;
+            let pkcs8 = openssl::pkey::PKey::from_rsa(rsa)
+                .and_then(|k| k.private_key_to_pkcs8())
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+            storage::secrets::insert_secret_if_absent(db, &name, &kek.seal(&label, &pkcs8)?, now)
+                .await?;
+        }
+        let sealed = storage::secrets::secret(db, &name)
+            .await?
+            .ok_or_else(|| KeyError::BadKey(name.clone()))?;
+        kek.open(&label, &sealed)
     }
 
     /// `keys rotate`: creates the next ES256 and RS256 keys. They are published at once and

@@ -172,7 +172,7 @@ async fn bankid_post(
                 reset: purpose == Purpose::Password,
                 mobile: is_mobile(&headers),
             };
-            rerender_login(&login, lang, &view, status, refused.message())
+            rerender_login(&login, lang, &view, status, refused.message()).await
         }
     }
 }

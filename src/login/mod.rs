@@ -1,5 +1,6 @@
 //! The login front: the pages a person logs in on. The login page (password, the choice of
-//! BankID), the BankID pages, self-service password reset, the SSO and login-binding
+//! BankID and of upstream identity providers), the BankID pages, the federation pages
+//! (`/upstream/NAME/…`), self-service password reset, the SSO and login-binding
 //! cookies, and where each kind of transaction resumes. The methods themselves are
 //! `authn`'s; this front only parses, calls them and renders.
 
@@ -7,6 +8,8 @@ mod bankid;
 pub mod cookies;
 mod page;
 mod password;
+mod upstream;
+mod upstream_saml;
 
 use crate::authn::{Authn, Protocol, Transaction};
 use crate::config::Config;
@@ -21,14 +24,34 @@ pub struct Login {
     authn: Authn,
     config: Arc<Config>,
     keys: KeyStore,
+    /// The client of upstream OpenID providers (federation login).
+    oidc: crate::upstream::oidc::OidcClient,
+    /// Bounds the libxmlsec1 work of upstream SAML Responses (anyone can POST one).
+    saml_gate: Arc<crate::upstream::saml::Gate>,
+    /// The application's HTTP client and the IdP metadata fetched with it from URLs.
+    http: reqwest::Client,
+    saml_metadata: crate::upstream::saml::metadata::UrlCache,
+    /// The SAML SP role's keys, loaded once (they are made once and never rotate).
+    sp_keys: Arc<tokio::sync::OnceCell<crate::upstream::saml::SpKeys>>,
 }
 
 impl Login {
-    pub fn new(authn: Authn, config: Arc<Config>, keys: KeyStore) -> Self {
+    /// `http` is the application's HTTP client (no redirects followed, with a timeout): the
+    /// upstream OpenID providers are reached with it.
+    pub fn new(authn: Authn, config: Arc<Config>, keys: KeyStore, http: reqwest::Client) -> Self {
+        let oidc = crate::upstream::oidc::OidcClient::new(http.clone(), authn.clock().clone());
         Self {
+            http,
+            saml_metadata: Default::default(),
+            sp_keys: Default::default(),
+            saml_gate: Arc::new(crate::upstream::saml::Gate::new(
+                config.saml_verifications(),
+                config.saml.verification_queue,
+            )),
             authn,
             config,
             keys,
+            oidc,
         }
     }
 
@@ -41,6 +64,8 @@ pub fn routes() -> Router<Login> {
     page::routes()
         .merge(bankid::routes())
         .merge(password::routes())
+        .merge(upstream::routes())
+        .merge(upstream_saml::routes())
 }
 
 /// Where a transaction resumes once the person has logged in: a server-chosen path per

@@ -35,6 +35,8 @@ struct LoginPage<'a> {
     reset: bool,
     /// Offer BankID on this device first (phones), else the QR code first.
     mobile: bool,
+    /// The upstream identity providers offered (federation).
+    upstreams: Vec<super::upstream::Choice>,
 }
 
 #[derive(serde::Deserialize)]
@@ -85,7 +87,7 @@ async fn login_get(
         reset,
         mobile: is_mobile(&headers),
     };
-    let mut res = login_page(&login, lang, &view, None)?;
+    let mut res = login_page(&login, lang, &view, None).await?;
     if new_binding {
         res.headers_mut().append(
             header::SET_COOKIE,
@@ -117,15 +119,15 @@ async fn login_post(
         reset: false,
         mobile: is_mobile(&headers),
     };
-    let rerender = |status: StatusCode, error: &'static str| {
-        rerender_login(&login, lang, &view, status, error)
+    let rerender = async |status: StatusCode, error: &'static str| {
+        rerender_login(&login, lang, &view, status, error).await
     };
     if !offers_password(&login, &tx) {
-        return rerender(StatusCode::FORBIDDEN, "login.bankid_required");
+        return rerender(StatusCode::FORBIDDEN, "login.bankid_required").await;
     }
     let username = form.username.trim();
     if username.is_empty() || form.password.is_empty() {
-        return rerender(StatusCode::BAD_REQUEST, "login.error.missing");
+        return rerender(StatusCode::BAD_REQUEST, "login.error.missing").await;
     }
     let source = client_ip
         .map(|Extension(ClientIp(ip))| ip.to_string())
@@ -137,18 +139,18 @@ async fn login_post(
     {
         Ok(p) => p,
         Err(AuthnError::InvalidCredentials) => {
-            return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid");
+            return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid").await;
         }
         Err(AuthnError::Throttled(secs)) => {
-            let res = rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled")?;
+            let res = rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled").await?;
             return Ok(with_retry_after(res, secs));
         }
         Err(AuthnError::Busy(secs)) => {
-            let res = rerender(StatusCode::SERVICE_UNAVAILABLE, "login.error.busy")?;
+            let res = rerender(StatusCode::SERVICE_UNAVAILABLE, "login.error.busy").await?;
             return Ok(with_retry_after(res, secs));
         }
         Err(AuthnError::PasswordTooLong) => {
-            return rerender(StatusCode::BAD_REQUEST, "login.error.too_long");
+            return rerender(StatusCode::BAD_REQUEST, "login.error.too_long").await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -214,7 +216,7 @@ pub(super) fn is_mobile(headers: &HeaderMap) -> bool {
         })
 }
 
-fn login_page(
+async fn login_page(
     login: &Login,
     lang: Lang,
     view: &LoginView<'_>,
@@ -224,7 +226,13 @@ fn login_page(
     let token = login_csrf(login, &tx.id, view.binding);
     let name = rp_name(tx, lang);
     let bankid = login.authn.bankid_enabled();
-    web::render(&LoginPage {
+    let upstreams = if view.reset {
+        Vec::new()
+    } else {
+        super::upstream::choices(login, tx).await?
+    };
+    let csp = super::upstream::logo_csp(&upstreams);
+    let mut res = web::render(&LoginPage {
         lang,
         tx: &tx.id,
         csrf: &token,
@@ -235,17 +243,23 @@ fn login_page(
         password: !view.reset && offers_password(login, tx),
         reset: view.reset && bankid,
         mobile: view.mobile,
-    })
+        upstreams,
+    })?;
+    if let Some(csp) = csp.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
+        res.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    Ok(res)
 }
 
 /// The login page again, with an error and a status.
-pub(super) fn rerender_login(
+pub(super) async fn rerender_login(
     login: &Login,
     lang: Lang,
     view: &LoginView<'_>,
     status: StatusCode,
     error: &'static str,
 ) -> Result<Response, WebError> {
-    let page = login_page(login, lang, view, Some(error))?;
+    let page = login_page(login, lang, view, Some(error)).await?;
     Ok((status, page).into_response())
 }

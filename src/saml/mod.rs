@@ -7,7 +7,6 @@
 //! Like `oidc`, this module never imports the other protocol front.
 
 pub mod attributes;
-pub mod dsig;
 pub mod encrypt;
 pub mod metadata;
 pub mod response;
@@ -15,7 +14,9 @@ pub mod routes;
 pub mod slo;
 pub mod sp;
 pub mod sso;
-pub mod xml;
+
+/// The XML reader and signatures live in `xmlsec`, shared with the upstream SAML client.
+pub use crate::xmlsec::{dsig, xml};
 
 use crate::authn::Authn;
 use crate::config::Config;

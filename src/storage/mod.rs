@@ -13,6 +13,8 @@ pub mod sessions;
 pub mod sync;
 pub mod throttle;
 pub mod tokens;
+pub mod upstream;
+pub mod upstream_saml;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::{AnyPool, Executor};

@@ -461,3 +461,32 @@ pub async fn active_ids_by_civic(db: &Db, civic: &str) -> Result<Vec<String>> {
         .map(|r| Ok(r.try_get::<String, _>("id")?))
         .collect()
 }
+
+/// People whose `field` (username, email, eppn, civic_no, external_id) equals `value`, at
+/// most `limit` (a federation link needs exactly one). Usernames, email addresses and eppns
+/// compare case-insensitively; a civic number is given in its stored form.
+pub async fn by_field(db: &Db, field: &str, value: &str, limit: i64) -> Result<Vec<Person>> {
+    let condition = match field {
+        "username" => "username = lower($1)",
+        "email" => "lower(email) = lower($1)",
+        "eppn" => "lower(eppn) = lower($1)",
+        "civic_no" => "civic_no = $1",
+        "external_id" => "external_id = $1",
+        other => {
+            return Err(super::StorageError::Corrupt(format!(
+                "no person field {other}"
+            )));
+        }
+    };
+    let sql = format!(
+        "SELECT {} FROM persons WHERE {condition} ORDER BY id LIMIT $2",
+        person_columns!()
+    );
+    // The condition is one of the fixed strings above.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(person_from_row).collect()
+}

@@ -307,9 +307,84 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Login failed",
     ),
     (
+        "upstream.saml.refused",
+        "Svaret från din organisations inloggning kunde inte godtas. Gå tillbaka till tjänsten och försök igen.",
+        "The answer from your organisation's login could not be accepted. Go back to the service and try again.",
+    ),
+    (
         "login.expired",
         "Inloggningen tog för lång tid. Gå tillbaka till tjänsten och försök igen.",
         "The login took too long. Go back to the service and try again.",
+    ),
+    (
+        "login.upstream_heading",
+        "Med ett annat konto",
+        "With another account",
+    ),
+    (
+        "upstream.error.title",
+        "Inloggningen gick inte igenom",
+        "The login did not go through",
+    ),
+    (
+        "upstream.back",
+        "Tillbaka till inloggningen",
+        "Back to the login page",
+    ),
+    (
+        "upstream.cancelled",
+        "Inloggningen avbröts eller nekades hos den andra inloggningstjänsten. Försök igen eller välj ett annat sätt att logga in.",
+        "The login was cancelled or refused at the other login service. Try again or choose another way to log in.",
+    ),
+    (
+        "upstream.unavailable",
+        "Den andra inloggningstjänsten svarar inte just nu. Försök igen om en stund eller välj ett annat sätt att logga in.",
+        "The other login service is not answering right now. Try again in a moment or choose another way to log in.",
+    ),
+    (
+        "upstream.broken",
+        "Svaret från den andra inloggningstjänsten kunde inte godtas. Försök igen, och kontakta skolans IT-support om det händer igen.",
+        "The answer from the other login service could not be accepted. Try again, and contact your school's IT support if it happens again.",
+    ),
+    (
+        "upstream.state_invalid",
+        "Inloggningen kunde inte kopplas till den här webbläsaren, eller har redan använts. Gå tillbaka till tjänsten och försök igen.",
+        "The login could not be matched to this browser, or has already been used. Go back to the service and try again.",
+    ),
+    (
+        "upstream.not_offered",
+        "Det sättet att logga in finns inte för den här tjänsten.",
+        "That way of logging in is not available for this service.",
+    ),
+    (
+        "upstream.refused.unknown",
+        "Vi hittade inget konto här som hör till kontot du loggade in med. Kontakta skolans IT-support.",
+        "We found no account here that belongs to the account you logged in with. Contact your school's IT support.",
+    ),
+    (
+        "upstream.refused.ambiguous",
+        "Kontot du loggade in med passar in på flera konton här, så vi kan inte veta vilket som är ditt. Kontakta skolans IT-support.",
+        "The account you logged in with matches several accounts here, so we cannot tell which one is yours. Contact your school's IT support.",
+    ),
+    (
+        "upstream.refused.unverified_email",
+        "Den andra inloggningstjänsten har inte bekräftat din e-postadress, så den kan inte kopplas till ett konto här. Logga in på ett annat sätt eller kontakta skolans IT-support.",
+        "The other login service has not confirmed your email address, so it cannot be linked to an account here. Log in another way or contact your school's IT support.",
+    ),
+    (
+        "upstream.refused.pin_mismatch",
+        "Kontot du loggade in med hör inte till den organisation som den här inloggningen gäller. Logga in med ditt konto från rätt organisation.",
+        "The account you logged in with does not belong to the organisation this login is for. Log in with your account from the right organisation.",
+    ),
+    (
+        "upstream.refused.deactivated",
+        "Ditt konto här är inte längre aktivt. Kontakta skolans IT-support.",
+        "Your account here is no longer active. Contact your school's IT support.",
+    ),
+    (
+        "upstream.refused.already_linked",
+        "Ditt konto här är redan kopplat till ett annat konto hos den andra inloggningstjänsten. Kontakta skolans IT-support.",
+        "Your account here is already linked to another account at the other login service. Contact your school's IT support.",
     ),
     ("logout.title", "Logga ut", "Log out"),
     (

@@ -34,6 +34,14 @@ pub const LOGGED_OUT: &str = "/logged-out";
 pub const STYLESHEET: &str = "/static/portvakt.css";
 pub const HEALTH: &str = "/healthz";
 
+/// Federation: where a login goes out to an upstream OpenID provider and comes back.
+pub const UPSTREAM_START: &str = "/upstream/{name}/start";
+pub const UPSTREAM_CALLBACK: &str = "/upstream/{name}/callback";
+/// Federation with an upstream SAML IdP: our SP metadata, ACS (HTTP-POST) and SLO (Redirect).
+pub const UPSTREAM_METADATA: &str = "/upstream/{name}/metadata";
+pub const UPSTREAM_ACS: &str = "/upstream/{name}/acs";
+pub const UPSTREAM_SLO: &str = "/upstream/{name}/slo";
+
 pub const DEMO: &str = "/demo";
 pub const DEMO_LOGIN: &str = "/demo/rp/{client}/login";
 pub const DEMO_CALLBACK: &str = "/demo/rp/{client}/callback";

@@ -27,3 +27,6 @@ mod saml_slo;
 mod saml_sp;
 mod sync;
 mod sync_tls;
+mod upstream;
+mod upstream_saml;
+mod upstream_saml_flow;

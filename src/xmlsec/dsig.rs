@@ -90,20 +90,38 @@ pub fn verify_and_reduce(xml: &str, certs: &[Vec<u8>]) -> Result<String, DsigErr
 /// InclusiveNamespaces); no Manifest, no Object; KeyInfo only with inline data. Anything else
 /// is refused as a bad signature.
 pub fn precheck(root: &Element) -> Result<(), DsigError> {
-    let bad = || DsigError::Invalid;
     let mut found = Vec::new();
     root.descendants(DS, "Signature", &mut found);
     if found.len() != 1 {
-        return Err(bad());
+        return Err(DsigError::Invalid);
     }
-    let sig = root.child(DS, "Signature").ok_or_else(bad)?;
+    no_indirection(root)?;
+    precheck_signature_of(root)
+}
+
+/// No ds:Manifest, ds:Object or ds:RetrievalMethod anywhere in the document: nothing that
+/// makes libxmlsec1 dereference or verify more than the one Reference.
+pub fn no_indirection(root: &Element) -> Result<(), DsigError> {
     for name in ["Manifest", "Object", "RetrievalMethod"] {
         let mut v = Vec::new();
         root.descendants(DS, name, &mut v);
         if !v.is_empty() {
-            return Err(bad());
+            return Err(DsigError::Invalid);
         }
     }
+    Ok(())
+}
+
+/// The shape `precheck` accepts, for the ds:Signature that is a direct child of `signed`
+/// (exactly one): one Reference, to `#` + `signed`'s ID, the two fixed transforms, inline
+/// keys only. For a document with more than one signed element (a Response and its
+/// Assertion), the caller counts the signatures and checks each signed element with this.
+pub fn precheck_signature_of(root: &Element) -> Result<(), DsigError> {
+    let bad = || DsigError::Invalid;
+    if root.children(DS, "Signature").count() != 1 {
+        return Err(bad());
+    }
+    let sig = root.child(DS, "Signature").ok_or_else(bad)?;
     let only = |el: &Element, allowed: &[&str]| {
         el.children
             .iter()
@@ -404,7 +422,7 @@ mod tests {
     }
 
     fn check(xml_text: &str) -> bool {
-        precheck(&crate::saml::xml::parse(xml_text).unwrap()).is_ok()
+        precheck(&crate::xmlsec::xml::parse(xml_text).unwrap()).is_ok()
     }
 
     #[test]

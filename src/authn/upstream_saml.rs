@@ -1,0 +1,64 @@
+//! The shared replay cache for assertions from upstream SAML IdPs: the database table the
+//! IdP already uses for AuthnRequest IDs (`saml_request_ids`, insert-if-absent), under a
+//! namespace of its own, so every instance sees every use.
+
+use super::Authn;
+use crate::storage;
+use crate::upstream::saml::response::ReplayCache;
+
+impl ReplayCache for Authn {
+    async fn first_use(&self, namespace: &str, id: &str, expires_at: i64) -> Result<bool, String> {
+        storage::saml::remember_request_id(&self.db, namespace, id, expires_at)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Authn {
+    /// Records that `session` came from upstream `upstream`'s assertion about `name_id`
+    /// (with its SessionIndex), so the upstream's LogoutRequest can end it.
+    pub async fn remember_upstream_saml_session(
+        &self,
+        session: &super::Session,
+        upstream: &str,
+        name_id: &str,
+        session_index: Option<&str>,
+    ) -> Result<(), super::AuthnError> {
+        storage::upstream_saml::insert(
+            &self.db,
+            &session.id,
+            upstream,
+            name_id,
+            session_index,
+            session.expires_at,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends the live sessions the upstream knows by `name_id` (only those of the listed
+    /// SessionIndexes, when it lists any); returns their ids.
+    pub async fn end_upstream_saml_sessions(
+        &self,
+        upstream: &str,
+        name_id: &str,
+        session_indexes: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, super::AuthnError> {
+        let mut ended = Vec::new();
+        for (id, index) in
+            storage::upstream_saml::by_name_id(&self.db, upstream, name_id, now).await?
+        {
+            if !session_indexes.is_empty()
+                && !index.as_ref().is_some_and(|i| session_indexes.contains(i))
+            {
+                continue;
+            }
+            if let Some(s) = self.session_by_id(&id, now).await? {
+                self.end_session(&s, now).await?;
+                ended.push(id);
+            }
+        }
+        Ok(ended)
+    }
+}

@@ -1,0 +1,310 @@
+//! The login pages' side of an upstream SAML IdP: our SP metadata, the start of a login (a
+//! signed AuthnRequest over HTTP-Redirect), the ACS that takes the IdP's HTTP-POST Response.
+//! The protocol is `upstream::saml`'s; linking and the session are `authn`'s.
+//!
+//! Surviving the cross-site POST: the IdP's POST to the ACS is cross-site, so the Lax
+//! login-binding cookie is not sent with it. The start stores the login (transaction,
+//! AuthnRequest ID) in `upstream_logins` through `Authn::begin_upstream_login`, bound to a
+//! fresh random value that goes into a dedicated cookie of its own, HttpOnly, `__Host-`,
+//! Secure and SameSite=None under TLS (Lax without TLS, local development only), living as
+//! long as a login. RelayState is the opaque handle of that row. The ACS takes the row once
+//! by handle, upstream and this cookie together, and the Response's InResponseTo must be the
+//! row's AuthnRequest ID: a Response for another browser's or another upstream's login, or one
+//! posted twice, finds nothing. Failures get the federation's error page with a way back
+//! to the login page when the transaction is known.
+
+use super::cookies::set_sso_cookie;
+use super::upstream::error_page;
+use super::{Login, live_transaction, resume_url};
+use crate::authn::AuthnError;
+use crate::authn::upstream::UpstreamLogin;
+use crate::upstream::saml::{SpEndpoints, SpKeys, logout, metadata, request, response};
+use crate::upstream::{Kind, Upstream};
+use crate::web::i18n::Lang;
+use crate::web::{self, SameSite, SsoCookie, WebError, paths};
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+pub(super) fn routes() -> Router<Login> {
+    Router::new()
+        .route(paths::UPSTREAM_METADATA, get(sp_metadata))
+        .route(paths::UPSTREAM_ACS, post(acs))
+        .route(paths::UPSTREAM_SLO, get(slo))
+}
+
+fn cookie_name(login: &Login) -> &'static str {
+    if login.config.secure_cookies() {
+        "__Host-portvakt_upstream_saml"
+    } else {
+        "portvakt_upstream_saml"
+    }
+}
+
+fn endpoints(login: &Login, name: &str) -> SpEndpoints {
+    SpEndpoints::new(&login.config.issuer, name)
+}
+
+async fn sp_keys(login: &Login, now: i64) -> Result<SpKeys, WebError> {
+    login
+        .sp_keys
+        .get_or_try_init(|| async {
+            SpKeys::load(&login.keys, &login.config.saml_scope(), now).await
+        })
+        .await
+        .cloned()
+        .map_err(WebError::internal)
+}
+
+/// The enabled SAML upstream of this name and its parsed metadata.
+async fn saml_upstream(
+    login: &Login,
+    name: &str,
+    now: i64,
+) -> Result<(Upstream, metadata::IdpMetadata), WebError> {
+    let up = login
+        .authn
+        .upstream(name)
+        .await?
+        .ok_or(WebError::new(StatusCode::NOT_FOUND, "error.not_found"))?;
+    let doc = match &up.kind {
+        Kind::Saml {
+            metadata: Some(doc),
+            ..
+        } => Ok(doc.clone()),
+        Kind::Saml {
+            metadata_url: Some(url),
+            ..
+        } => login.saml_metadata.get(&login.http, url, now).await,
+        _ => return Err(WebError::new(StatusCode::NOT_FOUND, "error.not_found")),
+    };
+    let md = doc
+        .and_then(|doc| metadata::parse(&doc, now))
+        .map_err(|e| {
+            tracing::warn!("upstream {name}: {e}");
+            WebError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream.unavailable")
+        })?;
+    Ok((up, md))
+}
+
+async fn sp_metadata(
+    State(login): State<Login>,
+    Path(name): Path<String>,
+) -> Result<Response, WebError> {
+    let now = login.authn.clock().now();
+    let (up, _) = saml_upstream(&login, &name, now).await?;
+    let keys = sp_keys(&login, now).await?;
+    let body = metadata::sp_metadata(&endpoints(&login, &up.name), &keys, "Portvakt");
+    Ok((
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        body,
+    )
+        .into_response())
+}
+
+/// The SAML branch of `/upstream/NAME/start` (`login::upstream::start` has checked the
+/// transaction and that the relying party allows this upstream).
+pub(super) async fn start(
+    login: &Login,
+    up: &Upstream,
+    tx_id: &str,
+    now: i64,
+) -> Result<Response, WebError> {
+    let (up, md) = saml_upstream(login, &up.name, now).await?;
+    start_saml(login, &up, &md, tx_id, now).await
+}
+
+/// Sends the browser to the upstream with a signed AuthnRequest, the login stored.
+pub(super) async fn start_saml(
+    login: &Login,
+    up: &Upstream,
+    md: &metadata::IdpMetadata,
+    tx_id: &str,
+    now: i64,
+) -> Result<Response, WebError> {
+    let keys = sp_keys(login, now).await?;
+    let sp = endpoints(login, &up.name);
+    // The request's ID is stored with the login first; the handle the store returns is the
+    // RelayState the query signature then covers.
+    let binding = crate::keys::random_token();
+    let draft = request::draft(md, &sp, &Default::default(), now);
+    let handle = login
+        .authn
+        .begin_upstream_login(
+            &UpstreamLogin {
+                upstream: up.name.clone(),
+                tx_id: tx_id.to_string(),
+                nonce: None,
+                pkce_verifier: None,
+                request_id: Some(draft.id.clone()),
+                created_at: now,
+            },
+            &binding,
+            now,
+        )
+        .await?;
+    let url = request::signed_url(md, &draft, &keys.signing_key, Some(&handle))
+        .map_err(WebError::internal)?;
+    let mut res = Redirect::to(&url).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_cookie(
+            cookie_name(login),
+            &binding,
+            Some(login.config.session.login_ttl),
+            login.config.secure_cookies(),
+            SameSite::None,
+        ),
+    );
+    Ok(res)
+}
+
+#[derive(serde::Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState", default)]
+    relay_state: String,
+}
+
+async fn acs(
+    State(login): State<Login>,
+    axum::Extension(lang): axum::Extension<Lang>,
+    axum::Extension(sso): axum::Extension<SsoCookie>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AcsForm>,
+) -> Result<Response, WebError> {
+    let now = login.authn.clock().now();
+    let binding = web::cookie(&headers, cookie_name(&login)).unwrap_or_default();
+    let taken = login
+        .authn
+        .take_upstream_login(&name, &form.relay_state, binding, now)
+        .await?;
+    let Some(out) = taken else {
+        return error_page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            "upstream.state_invalid",
+            None,
+        );
+    };
+    let tx = live_transaction(&login, &out.tx_id, now).await?;
+    if !super::upstream::offered(&tx, &name) {
+        return error_page(
+            lang,
+            StatusCode::NOT_FOUND,
+            "upstream.not_offered",
+            Some(&tx.id),
+        );
+    }
+    let (up, md) = saml_upstream(&login, &name, now).await?;
+    let keys = sp_keys(&login, now).await?;
+    let expect = response::Expect {
+        idp: md,
+        sp: endpoints(&login, &up.name),
+        in_response_to: out.request_id.clone().unwrap_or_default(),
+        now,
+        skew: login.config.tokens.clock_skew,
+        forced_since: None,
+    };
+    let accepted = match response::accept(
+        &login.saml_gate,
+        form.saml_response,
+        expect,
+        keys.encryption_key.clone(),
+        &login.authn,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(refusal) => {
+            tracing::warn!("upstream {name}: Response refused: {refusal}");
+            return error_page(
+                lang,
+                StatusCode::BAD_REQUEST,
+                "upstream.saml.refused",
+                Some(&tx.id),
+            );
+        }
+    };
+    let (name_id, session_index) = (accepted.name_id.clone(), accepted.session_index.clone());
+    let identity = accepted.into_identity(&up.name);
+    let (cookie, session) = match login
+        .authn
+        .finish_upstream(&up, &identity, sso.value(), now)
+        .await
+    {
+        Ok(s) => s,
+        Err(AuthnError::LinkRefused(r)) => {
+            return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some((value, _)) = &name_id {
+        login
+            .authn
+            .remember_upstream_saml_session(&session, &up.name, value, session_index.as_deref())
+            .await?;
+    }
+    login.authn.complete(&tx.id, &session).await?;
+    let mut res = Redirect::to(&resume_url(&tx)).into_response();
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
+    h.append(
+        header::SET_COOKIE,
+        web::set_cookie(
+            cookie_name(&login),
+            "",
+            Some(0),
+            login.config.secure_cookies(),
+            SameSite::None,
+        ),
+    );
+    Ok(res)
+}
+
+/// A LogoutRequest from the upstream (HTTP-Redirect, signed by its metadata keys): the
+/// sessions that came from its assertions about that NameID end (relying parties are told
+/// through the usual notifiers), then the browser goes back with our signed LogoutResponse.
+async fn slo(
+    State(login): State<Login>,
+    axum::Extension(sso): axum::Extension<SsoCookie>,
+    Path(name): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, WebError> {
+    let now = login.authn.clock().now();
+    let (up, md) = saml_upstream(&login, &name, now).await?;
+    let sp = endpoints(&login, &up.name);
+    let request = match logout::read_request(
+        query.as_deref().unwrap_or_default(),
+        &md,
+        &sp,
+        now,
+        login.config.tokens.clock_skew,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("upstream {name}: LogoutRequest refused: {e}");
+            return Err(WebError::bad_request("upstream.saml.refused"));
+        }
+    };
+    let ended = login
+        .authn
+        .end_upstream_saml_sessions(&up.name, &request.name_id, &request.session_indexes, now)
+        .await?;
+    let keys = sp_keys(&login, now).await?;
+    let url = logout::response_url(&md, &sp, &request, true, &keys.signing_key, now)
+        .map_err(WebError::internal)?;
+    let mut res = Redirect::to(url.as_deref().unwrap_or(paths::LOGGED_OUT)).into_response();
+    let mine = match sso.value() {
+        Some(c) => login.authn.session(Some(c), now).await?.is_none(),
+        None => false,
+    };
+    if mine && !ended.is_empty() {
+        res.extensions_mut().insert(web::ClearSsoCookie);
+    }
+    Ok(res)
+}

@@ -1,0 +1,49 @@
+//! Sessions that came from an upstream SAML IdP (`upstream_saml_sessions`), for its single
+//! logout.
+
+use super::{Db, Result};
+use sqlx::Row;
+
+/// Records what the upstream called the person of `session_id`.
+pub async fn insert(
+    db: &Db,
+    session_id: &str,
+    upstream: &str,
+    name_id: &str,
+    session_index: Option<&str>,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO upstream_saml_sessions (session_id, upstream, name_id, session_index, \
+         expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(session_id)
+    .bind(upstream)
+    .bind(name_id)
+    .bind(session_index)
+    .bind(expires_at)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// The sessions the upstream knows by `name_id`, with their SessionIndex: (session id, index).
+pub async fn by_name_id(
+    db: &Db,
+    upstream: &str,
+    name_id: &str,
+    now: i64,
+) -> Result<Vec<(String, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT session_id, session_index FROM upstream_saml_sessions \
+         WHERE upstream = $1 AND name_id = $2 AND expires_at > $3",
+    )
+    .bind(upstream)
+    .bind(name_id)
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("session_id")?, r.try_get("session_index")?)))
+        .collect()
+}
