@@ -153,6 +153,15 @@ impl App {
                 http: http.clone(),
             }),
             Arc::new(FrontChannel { idp: idp.clone() }),
+            // Last: logging out at an upstream leaves our pages for good.
+            Arc::new(crate::login::UpstreamLogout {
+                login: crate::login::Login::new(
+                    authn.clone(),
+                    config.clone(),
+                    keys.clone(),
+                    http.clone(),
+                ),
+            }),
         ];
         let mut authn = authn.with_notifiers(notifiers);
         if config.bankid.enabled {

@@ -84,6 +84,9 @@ pub struct UpstreamLogin {
     pub created_at: i64,
 }
 
+/// The sealing label of a kept upstream ID token.
+const ID_TOKEN_LABEL: &str = "upstream-id-token";
+
 /// The KEK label of an upstream's client secret.
 fn secret_label(name: &str) -> String {
     format!("upstream:{name}:client_secret")
@@ -362,6 +365,42 @@ impl Authn {
         String::from_utf8(plain)
             .map(Some)
             .map_err(|_| StorageError::Corrupt(format!("upstream {name}: secret")).into())
+    }
+
+    /// Keeps the upstream's ID token of a session that came from an upstream OpenID
+    /// provider, sealed, for RP-initiated logout there (`id_token_hint`).
+    pub async fn remember_upstream_id_token(
+        &self,
+        session: &Session,
+        upstream: &str,
+        id_token: &str,
+        now: i64,
+    ) -> Result<(), AuthnError> {
+        let sealed = crate::keys::kek::seal_with(
+            &self.keys.secrets().token,
+            ID_TOKEN_LABEL,
+            id_token.as_bytes(),
+        )?;
+        storage::upstream::insert_session_token(&self.db, &session.id, upstream, &sealed, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes (once) the upstream and its ID token of the session `session_id`, if it came
+    /// from an upstream OpenID provider.
+    pub async fn take_upstream_id_token(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(String, String)>, AuthnError> {
+        let Some((upstream, sealed)) =
+            storage::upstream::take_session_token(&self.db, session_id).await?
+        else {
+            return Ok(None);
+        };
+        let plain =
+            crate::keys::kek::open_with(&self.keys.secrets().token, ID_TOKEN_LABEL, &sealed)
+                .and_then(|b| String::from_utf8(b).ok());
+        Ok(plain.map(|t| (upstream, t)))
     }
 
     /// Stores a login going out to an upstream, bound to the browser's login-binding cookie

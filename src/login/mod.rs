@@ -10,6 +10,8 @@ mod page;
 mod password;
 mod upstream;
 
+pub use upstream::UpstreamLogout;
+
 use crate::authn::{Authn, Protocol, Transaction};
 use crate::config::Config;
 use crate::keys::KeyStore;

@@ -37,6 +37,8 @@ pub const HEALTH: &str = "/healthz";
 /// Federation: where a login goes out to an upstream OpenID provider and comes back.
 pub const UPSTREAM_START: &str = "/upstream/{name}/start";
 pub const UPSTREAM_CALLBACK: &str = "/upstream/{name}/callback";
+/// Where an upstream OpenID provider sends the browser after logging out there.
+pub const UPSTREAM_LOGGED_OUT: &str = "/upstream/{name}/logged-out";
 
 pub const DEMO: &str = "/demo";
 pub const DEMO_LOGIN: &str = "/demo/rp/{client}/login";
