@@ -483,3 +483,50 @@ async fn logging_out_of_portvakt_logs_out_at_the_upstream_too() {
         .await;
     assert_eq!(r.location.unwrap(), f.rp.url("/logged-out"));
 }
+
+#[tokio::test]
+async fn the_login_page_lists_enabled_upstreams_with_their_logos() {
+    let f = Fed::new("ES256").await;
+    ok(cli(
+        &f.rp,
+        &[
+            "upstream",
+            "update",
+            NAME,
+            "--logo",
+            "https://cdn.kommun.example/logo.svg",
+        ],
+        None,
+    ));
+    let a = f.rp.browser();
+    let (url, _, _, _) = f.rp.authorize_url("lms", &[]);
+    let (tx, _, page) = a.open_login(&url).await;
+    assert!(page.body.contains("Med ett annat konto"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<img src=\"https://cdn.kommun.example/logo.svg\" alt=\"\"")
+    );
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("img-src 'self' https://cdn.kommun.example;"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+    // English too.
+    let en = a.get(&f.rp.url(&format!("/login?tx={tx}&lang=en"))).await;
+    assert!(en.body.contains("With another account"));
+    // A disabled upstream is neither listed nor started.
+    ok(cli(&f.rp, &["upstream", "update", NAME, "--disable"], None));
+    let page = a.get(&f.rp.url(&format!("/login?tx={tx}"))).await;
+    assert!(!page.body.contains("Kommunens personalkonto"));
+    assert!(
+        !page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("cdn.kommun")
+    );
+    let r = a
+        .get(&f.rp.url(&format!("/upstream/{NAME}/start?tx={tx}")))
+        .await;
+    page_says(&r, 404, "not available for this service"); // (English was chosen above)
+}
