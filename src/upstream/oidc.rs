@@ -91,8 +91,9 @@ struct Provider {
     basic_auth: bool,
     jwks: Mutex<CoreJsonWebKeySet>,
     fetched_at: i64,
-    /// When the JWKS was last fetched because of an unknown key id.
-    jwks_forced_at: Mutex<i64>,
+    /// When the JWKS was last fetched because of an unknown key id; the lock makes that
+    /// fetch single-flight.
+    jwks_forced_at: tokio::sync::Mutex<i64>,
 }
 
 /// The upstream OpenID provider client: one per application, with the discovery cache.
@@ -224,7 +225,7 @@ impl OidcClient {
             metadata,
             jwks: Mutex::new(jwks),
             fetched_at: now,
-            jwks_forced_at: Mutex::new(0),
+            jwks_forced_at: tokio::sync::Mutex::new(0),
         })
     }
 
@@ -376,18 +377,25 @@ impl OidcClient {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
-                let now = self.clock.now();
-                {
-                    let mut at = lock(&p.jwks_forced_at);
-                    if now.saturating_sub(*at) < 1 {
-                        return Err(refused("the ID token's signing key is unknown"));
-                    }
-                    *at = now;
+                let mut at = p.jwks_forced_at.lock().await;
+                // Another login may have fetched the new keys while this one waited.
+                let again = {
+                    let verifier = self.verifier(p, s);
+                    check_id_token(id_token, &verifier, access_token, &nonce)
+                };
+                if again.is_ok() {
+                    return payload(&id_token.to_string());
                 }
+                let now = self.clock.now();
+                if now.saturating_sub(*at) < 1 {
+                    return Err(refused("the ID token's signing key is unknown"));
+                }
+                *at = now;
                 let jwks = self
                     .fetch_jwks(p.metadata.jwks_uri().url().as_str())
                     .await?;
                 *lock(&p.jwks) = jwks;
+                drop(at);
                 let verifier = self.verifier(p, s);
                 check_id_token(id_token, &verifier, access_token, &nonce)
                     .map_err(|e| refused(crate::error_chain(&e)))?;
