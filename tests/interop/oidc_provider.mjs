@@ -51,8 +51,9 @@ server.listen(0, '127.0.0.1', () => {
       ],
     },
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    // Scope claims in the ID token too (Portvakt reads the ID token).
-    conformIdTokenClaims: false,
+    // CONFORM=1: scope claims only at userinfo (the library's default), else in the ID
+    // token too.
+    conformIdTokenClaims: process.env.CONFORM === '1',
     async findAccount(ctx, id) {
       return {
         accountId: id,

@@ -32,7 +32,8 @@ fn node_modules() -> String {
     dir
 }
 
-fn start_op(redirect_uri: &str) -> Op {
+/// `conform`: the provider keeps scope claims (the email) out of the ID token, at userinfo.
+fn start_op(redirect_uri: &str, conform: bool) -> Op {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/interop/oidc_provider.mjs"
@@ -43,6 +44,7 @@ fn start_op(redirect_uri: &str) -> Op {
         .env("CLIENT_ID", "portvakt")
         .env("CLIENT_SECRET", SECRET)
         .env("REDIRECT_URI", redirect_uri)
+        .env("CONFORM", if conform { "1" } else { "0" })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -94,10 +96,10 @@ async fn back_to(rp: &TestApp, b: &Browser, mut r: Resp) -> String {
     }
 }
 
-async fn setup() -> (TestApp, Op) {
+async fn setup(conform: bool) -> (TestApp, Op) {
     let rp = spawn_app().await;
     rp.add_client("lms", |_| {}).await;
-    let op = start_op(&rp.url(&format!("/upstream/{NAME}/callback")));
+    let op = start_op(&rp.url(&format!("/upstream/{NAME}/callback")), conform);
     let out = cli(
         &rp,
         &[
@@ -155,7 +157,14 @@ async fn to_provider(rp: &TestApp, op: &Op, a: &Browser, b: &Browser) -> (String
 
 #[tokio::test]
 async fn a_third_party_openid_provider_logs_a_person_in() {
-    let (rp, op) = setup().await;
+    // The email in the ID token, then only at userinfo.
+    for conform in [false, true] {
+        third_party_login(conform).await;
+    }
+}
+
+async fn third_party_login(conform: bool) {
+    let (rp, op) = setup(conform).await;
     let anna = person_with_email(&rp, "anna", "anna@kommun.se").await;
     let (a, b) = (rp.browser(), Browser::new());
     let (_, login_page) = to_provider(&rp, &op, &a, &b).await;
@@ -211,7 +220,7 @@ async fn a_third_party_openid_provider_logs_a_person_in() {
 
 #[tokio::test]
 async fn cancelling_at_a_third_party_provider_gives_the_cancel_page() {
-    let (rp, op) = setup().await;
+    let (rp, op) = setup(false).await;
     let (a, b) = (rp.browser(), Browser::new());
     let (login_url, _) = to_provider(&rp, &op, &a, &b).await;
     // The provider's own "abort" link: it answers error=access_denied.
