@@ -4,6 +4,9 @@
 #     Debian's xmlsec1 (installed by scripts/setup.sh) for signatures and encryption.
 #   - BankID (tests/it/bankid_interop.rs): pybankid as the RP API v6.0 client against the
 #     BankID stub (tests/interop/bankid_client.py); it brings httpx.
+#   - Federation (tests/it/upstream/interop.rs): panva's oidc-provider from npm as an upstream
+#     OpenID provider (tests/interop/oidc_provider.mjs), run by node, in
+#     ${PORTVAKT_NODE_DIR:-/var/tmp/portvakt-node}/node_modules (PORTVAKT_NODE_MODULES).
 # A venv that is already right is left alone (no network).
 #
 #   venv:   ${PORTVAKT_VENV:-/var/tmp/portvakt-venv}  (outside the clone, so CI reruns reuse it)
@@ -50,4 +53,23 @@ else
 fi
 
 command -v xmlsec1 >/dev/null || { say "xmlsec1 is not on PATH" >&2; exit 1; }
-say "ready: PORTVAKT_PYTHON=$VENV/bin/python"
+
+# The npm side: oidc-provider, pinned, in its own folder outside the clone.
+NODE_DIR="${PORTVAKT_NODE_DIR:-/var/tmp/portvakt-node}"
+OIDC_PROVIDER=9.13.3
+for c in node npm; do
+    command -v "$c" >/dev/null || { say "$c is missing (Debian package nodejs / npm)" >&2; exit 1; }
+done
+node_ok() {
+    [ "$(node -p "require('$NODE_DIR/node_modules/oidc-provider/package.json').version" 2>/dev/null)" = "$OIDC_PROVIDER" ]
+}
+if node_ok; then
+    say "node: $NODE_DIR has oidc-provider $OIDC_PROVIDER"
+else
+    say "installing oidc-provider $OIDC_PROVIDER into $NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    [ -f "$NODE_DIR/package.json" ] || echo '{"name":"portvakt-interop","private":true}' > "$NODE_DIR/package.json"
+    (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent "oidc-provider@$OIDC_PROVIDER" </dev/null)
+    node_ok || { say "oidc-provider does not load from $NODE_DIR" >&2; exit 1; }
+fi
+say "ready: PORTVAKT_PYTHON=$VENV/bin/python PORTVAKT_NODE_MODULES=$NODE_DIR/node_modules"

@@ -24,6 +24,7 @@ bash scripts/setup.sh
 # tests/it/bankid_interop.rs).
 bash scripts/interop-setup.sh
 export PORTVAKT_PYTHON="${PORTVAKT_PYTHON:-${PORTVAKT_VENV:-/var/tmp/portvakt-venv}/bin/python}"
+export PORTVAKT_NODE_MODULES="${PORTVAKT_NODE_MODULES:-${PORTVAKT_NODE_DIR:-/var/tmp/portvakt-node}/node_modules}"
 
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac

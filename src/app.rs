@@ -119,6 +119,12 @@ impl App {
         let kek = load_kek(&config)?;
         let db = open_db(&config).await?;
         let keys = open_keys_with(&config, &db, kek, clock.now()).await?;
+        let applied =
+            crate::authn::upstream::apply_config(&db, &keys, &config.upstreams, clock.now())
+                .await?;
+        if !applied.is_empty() {
+            tracing::info!(upstreams = ?applied, "upstreams from the config file applied");
+        }
         let p = &config.password;
         let hasher = PasswordHasher::new(
             p.memory_kib,
@@ -153,6 +159,15 @@ impl App {
                 http: http.clone(),
             }),
             Arc::new(FrontChannel { idp: idp.clone() }),
+            // Last: logging out at an upstream leaves our pages for good.
+            Arc::new(crate::login::UpstreamLogout {
+                login: crate::login::Login::new(
+                    authn.clone(),
+                    config.clone(),
+                    keys.clone(),
+                    http.clone(),
+                ),
+            }),
         ];
         let mut authn = authn.with_notifiers(notifiers);
         if config.bankid.enabled {

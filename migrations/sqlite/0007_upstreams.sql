@@ -56,3 +56,12 @@ CREATE TABLE upstream_logins (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX upstream_logins_expires ON upstream_logins (expires_at);
+
+-- The upstream ID token of an SSO session that came from an upstream OpenID provider (sealed
+-- with the token key), kept for RP-initiated logout at the upstream (id_token_hint).
+CREATE TABLE upstream_sessions (
+    session_id TEXT PRIMARY KEY,
+    upstream TEXT NOT NULL,
+    id_token TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

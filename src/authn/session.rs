@@ -214,14 +214,17 @@ impl Authn {
         then: &str,
         now: i64,
     ) -> Result<String, AuthnError> {
+        let mut next = then.to_string();
         if let Some(ended) = self.end(s, now).await? {
-            for n in self.notifiers.iter() {
-                if let Some(first) = n.front_channel(&ended, then, now).await {
-                    return Ok(first);
+            // Each front's browser hops end where the next one's begin: the last notifier's
+            // hop is the last before `then`.
+            for n in self.notifiers.iter().rev() {
+                if let Some(first) = n.front_channel(&ended, &next, now).await {
+                    next = first;
                 }
             }
         }
-        Ok(then.to_string())
+        Ok(next)
     }
 
     async fn end(&self, s: &Session, now: i64) -> Result<Option<EndedSession>, AuthnError> {

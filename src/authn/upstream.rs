@@ -84,6 +84,9 @@ pub struct UpstreamLogin {
     pub created_at: i64,
 }
 
+/// The sealing label of a kept upstream ID token.
+const ID_TOKEN_LABEL: &str = "upstream-id-token";
+
 /// The KEK label of an upstream's client secret.
 fn secret_label(name: &str) -> String {
     format!("upstream:{name}:client_secret")
@@ -337,6 +340,79 @@ pub async fn get(db: &Db, name: &str) -> Result<Option<Upstream>, StorageError> 
         .transpose()
 }
 
+/// Creates or updates the upstreams of the config file's `[[upstream]]` (at start). The
+/// error names the entry and what is wrong with it.
+pub async fn apply_config(
+    db: &Db,
+    keys: &KeyStore,
+    entries: &[crate::config::UpstreamConfig],
+    now: i64,
+) -> Result<Vec<String>, ConfigError> {
+    let mut applied = Vec::new();
+    for e in entries {
+        let named = |m: String| invalid(format!("[[upstream]] {:?}: {m}", e.name));
+        let kind = match (&e.oidc, &e.saml_metadata) {
+            (Some(issuer), None) => Kind::Oidc {
+                issuer: issuer.trim_end_matches('/').to_string(),
+                client_id: e
+                    .client_id
+                    .clone()
+                    .ok_or_else(|| named("client_id is required with oidc".into()))?,
+                scopes: e.scopes.clone(),
+            },
+            (None, Some(src)) if src.starts_with("https://") || src.starts_with("http://") => {
+                Kind::Saml {
+                    metadata_url: Some(src.clone()),
+                    metadata: None,
+                }
+            }
+            (None, Some(path)) => Kind::Saml {
+                metadata_url: None,
+                metadata: Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|err| named(format!("cannot read {path}: {err}")))?,
+                ),
+            },
+            _ => return Err(named("give exactly one of oidc or saml_metadata".into()).into()),
+        };
+        let secret = match &e.client_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|err| named(format!("cannot read {}: {err}", path.display())))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let up = Upstream {
+            name: e.name.clone(),
+            kind,
+            display_name: e.display_name.clone().unwrap_or_default(),
+            logo: e.logo.clone(),
+            level: e.level.clone().unwrap_or_else(|| super::acr::BAS.into()),
+            link: LinkRule::parse(&e.link_on).map_err(|err| named(err.to_string()))?,
+            require_claims: e
+                .require_claims
+                .iter()
+                .map(|c| crate::upstream::parse_require_claim(c))
+                .collect::<Result<_, _>>()
+                .map_err(|err| named(err.to_string()))?,
+            enabled: true,
+        };
+        let up = check(up).map_err(|err| named(err.to_string()))?;
+        let secret = secret.as_deref();
+        if get(db, &up.name).await?.is_some() {
+            update(db, keys, up, secret, now).await?;
+        } else {
+            add(db, keys, up, secret, now).await?;
+        }
+        applied.push(e.name.clone());
+    }
+    Ok(applied)
+}
+
 /// Removes an upstream, its links and its pending logins.
 pub async fn remove(db: &Db, name: &str) -> Result<bool, StorageError> {
     storage::upstream::remove(db, name).await
@@ -369,6 +445,42 @@ impl Authn {
         String::from_utf8(plain)
             .map(Some)
             .map_err(|_| StorageError::Corrupt(format!("upstream {name}: secret")).into())
+    }
+
+    /// Keeps the upstream's ID token of a session that came from an upstream OpenID
+    /// provider, sealed, for RP-initiated logout there (`id_token_hint`).
+    pub async fn remember_upstream_id_token(
+        &self,
+        session: &Session,
+        upstream: &str,
+        id_token: &str,
+        now: i64,
+    ) -> Result<(), AuthnError> {
+        let sealed = crate::keys::kek::seal_with(
+            &self.keys.secrets().token,
+            ID_TOKEN_LABEL,
+            id_token.as_bytes(),
+        )?;
+        storage::upstream::insert_session_token(&self.db, &session.id, upstream, &sealed, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes (once) the upstream and its ID token of the session `session_id`, if it came
+    /// from an upstream OpenID provider.
+    pub async fn take_upstream_id_token(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(String, String)>, AuthnError> {
+        let Some((upstream, sealed)) =
+            storage::upstream::take_session_token(&self.db, session_id).await?
+        else {
+            return Ok(None);
+        };
+        let plain =
+            crate::keys::kek::open_with(&self.keys.secrets().token, ID_TOKEN_LABEL, &sealed)
+                .and_then(|b| String::from_utf8(b).ok());
+        Ok(plain.map(|t| (upstream, t)))
     }
 
     /// Stores a login going out to an upstream, bound to the browser's login-binding cookie

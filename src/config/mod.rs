@@ -6,7 +6,10 @@
 //! the checks. It imports nothing of the crate, so every part may read its settings.
 
 mod env;
+mod upstream;
 mod validate;
+
+pub use upstream::UpstreamConfig;
 
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf};
@@ -57,6 +60,9 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub sync: SyncConfig,
     pub bankid: BankIdConfig,
+    /// `[[upstream]]`: upstream identity providers managed in the file.
+    #[serde(rename = "upstream")]
+    pub upstreams: Vec<UpstreamConfig>,
 }
 
 /// How register facts become roles, activity and released attributes (`directory/`).
@@ -453,6 +459,7 @@ impl Default for Config {
             directory: DirectoryConfig::default(),
             bankid: BankIdConfig::default(),
             sync: SyncConfig::default(),
+            upstreams: Vec::new(),
         }
     }
 }

@@ -11,6 +11,8 @@ mod password;
 mod upstream;
 mod upstream_saml;
 
+pub use upstream::UpstreamLogout;
+
 use crate::authn::{Authn, Protocol, Transaction};
 use crate::config::Config;
 use crate::keys::KeyStore;

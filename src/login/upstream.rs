@@ -5,7 +5,7 @@
 use super::cookies::{binding_cookie_name, set_binding_cookie, set_sso_cookie};
 use super::{Login, live_transaction, resume_url};
 use crate::authn::upstream::UpstreamLogin;
-use crate::authn::{AuthnError, Transaction};
+use crate::authn::{AuthnError, EndedSession, LogoutNotifier, Transaction};
 use crate::upstream::oidc::{CallbackParams, Secrets, Settings};
 use crate::upstream::{Kind, Upstream, UpstreamError};
 use crate::web::{self, SsoCookie, WebError, i18n::Lang, paths};
@@ -20,6 +20,7 @@ pub(super) fn routes() -> Router<Login> {
     Router::new()
         .route(paths::UPSTREAM_START, get(start))
         .route(paths::UPSTREAM_CALLBACK, get(callback))
+        .route(paths::UPSTREAM_LOGGED_OUT, get(logged_out))
 }
 
 /// Whether the upstream `name` is offered for this transaction. Every enabled upstream is,
@@ -273,8 +274,8 @@ async fn callback(
         nonce: pending.nonce.unwrap_or_default(),
         pkce_verifier: pending.pkce_verifier.unwrap_or_default(),
     };
-    let identity = match login.oidc.finish(&settings, &params, &secrets).await {
-        Ok((identity, _id_token)) => identity,
+    let (identity, id_token) = match login.oidc.finish(&settings, &params, &secrets).await {
+        Ok(done) => done,
         Err(e) => {
             if !matches!(e, UpstreamError::Denied) {
                 tracing::warn!(upstream = %up.name, "upstream login failed: {e}");
@@ -295,10 +296,99 @@ async fn callback(
     };
     // Binds this login to its transaction, so resuming needs no clock comparison.
     login.authn.complete(&tx.id, &session).await?;
+    login
+        .authn
+        .remember_upstream_id_token(&session, &up.name, &id_token, now)
+        .await?;
     let mut res = Redirect::to(&resume_url(&tx)).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
     Ok(res)
+}
+
+/// The state of a logout at an upstream: where to go afterwards, signed so that the
+/// logged-out page redirects only where Portvakt itself meant to.
+fn logout_state(login: &Login, then: &str) -> String {
+    use base64::Engine;
+    let token = crate::web::csrf::token(login.csrf_key(), "upstream-logout", then);
+    let then = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(then);
+    format!("{then}.{token}")
+}
+
+fn logout_target(login: &Login, state: &str) -> Option<String> {
+    use base64::Engine;
+    let (then, token) = state.split_once('.')?;
+    let then = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(then)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())?;
+    crate::web::csrf::verify(login.csrf_key(), "upstream-logout", &then, token).then_some(then)
+}
+
+#[derive(serde::Deserialize)]
+struct LoggedOutQuery {
+    #[serde(default)]
+    state: String,
+}
+
+/// Back from logging out at an upstream: on to where Portvakt's logout was going.
+async fn logged_out(State(login): State<Login>, Query(q): Query<LoggedOutQuery>) -> Response {
+    let target = logout_target(&login, &q.state).unwrap_or_else(|| paths::LOGGED_OUT.into());
+    Redirect::to(&target).into_response()
+}
+
+/// Ends the upstream's session too when Portvakt's session came from an upstream OpenID
+/// provider with an `end_session_endpoint` (RP-Initiated Logout 1.0, with `id_token_hint`):
+/// the browser goes there last, and comes back to `/upstream/NAME/logged-out`. Wired as a
+/// `LogoutNotifier` in app.rs.
+pub struct UpstreamLogout {
+    pub login: Login,
+}
+
+impl UpstreamLogout {
+    async fn target(&self, ended: &EndedSession, then: &str) -> Option<String> {
+        let login = &self.login;
+        let (name, id_token) = match login.authn.take_upstream_id_token(&ended.id).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!("upstream logout: {}", crate::error_chain(&e));
+                return None;
+            }
+        };
+        let up = login.authn.upstream(&name).await.ok()??;
+        let Kind::Oidc {
+            issuer, client_id, ..
+        } = &up.kind
+        else {
+            return None;
+        };
+        let endpoint = login.oidc.end_session_endpoint(issuer).await?;
+        let mut url = url::Url::parse(&endpoint).ok()?;
+        let back = format!(
+            "{}{}",
+            login.config.issuer,
+            paths::fill(paths::UPSTREAM_LOGGED_OUT, "name", &name)
+        );
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", &id_token)
+            .append_pair("client_id", client_id)
+            .append_pair("post_logout_redirect_uri", &back)
+            .append_pair("state", &logout_state(login, then));
+        Some(url.into())
+    }
+}
+
+impl LogoutNotifier for UpstreamLogout {
+    fn session_ended(&self, _ended: &EndedSession, _now: i64) {}
+
+    fn front_channel<'a>(
+        &'a self,
+        ended: &'a EndedSession,
+        then: &'a str,
+        _now: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
+        Box::pin(self.target(ended, then))
+    }
 }
 
 #[cfg(test)]

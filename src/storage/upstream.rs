@@ -311,5 +311,45 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         .bind(now)
         .execute(db.writer())
         .await?;
-    Ok(r.rows_affected())
+    // Sessions are purged on their own schedule; their upstream ID tokens follow.
+    let s = sqlx::query(
+        "DELETE FROM upstream_sessions WHERE session_id NOT IN (SELECT id FROM sso_sessions)",
+    )
+    .execute(db.writer())
+    .await?;
+    Ok(r.rows_affected() + s.rows_affected())
+}
+
+/// Keeps a session's upstream ID token (sealed) for logout at the upstream.
+pub async fn insert_session_token(
+    db: &Db,
+    session_id: &str,
+    upstream: &str,
+    sealed_id_token: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO upstream_sessions (session_id, upstream, id_token, created_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO UPDATE SET upstream = $2, \
+         id_token = $3, created_at = $4",
+    )
+    .bind(session_id)
+    .bind(upstream)
+    .bind(sealed_id_token)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Takes a session's upstream ID token once: (upstream, sealed ID token).
+pub async fn take_session_token(db: &Db, session_id: &str) -> Result<Option<(String, String)>> {
+    let row = sqlx::query(
+        "DELETE FROM upstream_sessions WHERE session_id = $1 RETURNING upstream, id_token",
+    )
+    .bind(session_id)
+    .fetch_optional(db.writer())
+    .await?;
+    row.map(|r| Ok((r.try_get("upstream")?, r.try_get("id_token")?)))
+        .transpose()
 }

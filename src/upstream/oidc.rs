@@ -91,8 +91,9 @@ struct Provider {
     basic_auth: bool,
     jwks: Mutex<CoreJsonWebKeySet>,
     fetched_at: i64,
-    /// When the JWKS was last fetched because of an unknown key id.
-    jwks_forced_at: Mutex<i64>,
+    /// When the JWKS was last fetched because of an unknown key id; the lock makes that
+    /// fetch single-flight.
+    jwks_forced_at: tokio::sync::Mutex<i64>,
 }
 
 /// The upstream OpenID provider client: one per application, with the discovery cache.
@@ -224,7 +225,7 @@ impl OidcClient {
             metadata,
             jwks: Mutex::new(jwks),
             fetched_at: now,
-            jwks_forced_at: Mutex::new(0),
+            jwks_forced_at: tokio::sync::Mutex::new(0),
         })
     }
 
@@ -320,11 +321,43 @@ impl OidcClient {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| refused("the token response has no ID token"))?;
-        let claims = self
+        let mut claims = self
             .verify_id_token(&p, s, id_token, tokens.access_token(), &secrets.nonce)
             .await?;
+        // Providers that keep scope claims out of the ID token (OIDC Core §5.4) give the
+        // email at userinfo.
+        if !claims.contains_key("email")
+            && s.scopes.iter().any(|x| x == "email")
+            && let Some(url) = p.metadata.userinfo_endpoint()
+        {
+            let info = self
+                .userinfo(url.url().as_str(), tokens.access_token())
+                .await?;
+            merge_userinfo(&mut claims, info)?;
+        }
         let identity = to_identity(&s.name, claims)?;
         Ok((identity, id_token.to_string()))
+    }
+
+    async fn userinfo(
+        &self,
+        url: &str,
+        access_token: &openidconnect::AccessToken,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, UpstreamError> {
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(access_token.secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unavailable("userinfo", crate::error_chain(&e)))?;
+        if !res.status().is_success() {
+            return Err(unavailable("userinfo", format!("HTTP {}", res.status())));
+        }
+        res.json()
+            .await
+            .map_err(|e| unavailable("userinfo (JSON expected)", crate::error_chain(&e)))
     }
 
     fn verifier<'a>(&self, p: &Provider, s: &'a Settings) -> CoreIdTokenVerifier<'a> {
@@ -376,18 +409,25 @@ impl OidcClient {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
-                let now = self.clock.now();
-                {
-                    let mut at = lock(&p.jwks_forced_at);
-                    if now.saturating_sub(*at) < 1 {
-                        return Err(refused("the ID token's signing key is unknown"));
-                    }
-                    *at = now;
+                let mut at = p.jwks_forced_at.lock().await;
+                // Another login may have fetched the new keys while this one waited.
+                let again = {
+                    let verifier = self.verifier(p, s);
+                    check_id_token(id_token, &verifier, access_token, &nonce)
+                };
+                if again.is_ok() {
+                    return payload(&id_token.to_string());
                 }
+                let now = self.clock.now();
+                if now.saturating_sub(*at) < 1 {
+                    return Err(refused("the ID token's signing key is unknown"));
+                }
+                *at = now;
                 let jwks = self
                     .fetch_jwks(p.metadata.jwks_uri().url().as_str())
                     .await?;
                 *lock(&p.jwks) = jwks;
+                drop(at);
                 let verifier = self.verifier(p, s);
                 check_id_token(id_token, &verifier, access_token, &nonce)
                     .map_err(|e| refused(crate::error_chain(&e)))?;
@@ -466,6 +506,29 @@ pub fn flatten(claims: &serde_json::Map<String, serde_json::Value>) -> BTreeMap<
         .collect()
 }
 
+/// Adds userinfo's claims to the ID token's. Userinfo must be about the same `sub` (OIDC Core
+/// §5.3.4); the ID token's claims win, except that `email` and `email_verified` are taken
+/// together from userinfo, so a verified flag is never applied to another address.
+fn merge_userinfo(
+    claims: &mut serde_json::Map<String, serde_json::Value>,
+    mut info: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), UpstreamError> {
+    if info.get("sub").is_none() || info.get("sub") != claims.get("sub") {
+        return Err(refused("userinfo is about another subject"));
+    }
+    if let Some(email) = info.remove("email") {
+        claims.insert("email".into(), email);
+        match info.remove("email_verified") {
+            Some(v) => claims.insert("email_verified".into(), v),
+            None => claims.remove("email_verified"),
+        };
+    }
+    for (k, v) in info {
+        claims.entry(k).or_insert(v);
+    }
+    Ok(())
+}
+
 fn to_identity(
     name: &str,
     claims: serde_json::Map<String, serde_json::Value>,
@@ -505,6 +568,26 @@ mod tests {
         let mut no_sub = v.as_object().unwrap().clone();
         no_sub.remove("sub");
         assert!(to_identity("up", no_sub).is_err());
+    }
+
+    #[test]
+    fn userinfo_email_comes_with_its_own_verified_flag() {
+        let obj = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let mut claims = obj(serde_json::json!({"sub": "a", "email_verified": true, "tid": "t"}));
+        merge_userinfo(
+            &mut claims,
+            obj(serde_json::json!({"sub": "a", "email": "x@y", "tid": "other", "name": "X"})),
+        )
+        .unwrap();
+        assert_eq!(claims["email"], "x@y");
+        assert!(!claims.contains_key("email_verified"), "not carried over");
+        assert_eq!(claims["tid"], "t", "the ID token's claims win");
+        assert_eq!(claims["name"], "X");
+        let mut claims = obj(serde_json::json!({"sub": "a"}));
+        let other = obj(serde_json::json!({"sub": "b", "email": "x@y", "email_verified": true}));
+        assert!(merge_userinfo(&mut claims, other).is_err());
+        let no_sub = obj(serde_json::json!({"email": "x@y"}));
+        assert!(merge_userinfo(&mut claims, no_sub).is_err());
     }
 
     #[test]

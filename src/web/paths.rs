@@ -41,6 +41,8 @@ pub const UPSTREAM_CALLBACK: &str = "/upstream/{name}/callback";
 pub const UPSTREAM_METADATA: &str = "/upstream/{name}/metadata";
 pub const UPSTREAM_ACS: &str = "/upstream/{name}/acs";
 pub const UPSTREAM_SLO: &str = "/upstream/{name}/slo";
+/// Where an upstream OpenID provider sends the browser after logging out there.
+pub const UPSTREAM_LOGGED_OUT: &str = "/upstream/{name}/logged-out";
 
 pub const DEMO: &str = "/demo";
 pub const DEMO_LOGIN: &str = "/demo/rp/{client}/login";

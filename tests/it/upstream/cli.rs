@@ -335,3 +335,58 @@ async fn bad_upstream_input_is_one_clear_line() {
         "has no link",
     );
 }
+
+#[tokio::test]
+async fn upstreams_in_the_config_file_are_applied_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("entra.secret");
+    std::fs::write(&secret, "fran-filen\n").unwrap();
+    let entry = portvakt::config::UpstreamConfig {
+        name: "entra".into(),
+        oidc: Some("https://login.example.com/t1/v2.0".into()),
+        client_id: Some("portvakt".into()),
+        client_secret_file: Some(secret.clone()),
+        link_on: "email=email".into(),
+        require_claims: vec!["tid=t1".into()],
+        display_name: Some("Kommunens konto".into()),
+        ..Default::default()
+    };
+    let e = entry.clone();
+    let app = spawn_app_with(move |c| c.upstreams = vec![e]).await;
+    let up = app
+        .state
+        .authn
+        .upstream("entra")
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(up.display_name, "Kommunens konto");
+    assert_eq!(
+        up.require_claims,
+        vec![("tid".to_string(), "t1".to_string())]
+    );
+    assert_eq!(
+        app.state
+            .authn
+            .upstream_secret("entra")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("fran-filen")
+    );
+
+    // A bad entry stops the start with a line naming it.
+    let mut bad = entry;
+    bad.link_on = "email=phone".into();
+    let mut config = app.config.clone();
+    config.upstreams = vec![bad];
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = portvakt::app::App::build_on(config, false, listener)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("[[upstream]] \"entra\"") && err.to_string().contains("FIELD"),
+        "{err}"
+    );
+}

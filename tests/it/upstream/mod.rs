@@ -2,6 +2,7 @@
 //! `upstream` commands.
 
 mod cli;
+mod interop;
 mod linking;
 mod oidc;
 

@@ -31,8 +31,10 @@ impl Fed {
         let up = spawn_app().await;
         let callback = rp.url(&format!("/upstream/{NAME}/callback"));
         let alg = alg.to_string();
+        let logged_out = rp.url(&format!("/upstream/{NAME}/logged-out"));
         up.add_client("portvakt", |c| {
             c.redirect_uris = vec![callback.clone()];
+            c.post_logout_redirect_uris = vec![logged_out];
             c.id_token_alg = Some(alg);
         })
         .await;
@@ -432,4 +434,99 @@ async fn a_rotated_upstream_key_is_fetched_on_its_unknown_key_id() {
     let (a, b) = (f.rp.browser(), f.up.browser());
     let cb = f.login(&a, &b, "hugo.h").await;
     assert_eq!(f.tokens(&a, cb).await["person_id"], hugo.id.as_str());
+}
+
+#[tokio::test]
+async fn logging_out_of_portvakt_logs_out_at_the_upstream_too() {
+    let f = Fed::new("ES256").await;
+    person_with_email(&f.rp, "ivar", "ivar@kommun.se").await;
+    person_with_email(&f.up, "ivar.i", "ivar@kommun.se").await;
+    let (a, b) = (f.rp.browser(), f.up.browser());
+    let cb = f.login(&a, &b, "ivar.i").await;
+    f.tokens(&a, cb).await;
+    assert!(a.has_sso() && b.has_sso());
+    let page = a.get(&f.rp.url("/oidc/logout")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let r = a
+        .post(
+            &f.rp.url("/oidc/logout"),
+            &[("csrf", &hidden(&page.body, "csrf"))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let at_upstream = r.location.unwrap();
+    assert!(
+        at_upstream.starts_with(&f.up.url("/oidc/logout?")),
+        "{at_upstream}"
+    );
+    assert!(query_param(&at_upstream, "id_token_hint").is_some());
+    let r = b.get(&at_upstream).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!b.has_sso(), "the upstream's session ended");
+    let back = r.location.unwrap();
+    assert!(
+        back.starts_with(&f.rp.url(&format!("/upstream/{NAME}/logged-out?"))),
+        "{back}"
+    );
+    let r = a.get(&back).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.unwrap(), f.rp.url("/logged-out"));
+    assert!(!a.has_sso());
+    // The page back redirects only where Portvakt signed for.
+    use base64::Engine;
+    let evil = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("https://evil.example/");
+    let r = a
+        .get(
+            &f.rp
+                .url(&format!("/upstream/{NAME}/logged-out?state={evil}.forged")),
+        )
+        .await;
+    assert_eq!(r.location.unwrap(), f.rp.url("/logged-out"));
+}
+
+#[tokio::test]
+async fn the_login_page_lists_enabled_upstreams_with_their_logos() {
+    let f = Fed::new("ES256").await;
+    ok(cli(
+        &f.rp,
+        &[
+            "upstream",
+            "update",
+            NAME,
+            "--logo",
+            "https://cdn.kommun.example/logo.svg",
+        ],
+        None,
+    ));
+    let a = f.rp.browser();
+    let (url, _, _, _) = f.rp.authorize_url("lms", &[]);
+    let (tx, _, page) = a.open_login(&url).await;
+    assert!(page.body.contains("Med ett annat konto"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<img src=\"https://cdn.kommun.example/logo.svg\" alt=\"\"")
+    );
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("img-src 'self' https://cdn.kommun.example;"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+    // English too.
+    let en = a.get(&f.rp.url(&format!("/login?tx={tx}&lang=en"))).await;
+    assert!(en.body.contains("With another account"));
+    // A disabled upstream is neither listed nor started.
+    ok(cli(&f.rp, &["upstream", "update", NAME, "--disable"], None));
+    let page = a.get(&f.rp.url(&format!("/login?tx={tx}"))).await;
+    assert!(!page.body.contains("Kommunens personalkonto"));
+    assert!(
+        !page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("cdn.kommun")
+    );
+    let r = a
+        .get(&f.rp.url(&format!("/upstream/{NAME}/start?tx={tx}")))
+        .await;
+    page_says(&r, 404, "not available for this service"); // (English was chosen above)
 }

@@ -1,0 +1,33 @@
+//! `[[upstream]]`: upstream identity providers managed as code. Each entry is created or
+//! updated at start (as `portvakt upstream add|update` would); an upstream left out of the
+//! file stays until `portvakt upstream remove`. Secrets are never in the file: an OIDC
+//! upstream's client secret is read from `client_secret_file`.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The NAME of `/upstream/NAME/…` and of the `upstream:NAME` login method.
+    pub name: String,
+    /// An OpenID provider: its issuer URL (found by discovery) …
+    pub oidc: Option<String>,
+    pub client_id: Option<String>,
+    /// A file holding the client secret (the first line).
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes to ask for (default: openid email profile).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// … or a SAML IdP: its metadata, a file or an https URL.
+    pub saml_metadata: Option<String>,
+    /// The linking rule `UPSTREAM_CLAIM=FIELD`.
+    pub link_on: String,
+    /// Pins checked on every login, each `CLAIM=VALUE`.
+    #[serde(default)]
+    pub require_claims: Vec<String>,
+    /// The level of assurance (LoA URI); default loa/bas.
+    pub level: Option<String>,
+    pub display_name: Option<String>,
+    pub logo: Option<String>,
+}
