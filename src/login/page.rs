@@ -3,7 +3,7 @@
 
 use super::cookies::{binding_cookie_name, set_binding_cookie, set_sso_cookie};
 use super::{Login, live_transaction, resume_url, rp_name};
-use crate::authn::{AuthnError, MethodUse, Protocol, Transaction, acr};
+use crate::authn::{AuthnError, MethodUse, Protocol, Transaction, policy};
 use crate::web::{self, ClientIp, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -28,11 +28,15 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     /// Offer BankID.
     bankid: bool,
-    /// Offer the password form (not when the relying party asked for more than a password
-    /// gives, nor for a password reset).
+    /// Offer the password form (only when the relying party allows it and a password
+    /// reaches the level it requires; not for a password reset).
     password: bool,
+    /// Upstream providers to offer: (start link, display name).
+    upstreams: Vec<(String, String)>,
     /// "Forgot your password?": BankID only, then the new-password page.
     reset: bool,
+    /// Offer the "Forgot your password?" link (BankID is enabled).
+    reset_link: bool,
     /// Offer BankID on this device first (phones), else the QR code first.
     mobile: bool,
 }
@@ -85,7 +89,28 @@ async fn login_get(
         reset,
         mobile: is_mobile(&headers),
     };
-    let mut res = login_page(&login, lang, &view, None)?;
+    if !reset {
+        let offered = login.authn.offered(&tx).await;
+        if offered.is_empty() {
+            return Err(WebError::new(
+                StatusCode::FORBIDDEN,
+                "login.method_unavailable",
+            ));
+        }
+        // An upstream chosen in advance, or the only way in: straight there.
+        let chosen = tx
+            .upstream_hint
+            .as_deref()
+            .and_then(|h| offered.iter().find(|m| m.upstream() == Some(h)))
+            .or(match offered.as_slice() {
+                [only] if only.upstream().is_some() => Some(only),
+                _ => None,
+            });
+        if let Some(name) = chosen.and_then(|m| m.upstream()) {
+            return Ok(Redirect::to(&upstream_start(name, &tx.id)).into_response());
+        }
+    }
+    let mut res = login_page(&login, lang, &view, None).await?;
     if new_binding {
         res.headers_mut().append(
             header::SET_COOKIE,
@@ -117,15 +142,24 @@ async fn login_post(
         reset: false,
         mobile: is_mobile(&headers),
     };
+    let offered = login.authn.offered(&tx).await;
+    if tx.protocol == Protocol::PasswordReset || !offered.iter().any(|m| m.name == policy::PASSWORD)
+    {
+        return rerender_login(
+            &login,
+            lang,
+            &view,
+            StatusCode::FORBIDDEN,
+            "login.password_not_allowed",
+        )
+        .await;
+    }
     let rerender = |status: StatusCode, error: &'static str| {
         rerender_login(&login, lang, &view, status, error)
     };
-    if !offers_password(&login, &tx) {
-        return rerender(StatusCode::FORBIDDEN, "login.bankid_required");
-    }
     let username = form.username.trim();
     if username.is_empty() || form.password.is_empty() {
-        return rerender(StatusCode::BAD_REQUEST, "login.error.missing");
+        return rerender(StatusCode::BAD_REQUEST, "login.error.missing").await;
     }
     let source = client_ip
         .map(|Extension(ClientIp(ip))| ip.to_string())
@@ -137,32 +171,36 @@ async fn login_post(
     {
         Ok(p) => p,
         Err(AuthnError::InvalidCredentials) => {
-            return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid");
+            return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid").await;
         }
         Err(AuthnError::Throttled(secs)) => {
-            let res = rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled")?;
+            let res = rerender(StatusCode::TOO_MANY_REQUESTS, "login.error.throttled").await?;
             return Ok(with_retry_after(res, secs));
         }
         Err(AuthnError::Busy(secs)) => {
-            let res = rerender(StatusCode::SERVICE_UNAVAILABLE, "login.error.busy")?;
+            let res = rerender(StatusCode::SERVICE_UNAVAILABLE, "login.error.busy").await?;
             return Ok(with_retry_after(res, secs));
         }
         Err(AuthnError::PasswordTooLong) => {
-            return rerender(StatusCode::BAD_REQUEST, "login.error.too_long");
+            return rerender(StatusCode::BAD_REQUEST, "login.error.too_long").await;
         }
         Err(e) => return Err(e.into()),
     };
-    let method = MethodUse {
-        method: "pwd".into(),
-        at: now,
-        acr: acr::BAS.into(),
+    let Some(level) = offered.iter().find(|m| m.name == policy::PASSWORD) else {
+        return Err(WebError::internal("password not offered"));
     };
-    let (cookie, session) = login
+    let method = MethodUse::new(policy::PASSWORD, &level.level, now);
+    let cookie = match login
         .authn
-        .start_session(&person.id, method, sso.value(), now)
-        .await?;
-    // Binds this login to its transaction, so resuming needs no clock comparison.
-    login.authn.complete(&tx.id, &session).await?;
+        .finish_login(&tx, &person.id, method, sso.value(), now)
+        .await
+    {
+        Ok((cookie, _session)) => cookie,
+        Err(AuthnError::Refused(r)) => {
+            return Err(WebError::new(StatusCode::FORBIDDEN, r.message()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut res = Redirect::to(&resume_url(&tx)).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
@@ -176,17 +214,12 @@ fn with_retry_after(mut res: Response, secs: i64) -> Response {
     res
 }
 
-/// Whether the login page offers a password: not for a password reset, and not when the
-/// relying party asked only for levels above what a password gives and BankID can give
-/// them. (Without BankID there is no other way in: the session's acr then tells the
-/// relying party what it got.)
-fn offers_password(login: &Login, tx: &Transaction) -> bool {
-    let enough = tx.acr_values.is_empty()
-        || tx
-            .acr_values
-            .iter()
-            .any(|a| acr::rank(a) <= acr::rank(acr::BAS));
-    tx.protocol != Protocol::PasswordReset && (enough || !login.authn.bankid_enabled())
+/// The upstream login's start for transaction `tx`.
+pub(super) fn upstream_start(name: &str, tx: &str) -> String {
+    format!(
+        "{}?tx={tx}",
+        paths::fill(paths::UPSTREAM_START, "name", name)
+    )
 }
 
 /// What a login page is drawn for.
@@ -214,7 +247,9 @@ pub(super) fn is_mobile(headers: &HeaderMap) -> bool {
         })
 }
 
-fn login_page(
+/// The login page with the methods this transaction may use: for a password reset BankID
+/// alone; otherwise the relying party's allowed methods that reach its required level.
+async fn login_page(
     login: &Login,
     lang: Lang,
     view: &LoginView<'_>,
@@ -223,7 +258,21 @@ fn login_page(
     let tx = view.tx;
     let token = login_csrf(login, &tx.id, view.binding);
     let name = rp_name(tx, lang);
-    let bankid = login.authn.bankid_enabled();
+    let enabled = login.authn.bankid_enabled();
+    let offered = if view.reset {
+        Vec::new()
+    } else {
+        login.authn.offered(tx).await
+    };
+    let offers = |n: &str| offered.iter().any(|m| m.name == n);
+    let upstreams = offered
+        .iter()
+        .filter_map(|m| {
+            let up = m.upstream()?;
+            let shown = m.display_name.clone().unwrap_or_else(|| up.to_string());
+            Some((upstream_start(up, &tx.id), shown))
+        })
+        .collect();
     web::render(&LoginPage {
         lang,
         tx: &tx.id,
@@ -231,21 +280,27 @@ fn login_page(
         rp_name: &name,
         username: view.username,
         error,
-        bankid,
-        password: !view.reset && offers_password(login, tx),
-        reset: view.reset && bankid,
+        bankid: if view.reset {
+            enabled
+        } else {
+            offers(policy::BANKID)
+        },
+        password: !view.reset && offers(policy::PASSWORD),
+        upstreams,
+        reset: view.reset && enabled,
+        reset_link: enabled,
         mobile: view.mobile,
     })
 }
 
 /// The login page again, with an error and a status.
-pub(super) fn rerender_login(
+pub(super) async fn rerender_login(
     login: &Login,
     lang: Lang,
     view: &LoginView<'_>,
     status: StatusCode,
     error: &'static str,
 ) -> Result<Response, WebError> {
-    let page = login_page(login, lang, view, Some(error))?;
+    let page = login_page(login, lang, view, Some(error)).await?;
     Ok((status, page).into_response())
 }

@@ -56,3 +56,7 @@ pub fn resume_path(protocol: &str) -> Option<&'static str> {
 pub fn fill(pattern: &str, name: &str, value: &str) -> String {
     pattern.replace(&format!("{{{name}}}"), value)
 }
+
+/// Where the login page sends the browser to log in with an upstream provider (served by
+/// the upstream login front); `{name}` is the upstream's NAME, `?tx=` the transaction.
+pub const UPSTREAM_START: &str = "/upstream/{name}/start";
