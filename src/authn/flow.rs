@@ -313,3 +313,93 @@ impl Authn {
         storage::sessions::take_transaction(&self.db, id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::MethodUse;
+
+    fn session(methods: &[(&str, &str)]) -> Session {
+        let methods: Vec<MethodUse> = methods
+            .iter()
+            .map(|(m, l)| MethodUse::new(m, l, 0))
+            .collect();
+        let acr = methods
+            .iter()
+            .map(|m| m.acr.clone())
+            .max_by_key(|a| acr::rank(a))
+            .unwrap_or_default();
+        Session {
+            id: "s".into(),
+            sid: "sid".into(),
+            person_id: "p".into(),
+            methods,
+            acr,
+            auth_time: 0,
+            expires_at: 1,
+        }
+    }
+
+    fn req(min: Option<&str>, acr_values: &[&str], allowed: &[&str]) -> Requirement {
+        Requirement {
+            acr_values: acr_values.iter().map(|s| s.to_string()).collect(),
+            allowed_methods: allowed.iter().map(|s| s.to_string()).collect(),
+            min_level: min.map(String::from),
+            ..Default::default()
+        }
+    }
+
+    /// Never a session below the required level; the request raises the relying party's
+    /// minimum and never lowers it; only allowed methods count.
+    #[test]
+    fn a_session_below_the_requirement_is_never_reused() {
+        let pwd = session(&[("password", acr::BAS)]);
+        let both = session(&[("password", acr::BAS), ("bankid", acr::TWO_FACTOR)]);
+        assert!(req(None, &[], &[]).reusable(&pwd, 0));
+        assert!(!req(Some(acr::TWO_FACTOR), &[], &[]).reusable(&pwd, 0));
+        assert!(!req(None, &[acr::TWO_FACTOR], &[]).reusable(&pwd, 0));
+        assert!(!req(Some(acr::TWO_FACTOR), &[acr::BAS], &[]).reusable(&pwd, 0));
+        assert!(req(Some(acr::TWO_FACTOR), &[acr::BAS], &[]).reusable(&both, 0));
+        assert!(!req(None, &[], &["bankid"]).reusable(&pwd, 0));
+        assert!(req(None, &[], &["bankid"]).reusable(&both, 0));
+        // Only BankID is allowed and only the password reached 2fa? Not here: the allowed
+        // method's own level counts.
+        assert!(!req(Some(acr::TWO_FACTOR), &[], &["password"]).reusable(&both, 0));
+        assert_eq!(
+            req(Some(acr::BAS), &[acr::TWO_FACTOR], &[]).required_level(),
+            Some(acr::TWO_FACTOR.to_string())
+        );
+    }
+
+    /// Only a step-up binds the login to the session's person: not a forced login nor one
+    /// for a session too old for max_age (on a shared computer, another person may log in).
+    #[test]
+    fn only_a_step_up_is_bound_to_the_sessions_person() {
+        let pwd = session(&[("password", acr::BAS)]);
+        assert!(req(Some(acr::TWO_FACTOR), &[], &[]).steps_up(&pwd, 0));
+        assert!(req(None, &[acr::TWO_FACTOR], &[]).steps_up(&pwd, 0));
+        assert!(!req(None, &[], &[]).steps_up(&pwd, 0));
+        let forced = Requirement {
+            force: true,
+            ..req(Some(acr::TWO_FACTOR), &[], &[])
+        };
+        assert!(!forced.steps_up(&pwd, 0));
+        let old = Requirement {
+            max_age: Some(10),
+            ..req(Some(acr::TWO_FACTOR), &[], &[])
+        };
+        assert!(!old.steps_up(&pwd, 100));
+    }
+
+    #[test]
+    fn method_uses_know_their_policy_names() {
+        assert_eq!(MethodUse::new("password", acr::BAS, 0).method, "pwd");
+        let fed = MethodUse::new("upstream:kommun", acr::BAS, 0);
+        assert_eq!(fed.method, "fed");
+        assert_eq!(fed.policy_name(), "upstream:kommun");
+        assert_eq!(
+            MethodUse::new("bankid", acr::TWO_FACTOR, 0).policy_name(),
+            "bankid"
+        );
+    }
+}
