@@ -68,6 +68,11 @@ pub struct Requirement {
     /// The relying party's minimum level; the request's levels may raise it, never lower.
     #[serde(default)]
     pub min_level: Option<String>,
+    /// The requested levels are voluntary (OIDC acr_values): when no allowed method can
+    /// reach them, the login asks only for the minimum and the issued acr says what was
+    /// reached. (SAML's RequestedAuthnContext is not: it is refused with NoAuthnContext.)
+    #[serde(default)]
+    pub acr_voluntary: bool,
 }
 
 impl Requirement {
@@ -195,16 +200,28 @@ impl Authn {
     /// Starts a login transaction; returns its id.
     pub async fn begin(&self, b: Begin<'_>, now: i64) -> Result<String, storage::StorageError> {
         let id = crate::keys::random_token();
+        let mut effective = b.requirement.clone();
+        if effective.acr_voluntary
+            && super::policy::offer(
+                &self.methods().await,
+                &effective.allowed_methods,
+                effective.required_level().as_deref(),
+            )
+            .is_empty()
+        {
+            effective.acr_values.clear();
+        }
+        let required_level = effective.required_level();
         let step_up_person = b
             .session
-            .filter(|s| b.requirement.steps_up(s, now))
+            .filter(|s| effective.steps_up(s, now))
             .map(|s| s.person_id.clone());
         let stored = serde_json::to_string(&Stored {
             login_hint: b.login_hint,
             rp_name: b.rp_name.to_string(),
             request: b.request,
             allowed_methods: b.requirement.allowed_methods.clone(),
-            required_level: b.requirement.required_level(),
+            required_level,
             step_up_person,
             upstream_hint: b
                 .upstream_hint

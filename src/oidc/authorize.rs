@@ -254,6 +254,7 @@ pub fn read(client: &Client, redirect_uri: &str, p: &Params) -> Result<AuthReque
                 .into_iter()
                 .filter(|a| crate::authn::acr::known(a))
                 .collect(),
+            acr_voluntary: true,
             ..Default::default()
         }
         .with_policy(&client.record.login),
