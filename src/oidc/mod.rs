@@ -22,6 +22,9 @@ use crate::keys::KeyStore;
 use crate::storage::Db;
 use std::sync::Arc;
 
+/// The discovery document and the levels it was built with.
+type CachedDiscovery = (Vec<String>, Arc<[u8]>);
+
 /// The OpenID Provider's shared handle.
 #[derive(Clone)]
 pub struct Op {
@@ -32,7 +35,7 @@ pub struct Op {
     clients: client::ClientCache,
     /// The discovery document, serialised once per set of reachable levels (which changes
     /// only when upstreams do): (acr_values_supported, document).
-    discovery: Arc<std::sync::RwLock<(Vec<String>, Arc<[u8]>)>>,
+    discovery: Arc<std::sync::RwLock<CachedDiscovery>>,
     clock: crate::clock::Clock,
 }
 
