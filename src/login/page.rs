@@ -97,16 +97,7 @@ async fn login_get(
                 "login.method_unavailable",
             ));
         }
-        // An upstream chosen in advance, or the only way in: straight there.
-        let chosen = tx
-            .upstream_hint
-            .as_deref()
-            .and_then(|h| offered.iter().find(|m| m.upstream() == Some(h)))
-            .or(match offered.as_slice() {
-                [only] if only.upstream().is_some() => Some(only),
-                _ => None,
-            });
-        if let Some(name) = chosen.and_then(|m| m.upstream()) {
+        if let Some(name) = straight_to(&offered, tx.upstream_hint.as_deref()) {
             return Ok(Redirect::to(&upstream_start(name, &tx.id)).into_response());
         }
     }
@@ -214,6 +205,17 @@ fn with_retry_after(mut res: Response, secs: i64) -> Response {
     res
 }
 
+/// The upstream the login goes straight to: the one chosen in advance when the relying
+/// party allows it (a hint naming anything else is ignored), or the only method offered.
+fn straight_to<'a>(offered: &'a [policy::Method], hint: Option<&str>) -> Option<&'a str> {
+    let hinted = hint.and_then(|h| offered.iter().find(|m| m.upstream() == Some(h)));
+    let only = match offered {
+        [only] => Some(only),
+        _ => None,
+    };
+    hinted.or(only).and_then(|m| m.upstream())
+}
+
 /// The upstream login's start for transaction `tx`.
 pub(super) fn upstream_start(name: &str, tx: &str) -> String {
     format!(
@@ -303,4 +305,36 @@ pub(super) async fn rerender_login(
 ) -> Result<Response, WebError> {
     let page = login_page(login, lang, view, Some(error)).await?;
     Ok((status, page).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::acr;
+
+    fn m(name: &str) -> policy::Method {
+        policy::Method {
+            name: name.into(),
+            level: acr::BAS.into(),
+            display_name: None,
+            provider_id: None,
+        }
+    }
+
+    #[test]
+    fn straight_to_a_hinted_or_only_upstream() {
+        let all = [m("password"), m("bankid"), m("upstream:kommun")];
+        assert_eq!(straight_to(&all, Some("kommun")), Some("kommun"));
+        assert_eq!(straight_to(&all, None), None);
+        // A hint naming an upstream the relying party does not allow is ignored.
+        assert_eq!(straight_to(&all, Some("other")), None);
+        assert_eq!(straight_to(&all[..2], Some("kommun")), None);
+        assert_eq!(straight_to(&all[2..], None), Some("kommun"));
+        // A single built-in method is not an upstream: its own page is shown.
+        assert_eq!(straight_to(&all[1..2], None), None);
+        assert_eq!(
+            upstream_start("kommun", "T1"),
+            "/upstream/kommun/start?tx=T1"
+        );
+    }
 }
