@@ -57,6 +57,13 @@ pub trait UpstreamLevels: Send + Sync {
     fn upstreams(&self) -> Pin<Box<dyn Future<Output = Vec<UpstreamMethod>> + Send + '_>>;
 }
 
+/// A fixed list of upstreams (tests, or upstreams that never change while serving).
+impl UpstreamLevels for Vec<UpstreamMethod> {
+    fn upstreams(&self) -> Pin<Box<dyn Future<Output = Vec<UpstreamMethod>> + Send + '_>> {
+        Box::pin(async move { self.clone() })
+    }
+}
+
 /// Why a method name is refused (CLI, config); the text says what is allowed.
 pub fn check_method(name: &str) -> Result<(), String> {
     match name {
