@@ -111,8 +111,9 @@ pub struct Authn {
     hasher: password::PasswordHasher,
     notifiers: Arc<Vec<Arc<dyn LogoutNotifier>>>,
     bankid: Option<bankid::BankIdMethod>,
-    /// The upstream providers' levels, when federation is configured (`policy`).
-    upstreams: Option<Arc<dyn UpstreamLevels>>,
+    /// The upstream providers' levels, when federation is configured (`policy`). Shared by
+    /// every clone, so the registry can be wired once the fronts hold theirs.
+    upstreams: Arc<std::sync::RwLock<Option<Arc<dyn UpstreamLevels>>>>,
     clock: crate::clock::Clock,
 }
 
@@ -131,7 +132,7 @@ impl Authn {
             hasher,
             notifiers: Arc::new(Vec::new()),
             bankid: None,
-            upstreams: None,
+            upstreams: Default::default(),
             clock,
         }
     }

@@ -50,7 +50,7 @@ pub struct UpstreamMethod {
 }
 
 /// The registry of upstream providers, as the policy needs it (implemented by the upstream
-/// registry and wired in app.rs with `Authn::with_upstreams`). Asynchronous, so it may read
+/// registry and wired in app.rs with `Authn::set_upstreams`). Asynchronous, so it may read
 /// the database on each call.
 pub trait UpstreamLevels: Send + Sync {
     /// Every enabled upstream.
@@ -152,10 +152,10 @@ impl LoginRefused {
 }
 
 impl Authn {
-    /// Wires the upstream registry (app.rs, when upstreams are configured).
-    pub fn with_upstreams(mut self, upstreams: std::sync::Arc<dyn UpstreamLevels>) -> Self {
-        self.upstreams = Some(upstreams);
-        self
+    /// Wires the upstream registry (app.rs, when upstreams are configured). Every clone of
+    /// this `Authn` (the fronts') sees it.
+    pub fn set_upstreams(&self, upstreams: std::sync::Arc<dyn UpstreamLevels>) {
+        *self.upstreams.write().unwrap_or_else(|p| p.into_inner()) = Some(upstreams);
     }
 
     /// Every enabled login method with its level: password, BankID when enabled, and each
@@ -175,7 +175,12 @@ impl Authn {
                 provider_id: None,
             });
         }
-        if let Some(u) = &self.upstreams {
+        let registry = self
+            .upstreams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(u) = registry {
             for up in u.upstreams().await {
                 v.push(Method {
                     name: format!("{UPSTREAM_PREFIX}{}", up.name),

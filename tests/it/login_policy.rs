@@ -395,3 +395,89 @@ async fn the_command_line_refuses_unknown_methods_and_levels() {
     assert_eq!(v[0]["allowed_methods"], json!([]));
     assert_eq!(v[0]["min_level"], Value::Null);
 }
+
+/// An upstream "kommun" at level loa3, as the upstream registry would name it.
+fn kommun_upstream(app: &TestApp) {
+    use portvakt::authn::policy::UpstreamMethod;
+    app.state
+        .authn
+        .set_upstreams(std::sync::Arc::new(vec![UpstreamMethod {
+            name: "kommun".into(),
+            level: LOA3.into(),
+            display_name: "Kommunens konto".into(),
+            provider_id: "https://idp.kommun.example".into(),
+        }]));
+}
+
+const LOA3: &str = "http://id.elegnamnden.se/loa/1.0/loa3";
+
+#[tokio::test]
+async fn upstreams_are_offered_chosen_in_advance_and_gone_to_directly() {
+    let app = app_with_bankid().await;
+    kommun_upstream(&app);
+    app.add_client("only-kommun", |_| {}).await;
+    run(
+        &app,
+        &[
+            "client",
+            "update",
+            "only-kommun",
+            "--allow-method",
+            "upstream:kommun",
+        ],
+    );
+    let b = app.browser();
+    // Every method allowed: the page links the upstream by its display name.
+    let (url, _, _, _) = app.authorize_url("rp", &[]);
+    let page = login_page_for(&b, &url).await;
+    assert!(page.body.contains("Kommunens konto"), "{}", page.body);
+    assert!(page.body.contains("href=\"/upstream/kommun/start?tx="));
+    assert!(page.body.contains("name=\"password\""));
+    // idp_hint naming it: straight there; naming something else: ignored.
+    let (url, _, _, _) = app.authorize_url("rp", &[("idp_hint", "kommun")]);
+    let r = b.get(&login_page_url(&b, &url).await).await;
+    assert_eq!(r.status, 303);
+    let to = r.location.unwrap();
+    assert!(to.contains("/upstream/kommun/start?tx="), "{to}");
+    let (url, _, _, _) = app.authorize_url("rp", &[("idp_hint", "elsewhere")]);
+    let page = login_page_for(&b, &url).await;
+    assert_eq!(page.status, 200);
+    // A client that allows only the upstream goes straight there.
+    let (url, _, _, _) = app.authorize_url("only-kommun", &[]);
+    let r = b.get(&login_page_url(&b, &url).await).await;
+    assert_eq!(r.status, 303);
+    assert!(r.location.unwrap().contains("/upstream/kommun/start?tx="));
+    // A 2fa requirement: BankID and the loa3 upstream reach it, the password does not.
+    let (url, _, _, _) = app.authorize_url("rp", &[("acr_values", TWO_FACTOR)]);
+    let page = login_page_for(&b, &url).await;
+    assert!(!page.body.contains("name=\"password\""));
+    assert!(page.body.contains("/upstream/kommun/start?tx="));
+    // Discovery lists the upstream's level too.
+    let d: Value = app
+        .client()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["acr_values_supported"], json!([BAS, TWO_FACTOR, LOA3]));
+
+    // SAML Scoping's IDPList names the upstream by its entityID: straight there.
+    let sp = TestSp::new("http://127.0.0.1:9/scoped");
+    sp.register(&app, &[]);
+    let scoping = r#"<samlp:Scoping><samlp:IDPList><samlp:IDPEntry ProviderID="https://unknown.example"/><samlp:IDPEntry ProviderID="https://idp.kommun.example"/></samlp:IDPList></samlp:Scoping>"#;
+    let r = saml_sso(&app, &b, &sp, scoping).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get(&r.location.unwrap()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location.unwrap().contains("/upstream/kommun/start?tx="));
+}
+
+/// The login page URL an authorize request is sent to.
+async fn login_page_url(b: &Browser, url: &str) -> String {
+    let r = b.get(url).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.location.unwrap()
+}
