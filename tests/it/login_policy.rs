@@ -481,3 +481,65 @@ async fn login_page_url(b: &Browser, url: &str) -> String {
     assert_eq!(r.status, 303, "{}", r.body);
     r.location.unwrap()
 }
+
+/// The one finish-login check, as the upstream login calls it: a step-up through an
+/// upstream that resolves to another person is refused; the session's own person passes
+/// and the session says `fed` at the upstream's level.
+#[tokio::test]
+async fn finish_login_refuses_an_upstream_step_up_by_another_person() {
+    use portvakt::authn::{AuthnError, LoginRefused, MethodUse};
+    let app = app_with_bankid().await;
+    kommun_upstream(&app);
+    app.add_client("strong", |_| {}).await;
+    run(
+        &app,
+        &["client", "update", "strong", "--min-level", TWO_FACTOR],
+    );
+    let erik = person(&app, "erik", ERIK).await;
+    let tolvan = person(&app, "tolvan", TOLVAN).await;
+    let b = app.browser();
+    let (url, _, _, _) = app.authorize_url("rp", &[]);
+    b.login(&app, &url, "erik", PASSWORD).await;
+    let (url, _, _, _) = app.authorize_url("strong", &[]);
+    let page = login_page_for(&b, &url).await;
+    let authn = &app.state.authn;
+    let now = app.clock.now();
+    let tx = authn
+        .transaction(&hidden(&page.body, "tx"), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tx.step_up_person.as_deref(), Some(erik.id.as_str()));
+    let fed = || MethodUse::new("upstream:kommun", LOA3, now);
+    let refused = authn.finish_login(&tx, &tolvan.id, fed(), None, now).await;
+    assert!(
+        matches!(refused, Err(AuthnError::Refused(LoginRefused::OtherPerson))),
+        "{refused:?}"
+    );
+    // A method the client does not allow is refused too.
+    run(
+        &app,
+        &["client", "update", "strong", "--allow-method", "bankid"],
+    );
+    let (url, _, _, _) = app.authorize_url("strong", &[]);
+    let page = login_page_for(&b, &url).await;
+    let strict = authn
+        .transaction(&hidden(&page.body, "tx"), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = authn
+        .finish_login(&strict, &erik.id, fed(), None, now)
+        .await;
+    assert!(
+        matches!(refused, Err(AuthnError::Refused(LoginRefused::NotAllowed))),
+        "{refused:?}"
+    );
+    let (_, session) = authn
+        .finish_login(&tx, &erik.id, fed(), None, now)
+        .await
+        .unwrap();
+    assert_eq!(session.person_id, erik.id);
+    assert_eq!(session.acr, LOA3);
+    assert_eq!(session.amr(), vec!["fed"]);
+}
