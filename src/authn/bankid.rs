@@ -373,24 +373,17 @@ impl Authn {
             return Ok(None);
         }
         let method = MethodUse::new(super::policy::BANKID, &self.config.bankid.acr, now);
-        // A password reset proves the person for their own password, not for the relying
-        // party: its policy applies when the login resumes (and a step-up's person still
-        // must match).
-        let reset;
-        let tx = match order.purpose {
+        match order.purpose {
             Purpose::Password => {
-                reset = Transaction {
-                    allowed_methods: Vec::new(),
-                    required_level: None,
-                    ..tx.clone()
-                };
-                &reset
+                self.finish_reset_login(tx, person, method, previous_cookie, now)
+                    .await
             }
-            Purpose::Login => tx,
-        };
-        self.finish_login(tx, person, method, previous_cookie, now)
-            .await
-            .map(Some)
+            Purpose::Login => {
+                self.finish_login(tx, person, method, previous_cookie, now)
+                    .await
+            }
+        }
+        .map(Some)
     }
 
     /// Cancels a pending order at BankID and forgets it.

@@ -257,12 +257,43 @@ impl Authn {
         previous_cookie: Option<&str>,
         now: i64,
     ) -> Result<(String, Session), AuthnError> {
+        self.finish_for(tx, person_id, method, previous_cookie, false, now)
+            .await
+    }
+
+    /// A BankID login for a password reset inside a relying party's login: the person
+    /// proves themselves for their own password, so the relying party's methods and level
+    /// do not stop it (a step-up's person still must match). It completes the transaction
+    /// only when the relying party would have taken this login; otherwise the person logs
+    /// in again, as the relying party allows, once the new password is set.
+    pub(crate) async fn finish_reset_login(
+        &self,
+        tx: &Transaction,
+        person_id: &str,
+        method: MethodUse,
+        previous_cookie: Option<&str>,
+        now: i64,
+    ) -> Result<(String, Session), AuthnError> {
+        self.finish_for(tx, person_id, method, previous_cookie, true, now)
+            .await
+    }
+
+    async fn finish_for(
+        &self,
+        tx: &Transaction,
+        person_id: &str,
+        method: MethodUse,
+        previous_cookie: Option<&str>,
+        reset: bool,
+        now: i64,
+    ) -> Result<(String, Session), AuthnError> {
         let name = method.policy_name();
         let reaches = tx
             .required_level
             .as_deref()
             .is_none_or(|r| acr::rank(&method.acr) >= acr::rank(r));
-        if !allows(&tx.allowed_methods, &name) || !reaches {
+        let allowed = allows(&tx.allowed_methods, &name) && reaches;
+        if !allowed && !reset {
             let detail = format!("{}: {name} not allowed or too weak", tx.rp_id);
             storage::records::audit(&self.db, "login.refused", "login", &detail, now).await?;
             return Err(AuthnError::Refused(LoginRefused::NotAllowed));
@@ -280,8 +311,10 @@ impl Authn {
         let (cookie, session) = self
             .start_session(person_id, method, previous_cookie, now)
             .await?;
-        // Binds this login to its transaction, so resuming needs no clock comparison.
-        self.complete(&tx.id, &session).await?;
+        if allowed {
+            // Binds this login to its transaction, so resuming needs no clock comparison.
+            self.complete(&tx.id, &session).await?;
+        }
         Ok((cookie, session))
     }
 }

@@ -543,3 +543,56 @@ async fn finish_login_refuses_an_upstream_step_up_by_another_person() {
     assert_eq!(session.acr, LOA3);
     assert_eq!(session.amr(), vec!["fed"]);
 }
+
+/// A password reset (a BankID login for the person's own password) inside the login of a
+/// client that allows only passwords does not answer that client: after the new password
+/// the person logs in with it.
+#[tokio::test]
+async fn a_password_reset_does_not_answer_a_password_only_client() {
+    let app = app_with_bankid().await;
+    person(&app, "erik", ERIK).await;
+    run(
+        &app,
+        &["client", "update", "rp", "--allow-method", "password"],
+    );
+    let b = app.browser();
+    let (url, _, _, _) = app.authorize_url("rp", &[]);
+    let page = login_page_for(&b, &url).await;
+    assert!(page.body.contains("name=\"password\""));
+    assert!(
+        !page.body.contains("name=\"device\""),
+        "no BankID login offered"
+    );
+    let tx = hidden(&page.body, "tx");
+    let reset = b.get(&app.url(&format!("/login?tx={tx}&reset=1"))).await;
+    let (order, _) = start(&b, &app, &reset, "other", "password").await;
+    let v = by_qr(&b, &app, &order, "approve", ERIK).await;
+    assert_eq!(v["state"], "complete", "{v}");
+    let form = b.get(&app.url(v["next"].as_str().unwrap())).await;
+    let csrf = hidden(&form.body, "csrf");
+    let new = "ett helt nytt lösenord";
+    let r = b
+        .post(
+            &app.url("/password"),
+            &[
+                ("tx", &tx),
+                ("csrf", &csrf),
+                ("password", new),
+                ("repeat", new),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get(&r.location.unwrap()).await;
+    let to = r.location.unwrap();
+    assert!(
+        to.contains("/login?tx="),
+        "the BankID session must not answer: {to}"
+    );
+    let page = b.get(&to).await;
+    let csrf = hidden(&page.body, "csrf");
+    let r = b.post_login(&app, &tx, &csrf, "erik", new).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get(&r.location.unwrap()).await;
+    assert!(query_param(&r.location.unwrap(), "code").is_some());
+}
