@@ -39,7 +39,9 @@ impl Method {
 }
 
 /// An upstream provider as a login method: its NAME, the level a login through it counts
-/// as, and its display name.
+/// as, and its display name. An upstream whose NAME is not of the safe form
+/// (`valid_upstream_name`) or whose level is not a known LoA URI (`acr::known`) is not
+/// offered: an unknown level would rank above every requirement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamMethod {
     pub name: String,
@@ -181,7 +183,13 @@ impl Authn {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(u) = registry {
-            for up in u.upstreams().await {
+            // A NAME goes into paths (`/upstream/NAME/start`): only the safe form is offered.
+            for up in u
+                .upstreams()
+                .await
+                .into_iter()
+                .filter(|up| valid_upstream_name(&up.name) && acr::known(&up.level))
+            {
                 v.push(Method {
                     name: format!("{UPSTREAM_PREFIX}{}", up.name),
                     level: up.level,
