@@ -30,6 +30,7 @@ static CLIENT: LazyLock<Client> = LazyLock::new(|| Client {
         sector: None,
         id_token_alg: "ES256".into(),
         release: vec![],
+        login: Default::default(),
     },
     alg: Alg::Es256,
 });

@@ -146,10 +146,9 @@ impl Authn {
         self.bankid.as_ref().ok_or(AuthnError::BankIdDisabled)
     }
 
-    /// Starts an order for a login transaction from the browser with `binding`. `known`
-    /// is the browser's current session, if any: when the login steps it up to a higher
-    /// level, the order names that person's personal number, so only their BankID can
-    /// answer it.
+    /// Starts an order for a login transaction from the browser with `binding`. When the
+    /// login steps up a session (`Transaction::step_up_person`), the order names that
+    /// person's personal number, so only their BankID can answer it.
     #[allow(clippy::too_many_arguments)]
     pub async fn bankid_start(
         &self,
@@ -159,7 +158,6 @@ impl Authn {
         purpose: Purpose,
         end_user_ip: IpAddr,
         page: StartPage<'_>,
-        known: Option<&Session>,
         now: i64,
     ) -> Result<Result<String, StartRefused>, AuthnError> {
         let method = self.bankid()?;
@@ -177,8 +175,8 @@ impl Authn {
         } else {
             b.certificate_policies.clone()
         };
-        let personal_number = match known.filter(|s| steps_up(tx, s)) {
-            Some(s) => storage::persons::by_id(&self.db, &s.person_id)
+        let personal_number = match &tx.step_up_person {
+            Some(person) => storage::persons::by_id(&self.db, person)
                 .await?
                 .and_then(|p| p.civic_no)
                 .filter(|c| !c.is_temporary())
@@ -358,31 +356,34 @@ impl Authn {
         Some(format!("{base}autostarttoken={token}&redirect=null"))
     }
 
-    /// Ends a complete order with a new SSO session; None when another request already did
-    /// (one finish wins) or the order is not complete. Returns the cookie, the session and
-    /// the transaction id.
+    /// Ends a complete order of transaction `tx` with a new SSO session through
+    /// `finish_login` (which refuses a step-up by another person); None when another
+    /// request already did (one finish wins) or the order is not complete.
     pub async fn bankid_finish(
         &self,
         order: &Order,
+        tx: &Transaction,
         previous_cookie: Option<&str>,
         now: i64,
     ) -> Result<Option<(String, Session)>, AuthnError> {
         let (State::Complete, Some(person)) = (&order.state, &order.person_id) else {
             return Ok(None);
         };
-        if !storage::bankid::take(&self.db, &order.id).await? {
+        if order.tx_id != tx.id || !storage::bankid::take(&self.db, &order.id).await? {
             return Ok(None);
         }
-        let method = MethodUse {
-            method: "bankid".into(),
-            at: now,
-            acr: self.config.bankid.acr.clone(),
-        };
-        let (cookie, session) = self
-            .start_session(person, method, previous_cookie, now)
-            .await?;
-        self.complete(&order.tx_id, &session).await?;
-        Ok(Some((cookie, session)))
+        let method = MethodUse::new(super::policy::BANKID, &self.config.bankid.acr, now);
+        match order.purpose {
+            Purpose::Password => {
+                self.finish_reset_login(tx, person, method, previous_cookie, now)
+                    .await
+            }
+            Purpose::Login => {
+                self.finish_login(tx, person, method, previous_cookie, now)
+                    .await
+            }
+        }
+        .map(Some)
     }
 
     /// Cancels a pending order at BankID and forgets it.
@@ -465,14 +466,6 @@ fn stored_message(hint: Option<&str>) -> &'static str {
     }
 }
 
-/// Whether the login raises an existing session to a level the relying party asked for.
-/// Only then is the order tied to the session's person: on a shared computer, another
-/// person's ordinary login must not be bound to whoever used it before.
-fn steps_up(tx: &Transaction, s: &Session) -> bool {
-    use super::acr::rank;
-    !tx.acr_values.is_empty() && tx.acr_values.iter().all(|a| rank(a) > rank(&s.acr))
-}
-
 /// Why an order could not start. Errors are logged without BankID's details text, which
 /// may echo what we sent.
 fn refusal(e: &BankIdError) -> StartRefused {
@@ -491,50 +484,6 @@ fn refusal(e: &BankIdError) -> StartRefused {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authn::acr;
-
-    fn tx(acr_values: &[&str]) -> Transaction {
-        Transaction {
-            id: "t".into(),
-            protocol: crate::authn::Protocol::Oidc,
-            rp_id: "rp".into(),
-            rp_name: "RP".into(),
-            request: String::new(),
-            created_at: 0,
-            completed_session: None,
-            login_hint: None,
-            acr_values: acr_values.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    fn session(level: &str) -> Session {
-        Session {
-            id: "s".into(),
-            sid: "sid".into(),
-            person_id: "p".into(),
-            methods: Vec::new(),
-            acr: level.into(),
-            auth_time: 0,
-            expires_at: 1,
-        }
-    }
-
-    /// Only a step-up names the person: an ordinary login on a shared computer must not be
-    /// bound to whoever used it before.
-    #[test]
-    fn only_a_step_up_is_bound_to_the_sessions_person() {
-        assert!(steps_up(&tx(&[acr::TWO_FACTOR]), &session(acr::BAS)));
-        assert!(!steps_up(&tx(&[]), &session(acr::BAS)));
-        assert!(!steps_up(&tx(&[acr::BAS]), &session(acr::BAS)));
-        assert!(!steps_up(
-            &tx(&[acr::BAS, acr::TWO_FACTOR]),
-            &session(acr::BAS)
-        ));
-        assert!(!steps_up(
-            &tx(&[acr::TWO_FACTOR]),
-            &session(acr::TWO_FACTOR)
-        ));
-    }
 
     #[test]
     fn stored_messages_are_catalogue_keys_or_the_unknown_error() {

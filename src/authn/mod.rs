@@ -8,11 +8,13 @@
 pub mod bankid;
 pub mod flow;
 pub mod password;
+pub mod policy;
 pub mod session;
 pub mod upstream;
 mod upstream_saml;
 
-pub use flow::{Protocol, Requirement, Resumed, Transaction};
+pub use flow::{Begin, Protocol, Requirement, Resumed, Transaction};
+pub use policy::{LoginRefused, Method, UpstreamLevels};
 pub use session::{EndedSession, LogoutNotifier, MethodUse, Session};
 
 use crate::config::Config;
@@ -26,25 +28,54 @@ pub mod acr {
     pub const BAS: &str = "http://id.skolfederation.se/loa/bas";
     pub const TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
 
-    /// The levels the enabled login methods can reach: password `BAS`, BankID its
-    /// configured level. A protocol front refuses at once a request for a level that no
-    /// method can reach.
-    pub fn offered(config: &crate::config::Config) -> Vec<&str> {
-        let mut v = vec![BAS];
-        if config.bankid.enabled && !v.contains(&config.bankid.acr.as_str()) {
-            v.push(config.bankid.acr.as_str());
-        }
-        v
+    /// Every level of assurance a relying party may require or an upstream may be given,
+    /// with its rank: Skolfederation's (specs/skolfederation.md §3) and the Swedish eID
+    /// Framework's (Sweden Connect, eIDAS). Levels of different frameworks with one rank
+    /// count as equivalent: `loa/2fa` is multi-factor as `loa2` is, and BankID is `loa3`.
+    pub const KNOWN: &[(&str, u8)] = &[
+        (BAS, 1),
+        (TWO_FACTOR, 2),
+        ("http://id.elegnamnden.se/loa/1.0/loa1", 1),
+        ("http://id.elegnamnden.se/loa/1.0/loa2", 2),
+        ("http://id.elegnamnden.se/loa/1.0/loa3", 3),
+        ("http://id.elegnamnden.se/loa/1.0/loa4", 4),
+        ("http://id.swedenconnect.se/loa/1.0/uncertified-loa2", 2),
+        ("http://id.swedenconnect.se/loa/1.0/uncertified-loa3", 3),
+        ("http://id.swedenconnect.se/loa/1.0/loa2-nonresident", 2),
+        ("http://id.swedenconnect.se/loa/1.0/loa3-nonresident", 3),
+        ("http://id.swedenconnect.se/loa/1.0/loa4-nonresident", 4),
+        ("http://id.elegnamnden.se/loa/1.0/eidas-low", 1),
+        ("http://id.elegnamnden.se/loa/1.0/eidas-sub", 3),
+        ("http://id.elegnamnden.se/loa/1.0/eidas-high", 4),
+        ("http://id.elegnamnden.se/loa/1.0/eidas-nf-low", 1),
+        ("http://id.elegnamnden.se/loa/1.0/eidas-nf-sub", 3),
+        ("http://id.elegnamnden.se/loa/1.0/eidas-nf-high", 4),
+        (
+            "http://id.swedenconnect.se/loa/1.0/uncertified-eidas-low",
+            1,
+        ),
+        (
+            "http://id.swedenconnect.se/loa/1.0/uncertified-eidas-sub",
+            3,
+        ),
+        (
+            "http://id.swedenconnect.se/loa/1.0/uncertified-eidas-high",
+            4,
+        ),
+    ];
+
+    /// Whether `acr` is a level Portvakt knows (and so can compare).
+    pub fn known(acr: &str) -> bool {
+        KNOWN.iter().any(|(k, _)| *k == acr)
     }
 
     /// Rank of an acr value; unknown values rank above everything we can give, so a request
     /// for them is never silently satisfied by a weaker session.
     pub fn rank(acr: &str) -> u8 {
-        match acr {
-            BAS => 1,
-            TWO_FACTOR => 2,
-            _ => u8::MAX,
-        }
+        KNOWN
+            .iter()
+            .find(|(k, _)| *k == acr)
+            .map_or(u8::MAX, |(_, r)| *r)
     }
 }
 
@@ -72,6 +103,9 @@ pub enum AuthnError {
     /// A federated login found no person to log in (audited).
     #[error("federated login refused: {}", .0.reason())]
     LinkRefused(upstream::LinkRefusal),
+    /// The login succeeded but may not finish this transaction (`Authn::finish_login`).
+    #[error("login refused: {0:?}")]
+    Refused(LoginRefused),
 }
 
 #[derive(Clone)]
@@ -82,6 +116,9 @@ pub struct Authn {
     hasher: password::PasswordHasher,
     notifiers: Arc<Vec<Arc<dyn LogoutNotifier>>>,
     bankid: Option<bankid::BankIdMethod>,
+    /// The upstream providers' levels, when federation is configured (`policy`). Shared by
+    /// every clone, so the registry can be wired once the fronts hold theirs.
+    upstreams: Arc<std::sync::RwLock<Option<Arc<dyn UpstreamLevels>>>>,
     clock: crate::clock::Clock,
 }
 
@@ -100,6 +137,7 @@ impl Authn {
             hasher,
             notifiers: Arc::new(Vec::new()),
             bankid: None,
+            upstreams: Default::default(),
             clock,
         }
     }

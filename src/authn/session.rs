@@ -9,10 +9,41 @@ use crate::storage::{self, sessions::SessionRecord};
 /// One use of a login method in a session.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct MethodUse {
-    /// The amr value (RFC 8176): `pwd`, later `bankid`, `fed`.
+    /// The amr value (RFC 8176): `pwd`, `bankid`, `fed`.
     pub method: String,
     pub at: i64,
     pub acr: String,
+    /// For `fed`: the upstream's NAME (the policy knows the method as `upstream:NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+impl MethodUse {
+    /// A use of the policy method `name` (`password`, `bankid`, `upstream:NAME`) reaching
+    /// `level` at `at`.
+    pub fn new(name: &str, level: &str, at: i64) -> Self {
+        let upstream = name.strip_prefix(super::policy::UPSTREAM_PREFIX);
+        let method = match name {
+            super::policy::PASSWORD => "pwd",
+            _ if upstream.is_some() => "fed",
+            other => other,
+        };
+        Self {
+            method: method.into(),
+            at,
+            acr: level.into(),
+            upstream: upstream.map(String::from),
+        }
+    }
+
+    /// The policy's name for the method (`password`, `bankid`, `upstream:NAME`).
+    pub fn policy_name(&self) -> String {
+        match (self.method.as_str(), &self.upstream) {
+            ("pwd", _) => super::policy::PASSWORD.into(),
+            ("fed", Some(u)) => format!("{}{u}", super::policy::UPSTREAM_PREFIX),
+            (m, _) => m.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -129,8 +160,14 @@ impl Authn {
         if let Some(p) = previous.as_ref().filter(|p| p.person_id == person_id) {
             methods.extend(p.methods.iter().cloned());
         }
-        let acr = method.acr.clone();
         methods.push(method);
+        // The session's level is the highest any of its logins reached: a step-up raises
+        // it, a weaker login later (a forced password login) does not lower it.
+        let acr = methods
+            .iter()
+            .map(|m| m.acr.clone())
+            .max_by_key(|a| super::acr::rank(a))
+            .unwrap_or_default();
         let cookie = crate::keys::random_token();
         let rec = SessionRecord {
             id: crate::keys::hash_token(&cookie),

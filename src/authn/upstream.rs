@@ -10,7 +10,7 @@
 //!    only when the upstream says the address is verified and the upstream is pinned, and
 //!    never a protected identity; the link is stored on this first login.
 
-use super::{Authn, AuthnError, MethodUse, Session};
+use super::{Authn, AuthnError, MethodUse, Session, Transaction};
 use crate::directory::Person;
 use crate::directory::model::CivicNo;
 use crate::keys::KeyStore;
@@ -572,22 +572,24 @@ impl Authn {
         }
     }
 
-    /// A federated login: resolves the person and starts their session (a new one; the
-    /// previous one of this browser carries over only if it was the same person's).
+    /// A federated login for transaction `tx`: resolves the person, then finishes the login
+    /// as every method does (`finish_login`: the relying party's policy, a step-up proved by
+    /// the session's own person, a new session that carries over only the same person's).
     pub async fn finish_upstream(
         &self,
+        tx: &Transaction,
         up: &Upstream,
         id: &Identity,
         previous_cookie: Option<&str>,
         now: i64,
     ) -> Result<(String, Session), AuthnError> {
         let person = self.resolve_upstream(up, id, now).await?;
-        let method = MethodUse {
-            method: AMR.into(),
-            at: now,
-            acr: up.level.clone(),
-        };
-        self.start_session(&person.id, method, previous_cookie, now)
+        let method = MethodUse::new(
+            &format!("{}{}", super::policy::UPSTREAM_PREFIX, up.name),
+            &up.level,
+            now,
+        );
+        self.finish_login(tx, &person.id, method, previous_cookie, now)
             .await
     }
 

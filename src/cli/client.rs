@@ -46,6 +46,8 @@ pub struct ClientArgs {
     /// Claims the client may receive beyond `sub` (none by default).
     #[arg(long = "release")]
     pub release: Vec<String>,
+    #[command(flatten)]
+    pub login: super::LoginPolicyArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +88,22 @@ fn spec(client_id: String, a: ClientArgs, secret: Option<String>) -> ClientSpec 
         sector: a.sector,
         id_token_alg: a.id_token_alg,
         release: a.release,
+        allowed_methods: a.login.allow_method,
+        allow_any_method: a.login.allow_any_method,
+        min_level: if a.login.no_min_level {
+            Some(None)
+        } else {
+            a.login.min_level.map(Some)
+        },
+    }
+}
+
+/// The allowed methods as `client list` and `sp list` show them.
+pub(super) fn methods_text(p: &storage::LoginPolicy) -> String {
+    if p.allowed_methods.is_empty() {
+        "any".into()
+    } else {
+        p.allowed_methods.join(",")
     }
 }
 
@@ -138,6 +156,8 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
                             "backchannel_logout_uri": c.backchannel_logout_uri, "scopes": c.scopes,
                             "grants": c.grants, "subject": c.subject_type, "sector": c.sector,
                             "id_token_alg": c.id_token_alg, "release": c.release,
+                            "allowed_methods": c.login.allowed_methods,
+                            "min_level": c.login.min_level,
                         })
                     })
                     .collect();
@@ -150,10 +170,12 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
                         "confidential"
                     };
                     println!(
-                        "{:<24} {:<13} {}",
+                        "{:<24} {:<13} {}  methods: {}  min level: {}",
                         c.client_id,
                         kind,
-                        c.redirect_uris.join(" ")
+                        c.redirect_uris.join(" "),
+                        methods_text(&c.login),
+                        c.login.min_level.as_deref().unwrap_or("-")
                     );
                 }
             }

@@ -109,6 +109,58 @@ fn load_config(file: Option<&Path>) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// The login policy options of `client add|update` and `sp add|update`. Bad values are
+/// refused by the parser (exit code 2, one line).
+#[derive(clap::Args, Debug, Default)]
+pub struct LoginPolicyArgs {
+    /// A login method the service allows: password, bankid or upstream:NAME; repeat for
+    /// more (replaces the list on update). None given: every enabled method.
+    #[arg(long = "allow-method", value_name = "METHOD", value_parser = parse_method)]
+    pub allow_method: Vec<String>,
+    /// Allow every enabled method again (clears the list on update).
+    #[arg(long, conflicts_with = "allow_method")]
+    pub allow_any_method: bool,
+    /// The lowest level of assurance the service accepts (a LoA URI such as
+    /// http://id.skolfederation.se/loa/2fa).
+    #[arg(long, value_name = "LOA_URI", value_parser = parse_level)]
+    pub min_level: Option<String>,
+    /// Remove the minimum level (on update).
+    #[arg(long, conflicts_with = "min_level")]
+    pub no_min_level: bool,
+}
+
+impl LoginPolicyArgs {
+    /// Applies the options given to a stored policy.
+    pub fn apply(&self, mut p: storage::LoginPolicy) -> storage::LoginPolicy {
+        if self.allow_any_method {
+            p.allowed_methods.clear();
+        } else if !self.allow_method.is_empty() {
+            p.allowed_methods.clear();
+            for m in &self.allow_method {
+                if !p.allowed_methods.contains(m) {
+                    p.allowed_methods.push(m.clone());
+                }
+            }
+        }
+        if self.no_min_level {
+            p.min_level = None;
+        } else if let Some(l) = &self.min_level {
+            p.min_level = Some(l.clone());
+        }
+        p
+    }
+}
+
+/// `upstream:NAME` is checked for its form only: whether NAME is registered is known to
+/// the server when it offers the methods (an unknown upstream is simply never offered).
+fn parse_method(s: &str) -> Result<String, String> {
+    crate::authn::policy::check_method(s).map(|_| s.to_string())
+}
+
+fn parse_level(s: &str) -> Result<String, String> {
+    crate::authn::policy::check_level(s).map(|_| s.to_string())
+}
+
 fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin()

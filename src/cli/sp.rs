@@ -60,6 +60,8 @@ pub struct SpArgs {
     /// certificate (PEM) signed it, as a federation signs its metadata.
     #[arg(long, value_name = "PEM")]
     metadata_signing_cert: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    login: super::LoginPolicyArgs,
 }
 
 impl SpArgs {
@@ -104,6 +106,7 @@ impl SpArgs {
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             policy.metadata_signing_cert = Some(crate::saml::sp::pinned_certificate(&pem)?);
         }
+        policy.login = self.login.apply(std::mem::take(&mut policy.login));
         Ok(policy)
     }
 }
@@ -184,6 +187,8 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
                         "idp_initiated": rec.policy.idp_initiated,
                         "require_signed_requests": rec.policy.require_signed_requests,
                         "metadata_signing_cert_pinned": rec.policy.metadata_signing_cert.is_some(),
+                        "allowed_methods": rec.policy.login.allowed_methods,
+                        "min_level": rec.policy.login.min_level,
                         "metadata_changed": changed.map(|(at, what)| {
                             serde_json::json!({ "at": at, "what": what })
                         }),
@@ -197,14 +202,16 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
                         .map(|(at, what)| format!("  (metadata changed at {at}: {what})"))
                         .unwrap_or_default();
                     println!(
-                        "{:<40} {:<24} {}{changed}",
+                        "{:<40} {:<24} {}  methods: {}  min level: {}{changed}",
                         rec.entity_id,
                         if rec.name.is_empty() { "-" } else { &rec.name },
                         if rec.policy.release.is_empty() {
                             "-".to_string()
                         } else {
                             rec.policy.release.join(",")
-                        }
+                        },
+                        super::client::methods_text(&rec.policy.login),
+                        rec.policy.login.min_level.as_deref().unwrap_or("-")
                     );
                 }
             }

@@ -7,8 +7,8 @@
 use super::cookies::{binding, set_sso_cookie};
 use super::page::{LoginView, is_mobile, login_binding, rerender_login};
 use super::{Login, live_transaction, resume_url, rp_name};
-use crate::authn::Authn;
 use crate::authn::bankid::{Order, Purpose, StartPage, StartRefused, State};
+use crate::authn::{Authn, AuthnError};
 use crate::bankid::messages::Device;
 use crate::web::{self, ClientIp, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
@@ -103,7 +103,6 @@ fn cancel_csrf(login: &Login, order: &str, binding: &str) -> String {
 async fn bankid_post(
     AxState(login): AxState<Login>,
     Extension(lang): Extension<Lang>,
-    Extension(sso): Extension<SsoCookie>,
     client_ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     Form(form): Form<StartForm>,
@@ -151,9 +150,8 @@ async fn bankid_post(
         user_visible_text: &visible,
         return_url: &return_url,
     };
-    let session = authn.session(sso.value(), now).await?;
     match authn
-        .bankid_start(&tx, b, device, purpose, ip, page, session.as_ref(), now)
+        .bankid_start(&tx, b, device, purpose, ip, page, now)
         .await?
     {
         Ok(order) => {
@@ -233,8 +231,17 @@ async fn finish(
         return Ok(None);
     }
     let tx = live_transaction(login, &order.tx_id, now).await?;
-    let Some((cookie, _session)) = login.authn.bankid_finish(order, sso.value(), now).await? else {
-        return Err(WebError::bad_request("bankid.lost"));
+    let finished = login
+        .authn
+        .bankid_finish(order, &tx, sso.value(), now)
+        .await;
+    let (cookie, _session) = match finished {
+        Ok(Some(done)) => done,
+        Ok(None) => return Err(WebError::bad_request("bankid.lost")),
+        Err(AuthnError::Refused(r)) => {
+            return Err(WebError::new(StatusCode::FORBIDDEN, r.message()));
+        }
+        Err(e) => return Err(e.into()),
     };
     let next = match order.purpose {
         Purpose::Password => format!("{}?tx={}", paths::PASSWORD, tx.id),
@@ -313,7 +320,8 @@ async fn status_get(
                 res.headers_mut().append(header::SET_COOKIE, cookie);
                 return res;
             }
-            Ok(None) | Err(_) => return lost("bankid.lost"),
+            Ok(None) => return lost("bankid.lost"),
+            Err(e) => return lost(e.message),
         },
     };
     Json(body).into_response()

@@ -3,7 +3,7 @@
 
 use super::cookies::{binding_cookie_name, set_binding_cookie, set_sso_cookie};
 use super::{Login, live_transaction, resume_url, rp_name};
-use crate::authn::{AuthnError, MethodUse, Protocol, Transaction, acr};
+use crate::authn::{AuthnError, MethodUse, Protocol, Transaction, policy};
 use crate::web::{self, ClientIp, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -28,11 +28,13 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     /// Offer BankID.
     bankid: bool,
-    /// Offer the password form (not when the relying party asked for more than a password
-    /// gives, nor for a password reset).
+    /// Offer the password form (only when the relying party allows it and a password
+    /// reaches the level it requires; not for a password reset).
     password: bool,
     /// "Forgot your password?": BankID only, then the new-password page.
     reset: bool,
+    /// Offer the "Forgot your password?" link (BankID is enabled).
+    reset_link: bool,
     /// Offer BankID on this device first (phones), else the QR code first.
     mobile: bool,
     /// The upstream identity providers offered (federation).
@@ -87,6 +89,18 @@ async fn login_get(
         reset,
         mobile: is_mobile(&headers),
     };
+    if !reset {
+        let offered = login.authn.offered(&tx).await;
+        if offered.is_empty() {
+            return Err(WebError::new(
+                StatusCode::FORBIDDEN,
+                "login.method_unavailable",
+            ));
+        }
+        if let Some(name) = straight_to(&offered, tx.upstream_hint.as_deref()) {
+            return Ok(Redirect::to(&upstream_start(name, &tx.id)).into_response());
+        }
+    }
     let mut res = login_page(&login, lang, &view, None).await?;
     if new_binding {
         res.headers_mut().append(
@@ -119,12 +133,21 @@ async fn login_post(
         reset: false,
         mobile: is_mobile(&headers),
     };
+    let offered = login.authn.offered(&tx).await;
+    if tx.protocol == Protocol::PasswordReset || !offered.iter().any(|m| m.name == policy::PASSWORD)
+    {
+        return rerender_login(
+            &login,
+            lang,
+            &view,
+            StatusCode::FORBIDDEN,
+            "login.password_not_allowed",
+        )
+        .await;
+    }
     let rerender = async |status: StatusCode, error: &'static str| {
         rerender_login(&login, lang, &view, status, error).await
     };
-    if !offers_password(&login, &tx) {
-        return rerender(StatusCode::FORBIDDEN, "login.bankid_required").await;
-    }
     let username = form.username.trim();
     if username.is_empty() || form.password.is_empty() {
         return rerender(StatusCode::BAD_REQUEST, "login.error.missing").await;
@@ -154,17 +177,21 @@ async fn login_post(
         }
         Err(e) => return Err(e.into()),
     };
-    let method = MethodUse {
-        method: "pwd".into(),
-        at: now,
-        acr: acr::BAS.into(),
+    let Some(level) = offered.iter().find(|m| m.name == policy::PASSWORD) else {
+        return Err(WebError::internal("password not offered"));
     };
-    let (cookie, session) = login
+    let method = MethodUse::new(policy::PASSWORD, &level.level, now);
+    let cookie = match login
         .authn
-        .start_session(&person.id, method, sso.value(), now)
-        .await?;
-    // Binds this login to its transaction, so resuming needs no clock comparison.
-    login.authn.complete(&tx.id, &session).await?;
+        .finish_login(&tx, &person.id, method, sso.value(), now)
+        .await
+    {
+        Ok((cookie, _session)) => cookie,
+        Err(AuthnError::Refused(r)) => {
+            return Err(WebError::new(StatusCode::FORBIDDEN, r.message()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut res = Redirect::to(&resume_url(&tx)).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
@@ -178,17 +205,23 @@ fn with_retry_after(mut res: Response, secs: i64) -> Response {
     res
 }
 
-/// Whether the login page offers a password: not for a password reset, and not when the
-/// relying party asked only for levels above what a password gives and BankID can give
-/// them. (Without BankID there is no other way in: the session's acr then tells the
-/// relying party what it got.)
-fn offers_password(login: &Login, tx: &Transaction) -> bool {
-    let enough = tx.acr_values.is_empty()
-        || tx
-            .acr_values
-            .iter()
-            .any(|a| acr::rank(a) <= acr::rank(acr::BAS));
-    tx.protocol != Protocol::PasswordReset && (enough || !login.authn.bankid_enabled())
+/// The upstream the login goes straight to: the one chosen in advance when the relying
+/// party allows it (a hint naming anything else is ignored), or the only method offered.
+fn straight_to<'a>(offered: &'a [policy::Method], hint: Option<&str>) -> Option<&'a str> {
+    let hinted = hint.and_then(|h| offered.iter().find(|m| m.upstream() == Some(h)));
+    let only = match offered {
+        [only] => Some(only),
+        _ => None,
+    };
+    hinted.or(only).and_then(|m| m.upstream())
+}
+
+/// The upstream login's start for transaction `tx`.
+pub(super) fn upstream_start(name: &str, tx: &str) -> String {
+    format!(
+        "{}?tx={tx}",
+        paths::fill(paths::UPSTREAM_START, "name", name)
+    )
 }
 
 /// What a login page is drawn for.
@@ -216,6 +249,8 @@ pub(super) fn is_mobile(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The login page with the methods this transaction may use: for a password reset BankID
+/// alone; otherwise the relying party's allowed methods that reach its required level.
 async fn login_page(
     login: &Login,
     lang: Lang,
@@ -225,12 +260,14 @@ async fn login_page(
     let tx = view.tx;
     let token = login_csrf(login, &tx.id, view.binding);
     let name = rp_name(tx, lang);
-    let bankid = login.authn.bankid_enabled();
-    let upstreams = if view.reset {
+    let enabled = login.authn.bankid_enabled();
+    let offered = if view.reset {
         Vec::new()
     } else {
-        super::upstream::choices(login, tx).await?
+        login.authn.offered(tx).await
     };
+    let offers = |n: &str| offered.iter().any(|m| m.name == n);
+    let upstreams = super::upstream::choices(login, tx, &offered).await?;
     let csp = super::upstream::logo_csp(&upstreams);
     let mut res = web::render(&LoginPage {
         lang,
@@ -239,9 +276,14 @@ async fn login_page(
         rp_name: &name,
         username: view.username,
         error,
-        bankid,
-        password: !view.reset && offers_password(login, tx),
-        reset: view.reset && bankid,
+        bankid: if view.reset {
+            enabled
+        } else {
+            offers(policy::BANKID)
+        },
+        password: !view.reset && offers(policy::PASSWORD),
+        reset: view.reset && enabled,
+        reset_link: enabled,
         mobile: view.mobile,
         upstreams,
     })?;
@@ -262,4 +304,36 @@ pub(super) async fn rerender_login(
 ) -> Result<Response, WebError> {
     let page = login_page(login, lang, view, Some(error)).await?;
     Ok((status, page).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::acr;
+
+    fn m(name: &str) -> policy::Method {
+        policy::Method {
+            name: name.into(),
+            level: acr::BAS.into(),
+            display_name: None,
+            provider_id: None,
+        }
+    }
+
+    #[test]
+    fn straight_to_a_hinted_or_only_upstream() {
+        let all = [m("password"), m("bankid"), m("upstream:kommun")];
+        assert_eq!(straight_to(&all, Some("kommun")), Some("kommun"));
+        assert_eq!(straight_to(&all, None), None);
+        // A hint naming an upstream the relying party does not allow is ignored.
+        assert_eq!(straight_to(&all, Some("other")), None);
+        assert_eq!(straight_to(&all[..2], Some("kommun")), None);
+        assert_eq!(straight_to(&all[2..], None), Some("kommun"));
+        // A single built-in method is not an upstream: its own page is shown.
+        assert_eq!(straight_to(&all[1..2], None), None);
+        assert_eq!(
+            upstream_start("kommun", "T1"),
+            "/upstream/kommun/start?tx=T1"
+        );
+    }
 }

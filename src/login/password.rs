@@ -5,7 +5,7 @@
 
 use super::{Login, live_transaction, resume_url};
 use crate::authn::password::{NewPasswordRefused, check_new};
-use crate::authn::{Protocol, Session};
+use crate::authn::{Begin, Protocol, Requirement, Session};
 use crate::web::{self, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -80,15 +80,23 @@ async fn password_get(
     }
     let Some(tx_id) = q.tx else {
         // Started here: a transaction of its own that only BankID can complete.
-        let acr = vec![login.config.bankid.acr.clone()];
+        let requirement = Requirement {
+            acr_values: vec![login.config.bankid.acr.clone()],
+            allowed_methods: vec![crate::authn::policy::BANKID.into()],
+            ..Default::default()
+        };
         let tx = authn
             .begin(
-                Protocol::PasswordReset,
-                RP_ID,
-                "",
-                String::new(),
-                None,
-                &acr,
+                Begin {
+                    protocol: Protocol::PasswordReset,
+                    rp_id: RP_ID,
+                    rp_name: "",
+                    request: String::new(),
+                    login_hint: None,
+                    upstream_hint: None,
+                    requirement: &requirement,
+                    session: None,
+                },
                 now,
             )
             .await?;

@@ -23,10 +23,15 @@ pub(super) fn routes() -> Router<Login> {
         .route(paths::UPSTREAM_LOGGED_OUT, get(logged_out))
 }
 
-/// Whether the upstream `name` is offered for this transaction. Every enabled upstream is,
-/// for now; the per-service login policy decides here.
-pub(super) fn offered(_tx: &Transaction, _name: &str) -> bool {
-    true
+/// Whether the upstream `name` is offered for this transaction: the relying party allows
+/// `upstream:NAME` and its level reaches what the login requires (`Authn::offered`).
+pub(super) async fn offered(login: &Login, tx: &Transaction, name: &str) -> bool {
+    login
+        .authn
+        .offered(tx)
+        .await
+        .iter()
+        .any(|m| m.upstream() == Some(name))
 }
 
 /// One upstream on the login page.
@@ -37,13 +42,21 @@ pub(super) struct Choice {
 }
 
 /// The upstreams the login page offers for `tx`.
-pub(super) async fn choices(login: &Login, tx: &Transaction) -> Result<Vec<Choice>, WebError> {
+pub(super) async fn choices(
+    login: &Login,
+    tx: &Transaction,
+    offered: &[crate::authn::Method],
+) -> Result<Vec<Choice>, WebError> {
     Ok(login
         .authn
         .upstreams()
         .await?
         .into_iter()
-        .filter(|u| offered(tx, &u.name))
+        .filter(|u| {
+            offered
+                .iter()
+                .any(|m| m.upstream() == Some(u.name.as_str()))
+        })
         .map(|u| Choice {
             href: format!(
                 "{}?tx={}",
@@ -161,7 +174,7 @@ async fn start(
     let now = login.authn.clock().now();
     let tx = live_transaction(&login, &q.tx, now).await?;
     let up = match login.authn.upstream(&name).await? {
-        Some(up) if offered(&tx, &name) => up,
+        Some(up) if offered(&login, &tx, &name).await => up,
         _ => {
             return error_page(
                 lang,
@@ -252,7 +265,7 @@ async fn callback(
     };
     let tx = live_transaction(&login, &pending.tx_id, now).await?;
     let up = match login.authn.upstream(&name).await? {
-        Some(up) if offered(&tx, &name) => up,
+        Some(up) if offered(&login, &tx, &name).await => up,
         _ => {
             return error_page(
                 lang,
@@ -285,17 +298,18 @@ async fn callback(
     };
     let (cookie, session) = match login
         .authn
-        .finish_upstream(&up, &identity, sso.value(), now)
+        .finish_upstream(&tx, &up, &identity, sso.value(), now)
         .await
     {
         Ok(started) => started,
         Err(AuthnError::LinkRefused(r)) => {
             return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));
         }
+        Err(AuthnError::Refused(r)) => {
+            return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));
+        }
         Err(e) => return Err(e.into()),
     };
-    // Binds this login to its transaction, so resuming needs no clock comparison.
-    login.authn.complete(&tx.id, &session).await?;
     login
         .authn
         .remember_upstream_id_token(&session, &up.name, &id_token, now)

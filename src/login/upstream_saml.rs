@@ -192,7 +192,7 @@ async fn acs(
         );
     };
     let tx = live_transaction(&login, &out.tx_id, now).await?;
-    if !super::upstream::offered(&tx, &name) {
+    if !super::upstream::offered(&login, &tx, &name).await {
         return error_page(
             lang,
             StatusCode::NOT_FOUND,
@@ -234,11 +234,14 @@ async fn acs(
     let identity = accepted.into_identity(&up.name);
     let (cookie, session) = match login
         .authn
-        .finish_upstream(&up, &identity, sso.value(), now)
+        .finish_upstream(&tx, &up, &identity, sso.value(), now)
         .await
     {
         Ok(s) => s,
         Err(AuthnError::LinkRefused(r)) => {
+            return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));
+        }
+        Err(AuthnError::Refused(r)) => {
             return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));
         }
         Err(e) => return Err(e.into()),
@@ -249,7 +252,6 @@ async fn acs(
             .remember_upstream_saml_session(&session, &up.name, value, session_index.as_deref())
             .await?;
     }
-    login.authn.complete(&tx.id, &session).await?;
     let mut res = Redirect::to(&resume_url(&tx)).into_response();
     let h = res.headers_mut();
     h.append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));

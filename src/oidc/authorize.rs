@@ -4,7 +4,7 @@
 //! (RFC 6749 §4.1.2.1). Every other error goes back to the redirect_uri with `iss`.
 
 use super::{GrantData, OidcError, Op, client::Client, split_spaces};
-use crate::authn::{Protocol, Requirement, Resumed, Session};
+use crate::authn::{Begin, Protocol, Requirement, Resumed, Session};
 use crate::storage::{self, tokens::GrantRecord};
 
 /// At most this many parameters are read from one request. The endpoints define about a
@@ -98,6 +98,10 @@ pub struct AuthRequest {
     pub requirement: Requirement,
     pub prompt_none: bool,
     pub login_hint: Option<String>,
+    /// An upstream chosen in advance (`idp_hint`); the login page follows it only when
+    /// it names an upstream the client allows.
+    #[serde(default)]
+    pub idp_hint: Option<String>,
 }
 
 /// What the handler does next.
@@ -243,10 +247,23 @@ pub fn read(client: &Client, redirect_uri: &str, p: &Params) -> Result<AuthReque
         requirement: Requirement {
             force: prompt.iter().any(|x| x == "login"),
             max_age,
-            acr_values: split_spaces(p.get("acr_values")),
-        },
+            // Voluntary acr values we do not know cannot be compared: they are dropped
+            // rather than making the request unanswerable. Known ones raise the client's
+            // minimum level.
+            acr_values: split_spaces(p.get("acr_values"))
+                .into_iter()
+                .filter(|a| crate::authn::acr::known(a))
+                .collect(),
+            acr_voluntary: true,
+            ..Default::default()
+        }
+        .with_policy(&client.record.login),
         prompt_none,
         login_hint: p.get("login_hint").map(String::from),
+        idp_hint: p
+            .get("idp_hint")
+            .filter(|h| crate::authn::policy::valid_upstream_name(h))
+            .map(String::from),
     })
 }
 
@@ -259,8 +276,11 @@ pub async fn decide(
     session: Option<Session>,
     now: i64,
 ) -> Result<Next, Rejection> {
-    if let Some(s) = session.filter(|s| req.requirement.reusable(s, now)) {
-        return Ok(Next::Redirect(issue_code(op, client, &req, &s, now).await?));
+    if let Some(s) = session
+        .as_ref()
+        .filter(|s| req.requirement.reusable(s, now))
+    {
+        return Ok(Next::Redirect(issue_code(op, client, &req, s, now).await?));
     }
     if req.prompt_none {
         return Err(Rejection::Redirect {
@@ -274,12 +294,16 @@ pub async fn decide(
     let tx = op
         .authn
         .begin(
-            Protocol::Oidc,
-            client.id(),
-            &client.record.name,
-            stored,
-            req.login_hint.clone(),
-            &req.requirement.acr_values,
+            Begin {
+                protocol: Protocol::Oidc,
+                rp_id: client.id(),
+                rp_name: &client.record.name,
+                request: stored,
+                login_hint: req.login_hint.clone(),
+                upstream_hint: req.idp_hint.clone(),
+                requirement: &req.requirement,
+                session: session.as_ref(),
+            },
             now,
         )
         .await?;

@@ -76,6 +76,12 @@ pub struct ClientSpec {
     pub sector: Option<String>,
     pub id_token_alg: Option<String>,
     pub release: Vec<String>,
+    /// Replaces the allowed login methods when not empty.
+    pub allowed_methods: Vec<String>,
+    /// Allow every enabled method again (clears the list).
+    pub allow_any_method: bool,
+    /// Some(Some(level)) sets the minimum level, Some(None) clears it.
+    pub min_level: Option<Option<String>>,
 }
 
 pub fn hash_secret(keys: &KeyStore, secret: &str) -> String {
@@ -147,6 +153,7 @@ fn validate(
         sector: None,
         id_token_alg: "ES256".into(),
         release: vec![],
+        login: Default::default(),
     });
     if let Some(n) = &spec.name {
         rec.name = n.clone();
@@ -246,7 +253,27 @@ fn validate(
         }
         rec.release = spec.release.clone();
     }
+    if spec.allow_any_method {
+        rec.login.allowed_methods.clear();
+    } else if !spec.allowed_methods.is_empty() {
+        rec.login.allowed_methods = dedup(&spec.allowed_methods);
+    }
+    if let Some(level) = &spec.min_level {
+        rec.login.min_level = level.clone();
+    }
+    crate::authn::policy::check_policy(&rec.login).map_err(ClientError::Invalid)?;
     Ok(rec)
+}
+
+/// The list in its order, each value once.
+fn dedup(v: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for x in v {
+        if !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
 }
 
 pub async fn add(

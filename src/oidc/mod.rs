@@ -22,6 +22,9 @@ use crate::keys::KeyStore;
 use crate::storage::Db;
 use std::sync::Arc;
 
+/// The discovery document and the levels it was built with.
+type CachedDiscovery = (Vec<String>, Arc<[u8]>);
+
 /// The OpenID Provider's shared handle.
 #[derive(Clone)]
 pub struct Op {
@@ -30,20 +33,16 @@ pub struct Op {
     pub config: Arc<Config>,
     pub authn: Authn,
     clients: client::ClientCache,
-    /// The discovery document, serialised once.
-    discovery: Arc<[u8]>,
+    /// The discovery document, serialised once per set of reachable levels (which changes
+    /// only when upstreams do): (acr_values_supported, document).
+    discovery: Arc<std::sync::RwLock<CachedDiscovery>>,
     clock: crate::clock::Clock,
 }
 
 impl Op {
     pub fn new(db: Db, keys: KeyStore, config: Arc<Config>, authn: Authn) -> Self {
         let clients = client::ClientCache::new(config.cache.client_ttl);
-        let discovery = serde_json::to_vec(&discovery::metadata(
-            &config.issuer,
-            &crate::authn::acr::offered(&config),
-        ))
-        .unwrap_or_default()
-        .into();
+        let discovery = Arc::new(std::sync::RwLock::new((Vec::new(), Arc::from(&[][..]))));
         Self {
             clock: authn.clock().clone(),
             db,
@@ -60,9 +59,22 @@ impl Op {
         &self.clock
     }
 
-    /// The discovery document, serialised once at start.
-    pub fn discovery_document(&self) -> Arc<[u8]> {
-        self.discovery.clone()
+    /// The discovery document; `acr_values_supported` lists the levels the enabled
+    /// methods reach (password, BankID, each upstream's).
+    pub async fn discovery_document(&self) -> Arc<[u8]> {
+        let levels = self.authn.reachable_levels().await;
+        {
+            let cached = self.discovery.read().unwrap_or_else(|p| p.into_inner());
+            if cached.0 == levels && !cached.1.is_empty() {
+                return cached.1.clone();
+            }
+        }
+        let refs: Vec<&str> = levels.iter().map(String::as_str).collect();
+        let doc: Arc<[u8]> = serde_json::to_vec(&discovery::metadata(&self.config.issuer, &refs))
+            .unwrap_or_default()
+            .into();
+        *self.discovery.write().unwrap_or_else(|p| p.into_inner()) = (levels, doc.clone());
+        doc
     }
 
     /// A registered client, from the short-lived cache or the database.

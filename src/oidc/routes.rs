@@ -41,7 +41,7 @@ fn cacheable_json(value: serde_json::Value, max_age: u32) -> Response {
 
 /// https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
 async fn discovery_get(State(op): State<Op>) -> Response {
-    let body = axum::body::Bytes::from_owner(op.discovery_document());
+    let body = axum::body::Bytes::from_owner(op.discovery_document().await);
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     let h = res.headers_mut();
     h.insert(

@@ -234,9 +234,11 @@ async fn idp_init_get(
         acs: acs.location.clone(),
         request_id: None,
         relay_state: q.relay_state,
-        requirement: Default::default(),
+        // Unsolicited SSO is held to the SP's login policy as a request is.
+        requirement: crate::authn::Requirement::default().with_policy(&sp.policy.login),
         passive: false,
         name_id_format: None,
+        idp_hint: None,
     };
     decide(&idp, lang, &sso, &sp, pending, now).await
 }

@@ -1,7 +1,7 @@
 //! relying_parties rows for OpenID Connect clients. SAML SPs share the table later
 //! (protocol = 'saml').
 
-use super::{Db, Result, affected, json_list, on_conflict, parse_list};
+use super::{Db, LoginPolicy, Result, affected, json_list, on_conflict, parse_list};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -22,13 +22,14 @@ pub struct ClientRecord {
     pub sector: Option<String>,
     pub id_token_alg: String,
     pub release: Vec<String>,
+    pub login: LoginPolicy,
 }
 
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, public_client, redirect_uris, \
     post_logout_redirect_uris, backchannel_logout_uri, scopes, grants, subject_type, sector, \
-    id_token_alg, release_claims"
+    id_token_alg, release_claims, allowed_methods, min_level"
     };
 }
 
@@ -49,6 +50,7 @@ fn from_row(r: &AnyRow) -> Result<ClientRecord> {
         sector: r.try_get("sector")?,
         id_token_alg: r.try_get("id_token_alg")?,
         release: parse_list(&r.try_get::<String, _>("release_claims")?)?,
+        login: LoginPolicy::from_row(r)?,
     })
 }
 
@@ -56,8 +58,9 @@ pub async fn insert(db: &Db, c: &ClientRecord, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO relying_parties (id, protocol, name, secret_hash, public_client, redirect_uris, \
          post_logout_redirect_uris, backchannel_logout_uri, scopes, grants, subject_type, sector, \
-         id_token_alg, release_claims, created_at, updated_at) \
-         VALUES ($1, 'oidc', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+         id_token_alg, release_claims, allowed_methods, min_level, created_at, updated_at) \
+         VALUES ($1, 'oidc', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, \
+         $14, $14)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -73,6 +76,8 @@ pub async fn insert(db: &Db, c: &ClientRecord, now: i64) -> Result<()> {
     .bind(&c.id_token_alg)
     .bind(json_list(&c.release))
     .bind(now)
+    .bind(json_list(&c.login.allowed_methods))
+    .bind(&c.login.min_level)
     .execute(db.writer())
     .await
     .map_err(on_conflict("a relying party with that id"))?;
@@ -85,7 +90,8 @@ pub async fn update(db: &Db, c: &ClientRecord, now: i64) -> Result<bool> {
         "UPDATE relying_parties SET name = $2, secret_hash = $3, public_client = $4, \
          redirect_uris = $5, post_logout_redirect_uris = $6, backchannel_logout_uri = $7, \
          scopes = $8, grants = $9, subject_type = $10, sector = $11, id_token_alg = $12, \
-         release_claims = $13, updated_at = $14 WHERE id = $1 AND protocol = 'oidc'",
+         release_claims = $13, updated_at = $14, allowed_methods = $15, min_level = $16 \
+         WHERE id = $1 AND protocol = 'oidc'",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -101,6 +107,8 @@ pub async fn update(db: &Db, c: &ClientRecord, now: i64) -> Result<bool> {
     .bind(&c.id_token_alg)
     .bind(json_list(&c.release))
     .bind(now)
+    .bind(json_list(&c.login.allowed_methods))
+    .bind(&c.login.min_level)
     .execute(db.writer())
     .await?;
     Ok(affected(r) == 1)

@@ -183,6 +183,26 @@ pub(crate) fn affected(r: AnyQueryResult) -> u64 {
     r.rows_affected()
 }
 
+/// A relying party's login policy as stored, for OIDC clients and SAML SPs alike; its
+/// meaning is `authn::policy`'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoginPolicy {
+    /// `password`, `bankid`, `upstream:NAME`; empty: every enabled method.
+    pub allowed_methods: Vec<String>,
+    /// The lowest level of assurance (a LoA URI) the relying party accepts.
+    pub min_level: Option<String>,
+}
+
+impl LoginPolicy {
+    pub(crate) fn from_row(r: &sqlx::any::AnyRow) -> Result<Self> {
+        use sqlx::Row;
+        Ok(Self {
+            allowed_methods: parse_list(&r.try_get::<String, _>("allowed_methods")?)?,
+            min_level: r.try_get("min_level")?,
+        })
+    }
+}
+
 pub(crate) fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }

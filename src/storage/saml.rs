@@ -1,7 +1,7 @@
 //! The SAML front's tables: registered SPs, the request-ID replay cache, what each SP was
 //! told about a session's subject (for single logout), certificates and logouts in progress.
 
-use super::{Db, Result, StorageError, affected, on_conflict};
+use super::{Db, LoginPolicy, Result, StorageError, affected, json_list, on_conflict};
 use sqlx::Row;
 
 /// How NameIDs are made for an SP when the request does not say: the format and, for
@@ -30,6 +30,10 @@ pub struct Policy {
     /// (pinned with `sp add --metadata-signing-cert`); None: metadata is taken unsigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_signing_cert: Option<String>,
+    /// The login policy: stored in columns of its own (as for OIDC clients), not in the
+    /// policy JSON.
+    #[serde(skip)]
+    pub login: LoginPolicy,
 }
 
 /// A stored SP row.
@@ -48,7 +52,8 @@ fn policy_json(p: &Policy) -> String {
     serde_json::to_string(p).unwrap_or_else(|_| "{}".into())
 }
 
-const SP_COLUMNS: &str = "entity_id, name, metadata, metadata_url, valid_until, fetched_at, policy";
+const SP_COLUMNS: &str = "entity_id, name, metadata, metadata_url, valid_until, fetched_at, \
+                          policy, allowed_methods, min_level";
 
 fn sp_row(r: &sqlx::any::AnyRow) -> Result<SpRecord> {
     let policy: String = r.try_get("policy")?;
@@ -59,14 +64,18 @@ fn sp_row(r: &sqlx::any::AnyRow) -> Result<SpRecord> {
         metadata_url: r.try_get("metadata_url")?,
         valid_until: r.try_get("valid_until")?,
         fetched_at: r.try_get("fetched_at")?,
-        policy: serde_json::from_str(&policy).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        policy: Policy {
+            login: LoginPolicy::from_row(r)?,
+            ..serde_json::from_str(&policy).map_err(|e| StorageError::Corrupt(e.to_string()))?
+        },
     })
 }
 
 pub async fn insert_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO saml_sps (entity_id, metadata, metadata_url, valid_until, fetched_at, \
-         policy, created_at, updated_at, name) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+         policy, created_at, updated_at, name, allowed_methods, min_level) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)",
     )
     .bind(&sp.entity_id)
     .bind(&sp.metadata)
@@ -76,6 +85,8 @@ pub async fn insert_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<()> {
     .bind(policy_json(&sp.policy))
     .bind(now)
     .bind(&sp.name)
+    .bind(json_list(&sp.policy.login.allowed_methods))
+    .bind(&sp.policy.login.min_level)
     .execute(db.writer())
     .await
     .map_err(on_conflict("SP entityID"))?;
@@ -86,7 +97,8 @@ pub async fn insert_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<()> {
 pub async fn update_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE saml_sps SET metadata = $2, metadata_url = $3, valid_until = $4, fetched_at = $5, \
-         policy = $6, updated_at = $7, name = $8 WHERE entity_id = $1",
+         policy = $6, updated_at = $7, name = $8, allowed_methods = $9, min_level = $10 \
+         WHERE entity_id = $1",
     )
     .bind(&sp.entity_id)
     .bind(&sp.metadata)
@@ -96,6 +108,8 @@ pub async fn update_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<bool> {
     .bind(policy_json(&sp.policy))
     .bind(now)
     .bind(&sp.name)
+    .bind(json_list(&sp.policy.login.allowed_methods))
+    .bind(&sp.policy.login.min_level)
     .execute(db.writer())
     .await?;
     Ok(affected(r) == 1)

@@ -176,6 +176,18 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// What a SAML IDPEntry's ProviderID names it by: the OIDC issuer, or the SAML IdP's
+    /// entityID (from its stored metadata; None while only a metadata URL is known).
+    pub fn provider_id(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Oidc { issuer, .. } => Some(issuer.clone()),
+            Kind::Saml { metadata, .. } => {
+                let root = crate::xmlsec::xml::parse(metadata.as_deref()?).ok()?;
+                root.attr("entityID").map(String::from)
+            }
+        }
+    }
+
     /// The pins this identity fails, by claim name.
     pub fn pin_mismatches(&self, id: &Identity) -> Vec<&str> {
         self.require_claims

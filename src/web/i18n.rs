@@ -110,6 +110,21 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "This service requires you to log in with BankID.",
     ),
     (
+        "login.password_not_allowed",
+        "Tjänsten tar inte emot inloggning med lösenord. Välj ett annat sätt att logga in.",
+        "This service does not accept a password login. Choose another way to log in.",
+    ),
+    (
+        "login.method_unavailable",
+        "Tjänsten kräver ett sätt att logga in som inte finns här. Kontakta den som ansvarar för tjänsten.",
+        "This service requires a way of logging in that is not available here. Contact whoever runs the service.",
+    ),
+    (
+        "login.step_up_other_person",
+        "Inloggningen gjordes av en annan person än den som redan är inloggad. Du är fortfarande inloggad som förut. Logga ut först om någon annan ska logga in.",
+        "The login was made by another person than the one already logged in. You are still logged in as before. Log out first if someone else is to log in.",
+    ),
+    (
         "login.forgot",
         "Glömt lösenordet? Välj ett nytt med BankID",
         "Forgot your password? Choose a new one with BankID",

@@ -14,6 +14,7 @@ mod browser;
 mod cli;
 mod limits;
 mod login;
+mod login_policy;
 mod logout;
 mod multi_instance;
 mod negative;

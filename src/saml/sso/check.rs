@@ -185,9 +185,11 @@ pub async fn check(
         requirement: Requirement {
             force,
             ..Default::default()
-        },
+        }
+        .with_policy(&sp.policy.login),
         passive,
         name_id_format,
+        idp_hint: None,
     };
     let refuse = |p: Pending, s: Status| Ok((sp.clone(), Err((p, s))));
 
@@ -261,8 +263,24 @@ pub async fn check(
             ),
         );
     }
+    // An upstream chosen in advance: the first IDPEntry that names an enabled upstream.
+    if let Some(list) = root
+        .child(SAMLP, "Scoping")
+        .and_then(|s| s.child(SAMLP, "IDPList"))
+    {
+        for entry in list.children(SAMLP, "IDPEntry").take(16) {
+            if let Some(id) = entry.attr("ProviderID")
+                && let Some(name) = idp.authn.upstream_named_by(id).await
+            {
+                pending.idp_hint = Some(name);
+                break;
+            }
+        }
+    }
     if let Some(rac) = root.child(SAMLP, "RequestedAuthnContext") {
-        match requested_levels(rac, &acr::offered(&idp.config)) {
+        let offered = idp.authn.levels_for(&sp.policy.login).await;
+        let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
+        match requested_levels(rac, &offered) {
             Some(levels) => pending.requirement.acr_values = levels,
             None => {
                 return refuse(

@@ -17,7 +17,7 @@ pub use check::{check, decode, issuer_of, verified_root};
 use super::response::{self, Status};
 use super::sp::Sp;
 use super::{Idp, SamlError};
-use crate::authn::{Protocol, Requirement, Resumed, Session};
+use crate::authn::{Begin, Protocol, Requirement, Resumed, Session};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Binding {
@@ -51,6 +51,9 @@ pub struct Pending {
     pub passive: bool,
     /// The NameID format asked for in NameIDPolicy (None: the SP's default).
     pub name_id_format: Option<String>,
+    /// The upstream NAME that Scoping's IDPList chose in advance, if it names one.
+    #[serde(default)]
+    pub idp_hint: Option<String>,
 }
 
 /// A checked request: either answerable (`Ok`) or to be answered with a status at a known
@@ -99,8 +102,11 @@ pub async fn decide(
     session: Option<Session>,
     now: i64,
 ) -> Result<Next, SamlError> {
-    match session.filter(|s| pending.requirement.reusable(s, now)) {
-        Some(s) => Ok(Next::Answer(answer(idp, sp, &pending, &s, now).await?)),
+    match session
+        .as_ref()
+        .filter(|s| pending.requirement.reusable(s, now))
+    {
+        Some(s) => Ok(Next::Answer(answer(idp, sp, &pending, s, now).await?)),
         None if pending.passive => {
             let status = Status::requester(
                 response::NO_PASSIVE,
@@ -116,12 +122,16 @@ pub async fn decide(
             let tx = idp
                 .authn
                 .begin(
-                    Protocol::Saml,
-                    sp.entity_id(),
-                    sp.name(),
-                    request,
-                    None,
-                    &pending.requirement.acr_values,
+                    Begin {
+                        protocol: Protocol::Saml,
+                        rp_id: sp.entity_id(),
+                        rp_name: sp.name(),
+                        request,
+                        login_hint: None,
+                        upstream_hint: pending.idp_hint.clone(),
+                        requirement: &pending.requirement,
+                        session: session.as_ref(),
+                    },
                     now,
                 )
                 .await?;

@@ -176,11 +176,7 @@ async fn a_changed_civic_number_ends_sessions_is_audited_and_counts_against_the_
         .pop()
         .expect("the synced person");
     let now = app.clock.now();
-    let method = portvakt::authn::MethodUse {
-        method: "bankid".into(),
-        at: now,
-        acr: portvakt::authn::acr::TWO_FACTOR.into(),
-    };
+    let method = portvakt::authn::MethodUse::new("bankid", portvakt::authn::acr::TWO_FACTOR, now);
     let (cookie, _) = app
         .state
         .authn
