@@ -41,30 +41,31 @@ pub(super) struct Choice {
     pub logo: Option<String>,
 }
 
-/// The upstreams the login page offers for `tx`.
+/// The upstreams the login page offers for `tx`: the policy's offered upstream methods, in
+/// its order, by display name, with the registry's logo where one is set.
 pub(super) async fn choices(
     login: &Login,
     tx: &Transaction,
     offered: &[crate::authn::Method],
 ) -> Result<Vec<Choice>, WebError> {
-    Ok(login
-        .authn
-        .upstreams()
-        .await?
-        .into_iter()
-        .filter(|u| {
-            offered
+    let registry = login.authn.upstreams().await?;
+    Ok(offered
+        .iter()
+        .filter_map(|m| {
+            let name = m.upstream()?;
+            let logo = registry
                 .iter()
-                .any(|m| m.upstream() == Some(u.name.as_str()))
-        })
-        .map(|u| Choice {
-            href: format!(
-                "{}?tx={}",
-                paths::fill(paths::UPSTREAM_START, "name", &u.name),
-                tx.id
-            ),
-            name: u.display_name,
-            logo: u.logo,
+                .find(|u| u.name == name)
+                .and_then(|u| u.logo.clone());
+            Some(Choice {
+                href: format!(
+                    "{}?tx={}",
+                    paths::fill(paths::UPSTREAM_START, "name", name),
+                    tx.id
+                ),
+                name: m.display_name.clone().unwrap_or_else(|| name.to_string()),
+                logo,
+            })
         })
         .collect())
 }
