@@ -39,6 +39,10 @@ missing=()
 for p in "${PACKAGES[@]}"; do
     installed "$p" || missing+=("$p")
 done
+# Node.js runs the third-party OpenID provider of the federation interop tests. A machine
+# that has node from elsewhere (NodeSource) keeps it; otherwise Debian's.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "${AS_ROOT[0]:-}" = false ]; then
         say "missing packages: ${missing[*]}; run this script as root or with sudo" >&2
