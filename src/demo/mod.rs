@@ -228,8 +228,12 @@ pub fn banner(issuer: &str, bankid_stub: bool) -> String {
             staff.issuer,
             staff_idp::DISPLAY_NAME
         ));
-        for (username, what) in &staff.accounts {
-            s.push_str(&format!("  {username:<16} {what}\n"));
+        for a in &staff.accounts {
+            let to = match &a.links_to {
+                Some(person) => format!("links to {person}"),
+                None => "unknown to the register: refused".into(),
+            };
+            s.push_str(&format!("  {:<16} {} ({to})\n", a.username, a.email));
         }
         s.push_str(
             "(password as above): Portvakt links the account to the register's person by\n\

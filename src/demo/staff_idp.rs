@@ -26,12 +26,21 @@ pub struct StaffIdp {
     pub state: AppState,
 }
 
-/// What the banner and `/demo` say about the staff IdP: its address and (username, what
-/// happens when this account logs in).
+/// What the banner and `/demo` say about the staff IdP: its address and accounts.
 #[derive(Clone, Debug)]
 pub struct Shown {
     pub issuer: String,
-    pub accounts: Vec<(String, String)>,
+    pub accounts: Vec<Account>,
+}
+
+/// A staff account at the staff IdP.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// Its username at the staff IdP.
+    pub username: String,
+    pub email: String,
+    /// The person of the register it links to ("Name (username)"); None: nobody (refused).
+    pub links_to: Option<String>,
 }
 
 pub(super) static SHOWN: std::sync::OnceLock<Shown> = std::sync::OnceLock::new();
@@ -93,7 +102,6 @@ pub async fn start(main: &Config) -> anyhow::Result<StaffIdp> {
 /// port (a new issuer) replaces the upstream and with it the links of the last run.
 pub async fn wire(main: &AppState, staff: &StaffIdp) -> anyhow::Result<()> {
     let now = main.clock.now();
-    let domain = main.config.saml_scope();
     let mut accounts = Vec::new();
     for role in ["Lärare", "Rektor"] {
         let Some(username) = storage::sync::first_with_duty(&main.db, DEMO_SOURCE, role).await?
@@ -108,17 +116,25 @@ pub async fn wire(main: &AppState, staff: &StaffIdp) -> anyhow::Result<()> {
         };
         let login = email.split('@').next().unwrap_or(&username).to_string();
         add_account(staff, &login, &p.given_name, &p.family_name, &email).await?;
-        accounts.push((
-            login,
-            format!("{} ({username}, {role}): {email}", p.display_name()),
-        ));
+        accounts.push(Account {
+            username: login,
+            email,
+            links_to: Some(format!("{} ({username})", p.display_name())),
+        });
     }
+    // The register's mail domain, so only the register's not knowing the address refuses.
+    let domain = accounts
+        .first()
+        .and_then(|a| a.email.split_once('@'))
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_else(|| main.config.saml_scope());
     let stranger = format!("vikarie@{domain}");
     add_account(staff, "vikarie", "Vera", "Vikarie", &stranger).await?;
-    accounts.push((
-        "vikarie".into(),
-        format!("Vera Vikarie: {stranger}, unknown to the register (refused)"),
-    ));
+    accounts.push(Account {
+        username: "vikarie".into(),
+        email: stranger,
+        links_to: None,
+    });
 
     let secret = client::generate_secret();
     let callback = format!("{}/upstream/{UPSTREAM}/callback", main.config.issuer);

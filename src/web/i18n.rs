@@ -580,6 +580,12 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Kommunens personal-IdP är en andra Portvakt. Öppna Personalrummet, välj ”Logga in med kommunens konto” och logga in där med ett av kontona nedan (samma lösenord som övriga demopersoner). Portvakt kopplar kontot till personen i registret via den verifierade e-postadressen. Personal-IdP:",
         "The municipality's staff IdP is a second Portvakt. Open Personalrummet, choose “Logga in med kommunens konto” and log in there with one of the accounts below (the same password as the other demo people). Portvakt links the account to the register's person by the verified email address. Staff IdP:",
     ),
+    ("demo.staff.links_to", "kopplas till", "links to"),
+    (
+        "demo.staff.unknown",
+        "finns inte i registret: nekas, med en sida som säger varför",
+        "not in the register: refused, with a page that says why",
+    ),
     (
         "demo.staff.step_up",
         "Öppna sedan Betygsrapportering: den kräver loa/2fa, så inloggningen höjs med BankID (testappen) för samma persons personnummer.",

@@ -111,7 +111,10 @@ async fn the_demo_federates_with_its_staff_idp_links_by_email_and_steps_up_to_ba
     let email = teacher.email.clone().unwrap();
     let login = email.split('@').next().unwrap().to_string();
     assert!(
-        staff.accounts.iter().any(|(u, _)| *u == login),
+        staff
+            .accounts
+            .iter()
+            .any(|a| a.username == login && a.links_to.is_some()),
         "{:?}",
         staff.accounts
     );
@@ -131,12 +134,20 @@ async fn the_demo_federates_with_its_staff_idp_links_by_email_and_steps_up_to_ba
         "{banner}"
     );
 
+    let vikarie = staff
+        .accounts
+        .iter()
+        .find(|a| a.username == "vikarie")
+        .unwrap();
+    assert!(vikarie.links_to.is_none() && demo.body.contains(&vikarie.email));
+
     // A substitute the register does not know is refused, with a way back.
     let b = Browser::new();
     let page = login_page(&app, &a, portvakt::demo::STAFF_ROOM).await;
     let r = through_staff_idp(&app, &a, &b, &page, "vikarie").await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("Vi hittade inget konto här"), "{}", r.body);
+    assert!(r.body.contains("/login?tx="), "a way back: {}", r.body);
     assert!(!a.has_sso());
 
     // The staff service offers the password and the staff IdP, not BankID.
