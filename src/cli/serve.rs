@@ -16,12 +16,18 @@ pub(super) async fn demo(config: Config) -> anyhow::Result<()> {
         config.bankid.enabled = true;
         config.bankid.environment = crate::config::BankIdEnvironment::Stub;
     }
-    serve(config, true).await
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let app = crate::demo::build(config, listener, crate::clock::Clock::system()).await?;
+    run(app, true).await
 }
 
 pub(super) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
-    let issuer = config.issuer.clone();
-    let app = App::build(config, demo).await?;
+    run(App::build(config, demo).await?, demo).await
+}
+
+async fn run(app: App, demo: bool) -> anyhow::Result<()> {
+    let issuer = app.state.config.issuer.clone();
     let shutdown = shutdown_signal();
     let scheme = if app.state.config.tls.is_some() {
         "https"

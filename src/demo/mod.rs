@@ -1,9 +1,12 @@
 //! Demo mode: a synthetic municipality (two schools, classes, students, teachers, a
-//! guardian, a principal, an admin) and two demo relying parties that log in through
-//! Portvakt with the authorization code flow and show the ID token's claims. Never in
-//! production mode (`portvakt demo` refuses it).
+//! guardian, a principal, an admin), demo relying parties that log in through Portvakt
+//! with the authorization code flow and show the ID token's claims, and the municipality's
+//! staff IdP (a second Portvakt, `staff_idp`) as an upstream with two staff services: one
+//! that takes a password or the staff IdP, one that needs loa/2fa (step-up to BankID).
+//! Never in production mode (`portvakt demo` refuses it).
 
 pub mod saml_sp;
+pub mod staff_idp;
 
 use crate::app::AppState;
 use crate::directory::{self, NewPerson, Role};
@@ -24,10 +27,45 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 /// The demo password of every demo person. Demo data only.
 pub const DEMO_PASSWORD: &str = "sommarlov";
-pub const DEMO_CLIENTS: [(&str, &str); 2] = [
+pub const DEMO_CLIENTS: [(&str, &str); 4] = [
     ("demo-app-1", "Demoappen Ett"),
     ("demo-app-2", "Demoappen Två"),
+    (STAFF_ROOM, "Personalrummet"),
+    (GRADES, "Betygsrapportering"),
 ];
+/// A staff service that takes a password or the municipality's account (loa/bas).
+pub const STAFF_ROOM: &str = "demo-personal";
+/// A staff service that needs loa/2fa: a password or staff IdP session is stepped up with
+/// BankID (the stub in the demo), proved by the same person.
+pub const GRADES: &str = "demo-betyg";
+
+/// The login policy of a demo client: (allowed methods, minimum level). The first two
+/// allow every method.
+fn demo_policy(client_id: &str) -> (Vec<String>, Option<String>) {
+    let upstream = format!("upstream:{}", staff_idp::UPSTREAM);
+    match client_id {
+        STAFF_ROOM => (vec!["password".into(), upstream], None),
+        GRADES => (
+            vec!["bankid".into(), upstream],
+            Some(crate::authn::acr::TWO_FACTOR.into()),
+        ),
+        _ => (Vec::new(), None),
+    }
+}
+
+/// Builds the demo: starts the staff IdP, builds the application with the demo data
+/// (`seed`), then registers the staff IdP as its upstream. `portvakt demo` and the tests
+/// start it here.
+pub async fn build(
+    config: crate::config::Config,
+    listener: std::net::TcpListener,
+    clock: crate::clock::Clock,
+) -> anyhow::Result<crate::app::App> {
+    let staff = staff_idp::start(&config).await?;
+    let app = crate::app::App::build_with_clock(config, true, listener, clock).await?;
+    staff_idp::wire(&app.state, &staff).await?;
+    Ok(app)
+}
 
 /// The demo register: a generated municipality served by the built-in SS 12000 mock on a
 /// loopback port, synced like a real register.
@@ -121,16 +159,24 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     }
     let _ = DEMO_PEOPLE.set((register, people));
     for (id, name) in DEMO_CLIENTS {
+        let (allowed_methods, min_level) = demo_policy(id);
+        let allow_any_method = allowed_methods.is_empty();
         // The issuer may have changed since the last demo run (another port): the demo
         // clients follow it.
         if let Some(existing) = client::get(db, id).await? {
-            if existing.redirect_uri_registered(&redirect_uri(state, id)) {
+            if existing.redirect_uri_registered(&redirect_uri(state, id))
+                && existing.record.login.allowed_methods == allowed_methods
+                && existing.record.login.min_level == min_level
+            {
                 continue;
             }
             let spec = ClientSpec {
                 client_id: id.into(),
                 redirect_uris: vec![redirect_uri(state, id)],
                 post_logout_redirect_uris: vec![format!("{}{}", state.config.issuer, paths::DEMO)],
+                allowed_methods,
+                allow_any_method,
+                min_level: Some(min_level),
                 ..Default::default()
             };
             client::update(db, &state.keys, &spec, now).await?;
@@ -143,6 +189,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             redirect_uris: vec![redirect_uri(state, id)],
             post_logout_redirect_uris: vec![format!("{}{}", state.config.issuer, paths::DEMO)],
             release: crate::directory::release::ordinary_claims(),
+            allowed_methods,
+            min_level: Some(min_level),
             // Scopes and grants: the defaults (openid profile email school; code + refresh).
             ..Default::default()
         };
@@ -173,6 +221,26 @@ pub fn banner(issuer: &str, bankid_stub: bool) -> String {
             paths::BANKID_STUB
         ));
     }
+    if let Some(staff) = staff_idp::SHOWN.get() {
+        s.push_str(&format!(
+            "The municipality's staff IdP (a second Portvakt) runs at {}.\n\
+             On /demo open Personalrummet, choose \"{}\" and log in there as\n",
+            staff.issuer,
+            staff_idp::DISPLAY_NAME
+        ));
+        for a in &staff.accounts {
+            let to = match &a.links_to {
+                Some(person) => format!("links to {person}"),
+                None => "unknown to the register: refused".into(),
+            };
+            s.push_str(&format!("  {:<16} {} ({to})\n", a.username, a.email));
+        }
+        s.push_str(
+            "(password as above): Portvakt links the account to the register's person by\n\
+             the verified email. Then open Betygsrapportering: it needs loa/2fa, so the\n\
+             session is stepped up with BankID (the stub) for the same person's number.\n",
+        );
+    }
     s
 }
 
@@ -191,6 +259,8 @@ struct DemoPage<'a> {
     lang: Lang,
     clients: Vec<(String, &'a str)>,
     saml_login: &'a str,
+    /// The staff IdP's address and accounts, when it runs.
+    staff: Option<&'a staff_idp::Shown>,
 }
 
 #[derive(Template)]
@@ -212,6 +282,7 @@ async fn demo_get(Extension(lang): Extension<Lang>) -> Result<Response, WebError
         lang,
         clients,
         saml_login: paths::DEMO_SP_LOGIN,
+        staff: staff_idp::SHOWN.get(),
     })
 }
 

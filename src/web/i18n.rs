@@ -570,6 +570,27 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("demo.saml.attribute", "Attribut", "Attribute"),
     ("demo.saml.values", "Värden", "Values"),
+    (
+        "demo.staff.title",
+        "Logga in med kommunens konto",
+        "Log in with the municipality's account",
+    ),
+    (
+        "demo.staff.intro",
+        "Kommunens personal-IdP är en andra Portvakt. Öppna Personalrummet, välj ”Logga in med kommunens konto” och logga in där med ett av kontona nedan (samma lösenord som övriga demopersoner). Portvakt kopplar kontot till personen i registret via den verifierade e-postadressen. Personal-IdP:",
+        "The municipality's staff IdP is a second Portvakt. Open Personalrummet, choose “Logga in med kommunens konto” and log in there with one of the accounts below (the same password as the other demo people). Portvakt links the account to the register's person by the verified email address. Staff IdP:",
+    ),
+    ("demo.staff.links_to", "kopplas till", "links to"),
+    (
+        "demo.staff.unknown",
+        "finns inte i registret: nekas, med en sida som säger varför",
+        "not in the register: refused, with a page that says why",
+    ),
+    (
+        "demo.staff.step_up",
+        "Öppna sedan Betygsrapportering: den kräver loa/2fa, så inloggningen höjs med BankID (testappen) för samma persons personnummer.",
+        "Then open Betygsrapportering: it requires loa/2fa, so the login is stepped up with BankID (the test app) for the same person's personal number.",
+    ),
     ("stub.title", "BankID-testappen", "BankID test app"),
     (
         "stub.intro",

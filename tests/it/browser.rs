@@ -227,6 +227,139 @@ async fn bankid_same_device_login_in_chromium_by_clicks_alone() {
     browser.quit().await;
 }
 
+/// Federation in Chromium: the login page lists the methods the relying party allows (the
+/// password and the upstream, not BankID, which this Portvakt has but the relying party does
+/// not allow), and a click on the upstream logs in at a second Portvakt the test starts and
+/// comes back; the relying party's code buys tokens that say `fed`.
+#[tokio::test]
+async fn upstream_login_in_chromium_through_a_second_portvakt() {
+    use crate::upstream::person_with_email;
+    // Portvakt the relying party logs in at, on http://127.0.0.1:PORT.
+    let app = spawn_app_with(crate::bankid::with_bankid).await;
+    // The upstream, on http://localhost:PORT. Chromium keeps cookies per host whatever the
+    // port, and both instances use the same cookie names (`portvakt_sso`, `portvakt_login`):
+    // on one host the upstream's would overwrite Portvakt's login binding and session. A
+    // second host name keeps them apart, as two real IdPs on two hosts are.
+    let up = spawn_app_with(|c| c.issuer = c.issuer.replace("127.0.0.1", "localhost")).await;
+    let up_issuer = up.config.issuer.clone();
+    assert!(up_issuer.starts_with("http://localhost:"), "{up_issuer}");
+    let anna = person_with_email(&app, "anna", "anna@kommun.se").await;
+    person_with_email(&up, "anna.a", "anna@kommun.se").await;
+    up.add_client("portvakt", |c| {
+        c.redirect_uris = vec![app.url("/upstream/kommun/callback")];
+    })
+    .await;
+    let out = cli(
+        &app,
+        &[
+            "upstream",
+            "add",
+            "kommun",
+            "--oidc",
+            &up_issuer,
+            "--client-id",
+            "portvakt",
+            "--client-secret-stdin",
+            "--link-on",
+            "email=email",
+            "--require-claim",
+            &format!("iss={up_issuer}"),
+            "--display-name",
+            "Logga in med kommunens konto",
+        ],
+        Some(SECRET),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rp = TestRp::start(&app).await;
+    app.add_client("browser-rp", |s| {
+        s.redirect_uris = vec![rp.url("/cb")];
+        s.allowed_methods = vec!["password".into(), "upstream:kommun".into()];
+    })
+    .await;
+    let driver = Driver::start().await;
+    let browser = driver.session().await;
+
+    let verifier = portvakt::keys::random_token();
+    let mut u = url::Url::parse(&app.url("/oidc/authorize")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("client_id", "browser-rp")
+        .append_pair("redirect_uri", &rp.url("/cb"))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "fed-1")
+        .append_pair("nonce", "nonce-fed-1")
+        .append_pair("code_challenge", &pkce_challenge(&verifier))
+        .append_pair("code_challenge_method", "S256");
+    browser.goto(u.as_str()).await;
+    browser
+        .wait_for_url("the login page", |u| u.starts_with(&app.url("/login?tx=")))
+        .await;
+    let page = browser.source().await;
+    assert!(page.contains("Logga in med kommunens konto"), "{page}");
+    assert!(page.contains("id=\"password\""), "{page}");
+    assert!(
+        !page.contains("/login/bankid"),
+        "BankID is not allowed: {page}"
+    );
+
+    let kommun = browser.find("a[href^='/upstream/kommun/start']").await;
+    browser.click(&kommun).await;
+    browser
+        .wait_for_url("the upstream's login page", |u| {
+            u.starts_with(&format!("{up_issuer}/login?tx="))
+        })
+        .await;
+    log_in(&browser, "anna.a").await;
+    let cb = browser
+        .wait_for_url("the callback", |u| u.starts_with(&rp.url("/cb")))
+        .await;
+    assert_eq!(query_param(&cb, "state").as_deref(), Some("fed-1"), "{cb}");
+    let code = query_param(&cb, "code").expect("a code");
+    // Portvakt's own SSO cookie on its host: anna's session from the upstream login.
+    browser.goto(&app.url("/healthz")).await;
+    let cookies = browser.cookies().await;
+    let sso = cookies
+        .iter()
+        .find(|c| c["name"] == "portvakt_sso")
+        .and_then(|c| c["value"].as_str())
+        .unwrap_or_else(|| panic!("no SSO cookie at Portvakt: {cookies:?}"))
+        .to_string();
+    browser.quit().await;
+    let session = app
+        .state
+        .authn
+        .session(Some(&sso), app.clock.now())
+        .await
+        .unwrap()
+        .expect("a session at Portvakt");
+    assert_eq!(session.person_id, anna.id, "linked by email");
+
+    let (status, body) = app
+        .token(
+            "browser-rp",
+            SECRET,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &rp.url("/cb")),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let claims = jwt_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["nonce"], "nonce-fed-1");
+    assert_eq!(claims["amr"], serde_json::json!(["fed"]));
+    assert_eq!(claims["acr"], portvakt::authn::acr::BAS);
+    let (status, info) = app.userinfo(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], claims["sub"]);
+}
+
 /// A TLS app with BankID (the stub) and erik, a relying party, and Chromium at the login
 /// page of an authorize request with `state`.
 async fn bankid_login_page(state: &str) -> (TestApp, TestRp, Driver, Session) {

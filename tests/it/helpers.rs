@@ -183,6 +183,38 @@ async fn start(
     }
 }
 
+/// `portvakt demo` as the command builds it (the BankID stub on, the staff IdP started and
+/// registered as the upstream `kommun`), on 127.0.0.1 with a movable clock.
+pub async fn spawn_demo() -> TestApp {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = database_url(&dir).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = Config::for_tests(&url, dir.path().to_path_buf());
+    config.issuer = base.clone();
+    config.bankid.enabled = true;
+    config.bankid.environment = portvakt::config::BankIdEnvironment::Stub;
+    let clock = portvakt::clock::Clock::movable();
+    let app = portvakt::demo::build(config.clone(), listener, clock.clone())
+        .await
+        .expect("the demo builds");
+    let state = app.state.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        config,
+        db: state.db.clone(),
+        state,
+        clock,
+        dir,
+        ca_pem: None,
+        shutdown: Some(tx),
+    }
+}
+
 fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
     use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();

@@ -12,6 +12,7 @@ mod bankid_interop;
 mod bankid_stub;
 mod browser;
 mod cli;
+mod demo;
 mod limits;
 mod login;
 mod login_policy;
