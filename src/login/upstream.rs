@@ -188,7 +188,7 @@ async fn start(
     // A SAML IdP: a signed AuthnRequest, the login bound by a cookie of its own that
     // survives the IdP's cross-site POST (`upstream_saml`).
     if matches!(up.kind, crate::upstream::Kind::Saml { .. }) {
-        return super::upstream_saml::start(&login, &up, &tx.id, now).await;
+        return super::upstream_saml::start(&login, &up, &tx, now).await;
     }
     let cookie_name = binding_cookie_name(&login.config);
     let (binding, new_binding) = match web::cookie(&headers, cookie_name) {
@@ -220,7 +220,7 @@ async fn start(
         .await?;
     let url = login
         .oidc
-        .authorization_url(&settings, &state, &secrets)
+        .authorization_url(&settings, &state, &secrets, &tx.freshness())
         .await;
     let mut res = match url {
         Ok(url) => Redirect::to(&url).into_response(),
@@ -288,7 +288,10 @@ async fn callback(
         nonce: pending.nonce.unwrap_or_default(),
         pkce_verifier: pending.pkce_verifier.unwrap_or_default(),
     };
-    let (identity, id_token) = match login.oidc.finish(&settings, &params, &secrets).await {
+    let (identity, id_token) = match login
+        .oidc
+        .finish(&settings, &params, &secrets, &tx.freshness())
+        .await {
         Ok(done) => done,
         Err(e) => {
             if !matches!(e, UpstreamError::Denied) {

@@ -109,11 +109,11 @@ async fn sp_metadata(
 pub(super) async fn start(
     login: &Login,
     up: &Upstream,
-    tx_id: &str,
+    tx: &crate::authn::Transaction,
     now: i64,
 ) -> Result<Response, WebError> {
     let (up, md) = saml_upstream(login, &up.name, now).await?;
-    start_saml(login, &up, &md, tx_id, now).await
+    start_saml(login, &up, &md, tx, now).await
 }
 
 /// Sends the browser to the upstream with a signed AuthnRequest, the login stored.
@@ -121,7 +121,7 @@ pub(super) async fn start_saml(
     login: &Login,
     up: &Upstream,
     md: &metadata::IdpMetadata,
-    tx_id: &str,
+    tx: &crate::authn::Transaction,
     now: i64,
 ) -> Result<Response, WebError> {
     let keys = sp_keys(login, now).await?;
@@ -129,13 +129,19 @@ pub(super) async fn start_saml(
     // The request's ID is stored with the login first; the handle the store returns is the
     // RelayState the query signature then covers.
     let binding = crate::keys::random_token();
-    let draft = request::draft(md, &sp, &Default::default(), now);
+    // A fresh login the relying party demanded (prompt=login, max_age, ForceAuthn) is one
+    // at the upstream too; SAML has no max_age, so that asks for ForceAuthn as well.
+    let options = request::Options {
+        force_authn: tx.freshness().required(),
+        ..Default::default()
+    };
+    let draft = request::draft(md, &sp, &options, now);
     let handle = login
         .authn
         .begin_upstream_login(
             &UpstreamLogin {
                 upstream: up.name.clone(),
-                tx_id: tx_id.to_string(),
+                tx_id: tx.id.clone(),
                 nonce: None,
                 pkce_verifier: None,
                 request_id: Some(draft.id.clone()),
@@ -208,7 +214,12 @@ async fn acs(
         in_response_to: out.request_id.clone().unwrap_or_default(),
         now,
         skew: login.config.tokens.clock_skew,
-        forced_since: None,
+        // The Response's AuthnInstant must be no older than the login's start when the
+        // upstream was asked for ForceAuthn (an IdP that ignored it is refused).
+        forced_since: {
+            let fresh = tx.freshness();
+            fresh.required().then_some(fresh.since)
+        },
     };
     let accepted = match response::accept(
         &login.saml_gate,
