@@ -146,10 +146,10 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
             metadata,
             args,
         } => {
+            args.login.check_upstreams(&db, &config).await?;
             let rec = storage::saml::get_sp(&db, &entity_id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no SP {entity_id}"))?;
-            args.login.check_upstreams(&db, &config).await?;
             let policy = args.apply(rec.policy.clone())?;
             let doc = match &metadata {
                 Some(src) => Some(sp::load_source(&http, src, allow_http).await?),
