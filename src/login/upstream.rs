@@ -291,7 +291,8 @@ async fn callback(
     let (identity, id_token) = match login
         .oidc
         .finish(&settings, &params, &secrets, &tx.freshness())
-        .await {
+        .await
+    {
         Ok(done) => done,
         Err(e) => {
             if !matches!(e, UpstreamError::Denied) {
@@ -357,17 +358,23 @@ async fn logged_out(State(login): State<Login>, Query(q): Query<LoggedOutQuery>)
 
 /// Ends the upstream's session too when Portvakt's session came from an upstream OpenID
 /// provider with an `end_session_endpoint` (RP-Initiated Logout 1.0, with `id_token_hint`):
-/// the browser goes there last, and comes back to `/upstream/NAME/logged-out`. Wired as a
-/// `LogoutNotifier` in app.rs.
+/// the browser goes there last, and comes back to `/upstream/NAME/logged-out`; or from an
+/// upstream SAML IdP with a Redirect SingleLogoutService (a signed LogoutRequest; its
+/// LogoutResponse comes back to `/upstream/NAME/slo`, `upstream_saml::logout_hop`). Wired
+/// as a `LogoutNotifier` in app.rs.
 pub struct UpstreamLogout {
     pub login: Login,
 }
 
 impl UpstreamLogout {
-    async fn target(&self, ended: &EndedSession, then: &str) -> Option<String> {
+    async fn target(&self, ended: &EndedSession, then: &str, now: i64) -> Option<String> {
         let login = &self.login;
         let (name, id_token) = match login.authn.take_upstream_id_token(&ended.id).await {
-            Ok(found) => found?,
+            Ok(Some(found)) => found,
+            // Not from an OpenID provider: perhaps from a SAML IdP.
+            Ok(None) => {
+                return super::upstream_saml::logout_hop(login, &ended.id, then, now).await;
+            }
             Err(e) => {
                 tracing::warn!("upstream logout: {}", crate::error_chain(&e));
                 return None;
@@ -403,9 +410,9 @@ impl LogoutNotifier for UpstreamLogout {
         &'a self,
         ended: &'a EndedSession,
         then: &'a str,
-        _now: i64,
+        now: i64,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
-        Box::pin(self.target(ended, then))
+        Box::pin(self.target(ended, then, now))
     }
 }
 

@@ -47,3 +47,25 @@ pub async fn by_name_id(
         .map(|r| Ok((r.try_get("session_id")?, r.try_get("session_index")?)))
         .collect()
 }
+
+/// What the upstream called the person of `session_id`: (upstream, NameID, SessionIndex).
+pub async fn by_session(
+    db: &Db,
+    session_id: &str,
+) -> Result<Option<(String, String, Option<String>)>> {
+    let row = sqlx::query(
+        "SELECT upstream, name_id, session_index FROM upstream_saml_sessions \
+         WHERE session_id = $1",
+    )
+    .bind(session_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok((
+            r.try_get("upstream")?,
+            r.try_get("name_id")?,
+            r.try_get("session_index")?,
+        ))
+    })
+    .transpose()
+}

@@ -359,8 +359,20 @@ async fn the_command_line_refuses_unknown_methods_and_levels() {
     // upstream:NAME must name a registered upstream: exit code 2, one line naming the
     // known ones.
     for args in [
-        vec!["client", "update", "rp", "--allow-method", "upstream:kommun"],
-        vec!["sp", "update", "http://x/sp", "--allow-method", "upstream:kommun"],
+        vec![
+            "client",
+            "update",
+            "rp",
+            "--allow-method",
+            "upstream:kommun",
+        ],
+        vec![
+            "sp",
+            "update",
+            "http://x/sp",
+            "--allow-method",
+            "upstream:kommun",
+        ],
     ] {
         let out = cli(&app, &args, None);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -375,7 +387,13 @@ async fn the_command_line_refuses_unknown_methods_and_levels() {
     register_upstream(&app, "skolfed");
     let out = cli(
         &app,
-        &["client", "update", "rp", "--allow-method", "upstream:kommunn"],
+        &[
+            "client",
+            "update",
+            "rp",
+            "--allow-method",
+            "upstream:kommunn",
+        ],
         None,
     );
     let err = String::from_utf8_lossy(&out.stderr);

@@ -588,7 +588,11 @@ async fn a_fresh_login_is_asked_of_the_upstream_and_an_old_auth_time_refused() {
     let first = b.get(&at_upstream).await;
     assert_eq!(first.status, 303);
     assert!(
-        first.location.as_deref().unwrap_or_default().contains("/login?tx="),
+        first
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .contains("/login?tx="),
         "the upstream asks for the password again"
     );
     let callback = f.log_in_upstream(&b, &at_upstream, "cilla.c").await;
