@@ -302,4 +302,30 @@ mod tests {
         assert!(!valid_name("a/b"));
         assert!(!valid_name(""));
     }
+
+    #[test]
+    fn freshness_names_the_oldest_acceptable_login() {
+        let none = Freshness::default();
+        assert!(!none.required());
+        assert_eq!(none.oldest(1000), None);
+        let forced = Freshness {
+            force: true,
+            since: 900,
+            ..Default::default()
+        };
+        assert_eq!(forced.oldest(1000), Some(900));
+        let aged = Freshness {
+            max_age: Some(60),
+            since: 900,
+            ..Default::default()
+        };
+        assert!(aged.required());
+        assert_eq!(aged.oldest(1000), Some(940));
+        let both = Freshness {
+            force: true,
+            max_age: Some(600),
+            since: 900,
+        };
+        assert_eq!(both.oldest(1000), Some(900));
+    }
 }

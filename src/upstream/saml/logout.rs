@@ -363,4 +363,65 @@ mod tests {
             .unwrap();
         assert!(url.starts_with("https://idp.example.se/slo?SAMLResponse="));
     }
+
+    #[test]
+    fn an_upstream_logout_response_is_read_only_when_signed_by_it_and_fresh() {
+        let key = super::super::tests::rsa_pkcs8();
+        let cert = super::super::certificate(&key, "idp").unwrap();
+        let sp = SpEndpoints::new("https://p.example.se", "kommun");
+        let md = idp(cert);
+        let now = 1_800_000_000;
+        // The IdP's answer: `response_url` with the roles swapped.
+        let answer = |signer: &[u8], issuer: &str| {
+            let as_idp = IdpMetadata {
+                slo: vec![Endpoint {
+                    binding: REDIRECT.into(),
+                    location: sp.slo.clone(),
+                    response_location: None,
+                }],
+                ..idp(vec![])
+            };
+            let as_sp = SpEndpoints {
+                entity_id: issuer.into(),
+                ..sp.clone()
+            };
+            let ours = LogoutRequest {
+                id: "_r1".into(),
+                name_id: "pers-1".into(),
+                session_indexes: vec![],
+                relay_state: Some("then.mac".into()),
+            };
+            let url = response_url(&as_idp, &as_sp, &ours, true, signer, now)
+                .unwrap()
+                .unwrap();
+            url.split_once('?').unwrap().1.to_string()
+        };
+        let q = answer(&key, &md.entity_id);
+        let r = read_response(&q, &md, &sp, now + 5, 60).unwrap();
+        assert_eq!(r.in_response_to, "_r1");
+        assert!(r.success);
+        assert_eq!(r.relay_state.as_deref(), Some("then.mac"));
+        assert_eq!(
+            read_response(&q, &md, &sp, now + 3600, 60),
+            Err(LogoutError::Expired)
+        );
+        let other = super::super::tests::rsa_pkcs8();
+        assert_eq!(
+            read_response(&answer(&other, &md.entity_id), &md, &sp, now, 60),
+            Err(LogoutError::Signature)
+        );
+        assert!(matches!(
+            read_response(&answer(&key, "https://other.example"), &md, &sp, now, 60),
+            Err(LogoutError::Mismatch(_))
+        ));
+        // A request is not a response.
+        let request = request_with(&md, &sp, ("p", ""), None, "_x", None, &key, now)
+            .unwrap()
+            .unwrap()
+            .url;
+        assert_eq!(
+            read_response(request.split_once('?').unwrap().1, &md, &sp, now, 60),
+            Err(LogoutError::Malformed)
+        );
+    }
 }
