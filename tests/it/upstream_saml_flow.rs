@@ -583,6 +583,33 @@ async fn a_forced_login_is_forced_upstream_and_an_old_authn_instant_refused() {
     assert_eq!(r.status, 303, "{}", r.body);
     let r = b.get(&r.location.unwrap()).await;
     assert!(r.location.unwrap().contains("code="));
+    // The same person logs in again with a password (the session is replaced): the new
+    // session still knows the upstream, so logging out goes there and its session ends.
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[("prompt", "login")]);
+    b.login(&p.broker, &authorize, EVA, PASSWORD).await;
+    let page = b.get(&p.broker.url("/oidc/logout")).await;
+    let r = b
+        .post(
+            &p.broker.url("/oidc/logout"),
+            &[("csrf", &hidden(&page.body, "csrf"))],
+        )
+        .await;
+    let at_upstream = r.location.unwrap();
+    assert!(
+        at_upstream.starts_with(&p.upstream.url("/saml/slo?SAMLRequest=")),
+        "{at_upstream}"
+    );
+    let mut r = ub.get(&at_upstream).await;
+    while r.status == 303
+        && r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&p.upstream.base))
+    {
+        r = ub.get(&r.location.unwrap()).await;
+    }
+    assert!(!ub.has_sso(), "the upstream's session ended");
+    let r = b.get(&r.location.unwrap()).await;
+    assert_eq!(r.location.unwrap(), p.broker.url("/logged-out"));
 }
 
 /// Logging out of the broker (OIDC end_session) sends the browser to the upstream's
