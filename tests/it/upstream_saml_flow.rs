@@ -748,3 +748,72 @@ async fn logging_out_of_the_broker_logs_out_at_the_upstream_saml_idp_too() {
     assert_ne!(swapped, back);
     assert_eq!(b.get(&swapped).await.status, 400);
 }
+
+/// A SAML SP's LogoutRequest to the broker, for a session that came from the upstream: the
+/// broker's session ends, the browser logs out at the upstream too, and then the SP gets
+/// the broker's signed LogoutResponse with its RelayState.
+#[tokio::test]
+async fn an_sps_logout_at_the_broker_logs_out_at_the_upstream_too() {
+    use crate::saml_sp::TestSp;
+    let p = pair().await;
+    let sp = TestSp::new("https://sp-a.example.se").signing();
+    sp.register(&p.broker, &[]);
+    let (b, ub) = (p.broker.browser(), p.upstream.browser());
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
+    let (tx, _, _) = b.open_login(&authorize).await;
+    let to_idp = b
+        .get(&p.broker.url(&format!("/upstream/kommun/start?tx={tx}")))
+        .await
+        .location
+        .unwrap();
+    let first = ub.get(&to_idp).await;
+    let page = sso_until_form(&ub, &p.upstream, first, Some((EVA, PASSWORD))).await;
+    let (action, _, relay) = form_response(&page);
+    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &raw), ("RelayState", &relay.unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let told = sp.log_in(&p.broker, &b, None).await;
+
+    let request = sp.logout_request(&p.broker, "_slo-sp-1", &told);
+    let r = b
+        .get(&sp.redirect_url(
+            &p.broker.url("/saml/slo"),
+            "SAMLRequest",
+            &request,
+            Some("sp-relay"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let at_upstream = r.location.unwrap();
+    assert!(
+        at_upstream.starts_with(&p.upstream.url("/saml/slo?SAMLRequest=")),
+        "{at_upstream}"
+    );
+    let mut r = ub.get(&at_upstream).await;
+    while r.status == 303
+        && r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&p.upstream.base))
+    {
+        r = ub.get(&r.location.unwrap()).await;
+    }
+    assert!(!ub.has_sso(), "the upstream's session ended");
+    let back = r.location.unwrap();
+    assert!(
+        back.starts_with(&p.broker.url("/upstream/kommun/slo?")),
+        "{back}"
+    );
+    let r = b.get(&back).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to_sp = r.location.unwrap();
+    assert!(
+        to_sp.starts_with(&format!("{}?SAMLResponse=", sp.slo))
+            && to_sp.contains("RelayState=sp-relay"),
+        "{to_sp}"
+    );
+}
