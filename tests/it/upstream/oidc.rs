@@ -599,3 +599,30 @@ async fn a_fresh_login_is_asked_of_the_upstream_and_an_old_auth_time_refused() {
     let s = f.tokens(&a, a.get(&callback).await).await;
     assert_eq!(s["amr"], serde_json::json!(["fed"]));
 }
+
+/// The same person logs in again with a password after a login through the upstream (the
+/// session is replaced): logging out still goes to the upstream's end_session endpoint.
+#[tokio::test]
+async fn after_a_new_password_login_logout_still_reaches_the_upstream() {
+    let f = Fed::new("ES256").await;
+    person_with_email(&f.rp, "jan", "jan@kommun.se").await;
+    person_with_email(&f.up, "jan.j", "jan@kommun.se").await;
+    let (a, b) = (f.rp.browser(), f.up.browser());
+    let cb = f.login(&a, &b, "jan.j").await;
+    f.tokens(&a, cb).await;
+    let (url, _, _, _) = f.rp.authorize_url("lms", &[("prompt", "login")]);
+    a.login(&f.rp, &url, "jan", PASSWORD).await;
+    let page = a.get(&f.rp.url("/oidc/logout")).await;
+    let r = a
+        .post(
+            &f.rp.url("/oidc/logout"),
+            &[("csrf", &hidden(&page.body, "csrf"))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let at_upstream = r.location.unwrap();
+    assert!(
+        at_upstream.starts_with(&f.up.url("/oidc/logout?")),
+        "{at_upstream}"
+    );
+}
