@@ -56,6 +56,10 @@ async fn main() -> ExitCode {
             // One line: the error and its causes.
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             eprintln!("error: {}", chain.join(": "));
+            // Bad input the parser could not see (an unknown upstream): as a parse error.
+            if e.downcast_ref::<portvakt::cli::BadArgument>().is_some() {
+                return ExitCode::from(2);
+            }
             ExitCode::FAILURE
         }
     }

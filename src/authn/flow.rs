@@ -161,6 +161,22 @@ pub struct Transaction {
     pub step_up_person: Option<String>,
     /// An upstream chosen in advance (OIDC `idp_hint`, SAML Scoping's IDPList): its NAME.
     pub upstream_hint: Option<String>,
+    /// The relying party demanded a fresh login (OIDC prompt=login, SAML ForceAuthn): an
+    /// upstream must authenticate again too.
+    pub force: bool,
+    /// The relying party's OIDC max_age, passed on to an upstream.
+    pub max_age: Option<i64>,
+}
+
+impl Transaction {
+    /// What an upstream must be told (and is checked for) about the login's freshness.
+    pub fn freshness(&self) -> crate::upstream::Freshness {
+        crate::upstream::Freshness {
+            force: self.force,
+            max_age: self.max_age,
+            since: self.created_at,
+        }
+    }
 }
 
 /// What a protocol front stores in the transaction.
@@ -178,6 +194,10 @@ struct Stored {
     step_up_person: Option<String>,
     #[serde(default)]
     upstream_hint: Option<String>,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    max_age: Option<i64>,
 }
 
 /// What a protocol front begins a login with.
@@ -226,6 +246,8 @@ impl Authn {
             upstream_hint: b
                 .upstream_hint
                 .filter(|h| super::policy::valid_upstream_name(h)),
+            force: b.requirement.force,
+            max_age: b.requirement.max_age,
         })
         .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
         storage::sessions::insert_transaction(
@@ -270,6 +292,8 @@ impl Authn {
             required_level: stored.required_level,
             step_up_person: stored.step_up_person,
             upstream_hint: stored.upstream_hint,
+            force: stored.force,
+            max_age: stored.max_age,
         }))
     }
 

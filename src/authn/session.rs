@@ -264,6 +264,26 @@ impl Authn {
         Ok(next)
     }
 
+    /// The notifiers' browser hops before `then` for a session that has already ended
+    /// (a SAML SP's LogoutRequest ended it and the SAML front walked its own chain): the
+    /// hops that need only the session's id, such as logging out at the upstream it came
+    /// from. Fronts that act on the relying parties get none (no participants are named).
+    pub async fn last_browser_hops(&self, session_id: &str, then: &str, now: i64) -> String {
+        let ended = EndedSession {
+            id: session_id.to_string(),
+            sid: String::new(),
+            person_id: String::new(),
+            participants: Vec::new(),
+        };
+        let mut next = then.to_string();
+        for n in self.notifiers.iter().rev() {
+            if let Some(first) = n.front_channel(&ended, &next, now).await {
+                next = first;
+            }
+        }
+        next
+    }
+
     async fn end(&self, s: &Session, now: i64) -> Result<Option<EndedSession>, AuthnError> {
         if !storage::sessions::end_session(&self.db, &s.id, now).await? {
             return Ok(None);

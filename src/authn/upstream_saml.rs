@@ -36,6 +36,15 @@ impl Authn {
         Ok(())
     }
 
+    /// The upstream SAML IdP a session came from and what it called the person:
+    /// (upstream, NameID, SessionIndex), for the LogoutRequest sent there when it ends.
+    pub async fn upstream_saml_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(String, String, Option<String>)>, super::AuthnError> {
+        Ok(storage::upstream_saml::by_session(&self.db, session_id).await?)
+    }
+
     /// Ends the live sessions the upstream knows by `name_id` (only those of the listed
     /// SessionIndexes, when it lists any); returns their ids.
     pub async fn end_upstream_saml_sessions(

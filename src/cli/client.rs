@@ -124,6 +124,7 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
             if !(args.secret_stdin || args.generate_secret || args.public) {
                 bail!("choose one of --secret-stdin, --generate-secret or --public");
             }
+            args.login.check_upstreams(&db, &config).await?;
             let keys = open_keys(&config, &db, now).await?;
             let (secret, generated) = secret_of(&args)?;
             let rec = client::add(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
@@ -134,6 +135,7 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
             }
         }
         ClientCommand::Update { client_id, args } => {
+            args.login.check_upstreams(&db, &config).await?;
             let keys = open_keys(&config, &db, now).await?;
             let (secret, generated) = secret_of(&args)?;
             let rec =

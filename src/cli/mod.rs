@@ -151,8 +151,63 @@ impl LoginPolicyArgs {
     }
 }
 
-/// `upstream:NAME` is checked for its form only: whether NAME is registered is known to
-/// the server when it offers the methods (an unknown upstream is simply never offered).
+/// Bad input found after parsing (an `upstream:NAME` that names no upstream): the binary
+/// exits with code 2, as for a parse error, with this one line.
+#[derive(Debug)]
+pub struct BadArgument(pub String);
+
+impl std::fmt::Display for BadArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadArgument {}
+
+/// The upstream NAMEs known: registered in the database or declared in the config file
+/// (applied at the server's next start).
+async fn known_upstreams(db: &storage::Db, config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = crate::authn::upstream::list(db)
+        .await?
+        .into_iter()
+        .map(|u| u.name)
+        .chain(config.upstreams.iter().map(|u| u.name.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+impl LoginPolicyArgs {
+    /// Every `--allow-method upstream:NAME` must name a known upstream: a typo would
+    /// otherwise leave the service with a method that is never offered.
+    pub async fn check_upstreams(&self, db: &storage::Db, config: &Config) -> anyhow::Result<()> {
+        let named: Vec<&str> = self
+            .allow_method
+            .iter()
+            .filter_map(|m| m.strip_prefix(crate::authn::policy::UPSTREAM_PREFIX))
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        let known = known_upstreams(db, config).await?;
+        if let Some(unknown) = named.iter().find(|n| !known.iter().any(|k| k == *n)) {
+            let list = if known.is_empty() {
+                "none (add one with `portvakt upstream add`)".to_string()
+            } else {
+                known.join(", ")
+            };
+            return Err(BadArgument(format!(
+                "--allow-method upstream:{unknown}: no upstream {unknown} is registered; known upstreams: {list}"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// `upstream:NAME` is checked for its form here; whether NAME is registered is checked
+/// against the database when the command runs (`check_upstreams`).
 fn parse_method(s: &str) -> Result<String, String> {
     crate::authn::policy::check_method(s).map(|_| s.to_string())
 }

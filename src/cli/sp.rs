@@ -124,6 +124,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
     };
     match cmd {
         SpCommand::Add { metadata, args } => {
+            args.login.check_upstreams(&db, &config).await?;
             let policy = args.apply(sp::Policy::default())?;
             let doc = sp::load_source(&http, &metadata, allow_http).await?;
             let meta = sp::add(&db, &doc, url_of(&metadata).as_deref(), &policy, now).await?;
@@ -145,6 +146,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
             metadata,
             args,
         } => {
+            args.login.check_upstreams(&db, &config).await?;
             let rec = storage::saml::get_sp(&db, &entity_id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no SP {entity_id}"))?;

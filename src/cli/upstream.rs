@@ -281,6 +281,16 @@ pub(super) async fn upstream_cmd(config: Config, cmd: UpstreamCommand) -> anyhow
             }
         }
         UpstreamCommand::Remove { name } => {
+            // A relying party's policy that allows it would be left with a method that no
+            // longer exists (and, if it was the only one, a service nobody can log in to).
+            let users = policies_naming(&db, &name).await?;
+            if !users.is_empty() {
+                bail!(
+                    "upstream {name} is still allowed by {}; remove upstream:{name} from their \
+                     --allow-method first (client update / sp update)",
+                    users.join(", ")
+                );
+            }
             if !fed::remove(&db, &name).await? {
                 bail!("no upstream {name}");
             }
@@ -311,4 +321,23 @@ fn redirect_uri(config: &Config, name: &str) -> String {
         config.issuer,
         crate::web::paths::fill(crate::web::paths::UPSTREAM_CALLBACK, "name", name)
     )
+}
+
+/// The relying parties whose login policy allows `upstream:NAME`: "client ID" / "SP ENTITY".
+async fn policies_naming(db: &crate::storage::Db, name: &str) -> anyhow::Result<Vec<String>> {
+    let method = format!("{}{name}", crate::authn::policy::UPSTREAM_PREFIX);
+    let mut users: Vec<String> = crate::storage::clients::list(db)
+        .await?
+        .into_iter()
+        .filter(|c| c.login.allowed_methods.contains(&method))
+        .map(|c| format!("client {}", c.client_id))
+        .collect();
+    users.extend(
+        crate::storage::saml::list_sps(db)
+            .await?
+            .into_iter()
+            .filter(|s| s.policy.login.allowed_methods.contains(&method))
+            .map(|s| format!("SP {}", s.entity_id)),
+    );
+    Ok(users)
 }

@@ -188,7 +188,7 @@ async fn start(
     // A SAML IdP: a signed AuthnRequest, the login bound by a cookie of its own that
     // survives the IdP's cross-site POST (`upstream_saml`).
     if matches!(up.kind, crate::upstream::Kind::Saml { .. }) {
-        return super::upstream_saml::start(&login, &up, &tx.id, now).await;
+        return super::upstream_saml::start(&login, &up, &tx, now).await;
     }
     let cookie_name = binding_cookie_name(&login.config);
     let (binding, new_binding) = match web::cookie(&headers, cookie_name) {
@@ -220,7 +220,7 @@ async fn start(
         .await?;
     let url = login
         .oidc
-        .authorization_url(&settings, &state, &secrets)
+        .authorization_url(&settings, &state, &secrets, &tx.freshness())
         .await;
     let mut res = match url {
         Ok(url) => Redirect::to(&url).into_response(),
@@ -288,7 +288,11 @@ async fn callback(
         nonce: pending.nonce.unwrap_or_default(),
         pkce_verifier: pending.pkce_verifier.unwrap_or_default(),
     };
-    let (identity, id_token) = match login.oidc.finish(&settings, &params, &secrets).await {
+    let (identity, id_token) = match login
+        .oidc
+        .finish(&settings, &params, &secrets, &tx.freshness())
+        .await
+    {
         Ok(done) => done,
         Err(e) => {
             if !matches!(e, UpstreamError::Denied) {
@@ -354,17 +358,23 @@ async fn logged_out(State(login): State<Login>, Query(q): Query<LoggedOutQuery>)
 
 /// Ends the upstream's session too when Portvakt's session came from an upstream OpenID
 /// provider with an `end_session_endpoint` (RP-Initiated Logout 1.0, with `id_token_hint`):
-/// the browser goes there last, and comes back to `/upstream/NAME/logged-out`. Wired as a
-/// `LogoutNotifier` in app.rs.
+/// the browser goes there last, and comes back to `/upstream/NAME/logged-out`; or from an
+/// upstream SAML IdP with a Redirect SingleLogoutService (a signed LogoutRequest; its
+/// LogoutResponse comes back to `/upstream/NAME/slo`, `upstream_saml::logout_hop`). Wired
+/// as a `LogoutNotifier` in app.rs.
 pub struct UpstreamLogout {
     pub login: Login,
 }
 
 impl UpstreamLogout {
-    async fn target(&self, ended: &EndedSession, then: &str) -> Option<String> {
+    async fn target(&self, ended: &EndedSession, then: &str, now: i64) -> Option<String> {
         let login = &self.login;
         let (name, id_token) = match login.authn.take_upstream_id_token(&ended.id).await {
-            Ok(found) => found?,
+            Ok(Some(found)) => found,
+            // Not from an OpenID provider: perhaps from a SAML IdP.
+            Ok(None) => {
+                return super::upstream_saml::logout_hop(login, &ended.id, then, now).await;
+            }
             Err(e) => {
                 tracing::warn!("upstream logout: {}", crate::error_chain(&e));
                 return None;
@@ -400,9 +410,9 @@ impl LogoutNotifier for UpstreamLogout {
         &'a self,
         ended: &'a EndedSession,
         then: &'a str,
-        _now: i64,
+        now: i64,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
-        Box::pin(self.target(ended, then))
+        Box::pin(self.target(ended, then, now))
     }
 }
 

@@ -109,11 +109,11 @@ async fn sp_metadata(
 pub(super) async fn start(
     login: &Login,
     up: &Upstream,
-    tx_id: &str,
+    tx: &crate::authn::Transaction,
     now: i64,
 ) -> Result<Response, WebError> {
     let (up, md) = saml_upstream(login, &up.name, now).await?;
-    start_saml(login, &up, &md, tx_id, now).await
+    start_saml(login, &up, &md, tx, now).await
 }
 
 /// Sends the browser to the upstream with a signed AuthnRequest, the login stored.
@@ -121,7 +121,7 @@ pub(super) async fn start_saml(
     login: &Login,
     up: &Upstream,
     md: &metadata::IdpMetadata,
-    tx_id: &str,
+    tx: &crate::authn::Transaction,
     now: i64,
 ) -> Result<Response, WebError> {
     let keys = sp_keys(login, now).await?;
@@ -129,13 +129,19 @@ pub(super) async fn start_saml(
     // The request's ID is stored with the login first; the handle the store returns is the
     // RelayState the query signature then covers.
     let binding = crate::keys::random_token();
-    let draft = request::draft(md, &sp, &Default::default(), now);
+    // A fresh login the relying party demanded (prompt=login, max_age, ForceAuthn) is one
+    // at the upstream too; SAML has no max_age, so that asks for ForceAuthn as well.
+    let options = request::Options {
+        force_authn: tx.freshness().required(),
+        ..Default::default()
+    };
+    let draft = request::draft(md, &sp, &options, now);
     let handle = login
         .authn
         .begin_upstream_login(
             &UpstreamLogin {
                 upstream: up.name.clone(),
-                tx_id: tx_id.to_string(),
+                tx_id: tx.id.clone(),
                 nonce: None,
                 pkce_verifier: None,
                 request_id: Some(draft.id.clone()),
@@ -208,7 +214,12 @@ async fn acs(
         in_response_to: out.request_id.clone().unwrap_or_default(),
         now,
         skew: login.config.tokens.clock_skew,
-        forced_since: None,
+        // The Response's AuthnInstant must be no older than the login's start when the
+        // upstream was asked for ForceAuthn (an IdP that ignored it is refused).
+        forced_since: {
+            let fresh = tx.freshness();
+            fresh.required().then_some(fresh.since)
+        },
     };
     let accepted = match response::accept(
         &login.saml_gate,
@@ -268,9 +279,111 @@ async fn acs(
     Ok(res)
 }
 
+const LOGOUT_PURPOSE: &str = "upstream-saml-logout";
+
+/// The RelayState of our LogoutRequest: where Portvakt's logout was going, with a MAC over
+/// it and the request's ID, so the LogoutResponse continues only there and only for the
+/// request we sent. (Longer than the 80 bytes SAML Bindings §3.4.3 recommends when `then`
+/// is long; IdPs that enforce that limit would need a server-side store instead.)
+fn logout_state(login: &Login, request_id: &str, then: &str) -> String {
+    use base64::Engine;
+    let token = web::csrf::token(
+        login.csrf_key(),
+        LOGOUT_PURPOSE,
+        &format!("{request_id}\n{then}"),
+    );
+    let then = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(then);
+    format!("{then}.{token}")
+}
+
+fn logout_target(login: &Login, request_id: &str, state: &str) -> Option<String> {
+    use base64::Engine;
+    let (then, token) = state.split_once('.')?;
+    let then = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(then)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())?;
+    let binding = format!("{request_id}\n{then}");
+    web::csrf::verify(login.csrf_key(), LOGOUT_PURPOSE, &binding, token).then_some(then)
+}
+
+/// Where to send the browser when a session that came from an upstream SAML IdP ends with
+/// the browser present: the IdP's SingleLogoutService with our signed LogoutRequest (its
+/// NameID and SessionIndex), whose LogoutResponse at `/upstream/NAME/slo` goes on to
+/// `then`. None when the session did not come from a SAML upstream or it has no Redirect
+/// SLO endpoint. (Called by `UpstreamLogout`, the last of the logout notifiers.)
+pub(super) async fn logout_hop(
+    login: &Login,
+    session_id: &str,
+    then: &str,
+    now: i64,
+) -> Option<String> {
+    let (name, name_id, index) = match login.authn.upstream_saml_session(session_id).await {
+        Ok(found) => found?,
+        Err(e) => {
+            tracing::warn!("upstream logout: {}", crate::error_chain(&e));
+            return None;
+        }
+    };
+    let (up, md) = saml_upstream(login, &name, now).await.ok()?;
+    let keys = sp_keys(login, now).await.ok()?;
+    // An NCName that never starts with a digit.
+    let id = format!("_{}", crate::keys::random_token());
+    let relay = logout_state(login, &id, then);
+    match logout::request_with(
+        &md,
+        &endpoints(login, &up.name),
+        (&name_id, ""),
+        index.as_deref(),
+        &id,
+        Some(&relay),
+        &keys.signing_key,
+        now,
+    ) {
+        Ok(out) => out.map(|o| o.url),
+        Err(e) => {
+            tracing::warn!("upstream {name}: LogoutRequest not signed: {e}");
+            None
+        }
+    }
+}
+
+/// The upstream's LogoutResponse to our LogoutRequest (HTTP-Redirect, signed by its metadata
+/// keys): on to where Portvakt's logout was going, as our RelayState says for that request.
+async fn slo_response(
+    login: &Login,
+    md: &metadata::IdpMetadata,
+    name: &str,
+    query: &str,
+    now: i64,
+) -> Result<Response, WebError> {
+    let sp = endpoints(login, name);
+    let response = match logout::read_response(query, md, &sp, now, login.config.tokens.clock_skew)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("upstream {name}: LogoutResponse refused: {e}");
+            return Err(WebError::bad_request("upstream.saml.refused"));
+        }
+    };
+    let Some(then) = response
+        .relay_state
+        .as_deref()
+        .and_then(|s| logout_target(login, &response.in_response_to, s))
+    else {
+        tracing::warn!("upstream {name}: LogoutResponse for no request of ours");
+        return Err(WebError::bad_request("upstream.saml.refused"));
+    };
+    if !response.success {
+        tracing::warn!("upstream {name}: the logout there was not confirmed");
+    }
+    Ok(Redirect::to(&then).into_response())
+}
+
 /// A LogoutRequest from the upstream (HTTP-Redirect, signed by its metadata keys): the
 /// sessions that came from its assertions about that NameID end (relying parties are told
 /// through the usual notifiers), then the browser goes back with our signed LogoutResponse.
+/// A LogoutResponse to our own LogoutRequest goes to `slo_response`.
 async fn slo(
     State(login): State<Login>,
     axum::Extension(sso): axum::Extension<SsoCookie>,
@@ -279,6 +392,10 @@ async fn slo(
 ) -> Result<Response, WebError> {
     let now = login.authn.clock().now();
     let (up, md) = saml_upstream(&login, &name, now).await?;
+    let raw = query.as_deref().unwrap_or_default();
+    if raw.starts_with("SAMLResponse=") || raw.contains("&SAMLResponse=") {
+        return slo_response(&login, &md, &up.name, raw, now).await;
+    }
     let sp = endpoints(&login, &up.name);
     let request = match logout::read_request(
         query.as_deref().unwrap_or_default(),

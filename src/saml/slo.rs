@@ -31,6 +31,10 @@ pub struct Chain {
     pub awaiting: Option<(String, String)>,
     pub failed: Vec<String>,
     pub finish: Finish,
+    /// The ended session (its database id): the last browser hops of other fronts (an
+    /// upstream's logout) come before answering the SP that asked.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 /// One SP to log out of.
@@ -110,6 +114,7 @@ pub async fn start(
         awaiting: None,
         failed: Vec::new(),
         finish,
+        session: Some(session_id.to_string()),
     };
     let id = crate::keys::random_token();
     let hop = crate::keys::random_token();
@@ -257,7 +262,7 @@ async fn advance(idp: &Idp, id: &str, mut chain: Chain, now: i64) -> Result<Step
             let Some(sp) = idp.sp(&sp, now).await? else {
                 return Ok(Step::Redirect(paths::LOGGED_OUT.to_string()));
             };
-            send_response(
+            let step = send_response(
                 idp,
                 &sp,
                 &in_response_to,
@@ -265,7 +270,15 @@ async fn advance(idp: &Idp, id: &str, mut chain: Chain, now: i64) -> Result<Step
                 outcome(chain.failed.is_empty()),
                 now,
             )
-            .await
+            .await?;
+            // The session may have come from an upstream IdP: the browser logs out there
+            // too, then goes on to our answer. (An answer over HTTP-POST cannot wait.)
+            match (step, &chain.session) {
+                (Step::Redirect(to), Some(session)) => Ok(Step::Redirect(
+                    idp.authn.last_browser_hops(session, &to, now).await,
+                )),
+                (step, _) => Ok(step),
+            }
         }
     }
 }

@@ -116,7 +116,8 @@ async fn end_session_on(conn: &mut sqlx::AnyConnection, id: &str, now: i64) -> R
 }
 
 /// The same person logged in again: in one transaction, inserts the new session, gives it the
-/// previous one's relying parties, SAML subjects and refresh tokens, and ends the previous one.
+/// previous one's relying parties, SAML subjects, upstream sessions and refresh tokens,
+/// and ends the previous one.
 /// False (and nothing written) if the previous session had already ended meanwhile.
 pub async fn replace_session(
     db: &Db,
@@ -139,6 +140,8 @@ pub async fn replace_session(
     .execute(&mut *tx)
     .await?;
     super::saml::move_subjects(&mut tx, previous, &new.id).await?;
+    super::upstream_saml::move_sessions(&mut tx, previous, &new.id, new.expires_at).await?;
+    super::upstream::move_session_token(&mut tx, previous, &new.id).await?;
     super::tokens::move_session_refresh(&mut tx, previous, &new.id).await?;
     tx.commit().await?;
     Ok(true)

@@ -342,6 +342,21 @@ pub async fn insert_session_token(
     Ok(())
 }
 
+/// The same person logged in again (`sessions::replace_session`): the new session keeps
+/// the upstream ID token, so logging out still reaches the upstream.
+pub async fn move_session_token(
+    conn: &mut sqlx::AnyConnection,
+    from: &str,
+    to: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE upstream_sessions SET session_id = $2 WHERE session_id = $1")
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Takes a session's upstream ID token once: (upstream, sealed ID token).
 pub async fn take_session_token(db: &Db, session_id: &str) -> Result<Option<(String, String)>> {
     let row = sqlx::query(

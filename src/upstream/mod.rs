@@ -24,6 +24,32 @@ pub struct Identity {
     pub level: Option<String>,
 }
 
+/// A fresh login the relying party demands (OIDC `prompt=login` or `max_age`, SAML
+/// ForceAuthn), passed on to the upstream: its session there must not answer for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// Authenticate again even with a session at the upstream.
+    pub force: bool,
+    /// The relying party's `max_age`, seconds (passed on to an OpenID provider).
+    pub max_age: Option<i64>,
+    /// When the login transaction began: a forced login is no older.
+    pub since: i64,
+}
+
+impl Freshness {
+    /// Whether the upstream must authenticate the person again.
+    pub fn required(&self) -> bool {
+        self.force || self.max_age.is_some()
+    }
+
+    /// The oldest authentication time acceptable at `now` (None: any).
+    pub fn oldest(&self, now: i64) -> Option<i64> {
+        let forced = self.force.then_some(self.since);
+        let aged = self.max_age.map(|m| now - m);
+        forced.max(aged)
+    }
+}
+
 /// The person field a linking rule matches an upstream claim against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PersonField {
@@ -275,5 +301,31 @@ mod tests {
         assert!(!valid_name("Kommun"));
         assert!(!valid_name("a/b"));
         assert!(!valid_name(""));
+    }
+
+    #[test]
+    fn freshness_names_the_oldest_acceptable_login() {
+        let none = Freshness::default();
+        assert!(!none.required());
+        assert_eq!(none.oldest(1000), None);
+        let forced = Freshness {
+            force: true,
+            since: 900,
+            ..Default::default()
+        };
+        assert_eq!(forced.oldest(1000), Some(900));
+        let aged = Freshness {
+            max_age: Some(60),
+            since: 900,
+            ..Default::default()
+        };
+        assert!(aged.required());
+        assert_eq!(aged.oldest(1000), Some(940));
+        let both = Freshness {
+            force: true,
+            max_age: Some(600),
+            since: 900,
+        };
+        assert_eq!(both.oldest(1000), Some(900));
     }
 }

@@ -4,7 +4,7 @@
 //! validated by the `openidconnect` crate with RS256 and ES256 allowed, a small leeway on our
 //! clock, and the JWKS fetched again on an unknown key id at most once a second.
 
-use super::{Identity, UpstreamError};
+use super::{Freshness, Identity, UpstreamError};
 use crate::clock::Clock;
 use openidconnect::core::{
     CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
@@ -230,12 +230,14 @@ impl OidcClient {
     }
 
     /// The authorization request to send the browser to; `state` is the handle of the
-    /// stored login, `secrets` its nonce and PKCE verifier.
+    /// stored login, `secrets` its nonce and PKCE verifier; a fresh login the relying party
+    /// demanded is passed on (`prompt=login`, `max_age`).
     pub async fn authorization_url(
         &self,
         s: &Settings,
         state: &str,
         secrets: &Secrets,
+        fresh: &Freshness,
     ) -> Result<String, UpstreamError> {
         let p = self.provider(&s.issuer).await?;
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
@@ -251,6 +253,13 @@ impl OidcClient {
             .append_pair("nonce", &secrets.nonce)
             .append_pair("code_challenge", challenge.as_str())
             .append_pair("code_challenge_method", "S256");
+        if fresh.force {
+            url.query_pairs_mut().append_pair("prompt", "login");
+        }
+        if let Some(max_age) = fresh.max_age {
+            url.query_pairs_mut()
+                .append_pair("max_age", &max_age.to_string());
+        }
         Ok(url.into())
     }
 
@@ -268,6 +277,7 @@ impl OidcClient {
         s: &Settings,
         params: &CallbackParams,
         secrets: &Secrets,
+        fresh: &Freshness,
     ) -> Result<(Identity, String), UpstreamError> {
         if let Some(error) = &params.error {
             return Err(if error == "access_denied" {
@@ -324,6 +334,7 @@ impl OidcClient {
         let mut claims = self
             .verify_id_token(&p, s, id_token, tokens.access_token(), &secrets.nonce)
             .await?;
+        check_auth_time(&claims, fresh, self.clock.now())?;
         // Providers that keep scope claims out of the ID token (OIDC Core §5.4) give the
         // email at userinfo.
         if !claims.contains_key("email")
@@ -462,6 +473,29 @@ fn check_id_token(
                 "at_hash does not match the access token".into(),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A fresh login asked for must be one: the ID token's `auth_time` (required then, OIDC
+/// Core §3.1.2.1 for max_age) no older than the login's start or the max_age allows. An
+/// upstream that ignored `prompt=login` and answered from an old session is refused.
+fn check_auth_time(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    fresh: &Freshness,
+    now: i64,
+) -> Result<(), UpstreamError> {
+    let Some(oldest) = fresh.oldest(now) else {
+        return Ok(());
+    };
+    let auth_time = claims
+        .get("auth_time")
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+        .ok_or_else(|| refused("the ID token lacks the auth_time a fresh login needs"))?;
+    if auth_time + LEEWAY < oldest {
+        return Err(refused(format!(
+            "the provider's login ({auth_time}) is older than the relying party allows ({oldest})"
+        )));
     }
     Ok(())
 }

@@ -356,7 +356,50 @@ async fn the_command_line_refuses_unknown_methods_and_levels() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(says), "{err}");
     }
-    // upstream:NAME is taken by its form; list shows the policy (text and JSON).
+    // upstream:NAME must name a registered upstream: exit code 2, one line naming the
+    // known ones.
+    for args in [
+        vec![
+            "client",
+            "update",
+            "rp",
+            "--allow-method",
+            "upstream:kommun",
+        ],
+        vec![
+            "sp",
+            "update",
+            "http://x/sp",
+            "--allow-method",
+            "upstream:kommun",
+        ],
+    ] {
+        let out = cli(&app, &args, None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("no upstream kommun") && err.contains("known upstreams: none"),
+            "{err}"
+        );
+    }
+    register_kommun(&app);
+    register_upstream(&app, "skolfed");
+    let out = cli(
+        &app,
+        &[
+            "client",
+            "update",
+            "rp",
+            "--allow-method",
+            "upstream:kommunn",
+        ],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("known upstreams: kommun, skolfed"), "{err}");
+    // A registered upstream is taken; list shows the policy (text and JSON).
     run(
         &app,
         &[
@@ -380,6 +423,24 @@ async fn the_command_line_refuses_unknown_methods_and_levels() {
     assert_eq!(v[0]["min_level"], BAS);
     let text = String::from_utf8_lossy(&cli(&app, &["client", "list"], None).stdout).to_string();
     assert!(text.contains("methods: password,upstream:kommun"), "{text}");
+    // Removing an upstream a policy allows is refused, naming who allows it.
+    let out = cli(&app, &["upstream", "remove", "kommun"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("upstream kommun is still allowed by client rp"),
+        "{err}"
+    );
+    assert!(
+        portvakt::authn::upstream::get(&app.db, "kommun")
+            .await
+            .unwrap()
+            .is_some(),
+        "the upstream stays"
+    );
+    // One that no policy names goes.
+    run(&app, &["upstream", "remove", "skolfed"]);
     run(
         &app,
         &[
@@ -396,8 +457,41 @@ async fn the_command_line_refuses_unknown_methods_and_levels() {
     assert_eq!(v[0]["min_level"], Value::Null);
 }
 
+/// Registers an OpenID provider upstream `name` (never contacted by these tests), so the
+/// command line takes `--allow-method upstream:NAME`.
+fn register_upstream(app: &TestApp, name: &str) {
+    let out = cli(
+        app,
+        &[
+            "upstream",
+            "add",
+            name,
+            "--oidc",
+            "https://idp.kommun.example",
+            "--client-id",
+            "portvakt",
+            "--client-secret-stdin",
+            "--link-on",
+            "email=email",
+            "--require-claim",
+            "tid=t1",
+        ],
+        Some("hemligt-hemligt\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn register_kommun(app: &TestApp) {
+    register_upstream(app, "kommun");
+}
+
 /// An upstream "kommun" at level loa3, as the upstream registry would name it.
 fn kommun_upstream(app: &TestApp) {
+    register_kommun(app);
     use portvakt::authn::policy::UpstreamMethod;
     app.state
         .authn

@@ -32,3 +32,4 @@ mod sync_tls;
 mod upstream;
 mod upstream_saml;
 mod upstream_saml_flow;
+mod upstream_saml_logout;

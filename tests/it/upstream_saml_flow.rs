@@ -8,19 +8,25 @@
 use crate::helpers::*;
 use crate::saml_sp::{form_response, sso_until_form};
 
-const EVA: &str = "personal.eva";
+pub(crate) const EVA: &str = "personal.eva";
 
-struct Pair {
-    broker: TestApp,
-    upstream: TestApp,
+pub(crate) struct Pair {
+    pub(crate) broker: TestApp,
+    pub(crate) upstream: TestApp,
 }
 
-async fn pair() -> Pair {
+pub(crate) async fn pair() -> Pair {
     pair_with(false).await
 }
 
 /// `by_url`: the broker registers the upstream by its metadata URL instead of a file.
 async fn pair_with(by_url: bool) -> Pair {
+    pair_opts(by_url, false).await
+}
+
+/// `unsigned_requests`: the upstream registers the broker's SP metadata saying its
+/// AuthnRequests are not signed, so a test can play an IdP that reads them altered.
+async fn pair_opts(by_url: bool, unsigned_requests: bool) -> Pair {
     let broker = spawn_app().await;
     let upstream = spawn_app().await;
     broker.add_person(EVA, &["staff@EKS"]).await;
@@ -79,6 +85,14 @@ async fn pair_with(by_url: bool) -> Pair {
         sp_md.contains(&broker.url("/upstream/kommun/acs")),
         "{sp_md}"
     );
+    let sp_md = if unsigned_requests {
+        sp_md.replace(
+            r#"AuthnRequestsSigned="true""#,
+            r#"AuthnRequestsSigned="false""#,
+        )
+    } else {
+        sp_md
+    };
     let sp_path = upstream.dir.path().join("broker-sp.xml");
     std::fs::write(&sp_path, sp_md).unwrap();
     let out = cli(
@@ -462,4 +476,138 @@ async fn an_upstream_registered_by_metadata_url_works_the_same() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(b.has_sso());
+}
+
+/// The AuthnRequest XML and RelayState of a Redirect-binding URL.
+pub(crate) fn redirect_request(url: &str) -> (String, String) {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use std::io::Read;
+    let u = url::Url::parse(url).unwrap();
+    let get = |k: &str| {
+        u.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let raw = STANDARD.decode(get("SAMLRequest")).unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(raw.as_slice())
+        .read_to_string(&mut xml)
+        .unwrap();
+    (xml, get("RelayState"))
+}
+
+/// The same request unsigned, with `xml` instead: what an IdP that drops ForceAuthn reads.
+fn unsigned_url(url: &str, xml: &str, relay: &str) -> String {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(xml.as_bytes()).unwrap();
+    let mut u = url::Url::parse(url).unwrap();
+    u.query_pairs_mut()
+        .clear()
+        .append_pair("SAMLRequest", &STANDARD.encode(e.finish().unwrap()))
+        .append_pair("RelayState", relay);
+    u.into()
+}
+
+/// A relying party's prompt=login reaches the upstream as ForceAuthn="true"; a Response
+/// whose AuthnInstant is from the upstream's old session (an IdP that ignored it) is
+/// refused; one from a new login there is accepted.
+#[tokio::test]
+async fn a_forced_login_is_forced_upstream_and_an_old_authn_instant_refused() {
+    let p = pair_opts(false, true).await;
+    let (b, ub) = (p.broker.browser(), p.upstream.browser());
+    let start = |tx: &str| p.broker.url(&format!("/upstream/kommun/start?tx={tx}"));
+    // Logged in at both, ten minutes ago.
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
+    let (tx, _, _) = b.open_login(&authorize).await;
+    let to_idp = b.get(&start(&tx)).await.location.unwrap();
+    assert!(!redirect_request(&to_idp).0.contains("ForceAuthn"));
+    let first = ub.get(&to_idp).await;
+    let page = sso_until_form(&ub, &p.upstream, first, Some((EVA, PASSWORD))).await;
+    let (action, _, relay) = form_response(&page);
+    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &raw), ("RelayState", &relay.unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    p.broker.clock.advance(600);
+    p.upstream.clock.advance(600);
+
+    // prompt=login: ForceAuthn upstream. An IdP that drops it answers from its session.
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[("prompt", "login")]);
+    let (tx, _, _) = b.open_login(&authorize).await;
+    let to_idp = b.get(&start(&tx)).await.location.unwrap();
+    let (xml, relay) = redirect_request(&to_idp);
+    assert!(xml.contains(r#"ForceAuthn="true""#), "{xml}");
+    let lax = unsigned_url(&to_idp, &xml.replace(r#" ForceAuthn="true""#, ""), &relay);
+    let first = ub.get(&lax).await;
+    let page = sso_until_form(&ub, &p.upstream, first, None).await;
+    let (action, _, relay) = form_response(&page);
+    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &raw), ("RelayState", &relay.unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(refused_page(&r), "{}", r.body);
+
+    // An IdP that honours it asks for the password again: accepted.
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[("prompt", "login")]);
+    let (tx, _, _) = b.open_login(&authorize).await;
+    let to_idp = b.get(&start(&tx)).await.location.unwrap();
+    let first = ub.get(&to_idp).await;
+    assert!(
+        first
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .contains("/login?tx="),
+        "the upstream asks for the password again"
+    );
+    let page = sso_until_form(&ub, &p.upstream, first, Some((EVA, PASSWORD))).await;
+    let (action, _, relay) = form_response(&page);
+    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &raw), ("RelayState", &relay.unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = b.get(&r.location.unwrap()).await;
+    assert!(r.location.unwrap().contains("code="));
+    // The same person logs in again with a password (the session is replaced): the new
+    // session still knows the upstream, so logging out goes there and its session ends.
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[("prompt", "login")]);
+    b.login(&p.broker, &authorize, EVA, PASSWORD).await;
+    let page = b.get(&p.broker.url("/oidc/logout")).await;
+    let r = b
+        .post(
+            &p.broker.url("/oidc/logout"),
+            &[("csrf", &hidden(&page.body, "csrf"))],
+        )
+        .await;
+    let at_upstream = r.location.unwrap();
+    assert!(
+        at_upstream.starts_with(&p.upstream.url("/saml/slo?SAMLRequest=")),
+        "{at_upstream}"
+    );
+    let mut r = ub.get(&at_upstream).await;
+    while r.status == 303
+        && r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&p.upstream.base))
+    {
+        r = ub.get(&r.location.unwrap()).await;
+    }
+    assert!(!ub.has_sso(), "the upstream's session ended");
+    let r = b.get(&r.location.unwrap()).await;
+    assert_eq!(r.location.unwrap(), p.broker.url("/logged-out"));
 }

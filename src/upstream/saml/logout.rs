@@ -116,6 +116,64 @@ pub fn read_request(
     })
 }
 
+/// The upstream's LogoutResponse to our LogoutRequest, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutResponse {
+    pub in_response_to: String,
+    pub success: bool,
+    pub relay_state: Option<String>,
+}
+
+/// Reads the upstream's LogoutResponse sent to our SLO over HTTP-Redirect (`raw_query` as
+/// received): signed by its metadata certificates (required), its Issuer, our SLO as the
+/// Destination, recent. The caller binds InResponseTo to the request it sent.
+pub fn read_response(
+    raw_query: &str,
+    idp: &IdpMetadata,
+    sp: &SpEndpoints,
+    now: i64,
+    skew: i64,
+) -> Result<LogoutResponse, LogoutError> {
+    let q = RedirectQuery::parse(raw_query).ok_or(LogoutError::Malformed)?;
+    if q.message_param() != Some("SAMLResponse") {
+        return Err(LogoutError::Malformed);
+    }
+    dsig::verify_redirect(&q, &idp.signing_certs).map_err(|_| LogoutError::Signature)?;
+    let text = inflate(&q.decoded("SAMLResponse").unwrap_or_default())?;
+    let root = xml::parse(&text).map_err(|_| LogoutError::Malformed)?;
+    if !root.is(SAMLP, "LogoutResponse") || root.attr("Version") != Some("2.0") {
+        return Err(LogoutError::Malformed);
+    }
+    if root.child(SAML, "Issuer").map(|i| i.trimmed_text()) != Some(idp.entity_id.as_str()) {
+        return Err(LogoutError::Mismatch("the Issuer"));
+    }
+    if root.attr("Destination").is_some_and(|d| d != sp.slo) {
+        return Err(LogoutError::Mismatch("the Destination"));
+    }
+    let issued = root
+        .attr("IssueInstant")
+        .and_then(xml::parse_instant)
+        .ok_or(LogoutError::Malformed)?;
+    if issued > now + skew || now - issued > 300 + skew {
+        return Err(LogoutError::Expired);
+    }
+    let in_response_to = root
+        .attr("InResponseTo")
+        .filter(|i| !i.is_empty())
+        .ok_or(LogoutError::Malformed)?
+        .to_string();
+    let success = root
+        .child(SAMLP, "Status")
+        .and_then(|s| s.child(SAMLP, "StatusCode"))
+        .and_then(|c| c.attr("Value"))
+        == Some(SUCCESS);
+    Ok(LogoutResponse {
+        in_response_to,
+        success,
+        relay_state: q.decoded("RelayState"),
+    })
+}
+
 /// Where an IdP's Redirect SLO endpoint takes responses.
 fn response_location(idp: &IdpMetadata) -> Option<&str> {
     let e = idp.slo.iter().find(|e| e.binding == REDIRECT)?;
@@ -168,10 +226,35 @@ pub fn request(
     signing_key: &[u8],
     now: i64,
 ) -> Result<Option<Outgoing>, DsigError> {
+    request_with(
+        idp,
+        sp,
+        name_id,
+        session_index,
+        &new_id(),
+        None,
+        signing_key,
+        now,
+    )
+}
+
+/// `request` with the ID chosen by the caller and a RelayState (covered by the query
+/// signature), so the caller can bind the answer to both.
+#[allow(clippy::too_many_arguments)]
+pub fn request_with(
+    idp: &IdpMetadata,
+    sp: &SpEndpoints,
+    name_id: (&str, &str),
+    session_index: Option<&str>,
+    id: &str,
+    relay_state: Option<&str>,
+    signing_key: &[u8],
+    now: i64,
+) -> Result<Option<Outgoing>, DsigError> {
     let Some(dest) = idp.slo.iter().find(|e| e.binding == REDIRECT) else {
         return Ok(None);
     };
-    let id = new_id();
+    let id = id.to_string();
     let index = session_index
         .map(|s| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", esc(s)))
         .unwrap_or_default();
@@ -187,7 +270,7 @@ pub fn request(
         esc(&sp.entity_id),
         esc(name_id.0),
     );
-    let query = dsig::sign_redirect("SAMLRequest", &deflate(&body)?, None, signing_key)?;
+    let query = dsig::sign_redirect("SAMLRequest", &deflate(&body)?, relay_state, signing_key)?;
     let sep = if dest.location.contains('?') {
         '&'
     } else {
@@ -279,5 +362,66 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(url.starts_with("https://idp.example.se/slo?SAMLResponse="));
+    }
+
+    #[test]
+    fn an_upstream_logout_response_is_read_only_when_signed_by_it_and_fresh() {
+        let key = super::super::tests::rsa_pkcs8();
+        let cert = super::super::certificate(&key, "idp").unwrap();
+        let sp = SpEndpoints::new("https://p.example.se", "kommun");
+        let md = idp(cert);
+        let now = 1_800_000_000;
+        // The IdP's answer: `response_url` with the roles swapped.
+        let answer = |signer: &[u8], issuer: &str| {
+            let as_idp = IdpMetadata {
+                slo: vec![Endpoint {
+                    binding: REDIRECT.into(),
+                    location: sp.slo.clone(),
+                    response_location: None,
+                }],
+                ..idp(vec![])
+            };
+            let as_sp = SpEndpoints {
+                entity_id: issuer.into(),
+                ..sp.clone()
+            };
+            let ours = LogoutRequest {
+                id: "_r1".into(),
+                name_id: "pers-1".into(),
+                session_indexes: vec![],
+                relay_state: Some("then.mac".into()),
+            };
+            let url = response_url(&as_idp, &as_sp, &ours, true, signer, now)
+                .unwrap()
+                .unwrap();
+            url.split_once('?').unwrap().1.to_string()
+        };
+        let q = answer(&key, &md.entity_id);
+        let r = read_response(&q, &md, &sp, now + 5, 60).unwrap();
+        assert_eq!(r.in_response_to, "_r1");
+        assert!(r.success);
+        assert_eq!(r.relay_state.as_deref(), Some("then.mac"));
+        assert_eq!(
+            read_response(&q, &md, &sp, now + 3600, 60),
+            Err(LogoutError::Expired)
+        );
+        let other = super::super::tests::rsa_pkcs8();
+        assert_eq!(
+            read_response(&answer(&other, &md.entity_id), &md, &sp, now, 60),
+            Err(LogoutError::Signature)
+        );
+        assert!(matches!(
+            read_response(&answer(&key, "https://other.example"), &md, &sp, now, 60),
+            Err(LogoutError::Mismatch(_))
+        ));
+        // A request is not a response.
+        let request = request_with(&md, &sp, ("p", ""), None, "_x", None, &key, now)
+            .unwrap()
+            .unwrap()
+            .url;
+        assert_eq!(
+            read_response(request.split_once('?').unwrap().1, &md, &sp, now, 60),
+            Err(LogoutError::Malformed)
+        );
     }
 }

@@ -530,3 +530,99 @@ async fn the_login_page_lists_enabled_upstreams_with_their_logos() {
         .await;
     page_says(&r, 404, "not available for this service"); // (English was chosen above)
 }
+
+/// `url` without the query parameter `name`: an upstream that ignores it.
+fn without_param(url: &str, name: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(kept);
+    u.into()
+}
+
+/// A relying party's prompt=login and max_age reach the upstream; an upstream that answers
+/// from its old session anyway (an ID token with an old auth_time) is refused, and one that
+/// honours them is accepted.
+#[tokio::test]
+async fn a_fresh_login_is_asked_of_the_upstream_and_an_old_auth_time_refused() {
+    let f = Fed::new("ES256").await;
+    person_with_email(&f.rp, "cilla", "cilla@kommun.se").await;
+    person_with_email(&f.up, "cilla.c", "cilla@kommun.se").await;
+    let (a, b) = (f.rp.browser(), f.up.browser());
+    // Logged in at both, ten minutes ago.
+    let cb = f.login(&a, &b, "cilla.c").await;
+    f.tokens(&a, cb).await;
+    f.rp.clock.advance(600);
+    f.up.clock.advance(600);
+
+    for extra in [("prompt", "login"), ("max_age", "60")] {
+        let (url, _, _, _) = f.rp.authorize_url("lms", &[extra]);
+        let (tx, _, _) = a.open_login(&url).await;
+        let r = a
+            .get(&f.rp.url(&format!("/upstream/{NAME}/start?tx={tx}")))
+            .await;
+        let at_upstream = r.location.unwrap();
+        assert_eq!(
+            query_param(&at_upstream, extra.0).as_deref(),
+            Some(extra.1),
+            "{at_upstream}"
+        );
+        // An upstream that ignores it answers from its ten-minute-old session.
+        let r = b.get(&without_param(&at_upstream, extra.0)).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let callback = r.location.unwrap();
+        assert!(callback.contains("/callback?"), "{callback}");
+        page_says(&a.get(&callback).await, 502, "kunde inte godtas");
+    }
+
+    // An upstream that honours prompt=login logs the person in again: accepted.
+    let (url, _, _, _) = f.rp.authorize_url("lms", &[("prompt", "login")]);
+    let (tx, _, _) = a.open_login(&url).await;
+    let r = a
+        .get(&f.rp.url(&format!("/upstream/{NAME}/start?tx={tx}")))
+        .await;
+    let at_upstream = r.location.unwrap();
+    let first = b.get(&at_upstream).await;
+    assert_eq!(first.status, 303);
+    assert!(
+        first
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .contains("/login?tx="),
+        "the upstream asks for the password again"
+    );
+    let callback = f.log_in_upstream(&b, &at_upstream, "cilla.c").await;
+    let s = f.tokens(&a, a.get(&callback).await).await;
+    assert_eq!(s["amr"], serde_json::json!(["fed"]));
+}
+
+/// The same person logs in again with a password after a login through the upstream (the
+/// session is replaced): logging out still goes to the upstream's end_session endpoint.
+#[tokio::test]
+async fn after_a_new_password_login_logout_still_reaches_the_upstream() {
+    let f = Fed::new("ES256").await;
+    person_with_email(&f.rp, "jan", "jan@kommun.se").await;
+    person_with_email(&f.up, "jan.j", "jan@kommun.se").await;
+    let (a, b) = (f.rp.browser(), f.up.browser());
+    let cb = f.login(&a, &b, "jan.j").await;
+    f.tokens(&a, cb).await;
+    let (url, _, _, _) = f.rp.authorize_url("lms", &[("prompt", "login")]);
+    a.login(&f.rp, &url, "jan", PASSWORD).await;
+    let page = a.get(&f.rp.url("/oidc/logout")).await;
+    let r = a
+        .post(
+            &f.rp.url("/oidc/logout"),
+            &[("csrf", &hidden(&page.body, "csrf"))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let at_upstream = r.location.unwrap();
+    assert!(
+        at_upstream.starts_with(&f.up.url("/oidc/logout?")),
+        "{at_upstream}"
+    );
+}
