@@ -46,15 +46,23 @@ impl Authn {
     }
 
     /// Ends the live sessions the upstream knows by `name_id` (only those of the listed
-    /// SessionIndexes, when it lists any); returns their ids.
+    /// SessionIndexes, when it lists any). The session of the browser that carries the
+    /// upstream's LogoutRequest (`browser`, its SSO cookie) ends in that browser: Portvakt's
+    /// own single logout runs first (the SAML SPs it visits through the browser), then the
+    /// browser goes to `then` (the answer to the upstream). Returns the ended sessions' ids
+    /// and where to send the browser.
     pub async fn end_upstream_saml_sessions(
         &self,
         upstream: &str,
         name_id: &str,
         session_indexes: &[String],
+        browser: Option<&str>,
+        then: &str,
         now: i64,
-    ) -> Result<Vec<String>, super::AuthnError> {
+    ) -> Result<(Vec<String>, String), super::AuthnError> {
+        let mine = self.session(browser, now).await?.map(|s| s.id);
         let mut ended = Vec::new();
+        let mut next = then.to_string();
         for (id, index) in
             storage::upstream_saml::by_name_id(&self.db, upstream, name_id, now).await?
         {
@@ -63,11 +71,18 @@ impl Authn {
             {
                 continue;
             }
-            if let Some(s) = self.session_by_id(&id, now).await? {
+            let Some(s) = self.session_by_id(&id, now).await? else {
+                continue;
+            };
+            // The upstream is ending it: no LogoutRequest goes back there.
+            storage::upstream_saml::forget(&self.db, &id, upstream).await?;
+            if mine.as_deref() == Some(id.as_str()) {
+                next = self.end_session_in_browser(&s, then, now).await?;
+            } else {
                 self.end_session(&s, now).await?;
-                ended.push(id);
             }
+            ended.push(id);
         }
-        Ok(ended)
+        Ok((ended, next))
     }
 }

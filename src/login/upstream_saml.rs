@@ -410,14 +410,24 @@ async fn slo(
             return Err(WebError::bad_request("upstream.saml.refused"));
         }
     };
-    let ended = login
-        .authn
-        .end_upstream_saml_sessions(&up.name, &request.name_id, &request.session_indexes, now)
-        .await?;
     let keys = sp_keys(&login, now).await?;
     let url = logout::response_url(&md, &sp, &request, true, &keys.signing_key, now)
         .map_err(WebError::internal)?;
-    let mut res = Redirect::to(url.as_deref().unwrap_or(paths::LOGGED_OUT)).into_response();
+    let answer = url.as_deref().unwrap_or(paths::LOGGED_OUT);
+    // This browser's session ends in the browser: Portvakt's own single logout first, then
+    // the answer to the upstream.
+    let (ended, next) = login
+        .authn
+        .end_upstream_saml_sessions(
+            &up.name,
+            &request.name_id,
+            &request.session_indexes,
+            sso.value(),
+            answer,
+            now,
+        )
+        .await?;
+    let mut res = Redirect::to(&next).into_response();
     let mine = match sso.value() {
         Some(c) => login.authn.session(Some(c), now).await?.is_none(),
         None => false,

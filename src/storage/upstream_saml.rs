@@ -91,3 +91,14 @@ pub async fn move_sessions(
     .await?;
     Ok(())
 }
+
+/// Forgets what an upstream called the person of `session_id`: the upstream itself is ending
+/// that session, so no LogoutRequest is to go back to it.
+pub async fn forget(db: &Db, session_id: &str, upstream: &str) -> Result<()> {
+    sqlx::query("DELETE FROM upstream_saml_sessions WHERE session_id = $1 AND upstream = $2")
+        .bind(session_id)
+        .bind(upstream)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}

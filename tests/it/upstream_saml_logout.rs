@@ -212,3 +212,98 @@ async fn an_sps_logout_at_the_broker_logs_out_at_the_upstream_too() {
         "{to_sp}"
     );
 }
+
+/// The upstream starts the logout (its own OIDC logout runs its single logout, which sends
+/// the browser to the broker with a LogoutRequest): the broker's session ends in that
+/// browser, so the broker's own single logout runs first (the SAML SP the session served gets
+/// its LogoutRequest through the browser), and only then does the upstream get the broker's
+/// LogoutResponse. No LogoutRequest goes back to the upstream that asked.
+#[tokio::test]
+async fn a_logout_from_the_upstream_runs_the_brokers_own_single_logout_first() {
+    use crate::saml_sp::{SUCCESS, TestSp};
+    let p = pair().await;
+    let (b, ub) = (p.broker.browser(), p.upstream.browser());
+    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
+    let (tx, _, _) = b.open_login(&authorize).await;
+    let to_idp = b
+        .get(&p.broker.url(&format!("/upstream/kommun/start?tx={tx}")))
+        .await
+        .location
+        .unwrap();
+    let first = ub.get(&to_idp).await;
+    let page = sso_until_form(&ub, &p.upstream, first, Some((EVA, PASSWORD))).await;
+    let (action, _, relay) = form_response(&page);
+    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
+    let r = b
+        .post(
+            &action,
+            &[("SAMLResponse", &raw), ("RelayState", &relay.unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The broker's session also serves a SAML SP.
+    let sp = TestSp::new("https://skolwebb.example.se");
+    sp.register(&p.broker, &[]);
+    sp.log_in(&p.broker, &b, None).await;
+
+    // The upstream's own logout sends its browser to the broker's SLO.
+    let page = ub.get(&p.upstream.url("/oidc/logout")).await;
+    let mut r = ub
+        .post(
+            &p.upstream.url("/oidc/logout"),
+            &[("csrf", &hidden(&page.body, "csrf"))],
+        )
+        .await;
+    while r.status == 303
+        && r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&p.upstream.base))
+    {
+        r = ub.get(&r.location.unwrap()).await;
+    }
+    let to_broker = r.location.expect("on to the broker");
+    assert!(
+        to_broker.starts_with(&p.broker.url("/upstream/kommun/slo?SAMLRequest=")),
+        "{to_broker}"
+    );
+    // At the broker: its session ends, and the browser goes to the SP first.
+    let mut r = b.get(&to_broker).await;
+    while r.status == 303
+        && r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&p.broker.base))
+    {
+        r = b.get(&r.location.unwrap()).await;
+    }
+    assert!(!b.has_sso(), "the broker's session ended");
+    let at_sp = r.location.expect("a LogoutRequest to the SP");
+    assert!(
+        at_sp.starts_with(&format!("{}?SAMLRequest=", sp.slo)),
+        "{at_sp}"
+    );
+    let (request_xml, relay) = redirect_request(&at_sp);
+    let request = portvakt::xmlsec::xml::parse(&request_xml).unwrap();
+    assert!(request.is(portvakt::xmlsec::xml::SAMLP, "LogoutRequest"));
+    // The SP answers; the broker's chain ends at its LogoutResponse to the upstream.
+    let answer = sp.logout_response(&p.broker, request.attr("ID").unwrap(), SUCCESS);
+    let mut r = b
+        .get(&sp.redirect_url(
+            &p.broker.url("/saml/slo"),
+            "SAMLResponse",
+            &answer,
+            Some(&relay),
+        ))
+        .await;
+    while r.status == 303
+        && r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&p.broker.base))
+    {
+        r = b.get(&r.location.unwrap()).await;
+    }
+    let back = r.location.expect("on to the upstream");
+    assert!(
+        back.starts_with(&p.upstream.url("/saml/slo?SAMLResponse=")),
+        "{back}"
+    );
+}
