@@ -125,6 +125,13 @@ impl App {
         if !applied.is_empty() {
             tracing::info!(upstreams = ?applied, "upstreams from the config file applied");
         }
+        let applied =
+            crate::authn::policy::apply_config(&db, &config.login_policies, None, clock.now())
+                .await
+                .map_err(anyhow::Error::msg)?;
+        if !applied.is_empty() {
+            tracing::info!(relying_parties = ?applied, "login policies from the config file applied");
+        }
         let p = &config.password;
         let hasher = PasswordHasher::new(
             p.memory_kib,

@@ -349,6 +349,66 @@ impl Authn {
     }
 }
 
+/// Sets the login policies of the config file's `[[login_policy]]` (at start, and for the one
+/// relying party `only` that `client add`/`sp add` has just registered). Every method must be
+/// known (an upstream registered), the level a known LoA URI, and the relying party a
+/// registered OIDC client or SAML SP; the error names the entry and what is wrong with it.
+pub async fn apply_config(
+    db: &crate::storage::Db,
+    entries: &[crate::config::LoginPolicyConfig],
+    only: Option<&str>,
+    now: i64,
+) -> Result<Vec<String>, String> {
+    let entries: Vec<_> = entries
+        .iter()
+        .filter(|e| only.is_none_or(|rp| rp == e.relying_party))
+        .collect();
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let upstreams: Vec<String> = super::upstream::list(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    let mut applied = Vec::new();
+    for e in entries {
+        let named = |m: String| format!("[[login_policy]] {:?}: {m}", e.relying_party);
+        for m in &e.allow_methods {
+            check_method(m).map_err(named)?;
+            if let Some(up) = m.strip_prefix(UPSTREAM_PREFIX)
+                && !upstreams.iter().any(|u| u == up)
+            {
+                return Err(named(format!("no upstream {up:?} is registered")));
+            }
+        }
+        if let Some(level) = &e.min_level
+            && !acr::known(level)
+        {
+            return Err(named(format!("unknown level {level:?} (a LoA URI)")));
+        }
+        let login = crate::storage::LoginPolicy {
+            allowed_methods: e.allow_methods.clone(),
+            min_level: e.min_level.clone(),
+        };
+        let rp = e.relying_party.as_str();
+        let set = crate::storage::clients::set_login(db, rp, &login, now)
+            .await
+            .map_err(|err| err.to_string())?
+            || crate::storage::saml::set_login(db, rp, &login, now)
+                .await
+                .map_err(|err| err.to_string())?;
+        if !set {
+            return Err(named(
+                "no OIDC client or SAML SP of that id is registered (register it first)".into(),
+            ));
+        }
+        applied.push(e.relying_party.clone());
+    }
+    Ok(applied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

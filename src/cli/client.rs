@@ -130,6 +130,7 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
             let rec = client::add(&db, &keys, &spec(client_id, args, secret.clone()), now).await?;
             audit(&db, "client.add", &rec.client_id, now).await?;
             println!("added client {}", rec.client_id);
+            config_login_policy(&db, &config, &rec.client_id, now).await?;
             if let (true, Some(s)) = (generated, secret) {
                 println!("client secret (shown once): {s}");
             }
@@ -189,6 +190,24 @@ pub(super) async fn client_cmd(config: Config, cmd: ClientCommand) -> anyhow::Re
             audit(&db, "client.remove", &client_id, now).await?;
             println!("removed client {client_id}");
         }
+    }
+    Ok(())
+}
+
+/// A `[[login_policy]]` of the config file for a relying party just registered takes effect
+/// at once (not only at the next start).
+pub(super) async fn config_login_policy(
+    db: &crate::storage::Db,
+    config: &crate::config::Config,
+    relying_party: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    let applied =
+        crate::authn::policy::apply_config(db, &config.login_policies, Some(relying_party), now)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    if !applied.is_empty() {
+        println!("login policy of {relying_party} set from the config file's [[login_policy]]");
     }
     Ok(())
 }

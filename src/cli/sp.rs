@@ -129,6 +129,7 @@ pub(super) async fn sp_cmd(config: Config, cmd: SpCommand) -> anyhow::Result<()>
             let doc = sp::load_source(&http, &metadata, allow_http).await?;
             let meta = sp::add(&db, &doc, url_of(&metadata).as_deref(), &policy, now).await?;
             audit(&db, "sp.add", &meta.entity_id, now).await?;
+            super::client::config_login_policy(&db, &config, &meta.entity_id, now).await?;
             println!(
                 "registered SP {} ({} ACS, {} SLO endpoints; releases: {})",
                 meta.entity_id,

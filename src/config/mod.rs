@@ -9,7 +9,7 @@ mod env;
 mod upstream;
 mod validate;
 
-pub use upstream::UpstreamConfig;
+pub use upstream::{LoginPolicyConfig, UpstreamConfig};
 
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf};
@@ -63,6 +63,9 @@ pub struct Config {
     /// `[[upstream]]`: upstream identity providers managed in the file.
     #[serde(rename = "upstream")]
     pub upstreams: Vec<UpstreamConfig>,
+    /// `[[login_policy]]`: relying parties' login policies managed in the file.
+    #[serde(rename = "login_policy")]
+    pub login_policies: Vec<LoginPolicyConfig>,
 }
 
 /// How register facts become roles, activity and released attributes (`directory/`).
@@ -460,6 +463,7 @@ impl Default for Config {
             bankid: BankIdConfig::default(),
             sync: SyncConfig::default(),
             upstreams: Vec::new(),
+            login_policies: Vec::new(),
         }
     }
 }

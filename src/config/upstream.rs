@@ -31,3 +31,19 @@ pub struct UpstreamConfig {
     pub display_name: Option<String>,
     pub logo: Option<String>,
 }
+
+/// `[[login_policy]]`: a relying party's login policy managed as code, as `portvakt client
+/// add|update` and `sp add|update` set it with `--allow-method` and `--min-level`. Applied at
+/// start to the registered OIDC client or SAML SP it names (an unknown name stops the start),
+/// and when `client add` or `sp add` registers that relying party.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LoginPolicyConfig {
+    /// An OIDC client_id or a SAML SP entityID.
+    pub relying_party: String,
+    /// `password`, `bankid`, `upstream:NAME`; empty or left out: every enabled method.
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// The lowest level of assurance (a LoA URI) the relying party accepts.
+    pub min_level: Option<String>,
+}

@@ -144,3 +144,18 @@ pub async fn remove(db: &Db, client_id: &str) -> Result<bool> {
         .await?;
     Ok(affected(r) == 1)
 }
+
+/// Sets an OIDC client's login policy alone; false when there is no such client.
+pub async fn set_login(db: &Db, client_id: &str, login: &LoginPolicy, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE relying_parties SET allowed_methods = $2, min_level = $3, updated_at = $4 \
+         WHERE id = $1 AND protocol = 'oidc'",
+    )
+    .bind(client_id)
+    .bind(json_list(&login.allowed_methods))
+    .bind(&login.min_level)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(r.rows_affected() > 0)
+}

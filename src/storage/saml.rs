@@ -382,3 +382,18 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     }
     Ok(n)
 }
+
+/// Sets a SAML SP's login policy alone; false when there is no such SP.
+pub async fn set_login(db: &Db, entity_id: &str, login: &LoginPolicy, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE saml_sps SET allowed_methods = $2, min_level = $3, updated_at = $4 \
+         WHERE entity_id = $1",
+    )
+    .bind(entity_id)
+    .bind(json_list(&login.allowed_methods))
+    .bind(&login.min_level)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(r.rows_affected() > 0)
+}

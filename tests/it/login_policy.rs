@@ -690,3 +690,98 @@ async fn a_password_reset_does_not_answer_a_password_only_client() {
     let r = b.get(&r.location.unwrap()).await;
     assert!(query_param(&r.location.unwrap(), "code").is_some());
 }
+
+/// `[[login_policy]]` in the config file sets a registered relying party's policy at start,
+/// as `client update --allow-method --min-level` would; an entry naming no relying party, an
+/// unknown method, an unregistered upstream or an unknown level stops the start with a line
+/// naming the entry.
+#[tokio::test]
+async fn login_policies_in_the_config_file_are_applied_at_start() {
+    use portvakt::config::LoginPolicyConfig;
+    let app = crate::helpers::spawn_app().await;
+    app.add_client("one", |_| {}).await;
+    let entry = LoginPolicyConfig {
+        relying_party: "one".into(),
+        allow_methods: vec!["bankid".into()],
+        min_level: Some(TWO_FACTOR.into()),
+    };
+    let start = |entry: LoginPolicyConfig| {
+        let mut config = app.config.clone();
+        config.login_policies = vec![entry];
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        portvakt::app::App::build_on(config, false, listener)
+    };
+    start(entry.clone()).await.expect("applied");
+    let rec = portvakt::storage::clients::get(&app.state.db, "one")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.login.allowed_methods, vec!["bankid".to_string()]);
+    assert_eq!(rec.login.min_level.as_deref(), Some(TWO_FACTOR));
+
+    let with = |f: &dyn Fn(&mut LoginPolicyConfig)| {
+        let mut e = entry.clone();
+        f(&mut e);
+        e
+    };
+    for (bad, why) in [
+        (
+            with(&|e| e.relying_party = "nobody".into()),
+            "no OIDC client or SAML SP",
+        ),
+        (
+            with(&|e| e.allow_methods = vec!["sms".into()]),
+            "unknown login method",
+        ),
+        (
+            with(&|e| e.allow_methods = vec!["upstream:ghost".into()]),
+            "no upstream \"ghost\" is registered",
+        ),
+        (
+            with(&|e| e.min_level = Some("urn:x".into())),
+            "unknown level",
+        ),
+    ] {
+        let err = start(bad).await.err().expect("refused").to_string();
+        assert!(
+            err.contains("[[login_policy]]") && err.contains(why),
+            "{why}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    // `client add` of a relying party the file names applies its policy at once.
+    let file = app.dir.path().join("policy.toml");
+    std::fs::write(
+        &file,
+        "[[login_policy]]\nrelying_party = \"two\"\nallow_methods = [\"bankid\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portvakt"))
+        .args([
+            "client",
+            "add",
+            "--client-id",
+            "two",
+            "--public",
+            "--redirect-uri",
+            RP_REDIRECT,
+        ])
+        .env("PORTVAKT_DATABASE_URL", &app.config.database_url)
+        .env("PORTVAKT_DATA_DIR", &app.config.data_dir)
+        .env("PORTVAKT_ISSUER", &app.config.issuer)
+        .env("PORTVAKT_CONFIG", &file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = portvakt::storage::clients::get(&app.state.db, "two")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.login.allowed_methods, vec!["bankid".to_string()]);
+}
