@@ -196,43 +196,11 @@ fn truthy(v: Option<&str>) -> bool {
 pub fn parse_metadata(doc: &str, now: i64) -> Result<SpMetadata, SpError> {
     let bad = |m: &str| SpError::Metadata(m.to_string());
     let root = xml::parse(doc).map_err(|e| SpError::Metadata(e.to_string()))?;
-    let ed = if root.is(MD, "EntityDescriptor") {
-        &root
-    } else if root.is(MD, "EntitiesDescriptor") {
-        let mut eds = root.children(MD, "EntityDescriptor");
-        match (eds.next(), eds.next()) {
-            (Some(e), None) => e,
-            _ => return Err(bad("expected exactly one EntityDescriptor")),
-        }
-    } else {
-        return Err(bad(
-            "the root element is not a SAML 2.0 md:EntityDescriptor",
-        ));
-    };
-    let entity_id = ed
-        .attr("entityID")
-        .filter(|e| !e.is_empty() && e.len() <= 1024)
-        .ok_or_else(|| bad("entityID is missing"))?
-        .to_string();
-    let sp = ed
-        .children(MD, "SPSSODescriptor")
-        .find(|d| {
-            d.attr("protocolSupportEnumeration")
-                .is_some_and(|p| p.split_whitespace().any(|p| p == xml::SAMLP))
-        })
-        .ok_or_else(|| bad("no SPSSODescriptor supporting SAML 2.0"))?;
-    let valid_until = [
-        ed.attr("validUntil"),
-        root.attr("validUntil"),
-        sp.attr("validUntil"),
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(xml::parse_instant)
-    .min();
-    if valid_until.is_some_and(|v| v <= now) {
-        return Err(bad("its validUntil has passed"));
-    }
+    let xml::Entity {
+        entity_id,
+        role: sp,
+        valid_until,
+    } = xml::metadata_entity(&root, "SPSSODescriptor", now).map_err(SpError::Metadata)?;
     let endpoint = |e: &Element, indexed: bool| -> Result<Endpoint, SpError> {
         let location = e
             .attr("Location")

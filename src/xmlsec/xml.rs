@@ -175,6 +175,65 @@ pub fn parse(xml: &str) -> Result<Element, XmlError> {
     root.ok_or_else(|| bad(&"no root element"))
 }
 
+/// The one entity of a SAML metadata document and its role descriptor.
+pub struct Entity<'a> {
+    pub entity_id: String,
+    /// The EntityDescriptor's `role` descriptor (IDPSSODescriptor, SPSSODescriptor) that supports SAML 2.0.
+    pub role: &'a Element,
+    /// The earliest validUntil of the document, the entity and the role.
+    pub valid_until: Option<i64>,
+}
+
+/// Reads the one entity of a metadata document: an EntityDescriptor, or an
+/// EntitiesDescriptor holding exactly one, with an entityID and a `role` descriptor that
+/// supports SAML 2.0, not past its validUntil. The error is a sentence for the admin.
+pub fn metadata_entity<'a>(
+    root: &'a Element,
+    role: &'a str,
+    now: i64,
+) -> Result<Entity<'a>, String> {
+    let descriptor = if root.is(MD, "EntityDescriptor") {
+        root
+    } else if root.is(MD, "EntitiesDescriptor") {
+        let mut eds = root.children(MD, "EntityDescriptor");
+        match (eds.next(), eds.next()) {
+            (Some(e), None) => e,
+            _ => return Err("expected exactly one EntityDescriptor".into()),
+        }
+    } else {
+        return Err("the root element is not a SAML 2.0 md:EntityDescriptor".into());
+    };
+    let entity_id = descriptor
+        .attr("entityID")
+        .filter(|e| !e.is_empty() && e.len() <= 1024)
+        .ok_or("entityID is missing")?
+        .to_string();
+    let role_el = descriptor
+        .children(MD, role)
+        .find(|d| {
+            d.attr("protocolSupportEnumeration")
+                .is_some_and(|p| p.split_whitespace().any(|p| p == SAMLP))
+        })
+        .ok_or_else(|| format!("no {role} supporting SAML 2.0"))?;
+    let valid_until = [
+        descriptor.attr("validUntil"),
+        root.attr("validUntil"),
+        role_el.attr("validUntil"),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(parse_instant)
+    .min();
+    if valid_until.is_some_and(|v| v <= now) {
+        return Err("its validUntil has passed".into());
+    }
+    Ok(Entity {
+        entity_id,
+        role: role_el,
+        valid_until,
+    })
+}
+
 /// Escapes text and attribute values (`<`, `>`, `&`, `'`, `"`).
 pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     quick_xml::escape::escape(s)

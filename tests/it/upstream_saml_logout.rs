@@ -5,18 +5,11 @@
 
 use crate::helpers::*;
 use crate::saml_sp::{form_response, sso_until_form};
-use crate::upstream_saml_flow::{EVA, pair, redirect_request};
+use crate::upstream_saml_flow::{EVA, Pair, pair, redirect_request};
 
-/// Logging out of the broker (OIDC end_session) sends the browser to the upstream's
-/// SingleLogoutService with a signed LogoutRequest: the upstream's session ends too, and its
-/// LogoutResponse at `/upstream/kommun/slo` continues to where the broker's logout was
-/// going. A LogoutResponse signed by another key, or for a request we never sent, is refused.
-#[tokio::test]
-async fn logging_out_of_the_broker_logs_out_at_the_upstream_saml_idp_too() {
-    use portvakt::upstream::saml::logout::{self, LogoutRequest};
-    use portvakt::upstream::saml::metadata::{self, Endpoint, IdpMetadata};
-    use portvakt::upstream::saml::{REDIRECT, SpEndpoints};
-    let p = pair().await;
+/// Eva logs in at the broker's relying party through the upstream IdP: (the broker's
+/// browser, the upstream's browser), both with a session.
+async fn logged_in_through_the_upstream(p: &Pair) -> (Browser, Browser) {
     let (b, ub) = (p.broker.browser(), p.upstream.browser());
     let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
     let (tx, _, _) = b.open_login(&authorize).await;
@@ -36,6 +29,20 @@ async fn logging_out_of_the_broker_logs_out_at_the_upstream_saml_idp_too() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    (b, ub)
+}
+
+/// Logging out of the broker (OIDC end_session) sends the browser to the upstream's
+/// SingleLogoutService with a signed LogoutRequest: the upstream's session ends too, and its
+/// LogoutResponse at `/upstream/kommun/slo` continues to where the broker's logout was
+/// going. A LogoutResponse signed by another key, or for a request we never sent, is refused.
+#[tokio::test]
+async fn logging_out_of_the_broker_logs_out_at_the_upstream_saml_idp_too() {
+    use portvakt::upstream::saml::logout::{self, LogoutRequest};
+    use portvakt::upstream::saml::metadata::{self, Endpoint, IdpMetadata};
+    use portvakt::upstream::saml::{REDIRECT, SpEndpoints};
+    let p = pair().await;
+    let (b, ub) = logged_in_through_the_upstream(&p).await;
     assert!(b.has_sso() && ub.has_sso());
 
     let page = b.get(&p.broker.url("/oidc/logout")).await;
@@ -153,25 +160,7 @@ async fn an_sps_logout_at_the_broker_logs_out_at_the_upstream_too() {
     let p = pair().await;
     let sp = TestSp::new("https://sp-a.example.se").signing();
     sp.register(&p.broker, &[]);
-    let (b, ub) = (p.broker.browser(), p.upstream.browser());
-    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
-    let (tx, _, _) = b.open_login(&authorize).await;
-    let to_idp = b
-        .get(&p.broker.url(&format!("/upstream/kommun/start?tx={tx}")))
-        .await
-        .location
-        .unwrap();
-    let first = ub.get(&to_idp).await;
-    let page = sso_until_form(&ub, &p.upstream, first, Some((EVA, PASSWORD))).await;
-    let (action, _, relay) = form_response(&page);
-    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
-    let r = b
-        .post(
-            &action,
-            &[("SAMLResponse", &raw), ("RelayState", &relay.unwrap())],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    let (b, ub) = logged_in_through_the_upstream(&p).await;
     let told = sp.log_in(&p.broker, &b, None).await;
 
     let request = sp.logout_request(&p.broker, "_slo-sp-1", &told);
@@ -222,25 +211,7 @@ async fn an_sps_logout_at_the_broker_logs_out_at_the_upstream_too() {
 async fn a_logout_from_the_upstream_runs_the_brokers_own_single_logout_first() {
     use crate::saml_sp::{SUCCESS, TestSp};
     let p = pair().await;
-    let (b, ub) = (p.broker.browser(), p.upstream.browser());
-    let (authorize, _, _, _) = p.broker.authorize_url("rp", &[]);
-    let (tx, _, _) = b.open_login(&authorize).await;
-    let to_idp = b
-        .get(&p.broker.url(&format!("/upstream/kommun/start?tx={tx}")))
-        .await
-        .location
-        .unwrap();
-    let first = ub.get(&to_idp).await;
-    let page = sso_until_form(&ub, &p.upstream, first, Some((EVA, PASSWORD))).await;
-    let (action, _, relay) = form_response(&page);
-    let raw = crate::saml_sp::html_unescape(&hidden(&page.body, "SAMLResponse"));
-    let r = b
-        .post(
-            &action,
-            &[("SAMLResponse", &raw), ("RelayState", &relay.unwrap())],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    let (b, ub) = logged_in_through_the_upstream(&p).await;
     // The broker's session also serves a SAML SP.
     let sp = TestSp::new("https://skolwebb.example.se");
     sp.register(&p.broker, &[]);

@@ -71,43 +71,11 @@ fn http_url(location: &str) -> bool {
 pub fn parse(doc: &str, now: i64) -> Result<IdpMetadata, MetadataError> {
     let bad = |m: &str| MetadataError::Invalid(m.to_string());
     let root = xml::parse(doc).map_err(|e| MetadataError::Invalid(e.to_string()))?;
-    let ed = if root.is(MD, "EntityDescriptor") {
-        &root
-    } else if root.is(MD, "EntitiesDescriptor") {
-        let mut eds = root.children(MD, "EntityDescriptor");
-        match (eds.next(), eds.next()) {
-            (Some(e), None) => e,
-            _ => return Err(bad("expected exactly one EntityDescriptor")),
-        }
-    } else {
-        return Err(bad(
-            "the root element is not a SAML 2.0 md:EntityDescriptor",
-        ));
-    };
-    let entity_id = ed
-        .attr("entityID")
-        .filter(|e| !e.is_empty() && e.len() <= 1024)
-        .ok_or_else(|| bad("entityID is missing"))?
-        .to_string();
-    let idp = ed
-        .children(MD, "IDPSSODescriptor")
-        .find(|d| {
-            d.attr("protocolSupportEnumeration")
-                .is_some_and(|p| p.split_whitespace().any(|p| p == xml::SAMLP))
-        })
-        .ok_or_else(|| bad("no IDPSSODescriptor supporting SAML 2.0"))?;
-    let valid_until = [
-        ed.attr("validUntil"),
-        root.attr("validUntil"),
-        idp.attr("validUntil"),
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(xml::parse_instant)
-    .min();
-    if valid_until.is_some_and(|v| v <= now) {
-        return Err(bad("its validUntil has passed"));
-    }
+    let xml::Entity {
+        entity_id,
+        role: idp,
+        valid_until,
+    } = xml::metadata_entity(&root, "IDPSSODescriptor", now).map_err(MetadataError::Invalid)?;
     let sso = idp
         .children(MD, "SingleSignOnService")
         .find(|e| e.attr("Binding") == Some(REDIRECT))
