@@ -6,7 +6,8 @@
 #     BankID stub (tests/interop/bankid_client.py); it brings httpx.
 #   - Federation (tests/it/upstream/interop.rs): panva's oidc-provider from npm as an upstream
 #     OpenID provider (tests/interop/oidc_provider.mjs), run by node, in
-#     ${PORTVAKT_NODE_DIR:-/var/tmp/portvakt-node}/node_modules (PORTVAKT_NODE_MODULES).
+#     ${PORTVAKT_NODE_DIR:-/var/tmp/portvakt-node}/node_modules (PORTVAKT_NODE_MODULES); axe-core
+#     from npm beside it checks the admin UI's pages in Chromium (tests/it/webdriver.rs).
 # A venv that is already right is left alone (no network).
 #
 #   venv:   ${PORTVAKT_VENV:-/var/tmp/portvakt-venv}  (outside the clone, so CI reruns reuse it)
@@ -57,6 +58,8 @@ command -v xmlsec1 >/dev/null || { say "xmlsec1 is not on PATH" >&2; exit 1; }
 # The npm side: oidc-provider, pinned, in its own folder outside the clone.
 NODE_DIR="${PORTVAKT_NODE_DIR:-/var/tmp/portvakt-node}"
 OIDC_PROVIDER=9.13.3
+# axe-core: the accessibility checker the admin UI's browser tests run in Chromium.
+AXE_CORE=4.14.1
 for c in node npm; do
     command -v "$c" >/dev/null || { say "$c is missing (Debian package nodejs / npm)" >&2; exit 1; }
 done
@@ -71,5 +74,15 @@ else
     [ -f "$NODE_DIR/package.json" ] || echo '{"name":"portvakt-interop","private":true}' > "$NODE_DIR/package.json"
     (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent "oidc-provider@$OIDC_PROVIDER" </dev/null)
     node_ok || { say "oidc-provider does not load from $NODE_DIR" >&2; exit 1; }
+fi
+axe_ok() {
+    [ "$(node -p "require('$NODE_DIR/node_modules/axe-core/package.json').version" 2>/dev/null)" = "$AXE_CORE" ]
+}
+if axe_ok; then
+    say "node: $NODE_DIR has axe-core $AXE_CORE"
+else
+    say "installing axe-core $AXE_CORE into $NODE_DIR"
+    (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent "axe-core@$AXE_CORE" </dev/null)
+    axe_ok || { say "axe-core does not load from $NODE_DIR" >&2; exit 1; }
 fi
 say "ready: PORTVAKT_PYTHON=$VENV/bin/python PORTVAKT_NODE_MODULES=$NODE_DIR/node_modules"

@@ -262,6 +262,13 @@ fn router(state: &AppState, demo: bool) -> Router {
             state.http.clone(),
         )))
         .merge(crate::saml::routes::routes().with_state(state.idp.clone()))
+        .merge(crate::admin::routes().with_state(crate::admin::Admin::new(
+            state.authn.clone(),
+            state.config.clone(),
+            state.keys.clone(),
+            state.db.clone(),
+            state.http.clone(),
+        )))
         .route(web::paths::STYLESHEET, get(web::stylesheet))
         .route(web::paths::HEALTH, get(web::health))
         .route(
@@ -339,8 +346,10 @@ fn spawn_housekeeping(db: Db, clock: Clock) {
             let r4 = crate::storage::saml::purge_expired(&db, now).await;
             let r5 = crate::storage::bankid::purge_expired(&db, now).await;
             let r6 = crate::storage::upstream::purge_expired(&db, now).await;
+            // [admin] idle_timeout is at most a day.
+            let r7 = crate::storage::admin::purge_idle(&db, now - 86_400).await;
             let failed = r1.err().or(r2.err()).or(r3.err()).or(r4.err());
-            if let Some(e) = failed.or(r5.err()).or(r6.err()) {
+            if let Some(e) = failed.or(r5.err()).or(r6.err()).or(r7.err()) {
                 tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
             }
         }

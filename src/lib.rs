@@ -9,7 +9,8 @@
 //! |-------------|------------------------------------------------------------------------|
 //! | `login`     | the login, BankID and password-reset pages; the SSO and login cookies  |
 //! | `oidc`      | the OpenID Provider: discovery, authorize, token, userinfo, logout     |
-//! | `saml`      | the SAML IdP: metadata, SSO, the Response, single logout, SP registry  |
+//! | `saml`      | the SAML IdP: metadata, SSO, the Response, single logout               |
+//! | `admin`     | the admin web UI: services and their policies, people, passwords       |
 //!
 //! The core speaks plain Rust values (no axum, no `web`, no front):
 //!
@@ -20,6 +21,7 @@
 //! | `sync`      | the metakatalog: SS 12000 source, plan, guard, apply, run records      |
 //! | `storage`   | every SQL statement and the rows it stores; the SQLite/PostgreSQL pool |
 //! | `keys`      | key-encryption key, signing keys, rotation, JWKS, server secrets       |
+//! | `services`  | the relying parties' registry: OIDC clients, SAML SPs, attribute profile|
 //!
 //! Around them:
 //!
@@ -46,6 +48,7 @@
 )]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod admin;
 pub mod app;
 pub mod authn;
 pub mod bankid;
@@ -58,6 +61,7 @@ pub mod keys;
 pub mod login;
 pub mod oidc;
 pub mod saml;
+pub mod services;
 pub mod sim;
 pub mod storage;
 pub mod sync;

@@ -13,6 +13,8 @@ pub enum Protocol {
     Saml,
     /// Self-service password reset, started at the password page itself.
     PasswordReset,
+    /// A login to the admin web UI.
+    Admin,
 }
 
 impl Protocol {
@@ -21,6 +23,7 @@ impl Protocol {
             Self::Oidc => "oidc",
             Self::Saml => "saml",
             Self::PasswordReset => "password",
+            Self::Admin => "admin",
         }
     }
 
@@ -29,6 +32,7 @@ impl Protocol {
             "oidc" => Some(Self::Oidc),
             "saml" => Some(Self::Saml),
             "password" => Some(Self::PasswordReset),
+            "admin" => Some(Self::Admin),
             _ => None,
         }
     }

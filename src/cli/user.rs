@@ -28,7 +28,8 @@ pub enum UserCommand {
         /// YYYYMMDD-NNNN
         #[arg(long)]
         civic_no: Option<String>,
-        /// ROLE or ROLE@SCHOOL_UNIT_CODE (student, teacher, staff, guardian, principal, admin).
+        /// ROLE or ROLE@SCHOOL_UNIT_CODE (student, teacher, staff, guardian, principal, admin,
+        /// admin-readonly, admin-protected).
         #[arg(long = "role")]
         roles: Vec<String>,
     },

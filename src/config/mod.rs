@@ -66,6 +66,29 @@ pub struct Config {
     /// `[[login_policy]]`: relying parties' login policies managed in the file.
     #[serde(rename = "login_policy")]
     pub login_policies: Vec<LoginPolicyConfig>,
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: who gets into the admin web UI at `/admin`, and for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The login methods an administrator may use (`password`, `bankid`, `upstream:NAME`).
+    pub methods: Vec<String>,
+    /// The level an admin login must reach (`loa2`, `2fa`, …); none by default.
+    pub min_level: Option<String>,
+    /// Seconds an admin session lives without a request; shorter than the SSO session's.
+    pub idle_timeout: i64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            methods: vec!["password".into(), "bankid".into()],
+            min_level: None,
+            idle_timeout: 15 * 60,
+        }
+    }
 }
 
 /// How register facts become roles, activity and released attributes (`directory/`).
@@ -464,6 +487,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             upstreams: Vec::new(),
             login_policies: Vec::new(),
+            admin: AdminConfig::default(),
         }
     }
 }

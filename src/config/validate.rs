@@ -128,6 +128,14 @@ impl Config {
                 "lifetimes must be positive".into(),
             ));
         }
+        let a = &self.admin;
+        if !(1..=86_400).contains(&a.idle_timeout) || a.methods.is_empty() {
+            return Err(ConfigError::Value(
+                "admin",
+                "idle_timeout must be 1..86400 seconds and methods must name at least one method"
+                    .into(),
+            ));
+        }
         let th = &self.throttle;
         // A zero window or limit would refuse every login (or divide nothing); negative
         // attempts make no sense.

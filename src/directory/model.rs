@@ -13,17 +13,24 @@ pub enum RoleKind {
     Staff,
     Guardian,
     Principal,
+    /// May change everything in the admin web UI.
     Admin,
+    /// Sees everything in the admin web UI and changes nothing.
+    AdminReadonly,
+    /// Together with `Admin` or `AdminReadonly`: sees people with a protected identity.
+    AdminProtected,
 }
 
 impl RoleKind {
-    pub const ALL: [RoleKind; 6] = [
+    pub const ALL: [RoleKind; 8] = [
         RoleKind::Student,
         RoleKind::Teacher,
         RoleKind::Staff,
         RoleKind::Guardian,
         RoleKind::Principal,
         RoleKind::Admin,
+        RoleKind::AdminReadonly,
+        RoleKind::AdminProtected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +41,8 @@ impl RoleKind {
             RoleKind::Guardian => "guardian",
             RoleKind::Principal => "principal",
             RoleKind::Admin => "admin",
+            RoleKind::AdminReadonly => "admin-readonly",
+            RoleKind::AdminProtected => "admin-protected",
         }
     }
 
@@ -63,7 +72,8 @@ impl Role {
         };
         let kind = RoleKind::parse(kind).ok_or_else(|| {
             DirectoryError::Invalid(format!(
-                "unknown role {kind:?} (expected student, teacher, staff, guardian, principal or admin)"
+                "unknown role {kind:?} (expected student, teacher, staff, guardian, principal, admin, \
+                 admin-readonly or admin-protected)"
             ))
         })?;
         Ok(Role {

@@ -77,6 +77,7 @@ pub fn resume_path(protocol: Protocol) -> &'static str {
         Protocol::Oidc => paths::AUTHORIZE_RESUME,
         Protocol::Saml => paths::SAML_SSO_RESUME,
         Protocol::PasswordReset => paths::PASSWORD,
+        Protocol::Admin => paths::ADMIN_RESUME,
     }
 }
 
@@ -111,7 +112,13 @@ mod tests {
         assert_eq!(resume_path(Protocol::Oidc), "/oidc/authorize/resume");
         assert_eq!(resume_path(Protocol::Saml), "/saml/sso/resume");
         assert_eq!(resume_path(Protocol::PasswordReset), "/password");
-        for p in [Protocol::Oidc, Protocol::Saml, Protocol::PasswordReset] {
+        assert_eq!(resume_path(Protocol::Admin), "/admin/resume");
+        for p in [
+            Protocol::Oidc,
+            Protocol::Saml,
+            Protocol::PasswordReset,
+            Protocol::Admin,
+        ] {
             assert_eq!(Protocol::parse(p.as_str()), Some(p));
         }
         assert_eq!(Protocol::parse("upstream"), None);

@@ -6,13 +6,13 @@
 //! `xml` reads messages namespace-aware; `dsig` is the only caller of libxmlsec1.
 //! Like `oidc`, this module never imports the other protocol front.
 
-pub mod attributes;
+pub use crate::services::attributes;
 pub mod encrypt;
 pub mod metadata;
 pub mod response;
 pub mod routes;
 pub mod slo;
-pub mod sp;
+pub use crate::services::saml_sp as sp;
 pub mod sso;
 
 /// The XML reader and signatures live in `xmlsec`, shared with the upstream SAML client.

@@ -3,6 +3,7 @@
 //! seconds, TEXT ids and JSON (DEPENDENCIES.md §4). A statement that must differ between
 //! the engines branches inside its one function here, never in callers.
 
+pub mod admin;
 pub mod bankid;
 pub mod clients;
 pub mod persons;
@@ -145,6 +146,25 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A write transaction: a change and its audit event commit together or not at all.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx(self.writer.begin().await?))
+    }
+}
+
+/// A transaction handed to storage functions that take part in a caller's change (the
+/// `*_in` functions); dropped without `commit`, it rolls back.
+pub struct Tx(sqlx::Transaction<'static, sqlx::Any>);
+
+impl Tx {
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.0
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
     }
 }
 

@@ -79,6 +79,17 @@ pub async fn audit_on(
     Ok(())
 }
 
+/// An audit event in the caller's transaction `tx`.
+pub async fn audit_in(
+    tx: &mut super::Tx,
+    kind: &str,
+    actor: &str,
+    detail: &str,
+    now: i64,
+) -> Result<()> {
+    audit_on(tx.conn(), kind, actor, detail, now).await
+}
+
 /// The newest audit event of `kind` whose detail starts with `prefix`: (at, detail).
 pub async fn last_audit(db: &Db, kind: &str, prefix: &str) -> Result<Option<(i64, String)>> {
     let row = sqlx::query(

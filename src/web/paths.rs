@@ -51,16 +51,30 @@ pub const DEMO_SP: &str = "/demo/sp";
 pub const DEMO_SP_LOGIN: &str = "/demo/sp/login";
 pub const DEMO_SP_ACS: &str = "/demo/sp/acs";
 
-/// Where a login transaction of `protocol` resumes. Only server-chosen paths: no endpoint
-/// takes a return URL from the request.
-pub fn resume_path(protocol: &str) -> Option<&'static str> {
-    match protocol {
-        "oidc" => Some(AUTHORIZE_RESUME),
-        "saml" => Some(SAML_SSO_RESUME),
-        "password" => Some(PASSWORD),
-        _ => None,
-    }
-}
+/// The admin web UI (the admin front). Service and person pages take their id as a query
+/// parameter (`?protocol=oidc&id=…`, `?id=…`): entity IDs are URLs.
+pub const ADMIN: &str = "/admin";
+pub const ADMIN_LOGIN: &str = "/admin/login";
+pub const ADMIN_RESUME: &str = "/admin/resume";
+pub const ADMIN_LOGOUT: &str = "/admin/logout";
+pub const ADMIN_STYLESHEET: &str = "/static/admin.css";
+pub const ADMIN_SCRIPT: &str = "/static/admin.js";
+pub const ADMIN_SERVICES: &str = "/admin/services";
+// OIDC clients (admin/services/oidc.rs): the page of one (?id=), new, and its actions.
+pub const ADMIN_OIDC: &str = "/admin/services/oidc";
+pub const ADMIN_OIDC_NEW: &str = "/admin/services/oidc/new";
+// SAML SPs (admin/services/saml.rs): the page of one (?id=ENTITY_ID), new, and its actions.
+pub const ADMIN_SAML: &str = "/admin/services/saml";
+pub const ADMIN_SAML_NEW: &str = "/admin/services/saml/new";
+// A service's release and login policies (admin/services/policy.rs), ?protocol=…&id=….
+pub const ADMIN_RELEASE: &str = "/admin/services/release";
+pub const ADMIN_RELEASE_PREVIEW: &str = "/admin/services/release/preview";
+pub const ADMIN_LOGIN_POLICY: &str = "/admin/services/login-policy";
+// People (admin/people.rs).
+pub const ADMIN_PEOPLE: &str = "/admin/people";
+pub const ADMIN_PERSON: &str = "/admin/person";
+// Passwords (admin/passwords.rs).
+pub const ADMIN_PASSWORDS: &str = "/admin/passwords";
 
 /// Fills a `{name}` segment of a route pattern.
 pub fn fill(pattern: &str, name: &str, value: &str) -> String {

@@ -12,7 +12,15 @@ const FRONTS: &[&str] = &["login", "oidc", "saml", "admin"];
 
 /// The core: plain Rust values, no HTTP server. It imports neither axum, `web` nor a front.
 /// `upstream` (the federation protocol clients) holds to the same.
-const CORE: &[&str] = &["authn", "directory", "storage", "keys", "sync", "upstream"];
+const CORE: &[&str] = &[
+    "authn",
+    "directory",
+    "storage",
+    "keys",
+    "sync",
+    "upstream",
+    "services",
+];
 
 /// What each module may name of the crate besides itself (`*` = anything). A module that
 /// is not listed fails the test: a new module takes its place in the table.
@@ -41,6 +49,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "upstream",
         ],
     ),
+    // The registry of relying parties: the protocol fronts serve them, admin and cli manage them.
+    (
+        "services",
+        &[
+            "xmlsec",
+            "authn",
+            "directory",
+            "storage",
+            "keys",
+            "config",
+            "clock",
+        ],
+    ),
     (
         "login",
         &[
@@ -57,6 +78,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "oidc",
         &[
+            "services",
             "authn",
             "directory",
             "keys",
@@ -69,11 +91,26 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "saml",
         &[
+            "services",
             "xmlsec",
             "authn",
             "directory",
             "keys",
             "storage",
+            "web",
+            "config",
+            "clock",
+        ],
+    ),
+    // The admin web UI: the core's public functions, never another front.
+    (
+        "admin",
+        &[
+            "services",
+            "authn",
+            "directory",
+            "storage",
+            "keys",
             "web",
             "config",
             "clock",

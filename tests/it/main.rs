@@ -6,6 +6,7 @@ mod certs;
 mod helpers;
 mod webdriver;
 
+mod admin;
 mod architecture;
 mod bankid;
 mod bankid_interop;

@@ -196,6 +196,61 @@ impl Session {
         }
     }
 
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns
+    /// its value. WebDriver's scripts are not subject to the page's CSP.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
+        let body = json!({ "script": script, "args": args });
+        self.cmd(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+    }
+
+    /// Like `execute`, for a script that calls its last argument with the result.
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Value {
+        let body = json!({ "script": script, "args": args });
+        self.cmd(reqwest::Method::POST, "/execute/async", Some(body))
+            .await
+    }
+
+    /// Writes a PNG of the window to `path` (the docs' screenshots).
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("a base64 PNG"))
+            .unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// Sets the window's size (a phone: 390 × 844).
+    pub async fn window_size(&self, width: u32, height: u32) {
+        let body = json!({ "width": width, "height": height });
+        self.cmd(reqwest::Method::POST, "/window/rect", Some(body))
+            .await;
+    }
+
+    /// Runs axe-core (from npm, `PORTVAKT_NODE_MODULES`) on the current page against WCAG
+    /// 2.1 A and AA and panics with every violation found: rule, impact and the elements.
+    pub async fn assert_accessible(&self, what: &str) {
+        let source = std::fs::read_to_string(axe_path())
+            .unwrap_or_else(|e| panic!("axe-core is missing ({e}): run scripts/interop-setup.sh"));
+        self.execute(&source, vec![]).await;
+        let script = "const done = arguments[arguments.length - 1];\n\
+            axe.run(document, { runOnly: { type: 'tag', values: \
+              ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })\n\
+              .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, \
+                help: v.help, nodes: v.nodes.map(n => n.html).slice(0, 5) }))))\n\
+              .catch(e => done([{ id: 'axe-error', help: String(e) }]));";
+        let v = self.execute_async(script, vec![]).await;
+        let violations = v.as_array().cloned().unwrap_or_default();
+        assert!(
+            violations.is_empty(),
+            "{what} fails axe-core (WCAG 2.1 AA) at {}:\n{}",
+            self.current_url().await,
+            serde_json::to_string_pretty(&violations).unwrap()
+        );
+    }
+
     /// Closes the window (and with the last one, Chromium).
     pub async fn quit(self) {
         self.cmd(reqwest::Method::DELETE, "", None).await;
@@ -226,6 +281,13 @@ async fn call(
         v["value"]["message"]
     );
     v["value"].take()
+}
+
+/// axe-core's browser build, installed by scripts/interop-setup.sh beside oidc-provider.
+fn axe_path() -> std::path::PathBuf {
+    let dir = std::env::var("PORTVAKT_NODE_MODULES")
+        .unwrap_or_else(|_| "/var/tmp/portvakt-node/node_modules".into());
+    std::path::Path::new(&dir).join("axe-core/axe.min.js")
 }
 
 /// A port nobody listens on right now (the OS picks it; it is released at once).

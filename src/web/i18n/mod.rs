@@ -1,6 +1,12 @@
 //! The message catalogue: every user-facing text, Swedish first, English second. Pages pick
 //! the language from `?lang=`, then the `portvakt_lang` cookie, then Accept-Language.
 
+mod admin;
+mod admin_passwords;
+mod admin_people;
+mod admin_policy;
+mod admin_services;
+
 use axum::http::HeaderMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,7 +71,7 @@ impl Lang {
     /// Looks up a message. An unknown key returns the key itself (a unit test checks that
     /// every key the templates use exists).
     pub fn t(self, key: &str) -> &'static str {
-        match MESSAGES.iter().find(|(k, _, _)| *k == key) {
+        match all().find(|(k, _, _)| *k == key) {
             Some((_, sv, en)) => match self {
                 Lang::Sv => sv,
                 Lang::En => en,
@@ -73,6 +79,17 @@ impl Lang {
             None => "??",
         }
     }
+}
+
+/// Every message: the login and protocol pages' and the admin UI's (`admin.rs`).
+fn all() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    MESSAGES
+        .iter()
+        .chain(admin::MESSAGES)
+        .chain(admin_services::MESSAGES)
+        .chain(admin_policy::MESSAGES)
+        .chain(admin_people::MESSAGES)
+        .chain(admin_passwords::MESSAGES)
 }
 
 /// (key, Swedish, English)
@@ -724,14 +741,22 @@ mod tests {
 
     #[test]
     fn every_key_used_in_templates_exists() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
         let mut missing = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            for part in text.split("t(\"").skip(1) {
-                let key = part.split('"').next().unwrap();
-                if !MESSAGES.iter().any(|(k, _, _)| *k == key) {
-                    missing.push(key.to_string());
+        let mut dirs = vec![std::path::PathBuf::from(root)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(path).unwrap();
+                for part in text.split("t(\"").skip(1) {
+                    let key = part.split('"').next().unwrap();
+                    if !all().any(|(k, _, _)| *k == key) {
+                        missing.push(key.to_string());
+                    }
                 }
             }
         }
@@ -740,10 +765,11 @@ mod tests {
 
     #[test]
     fn keys_are_unique_and_both_languages_filled() {
-        for (i, (k, sv, en)) in MESSAGES.iter().enumerate() {
+        let every: Vec<_> = all().collect();
+        for (i, (k, sv, en)) in every.iter().enumerate() {
             assert!(!sv.is_empty() && !en.is_empty(), "{k}");
             assert!(
-                !MESSAGES[i + 1..].iter().any(|(k2, _, _)| k2 == k),
+                !every[i + 1..].iter().any(|(k2, _, _)| k2 == k),
                 "duplicate {k}"
             );
         }

@@ -2,9 +2,9 @@
 //! plus the administrator's policy. ACS and SLO endpoints, certificates, NameID formats and
 //! requested attributes come only from the metadata; nothing in a request can add to them.
 
-use super::xml::{self, Element, MD, MDUI};
 pub use crate::storage::saml::{NameIdRule, Policy, SpRecord};
 use crate::storage::{Db, StorageError};
+use crate::xmlsec::xml::{self, Element, MD, MDUI};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -357,8 +357,8 @@ pub fn signed_by_pin(doc: &str, policy: &Policy) -> Result<String, SpError> {
         .decode(pinned)
         .map_err(|e| SpError::Policy(format!("pinned certificate: {e}")))?;
     let root = xml::parse(doc).map_err(|e| refuse(e.to_string()))?;
-    super::dsig::precheck(&root).map_err(|e| refuse(e.to_string()))?;
-    super::dsig::verify_and_reduce(doc, &[der]).map_err(|e| refuse(e.to_string()))
+    crate::xmlsec::dsig::precheck(&root).map_err(|e| refuse(e.to_string()))?;
+    crate::xmlsec::dsig::verify_and_reduce(doc, &[der]).map_err(|e| refuse(e.to_string()))
 }
 
 impl SpRecord {
@@ -631,7 +631,7 @@ mod tests {
 
     #[test]
     fn release_is_policy_narrowed_by_requested() {
-        let known = |n: &str| super::super::attributes::canonical(n);
+        let known = |n: &str| crate::services::attributes::canonical(n);
         assert_eq!(
             sp(&["mail", "sn", "givenName"]).released(known),
             vec!["mail", "givenName"]

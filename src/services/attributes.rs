@@ -2,9 +2,9 @@
 //! (specs/skolfederation.md §4), with `urn:oid:` names, NameFormat uri and FriendlyName.
 //! Values come from the directory; nothing is released that the SP's policy does not name.
 
-use super::xml::esc;
 use crate::authn::Session;
 use crate::directory::PersonDetails;
+use crate::xmlsec::xml::esc;
 use std::collections::BTreeMap;
 
 const URI: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";

@@ -1,0 +1,6 @@
+use super::Admin;
+use axum::Router;
+
+pub(super) fn routes() -> Router<Admin> {
+    Router::new()
+}

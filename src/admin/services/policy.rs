@@ -1,0 +1,6 @@
+use crate::admin::Admin;
+use axum::Router;
+
+pub(super) fn routes() -> Router<Admin> {
+    Router::new()
+}

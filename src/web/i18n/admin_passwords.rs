@@ -1,0 +1,3 @@
+//! The admin UI's texts of its passwords pages.
+
+pub static MESSAGES: &[(&str, &str, &str)] = &[];

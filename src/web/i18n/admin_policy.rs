@@ -1,0 +1,3 @@
+//! The admin UI's texts of its policy pages.
+
+pub static MESSAGES: &[(&str, &str, &str)] = &[];
