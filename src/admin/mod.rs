@@ -11,6 +11,7 @@
 mod access;
 mod audit;
 mod home;
+mod local;
 mod passwords;
 mod people;
 mod services;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<Admin> {
         .merge(home::routes())
         .merge(services::routes())
         .merge(people::routes())
+        .merge(local::routes())
         .merge(passwords::routes())
         .route(paths::ADMIN_STYLESHEET, get(stylesheet))
         .route(paths::ADMIN_SCRIPT, get(script))

@@ -39,6 +39,20 @@ pub async fn add_person(
     eppn_scope: &str,
     now: i64,
 ) -> Result<Person, DirectoryError> {
+    let mut tx = db.begin().await?;
+    let person = add_person_in(db, &mut tx, new, eppn_scope, now).await?;
+    tx.commit().await?;
+    Ok(person)
+}
+
+/// `add_person` inside the caller's transaction (the admin UI writes its audit event in it).
+pub async fn add_person_in(
+    db: &Db,
+    tx: &mut storage::Tx,
+    new: &NewPerson,
+    eppn_scope: &str,
+    now: i64,
+) -> Result<Person, DirectoryError> {
     new.validate()?;
     for role in &new.roles {
         if let Some(code) = &role.school_unit_code
@@ -68,7 +82,7 @@ pub async fn add_person(
         deactivated_at: None,
     };
     let search_name = ident::search_name(&person.given_name, &person.family_name);
-    storage::persons::insert(db, &person, &new.roles, &search_name, now).await?;
+    storage::persons::insert_in(tx, &person, &new.roles, &search_name, now).await?;
     Ok(person)
 }
 

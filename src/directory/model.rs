@@ -230,20 +230,26 @@ pub struct NewPerson {
 }
 
 impl NewPerson {
-    pub fn validate(&self) -> Result<(), DirectoryError> {
-        let u = &self.username;
-        if u.is_empty()
-            || u.len() > 64
-            || !u
-                .chars()
+    /// 1-64 characters of a-z, 0-9, '.', '_', '-' or '@'.
+    pub fn username_ok(u: &str) -> bool {
+        !u.is_empty()
+            && u.len() <= 64
+            && u.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
-        {
+    }
+
+    pub fn email_ok(e: &str) -> bool {
+        e.contains('@') && e.len() <= 254 && !e.contains(char::is_whitespace)
+    }
+
+    pub fn validate(&self) -> Result<(), DirectoryError> {
+        if !Self::username_ok(&self.username) {
             return Err(DirectoryError::Invalid(
                 "username must be 1-64 characters of a-z, 0-9, '.', '_', '-' or '@'".into(),
             ));
         }
         if let Some(e) = &self.email
-            && (!e.contains('@') || e.len() > 254 || e.contains(char::is_whitespace))
+            && !Self::email_ok(e)
         {
             return Err(DirectoryError::Invalid(format!(
                 "invalid email address: {e}"

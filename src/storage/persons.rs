@@ -34,16 +34,16 @@ fn person_from_row(r: &AnyRow) -> Result<Person> {
     })
 }
 
-/// Inserts a person and their roles in one transaction. `search_name` is the person's
-/// search key (`directory::ident::search_name`).
-pub async fn insert(
-    db: &Db,
+/// Inserts a person and their roles in the caller's transaction. `search_name` is the
+/// person's search key (`directory::ident::search_name`).
+pub async fn insert_in(
+    tx: &mut super::Tx,
     p: &Person,
     roles: &[Role],
     search_name: &str,
     now: i64,
 ) -> Result<()> {
-    let mut tx = db.writer().begin().await?;
+    let tx = tx.conn();
     sqlx::query(
         "INSERT INTO persons (id, username, eppn, given_name, family_name, email, civic_no, \
          protected_identity, status, source, created_at, updated_at, search_name) \
@@ -75,7 +75,27 @@ pub async fn insert(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces a person's local roles (the admin UI), in the caller's transaction.
+pub async fn set_local_roles_in(tx: &mut super::Tx, person_id: &str, roles: &[Role]) -> Result<()> {
+    let conn = tx.conn();
+    sqlx::query("DELETE FROM person_roles WHERE person_id = $1")
+        .bind(person_id)
+        .execute(&mut *conn)
+        .await?;
+    for role in roles {
+        sqlx::query(
+            "INSERT INTO person_roles (person_id, role, school_unit_code) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(person_id)
+        .bind(role.kind.as_str())
+        .bind(role.school_unit_code.clone().unwrap_or_default())
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -73,6 +73,9 @@ pub const ADMIN_LOGIN_POLICY: &str = "/admin/services/login-policy";
 // People (admin/people.rs).
 pub const ADMIN_PEOPLE: &str = "/admin/people";
 pub const ADMIN_PERSON: &str = "/admin/person";
+// Local people and local roles (admin/local.rs).
+pub const ADMIN_PERSON_NEW: &str = "/admin/people/new";
+pub const ADMIN_PERSON_ROLES: &str = "/admin/person/roles";
 // Passwords (admin/passwords.rs).
 pub const ADMIN_PASSWORDS: &str = "/admin/passwords";
 

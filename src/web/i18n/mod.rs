@@ -2,6 +2,7 @@
 //! the language from `?lang=`, then the `portvakt_lang` cookie, then Accept-Language.
 
 mod admin;
+mod admin_local;
 mod admin_passwords;
 mod admin_people;
 mod admin_policy;
@@ -90,6 +91,7 @@ fn all() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static 
         .chain(admin_policy::MESSAGES)
         .chain(admin_people::MESSAGES)
         .chain(admin_passwords::MESSAGES)
+        .chain(admin_local::MESSAGES)
 }
 
 /// (key, Swedish, English)

@@ -186,3 +186,18 @@ async fn next_never_leaves_the_admin_ui() {
         assert_eq!(r.location.unwrap(), app.url("/admin"), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn an_admin_min_level_no_allowed_method_reaches_leaves_no_way_in() {
+    let app = spawn_app_with(|c| {
+        c.admin.methods = vec!["password".into()];
+        c.admin.min_level = Some("http://id.skolfederation.se/loa/2fa".into());
+    })
+    .await;
+    app.add_person("lvl-admin", &["admin"]).await;
+    let browser = app.browser();
+    let r = browser.get(&app.url("/admin/login")).await;
+    let page = browser.get(&r.location.unwrap()).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(!page.body.contains("name=\"password\""));
+}

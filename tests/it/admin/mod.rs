@@ -3,6 +3,7 @@
 
 mod access;
 pub mod browser;
+mod local;
 mod passwords;
 mod people;
 mod policy;

@@ -1,0 +1,202 @@
+//! Local accounts and local roles in the admin UI (what `user add` does on the command line).
+
+use super::{admin_browser, csrf, log_in};
+use crate::helpers::spawn_app;
+use portvakt::storage;
+
+async fn roles_of(app: &crate::helpers::TestApp, username: &str) -> Vec<String> {
+    let p = storage::persons::by_login_name(&app.db, username)
+        .await
+        .unwrap()
+        .unwrap();
+    storage::persons::roles(&app.db, &p.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_local_account_with_roles_and_the_audit_event_holds_no_civic_number() {
+    let app = spawn_app().await;
+    storage::persons::upsert_school_unit(&app.db, "12345678", "Björkskolan", "local")
+        .await
+        .unwrap();
+    let b = admin_browser(&app, "adder", &["admin"]).await;
+    let page = b.get(&app.url("/admin/people/new")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Björkskolan"));
+    let token = csrf(&page.body);
+    let r = b
+        .post(
+            &app.url("/admin/people/new"),
+            &[
+                ("csrf", &token),
+                ("username", "Vikarie.Anna"),
+                ("given_name", "Anna"),
+                ("family_name", "Ångström"),
+                ("email", "anna@skola.example"),
+                ("civic_no", "19800302-1238"),
+                ("role", "teacher"),
+                ("role", "admin-readonly"),
+                ("unit", "12345678"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location.unwrap().contains("/admin/person?id="));
+    let mut roles = roles_of(&app, "vikarie.anna").await;
+    roles.sort();
+    assert_eq!(roles, ["admin-readonly", "teacher@12345678"]);
+    let events = storage::records::recent_audit(&app.db, 5).await.unwrap();
+    let (_, kind, actor, detail) = &events[0];
+    assert_eq!(
+        (kind.as_str(), actor.as_str()),
+        ("person.added", "admin:adder")
+    );
+    assert!(detail.contains("vikarie.anna") && detail.contains("teacher@12345678"));
+    assert!(
+        !detail.contains("1238") && !detail.contains("198003"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_or_taken_username_is_shown_on_the_form_and_nothing_is_added() {
+    let app = spawn_app().await;
+    let b = admin_browser(&app, "adder2", &["admin"]).await;
+    let token = csrf(&b.get(&app.url("/admin/people/new")).await.body);
+    let form = |u: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("username", u.to_string()),
+            ("given_name", "A".to_string()),
+            ("family_name", "B".to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let b = &b;
+        let app = &app;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post(&app.url("/admin/people/new"), &f).await
+        }
+    };
+    let r = post(form("has space")).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("Användarnamnet får bara innehålla"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("value=\"has space\""),
+        "what was typed is kept"
+    );
+    let r = post(form("adder2")).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("Det användarnamnet finns redan"),
+        "{}",
+        r.body
+    );
+    let r = post(vec![
+        ("csrf", token.clone()),
+        ("username", "civic".into()),
+        ("given_name", "A".into()),
+        ("family_name", "B".into()),
+        ("civic_no", "19800302-1239".into()),
+    ])
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("kontrollsiffra"), "{}", r.body);
+    assert!(
+        storage::persons::by_login_name(&app.db, "civic")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn granting_admin_readonly_lets_a_teacher_in_and_an_admin_cannot_drop_their_own_admin_role() {
+    let app = spawn_app().await;
+    let b = admin_browser(&app, "granter", &["admin"]).await;
+    let teacher = app.add_person("teacher1", &["teacher"]).await;
+    let url = app.url(&format!("/admin/person/roles?id={}", teacher.id));
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let r = b
+        .post(
+            &url,
+            &[
+                ("csrf", &csrf(&page.body)),
+                ("role", "teacher"),
+                ("role", "admin-readonly"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut roles = roles_of(&app, "teacher1").await;
+    roles.sort();
+    assert_eq!(roles, ["admin-readonly", "teacher"]);
+    let t = app.browser();
+    let r = log_in(&app, &t, "teacher1").await;
+    assert_eq!(r.status, 303, "the teacher now gets in: {}", r.body);
+
+    let me = storage::persons::by_login_name(&app.db, "granter")
+        .await
+        .unwrap()
+        .unwrap();
+    let own = app.url(&format!("/admin/person/roles?id={}", me.id));
+    let page = b.get(&own).await;
+    let r = b
+        .post(&own, &[("csrf", &csrf(&page.body)), ("role", "teacher")])
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("din egen administratörsroll"), "{}", r.body);
+    assert_eq!(roles_of(&app, "granter").await, ["admin"]);
+}
+
+#[tokio::test]
+async fn readonly_and_forged_tokens_change_no_roles() {
+    let app = spawn_app().await;
+    let admin = admin_browser(&app, "real-admin", &["admin"]).await;
+    let reader = admin_browser(&app, "reader2", &["admin-readonly"]).await;
+    let target = app.add_person("target", &["teacher"]).await;
+    let url = app.url(&format!("/admin/person/roles?id={}", target.id));
+    let page = reader.get(&url).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains("name=\"role\""),
+        "no form for read-only"
+    );
+    let r = reader
+        .post(&url, &[("csrf", &csrf(&page.body)), ("role", "admin")])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = admin
+        .post(&url, &[("csrf", "forged"), ("role", "admin")])
+        .await;
+    assert_eq!(r.status, 403);
+    let r = reader
+        .post(
+            &app.url("/admin/people/new"),
+            &[
+                ("csrf", &csrf(&page.body)),
+                ("username", "x"),
+                ("given_name", "X"),
+                ("family_name", "Y"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(roles_of(&app, "target").await, ["teacher"]);
+    assert!(
+        storage::persons::by_login_name(&app.db, "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
