@@ -73,8 +73,10 @@ pub const ADMIN_LOGIN_POLICY: &str = "/admin/services/login-policy";
 // People (admin/people.rs).
 pub const ADMIN_PEOPLE: &str = "/admin/people";
 pub const ADMIN_PERSON: &str = "/admin/person";
-// Passwords (admin/passwords.rs).
+// Passwords (admin/passwords/).
 pub const ADMIN_PASSWORDS: &str = "/admin/passwords";
+pub const ADMIN_PASSWORDS_PERSON: &str = "/admin/passwords/person";
+pub const ADMIN_PASSWORDS_GENERATE: &str = "/admin/passwords/generate";
 
 /// Fills a `{name}` segment of a route pattern.
 pub fn fill(pattern: &str, name: &str, value: &str) -> String {
