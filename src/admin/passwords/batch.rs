@@ -23,6 +23,8 @@ const MAX_PUPILS: usize = 400;
 
 #[derive(Deserialize)]
 pub(super) struct GenerateForm {
+    /// Missing is refused like a wrong token (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     unit: String,

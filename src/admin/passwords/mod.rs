@@ -121,6 +121,8 @@ fn visible(access: &Access, p: &Person) -> bool {
 
 #[derive(Deserialize)]
 struct PersonForm {
+    /// Missing is refused like a wrong token (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     username: String,
