@@ -108,8 +108,9 @@ mod tests {
             assert_eq!(p.len(), 11, "{p}");
             assert!(password::check_new(&p).is_ok(), "{p}");
             assert!(
-                p.chars().all(|c| !"0O1lIyY".contains(c)
-                    && (c.is_ascii_lowercase() || c.is_ascii_digit())),
+                p.chars()
+                    .all(|c| !"0O1lIyY".contains(c)
+                        && (c.is_ascii_lowercase() || c.is_ascii_digit())),
                 "{p}"
             );
             assert!(p[..8].chars().all(|c| c.is_ascii_lowercase()), "{p}");

@@ -128,7 +128,10 @@ pub(super) async fn generate_post(
     });
     let mut tx = admin.db.begin().await?;
     for (p, g) in pupils.iter().zip(&generated) {
-        admin.authn.store_generated_in(&mut tx, &p.id, g, now).await?;
+        admin
+            .authn
+            .store_generated_in(&mut tx, &p.id, g, now)
+            .await?;
         audit::change(
             &mut tx,
             &access,

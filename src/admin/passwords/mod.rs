@@ -98,17 +98,18 @@ async fn index_get(
     if let Some(id) = q.person.as_deref().filter(|s| !s.is_empty()) {
         // Someone the admin may not see is not filled in: the page must not tell that an
         // id belongs to a protected identity.
-        if let Some(p) = storage::persons::by_id(&admin.db, id).await? {
-            if visible(&access, &p) {
-                page.username = p.username;
-            }
+        if let Some(p) = storage::persons::by_id(&admin.db, id)
+            .await?
+            .filter(|p| visible(&access, p))
+        {
+            page.username = p.username;
         }
     }
-    if let Some(code) = q.unit.as_deref().filter(|s| !s.is_empty()) {
-        if !page.choose_unit(&admin, code).await? {
-            page.batch_error = Some("admin.passwords.no_unit");
-            return page.invalid();
-        }
+    if let Some(code) = q.unit.as_deref().filter(|s| !s.is_empty())
+        && !page.choose_unit(&admin, code).await?
+    {
+        page.batch_error = Some("admin.passwords.no_unit");
+        return page.invalid();
     }
     web::render(&page)
 }

@@ -153,11 +153,7 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Tillbaka till Lösenord",
         "Back to Passwords",
     ),
-    (
-        "admin.passwords.sheet.title",
-        "Lösenord",
-        "Passwords",
-    ),
+    ("admin.passwords.sheet.title", "Lösenord", "Passwords"),
     ("admin.passwords.sheet.date", "Skapade", "Created"),
     ("admin.passwords.sheet.pupils", "elever", "pupils"),
     (

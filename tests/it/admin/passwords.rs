@@ -38,8 +38,12 @@ fn cards(sheet: &str) -> Vec<(String, String)> {
         .skip(1)
         .map(|card| {
             (
-                text_after(card, "<dd class=\"username\">").unwrap().to_string(),
-                text_after(card, "<dd class=\"password\">").unwrap().to_string(),
+                text_after(card, "<dd class=\"username\">")
+                    .unwrap()
+                    .to_string(),
+                text_after(card, "<dd class=\"password\">")
+                    .unwrap()
+                    .to_string(),
             )
         })
         .collect()
@@ -76,7 +80,11 @@ async fn a_new_password_is_shown_once_logs_in_and_ends_the_old_one_and_its_sessi
     let (nils_browser, _) = app.login_tokens("rp", "elev.nils").await;
     let b = admin_browser(&app, "adm", &["admin"]).await;
     let page = passwords_page(&app, &b).await;
-    assert!(page.body.contains("Nytt lösenord för en person"), "{}", page.body);
+    assert!(
+        page.body.contains("Nytt lösenord för en person"),
+        "{}",
+        page.body
+    );
 
     let r = b
         .post(
@@ -221,7 +229,10 @@ async fn readonly_admins_and_forged_tokens_change_no_password() {
         .await;
     assert_eq!(r.status, 403);
     let r = b
-        .post(&app.url("/admin/passwords/person"), &[("username", "elev.olle")])
+        .post(
+            &app.url("/admin/passwords/person"),
+            &[("username", "elev.olle")],
+        )
         .await;
     assert_eq!(r.status, 403);
     // Another admin session's token is no token for this one.
@@ -292,6 +303,12 @@ async fn class_3a(app: &TestApp) -> Vec<portvakt::directory::Person> {
     .await;
     sql(
         app,
+        "UPDATE school_units SET name = 'Solbackens skola' WHERE code = 'U1'",
+        &[],
+    )
+    .await;
+    sql(
+        app,
         "INSERT INTO school_groups (id, school_unit_code, name) VALUES ('g1', 'U1', '3A')",
         &[],
     )
@@ -331,7 +348,11 @@ async fn a_class_gets_new_passwords_on_a_sheet_after_a_confirmation_that_changes
     // Step 1: the unit's classes.
     let page = b.get(&app.url("/admin/passwords?unit=U1")).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("<option value=\"g1\">3A</option>"), "{}", page.body);
+    assert!(
+        page.body.contains("<option value=\"g1\">3A</option>"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("4B"));
     let token = csrf(&page.body);
 
@@ -360,12 +381,25 @@ async fn a_class_gets_new_passwords_on_a_sheet_after_a_confirmation_that_changes
     ];
     let sheet = b.post(&app.url("/admin/passwords/generate"), &form).await;
     assert_eq!(sheet.status, 200, "{}", sheet.body);
-    assert!(sheet.body.contains("3A"));
-    assert!(sheet.body.contains("data-print=\"Skriv ut\""), "{}", sheet.body);
+    assert!(
+        sheet.body.contains("Solbackens skola, 3A"),
+        "{}",
+        sheet.body
+    );
+    assert!(
+        sheet.body.contains("data-print=\"Skriv ut\""),
+        "{}",
+        sheet.body
+    );
     let cards = cards(&sheet.body);
     let names: Vec<&str> = cards.iter().map(|c| c.0.as_str()).collect();
     // Andersson, Berg, Åberg.
-    assert_eq!(names, ["elev.cecilia", "elev.ada", "elev.bo"], "{}", sheet.body);
+    assert_eq!(
+        names,
+        ["elev.cecilia", "elev.ada", "elev.bo"],
+        "{}",
+        sheet.body
+    );
     for (username, password) in &cards {
         assert_eq!(password.len(), 11);
         assert!(logs_in(&app, username, password).await, "{username}");
@@ -409,7 +443,11 @@ async fn a_whole_unit_includes_every_class_and_protected_pupils_only_for_admin_p
     let people = class_3a(&app).await;
     let b = admin_browser(&app, "adm", &["admin"]).await;
     let page = passwords_page(&app, &b).await;
-    let form = [("csrf", csrf(&page.body)), ("unit", "U1".into()), ("class", String::new())];
+    let form = [
+        ("csrf", csrf(&page.body)),
+        ("unit", "U1".into()),
+        ("class", String::new()),
+    ];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let confirm = b.post(&app.url("/admin/passwords/generate"), &form).await;
     assert_eq!(text_after(&confirm.body, "id=\"pupil-count\">"), Some("4"));
@@ -427,7 +465,12 @@ async fn a_whole_unit_includes_every_class_and_protected_pupils_only_for_admin_p
     let sheet = b
         .post(
             &app.url("/admin/passwords/generate"),
-            &[("csrf", &token), ("unit", "U1"), ("class", ""), ("confirm", "yes")],
+            &[
+                ("csrf", &token),
+                ("unit", "U1"),
+                ("class", ""),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     let usernames: Vec<String> = cards(&sheet.body).into_iter().map(|c| c.0).collect();
@@ -459,7 +502,9 @@ async fn resetting_a_class_in_chromium_prints_a_sheet_whose_password_logs_in() {
     let (_driver, browser) = admin_in_chromium(&app, "chrome-adm", &["admin"]).await;
     browser.goto(&app.url("/admin/passwords?lang=sv")).await;
     browser.assert_accessible("the passwords page").await;
-    browser.screenshot(&screenshot_path("admin-passwords")).await;
+    browser
+        .screenshot(&screenshot_path("admin-passwords"))
+        .await;
 
     let unit = browser.find("#unit option[value=U1]").await;
     browser.click(&unit).await;
@@ -478,7 +523,9 @@ async fn resetting_a_class_in_chromium_prints_a_sheet_whose_password_logs_in() {
         .await;
     browser.click(&next).await;
     browser
-        .wait_for_url("the confirmation", |u| u.ends_with("/admin/passwords/generate"))
+        .wait_for_url("the confirmation", |u| {
+            u.ends_with("/admin/passwords/generate")
+        })
         .await;
     let source = browser.source().await;
     assert!(source.contains("Bekräfta nya lösenord"), "{source}");
@@ -499,7 +546,9 @@ async fn resetting_a_class_in_chromium_prints_a_sheet_whose_password_logs_in() {
     // admin.js turned the placeholder into a print button.
     assert!(sheet.contains(">Skriv ut</button>"), "{sheet}");
     browser.assert_accessible("the password sheet").await;
-    browser.screenshot(&screenshot_path("admin-password-sheet")).await;
+    browser
+        .screenshot(&screenshot_path("admin-password-sheet"))
+        .await;
 
     // The pupil logs in at an OIDC client in a browser of their own.
     let (username, password) = &cards[0];
@@ -511,7 +560,11 @@ async fn resetting_a_class_in_chromium_prints_a_sheet_whose_password_logs_in() {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "redirect_uri" { rp_cb.clone() } else { v.into_owned() };
+            let v = if k == "redirect_uri" {
+                rp_cb.clone()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
