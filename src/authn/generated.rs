@@ -67,16 +67,7 @@ impl Authn {
         for _ in 0..n {
             let password = generate();
             debug_assert!(password::check_new(&password).is_ok());
-            let mut tries = 0;
-            let hash = loop {
-                match self.hasher.hash(password.clone()).await {
-                    Err(password::HashError::Busy) if tries < BUSY_RETRIES => {
-                        tries += 1;
-                        tokio::time::sleep(BUSY_WAIT).await;
-                    }
-                    r => break r?,
-                }
-            };
+            let hash = hash_waiting(&self.hasher, &password).await?;
             out.push(Generated { password, hash });
         }
         Ok(out)
@@ -96,9 +87,53 @@ impl Authn {
     }
 }
 
+/// A hash that waits for room in the hashing queue (a flood of logins fills it) instead of
+/// failing at once, up to `BUSY_RETRIES` × `BUSY_WAIT`.
+async fn hash_waiting(
+    hasher: &password::PasswordHasher,
+    password: &str,
+) -> Result<String, password::HashError> {
+    let mut tries = 0;
+    loop {
+        match hasher.hash(password.to_string()).await {
+            Err(password::HashError::Busy) if tries < BUSY_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(BUSY_WAIT).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_batch_waits_for_room_in_a_full_hashing_queue() {
+        // One thread, one place in the queue, slow hashes: both taken by logins.
+        let h = password::PasswordHasher::new(64 * 1024, 4, 1, 1, 1).unwrap();
+        let first = tokio::spawn({
+            let h = h.clone();
+            async move { h.verify("a".into(), None).await }
+        });
+        while h.hashes_computed() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let queued = tokio::spawn({
+            let h = h.clone();
+            async move { h.verify("b".into(), None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(matches!(
+            h.hash("c".into()).await,
+            Err(password::HashError::Busy)
+        ));
+        let phc = hash_waiting(&h, "bakemifu472").await.unwrap();
+        assert!(h.verify("bakemifu472".into(), Some(phc)).await.unwrap());
+        assert!(!first.await.unwrap().unwrap());
+        assert!(!queued.await.unwrap().unwrap());
+    }
 
     #[test]
     fn generated_passwords_are_unambiguous_and_long_enough() {
