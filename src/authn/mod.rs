@@ -7,6 +7,7 @@
 
 pub mod bankid;
 pub mod flow;
+mod generated;
 pub mod password;
 pub mod policy;
 pub mod session;
@@ -14,6 +15,7 @@ pub mod upstream;
 mod upstream_saml;
 
 pub use flow::{Begin, Protocol, Requirement, Resumed, Transaction};
+pub use generated::Generated;
 pub use policy::{LoginRefused, Method, UpstreamLevels};
 pub use session::{EndedSession, LogoutNotifier, MethodUse, Session};
 

@@ -463,6 +463,26 @@ pub async fn set_password_hash(db: &Db, person_id: &str, hash: &str, now: i64) -
     Ok(())
 }
 
+/// `set_password_hash` in the caller's transaction (an admin's reset with its audit event).
+pub async fn set_password_hash_in(
+    tx: &mut super::Tx,
+    person_id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO credentials (person_id, password_hash, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (person_id) DO UPDATE SET password_hash = excluded.password_hash, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(person_id)
+    .bind(hash)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 pub async fn password_hash(db: &Db, person_id: &str) -> Result<Option<String>> {
     let row = sqlx::query("SELECT password_hash FROM credentials WHERE person_id = $1")
         .bind(person_id)
@@ -506,6 +526,52 @@ pub async fn by_field(db: &Db, field: &str, value: &str, limit: i64) -> Result<V
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(value)
         .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(person_from_row).collect()
+}
+
+/// (id, name) of a school unit's classes (groups of kind `class`), by name.
+pub async fn classes(db: &Db, unit: &str) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT id, name FROM school_groups WHERE school_unit_code = $1 AND kind = 'class' \
+         ORDER BY name, id",
+    )
+    .bind(unit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .collect()
+}
+
+/// The active people who may be pupils of a school unit (a local student role at the unit,
+/// or an enrolment there), and with `group` only members of that group; protected
+/// identities only when `include_protected`. Candidates: whether the enrolment and the
+/// membership count today is the directory's rule (`directory::roles::current`), applied
+/// by the caller to each person's facts.
+pub async fn pupil_candidates(
+    db: &Db,
+    unit: &str,
+    group: Option<&str>,
+    include_protected: bool,
+) -> Result<Vec<Person>> {
+    let sql = concat!(
+        "SELECT ",
+        person_columns!(),
+        " FROM persons WHERE status = 'active' AND (protected_identity = 0 OR $1 = 1) \
+         AND (EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = persons.id \
+                      AND r.role = 'student' AND r.school_unit_code = $2) \
+              OR EXISTS (SELECT 1 FROM enrolments e WHERE e.person_id = persons.id \
+                         AND e.school_unit_code = $2)) \
+         AND ($3 = '' OR EXISTS (SELECT 1 FROM group_members m WHERE m.person_id = persons.id \
+                                 AND m.group_id = $3)) \
+         ORDER BY family_name, given_name, username"
+    );
+    let rows = sqlx::query(sql)
+        .bind(i64::from(include_protected))
+        .bind(unit)
+        .bind(group.unwrap_or_default())
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(person_from_row).collect()

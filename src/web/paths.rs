@@ -76,8 +76,10 @@ pub const ADMIN_PERSON: &str = "/admin/person";
 // Local people and local roles (admin/local.rs).
 pub const ADMIN_PERSON_NEW: &str = "/admin/people/new";
 pub const ADMIN_PERSON_ROLES: &str = "/admin/person/roles";
-// Passwords (admin/passwords.rs).
+// Passwords (admin/passwords/).
 pub const ADMIN_PASSWORDS: &str = "/admin/passwords";
+pub const ADMIN_PASSWORDS_PERSON: &str = "/admin/passwords/person";
+pub const ADMIN_PASSWORDS_GENERATE: &str = "/admin/passwords/generate";
 
 /// Fills a `{name}` segment of a route pattern.
 pub fn fill(pattern: &str, name: &str, value: &str) -> String {

@@ -1,6 +1,0 @@
-use super::Admin;
-use axum::Router;
-
-pub(super) fn routes() -> Router<Admin> {
-    Router::new()
-}
