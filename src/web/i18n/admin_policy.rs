@@ -114,6 +114,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Beror på inloggningen (vilken tillitsnivå den når)",
         "Depends on the login (the level of assurance it reaches)",
     ),
+    (
+        "admin.policy.preview.empty",
+        "Tom lista (skickas utan värden)",
+        "Empty list (sent without values)",
+    ),
     ("admin.policy.col.name", "Uppgift", "Item"),
     ("admin.policy.col.group", "Avslöjar", "Reveals"),
     ("admin.policy.col.values", "Värde", "Value"),

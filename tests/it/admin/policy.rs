@@ -427,3 +427,59 @@ async fn a_login_policy_of_only_bankid_refuses_a_password_login_and_a_level_is_s
     assert_eq!(after.login, stored.login);
     assert_eq!(audit(&app, "service.login_policy_changed").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_release_policy_is_changed_and_previewed_in_chromium() {
+    let app = spawn_app().await;
+    app.add_person("elev", &["student@EKS"]).await;
+    app.add_client("rp", |s| s.name = Some("Skolappen".into()))
+        .await;
+    let (_driver, browser) =
+        super::browser::admin_in_chromium(&app, "chrome-adm", &["admin"]).await;
+    browser
+        .goto(&format!("{}&lang=sv", release_url(&app, "oidc", "rp")))
+        .await;
+    assert!(browser.source().await.contains("Vad tjänsten får veta"));
+    browser.assert_accessible("the release policy page").await;
+    browser
+        .screenshot(&super::browser::screenshot_path("admin-release"))
+        .await;
+    for name in ["email", "email_verified"] {
+        let b = browser
+            .find(&format!("input[name=release][value={name}]"))
+            .await;
+        browser.click(&b).await;
+    }
+    let save = browser.find("form.release button[type=submit]").await;
+    browser.click(&save).await;
+    browser
+        .wait_for_url("the saved release page", |u| u.contains("saved=1"))
+        .await;
+    browser
+        .assert_accessible("the saved release policy page")
+        .await;
+    let release = client_release(&app, "rp").await;
+    assert!(!release.iter().any(|c| c == "email"), "{release:?}");
+    assert!(release.iter().any(|c| c == "given_name"));
+
+    let person = browser.find("#preview-person").await;
+    browser.send_keys(&person, "elev").await;
+    let show = browser.find("form.search button[type=submit]").await;
+    browser.click(&show).await;
+    browser
+        .wait_for_url("the preview", |u| u.contains("/release/preview"))
+        .await;
+    let source = browser.source().await;
+    assert!(source.contains("<code>given_name</code>"));
+    assert!(!source.contains("<code>email</code>"));
+    browser.assert_accessible("the release preview").await;
+    browser
+        .screenshot(&super::browser::screenshot_path("admin-release-preview"))
+        .await;
+
+    browser
+        .goto(&format!("{}&lang=sv", login_policy_url(&app, "oidc", "rp")))
+        .await;
+    assert!(browser.source().await.contains("Inloggningsregler"));
+    browser.assert_accessible("the login policy page").await;
+}
