@@ -230,6 +230,38 @@ async fn a_saml_release_change_takes_effect_at_the_next_login_and_the_preview_ma
     let changed = audit(&app, "service.release_changed").await;
     assert_eq!(changed.len(), 1);
     assert!(changed[0].contains(&format!("saml:{}", sp.entity_id)));
+    let stored = portvakt::storage::saml::get_sp(&app.db, &sp.entity_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.policy.release,
+        vec!["eduPersonAffiliation", "eduPersonAssurance", "givenName"]
+    );
+
+    // The SP's login policy through its page.
+    let url = login_policy_url(&app, "saml", &sp.entity_id);
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let two_fa = "http://id.skolfederation.se/loa/2fa";
+    let form = [
+        ("csrf", csrf(&page.body)),
+        ("protocol", "saml".to_string()),
+        ("id", sp.entity_id.clone()),
+        ("method", "password".to_string()),
+        ("min_level", two_fa.to_string()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(b.post(&url, &form).await.status, 303);
+    let stored = portvakt::storage::saml::get_sp(&app.db, &sp.entity_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.policy.login.allowed_methods, vec!["password"]);
+    assert_eq!(stored.policy.login.min_level.as_deref(), Some(two_fa));
+    // The release list is untouched by the login policy, and the other way round.
+    assert_eq!(stored.policy.release.len(), 3);
+    assert_eq!(audit(&app, "service.login_policy_changed").await.len(), 1);
 }
 
 #[tokio::test]
@@ -482,4 +514,34 @@ async fn a_release_policy_is_changed_and_previewed_in_chromium() {
         .await;
     assert!(browser.source().await.contains("Inloggningsregler"));
     browser.assert_accessible("the login policy page").await;
+}
+
+/// A service whose login policy the config file's `[[login_policy]]` manages: the page says
+/// so and refuses the change (it would be undone at the next start).
+#[tokio::test]
+async fn a_login_policy_managed_by_the_config_file_is_shown_and_not_changed() {
+    let first = spawn_app().await;
+    first.add_client("rp", |_| {}).await;
+    let entry = portvakt::config::LoginPolicyConfig {
+        relying_party: "rp".into(),
+        allow_methods: vec!["password".into()],
+        min_level: None,
+    };
+    let app =
+        crate::helpers::spawn_instance(&first.config.database_url, first.dir.clone(), None, |c| {
+            c.login_policies = vec![entry]
+        })
+        .await;
+    let b = admin_browser(&app, "adm", &["admin"]).await;
+    let page = b.get(&login_policy_url(&app, "oidc", "rp")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("[[login_policy]]"));
+    let r = save_login(&app, &b, "rp", &["bankid"], "", None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let stored = portvakt::storage::clients::get(&app.db, "rp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.login.allowed_methods, vec!["password"]);
+    assert!(audit(&app, "service.login_policy_changed").await.is_empty());
 }
