@@ -4,7 +4,8 @@
 //! (2) the relying party's release list names it. The civic number is never released for a
 //! person with a protected identity (skyddad identitet), whatever the list says.
 
-use super::PersonDetails;
+use super::{DirectoryError, Person, PersonDetails};
+use crate::storage::Db;
 use serde_json::{Map, Value, json};
 
 /// The claim carrying the personnummer, as named by the Swedish OIDC profile.
@@ -104,6 +105,21 @@ pub fn scope_of(claim: &str) -> Option<&'static str> {
 
 /// The scopes Portvakt understands (besides `openid` and `offline_access`).
 pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "school", CIVIC_NO_SCOPE];
+
+/// What `person` releases now to a relying party whose release list is `allowed`, for
+/// `scopes`: the person's details as of today, then `release`. The ID token and userinfo
+/// (`oidc::tokens`) and the admin preview both call this.
+pub async fn released_now(
+    db: &Db,
+    cfg: &crate::config::DirectoryConfig,
+    person: Person,
+    scopes: &[String],
+    allowed: &[String],
+    now: i64,
+) -> Result<Map<String, Value>, DirectoryError> {
+    let details = super::details(db, cfg, person, super::roles::day_of(now)).await?;
+    Ok(release(&details, scopes, allowed))
+}
 
 /// Builds the released claims for `scopes` under the relying party's `allowed` list.
 pub fn release(

@@ -1,5 +1,5 @@
 //! What one person would release to a service now, computed by the functions the real
-//! release calls: `directory::release::release` (OIDC ID token and userinfo) with every
+//! release calls: `directory::release::released_now` (OIDC ID token and userinfo) with every
 //! scope the client is registered for, and `services::attributes::release` (the SAML
 //! assertion). Only the session's level is not known outside a login.
 
@@ -92,40 +92,54 @@ async fn preview_get(
         .filter(|p| !p.protected_identity || access.sees_protected)
         .ok_or_else(no_person)?;
     let now = admin.now();
-    let details = directory::details(
-        &admin.db,
-        &admin.config.directory,
-        person,
-        directory::roles::day_of(now),
-    )
-    .await?;
+    let shown = (
+        person.id.clone(),
+        person.username.clone(),
+        person.display_name(),
+        person.protected_identity,
+    );
     let mut scopes = String::new();
     let rows: Vec<Row> = match &service {
         Service::Oidc(c) => {
             scopes = c.scopes.join(" ");
-            release::release(&details, &c.scopes, &c.release)
-                .into_iter()
-                .map(|(claim, v)| {
-                    let g = release::claim_reveals(&claim);
-                    let mut values = strings(&v);
-                    if g.sensitive() {
-                        values = values.iter().map(|c| mask(c)).collect();
-                    }
-                    Row {
-                        name: claim,
-                        group: group_title(g),
-                        sensitive: g.sensitive(),
-                        values,
-                        depends_on_login: false,
-                    }
-                })
-                .collect()
+            release::released_now(
+                &admin.db,
+                &admin.config.directory,
+                person,
+                &c.scopes,
+                &c.release,
+                now,
+            )
+            .await?
+            .into_iter()
+            .map(|(claim, v)| {
+                let g = release::claim_reveals(&claim);
+                let mut values = strings(&v);
+                if g.sensitive() {
+                    values = values.iter().map(|c| mask(c)).collect();
+                }
+                Row {
+                    name: claim,
+                    group: group_title(g),
+                    sensitive: g.sensitive(),
+                    values,
+                    depends_on_login: false,
+                }
+            })
+            .collect()
         }
         Service::Saml(s) => {
             let sp = s.load(now).map_err(|e| {
                 tracing::error!(error = %e, "stored SP metadata unreadable");
                 WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "error.internal")
             })?;
+            let details = directory::details(
+                &admin.db,
+                &admin.config.directory,
+                person,
+                directory::roles::day_of(now),
+            )
+            .await?;
             let scope = admin.config.saml_scope();
             let subject = attributes::Subject {
                 details: &details,
@@ -164,12 +178,12 @@ async fn preview_get(
             rows
         }
     };
-    let p = &details.person;
+    let (person_id, username, person_name, protected) = shown;
     audit::viewed(
         &admin.db,
         &access,
         "service.release_previewed",
-        &format!("{} person:{}", service.target(), p.id),
+        &format!("{} person:{person_id}", service.target()),
         now,
     )
     .await?;
@@ -178,9 +192,9 @@ async fn preview_get(
         frame: Frame::new(lang, &access, "services"),
         name: service.name().to_string(),
         release_page: format!("{}?{}", paths::ADMIN_RELEASE, service.query()),
-        person: p.username.clone(),
-        person_name: p.display_name(),
-        protected: p.protected_identity,
+        person: username,
+        person_name,
+        protected,
         scopes,
         rows,
     })
