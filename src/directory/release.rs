@@ -4,7 +4,8 @@
 //! (2) the relying party's release list names it. The civic number is never released for a
 //! person with a protected identity (skyddad identitet), whatever the list says.
 
-use super::PersonDetails;
+use super::{DirectoryError, Person, PersonDetails};
+use crate::storage::Db;
 use serde_json::{Map, Value, json};
 
 /// The claim carrying the personnummer, as named by the Swedish OIDC profile.
@@ -48,8 +49,77 @@ pub fn ordinary_claims() -> Vec<String> {
         .collect()
 }
 
+/// What a released claim or attribute reveals about a person: how the admin UI groups a
+/// relying party's release list. The civic number is a group of its own: it is sensitive,
+/// and never released for a protected identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reveals {
+    Identity,
+    School,
+    Contact,
+    CivicNumber,
+}
+
+impl Reveals {
+    pub const ALL: [Reveals; 4] = [
+        Reveals::Identity,
+        Reveals::School,
+        Reveals::Contact,
+        Reveals::CivicNumber,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reveals::Identity => "identity",
+            Reveals::School => "school",
+            Reveals::Contact => "contact",
+            Reveals::CivicNumber => "civic_number",
+        }
+    }
+
+    pub fn sensitive(self) -> bool {
+        self == Reveals::CivicNumber
+    }
+}
+
+/// What a claim of `known_claims` reveals.
+pub fn claim_reveals(claim: &str) -> Reveals {
+    match claim {
+        "email" | "email_verified" => Reveals::Contact,
+        "school_unit_codes"
+        | "groups"
+        | "school_grades"
+        | "eduperson_entitlement"
+        | "guardian_of" => Reveals::School,
+        CIVIC_NO_CLAIM => Reveals::CivicNumber,
+        _ => Reveals::Identity,
+    }
+}
+
+/// The scope that asks for a claim of `known_claims`.
+pub fn scope_of(claim: &str) -> Option<&'static str> {
+    CLAIM_SCOPES
+        .into_iter()
+        .find(|s| claims_for_scope(s).contains(&claim))
+}
+
 /// The scopes Portvakt understands (besides `openid` and `offline_access`).
 pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "school", CIVIC_NO_SCOPE];
+
+/// What `person` releases now to a relying party whose release list is `allowed`, for
+/// `scopes`: the person's details as of today, then `release`. The ID token and userinfo
+/// (`oidc::tokens`) and the admin preview both call this.
+pub async fn released_now(
+    db: &Db,
+    cfg: &crate::config::DirectoryConfig,
+    person: Person,
+    scopes: &[String],
+    allowed: &[String],
+    now: i64,
+) -> Result<Map<String, Value>, DirectoryError> {
+    let details = super::details(db, cfg, person, super::roles::day_of(now)).await?;
+    Ok(release(&details, scopes, allowed))
+}
 
 /// Builds the released claims for `scopes` under the relying party's `allowed` list.
 pub fn release(
@@ -149,6 +219,18 @@ mod tests {
         let c = ordinary_claims();
         assert!(c.contains(&"roles".to_string()) && c.contains(&"email".to_string()));
         assert!(!c.iter().any(|x| x == CIVIC_NO_CLAIM));
+    }
+
+    #[test]
+    fn every_claim_has_one_group_and_only_the_civic_number_is_sensitive() {
+        for c in known_claims() {
+            let g = claim_reveals(c);
+            assert_eq!(g.sensitive(), c == CIVIC_NO_CLAIM, "{c}");
+            assert!(scope_of(c).is_some(), "{c}");
+        }
+        assert_eq!(claim_reveals("email"), Reveals::Contact);
+        assert_eq!(claim_reveals("groups"), Reveals::School);
+        assert_eq!(claim_reveals("given_name"), Reveals::Identity);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! logout tokens (Back-Channel Logout §2.4). Subjects are pairwise by default.
 
 use super::{GrantData, OidcError, Op, client::Client};
-use crate::directory::{self, release};
+use crate::directory::release;
 use crate::keys::{Alg, kek};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
@@ -144,14 +144,15 @@ pub async fn released_claims(
         .await?
         .filter(|p| p.active)
         .ok_or_else(|| OidcError::InvalidGrant("the person is no longer active".into()))?;
-    let details = directory::details(
+    Ok(release::released_now(
         &op.db,
         &op.config.directory,
         person,
-        directory::roles::day_of(now),
+        scope,
+        &client.record.release,
+        now,
     )
-    .await?;
-    Ok(release::release(&details, scope, &client.record.release))
+    .await?)
 }
 
 /// Builds and signs an ID token, and writes the release record. The nonce is the grant's

@@ -2,8 +2,9 @@
 //! (specs/skolfederation.md §4), with `urn:oid:` names, NameFormat uri and FriendlyName.
 //! Values come from the directory; nothing is released that the SP's policy does not name.
 
-use crate::authn::Session;
 use crate::directory::PersonDetails;
+use crate::directory::release::Reveals;
+use crate::services::saml_sp::Sp;
 use crate::xmlsec::xml::esc;
 use std::collections::BTreeMap;
 
@@ -55,11 +56,39 @@ fn name_of<'a>(
     }
 }
 
+/// What an attribute of the catalogue reveals (the admin UI's grouping of a release list).
+pub fn reveals(friendly: &str) -> Reveals {
+    match friendly {
+        "mail" => Reveals::Contact,
+        "eduPersonEntitlement" | "sisSchoolUnitCode" | "sisSchoolGrade" | "sisLegalGuardianFor" => {
+            Reveals::School
+        }
+        "norEduPersonNIN" => Reveals::CivicNumber,
+        _ => Reveals::Identity,
+    }
+}
+
+/// The attribute whose value is the login's level (the session's acr), not the person's.
+pub const ASSURANCE: &str = "eduPersonAssurance";
+
 /// Everything needed to compute attribute values.
 pub struct Subject<'a> {
     pub details: &'a PersonDetails,
-    pub session: &'a Session,
+    /// The session's level (`Session::acr`); None outside a login (the admin preview), when
+    /// `eduPersonAssurance` has no value.
+    pub acr: Option<&'a str>,
     pub scope: &'a str,
+}
+
+/// What `sp` receives about the subject: the attributes its policy releases (narrowed by
+/// its metadata), in order, each with its values; attributes without a value are left out.
+/// The SSO answer and the admin preview both call this.
+pub fn release(sp: &Sp, s: &Subject) -> Vec<(&'static str, Vec<String>)> {
+    sp.released(canonical)
+        .into_iter()
+        .map(|a| (a, values(a, s)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
 }
 
 /// The values of one attribute (empty: not sent).
@@ -78,7 +107,7 @@ pub fn values(friendly: &str, s: &Subject) -> Vec<String> {
         "eduPersonPrincipalName" => one(&p.eppn),
         "eduPersonAffiliation" => affs.iter().map(|a| a.to_string()).collect(),
         "eduPersonScopedAffiliation" => affs.iter().map(|a| format!("{a}@{}", s.scope)).collect(),
-        "eduPersonAssurance" => one(&s.session.acr),
+        ASSURANCE => s.acr.map(one).unwrap_or_default(),
         "givenName" => one(&p.given_name),
         "sn" => one(&p.family_name),
         "displayName" => one(&p.display_name()),
@@ -99,13 +128,12 @@ pub fn values(friendly: &str, s: &Subject) -> Vec<String> {
 
 /// The AttributeStatement for the released attributes, or "" when nothing is released
 /// (an empty AttributeStatement is invalid).
-pub fn statement(released: &[&str], s: &Subject, overrides: &BTreeMap<String, String>) -> String {
+pub fn statement(
+    released: &[(&'static str, Vec<String>)],
+    overrides: &BTreeMap<String, String>,
+) -> String {
     let mut out = String::new();
-    for friendly in released {
-        let vals = values(friendly, s);
-        if vals.is_empty() {
-            continue;
-        }
+    for (friendly, vals) in released {
         let (name, format) = name_of(friendly, overrides);
         out.push_str(&format!(
             r#"<saml:Attribute Name="{}" NameFormat="{format}" FriendlyName="{}">"#,
@@ -114,7 +142,7 @@ pub fn statement(released: &[&str], s: &Subject, overrides: &BTreeMap<String, St
         ));
         for v in vals {
             out.push_str(r#"<saml:AttributeValue xsi:type="xs:string">"#);
-            out.push_str(&esc(&v));
+            out.push_str(&esc(v));
             out.push_str("</saml:AttributeValue>");
         }
         out.push_str("</saml:Attribute>");
@@ -137,6 +165,15 @@ mod tests {
         assert_eq!(canonical("sisSchoolUnitCode"), Some("sisSchoolUnitCode"));
         assert_eq!(canonical(""), None);
         assert_eq!(canonical("role"), None);
+    }
+
+    #[test]
+    fn every_attribute_has_a_group_and_only_the_civic_number_is_sensitive() {
+        for (f, _) in CATALOGUE {
+            assert_eq!(reveals(f).sensitive(), f == "norEduPersonNIN", "{f}");
+        }
+        assert_eq!(reveals("mail"), Reveals::Contact);
+        assert_eq!(reveals("sisSchoolGrade"), Reveals::School);
     }
 
     #[test]

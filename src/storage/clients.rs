@@ -1,7 +1,7 @@
 //! relying_parties rows for OpenID Connect clients. SAML SPs share the table later
 //! (protocol = 'saml').
 
-use super::{Db, LoginPolicy, Result, affected, json_list, on_conflict, parse_list};
+use super::{Db, LoginPolicy, Result, Tx, affected, json_list, on_conflict, parse_list};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -145,17 +145,54 @@ pub async fn remove(db: &Db, client_id: &str) -> Result<bool> {
     Ok(affected(r) == 1)
 }
 
+const SET_LOGIN: &str = "UPDATE relying_parties SET allowed_methods = $2, min_level = $3, \
+                         updated_at = $4 WHERE id = $1 AND protocol = 'oidc'";
+
 /// Sets an OIDC client's login policy alone; false when there is no such client.
 pub async fn set_login(db: &Db, client_id: &str, login: &LoginPolicy, now: i64) -> Result<bool> {
+    let r = sqlx::query(SET_LOGIN)
+        .bind(client_id)
+        .bind(json_list(&login.allowed_methods))
+        .bind(&login.min_level)
+        .bind(now)
+        .execute(db.writer())
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// `set_login` inside a caller's transaction (an admin change with its audit event).
+pub async fn set_login_in(
+    tx: &mut Tx,
+    client_id: &str,
+    login: &LoginPolicy,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query(SET_LOGIN)
+        .bind(client_id)
+        .bind(json_list(&login.allowed_methods))
+        .bind(&login.min_level)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Sets an OIDC client's release list alone, inside a caller's transaction; false when there
+/// is no such client.
+pub async fn set_release_in(
+    tx: &mut Tx,
+    client_id: &str,
+    release: &[String],
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE relying_parties SET allowed_methods = $2, min_level = $3, updated_at = $4 \
+        "UPDATE relying_parties SET release_claims = $2, updated_at = $3 \
          WHERE id = $1 AND protocol = 'oidc'",
     )
     .bind(client_id)
-    .bind(json_list(&login.allowed_methods))
-    .bind(&login.min_level)
+    .bind(json_list(release))
     .bind(now)
-    .execute(db.writer())
+    .execute(tx.conn())
     .await?;
     Ok(r.rows_affected() > 0)
 }

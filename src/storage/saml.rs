@@ -385,15 +385,49 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
 
 /// Sets a SAML SP's login policy alone; false when there is no such SP.
 pub async fn set_login(db: &Db, entity_id: &str, login: &LoginPolicy, now: i64) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE saml_sps SET allowed_methods = $2, min_level = $3, updated_at = $4 \
-         WHERE entity_id = $1",
-    )
-    .bind(entity_id)
-    .bind(json_list(&login.allowed_methods))
-    .bind(&login.min_level)
-    .bind(now)
-    .execute(db.writer())
-    .await?;
+    let r = sqlx::query(SET_LOGIN)
+        .bind(entity_id)
+        .bind(json_list(&login.allowed_methods))
+        .bind(&login.min_level)
+        .bind(now)
+        .execute(db.writer())
+        .await?;
     Ok(r.rows_affected() > 0)
+}
+
+const SET_LOGIN: &str = "UPDATE saml_sps SET allowed_methods = $2, min_level = $3, updated_at = $4 \
+                         WHERE entity_id = $1";
+
+/// `set_login` inside a caller's transaction (an admin change with its audit event).
+pub async fn set_login_in(
+    tx: &mut super::Tx,
+    entity_id: &str,
+    login: &LoginPolicy,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query(SET_LOGIN)
+        .bind(entity_id)
+        .bind(json_list(&login.allowed_methods))
+        .bind(&login.min_level)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Replaces an SP's policy (the JSON; not its login policy, which has columns of its own)
+/// inside a caller's transaction; false if it is not registered.
+pub async fn set_policy_in(
+    tx: &mut super::Tx,
+    entity_id: &str,
+    policy: &Policy,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE saml_sps SET policy = $2, updated_at = $3 WHERE entity_id = $1")
+        .bind(entity_id)
+        .bind(policy_json(policy))
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(affected(r) == 1)
 }

@@ -102,21 +102,19 @@ pub async fn answer(
         )
         .await;
     };
-    let released = sp.released(attributes::canonical);
     let scope = idp.config.saml_scope();
-    let subject_attrs = attributes::Subject {
-        details: &details,
-        session,
-        scope: &scope,
-    };
-    let attrs = attributes::statement(&released, &subject_attrs, &idp.config.saml.attribute_names);
+    let released = attributes::release(
+        sp,
+        &attributes::Subject {
+            details: &details,
+            acr: Some(&session.acr),
+            scope: &scope,
+        },
+    );
+    let attrs = attributes::statement(&released, &idp.config.saml.attribute_names);
     // What this SP learns about the person, recorded as every issuance is (the attributes
     // actually sent, by FriendlyName).
-    let sent: Vec<String> = released
-        .iter()
-        .filter(|a| !attributes::values(a, &subject_attrs).is_empty())
-        .map(|a| a.to_string())
-        .collect();
+    let sent: Vec<String> = released.iter().map(|(a, _)| a.to_string()).collect();
     crate::storage::records::insert_release(
         &idp.db,
         &details.person.id,
