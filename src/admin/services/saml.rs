@@ -200,6 +200,8 @@ async fn settings_post(
 
 #[derive(serde::Deserialize)]
 struct ActionForm {
+    /// Missing is refused by the CSRF check (403), not by the form's parser.
+    #[serde(default)]
     csrf: String,
     id: String,
 }
