@@ -35,7 +35,9 @@ fn unescape(s: &str) -> String {
             "gt" => Some('>'),
             "amp" => Some('&'),
             "quot" => Some('"'),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -126,22 +128,36 @@ async fn the_preview_shows_the_metadata_and_saves_nothing_then_save_registers_an
         "Valfritt",
         "nameid-format:persistent",
     ] {
-        assert!(p.body.contains(shown), "the preview shows {shown}: {}", p.body);
+        assert!(
+            p.body.contains(shown),
+            "the preview shows {shown}: {}",
+            p.body
+        );
     }
     // The TestSp's certificate expires in 30 days: flagged.
     assert!(p.body.contains("Går snart ut"), "{}", p.body);
-    assert!(registered(&app, &sp.entity_id).await.is_none(), "nothing saved by the preview");
+    assert!(
+        registered(&app, &sp.entity_id).await.is_none(),
+        "nothing saved by the preview"
+    );
 
     let r = register_via_form(
         &app,
         &b,
         &md,
-        &[("name_id_format", "persistent"), ("name_id_source", ""), ("sign_response", "on")],
+        &[
+            ("name_id_format", "persistent"),
+            ("name_id_source", ""),
+            ("sign_response", "on"),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let to = r.location.unwrap();
-    assert!(to.contains("/admin/services/saml?id=") && to.contains("done=added"), "{to}");
+    assert!(
+        to.contains("/admin/services/saml?id=") && to.contains("done=added"),
+        "{to}"
+    );
     let rec = registered(&app, &sp.entity_id).await.expect("registered");
     assert!(rec.policy.sign_response && !rec.policy.idp_initiated);
     assert!(rec.policy.release.is_empty(), "releases nothing by default");
@@ -153,11 +169,22 @@ async fn the_preview_shows_the_metadata_and_saves_nothing_then_save_registers_an
     assert_eq!(event["target"], sp.entity_id.as_str());
     assert_eq!(event["after"]["sign_response"], true);
     let page = b
-        .get(&if to.starts_with("http") { to.clone() } else { app.url(&to) })
+        .get(&if to.starts_with("http") {
+            to.clone()
+        } else {
+            app.url(&to)
+        })
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Tjänsten är registrerad"), "{}", page.body);
-    assert!(page.body.contains(&format!("/admin/services/release?protocol=saml&amp;id={}", enc(&sp.entity_id))));
+    assert!(
+        page.body.contains("Tjänsten är registrerad"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!(
+        "/admin/services/release?protocol=saml&amp;id={}",
+        enc(&sp.entity_id)
+    )));
 
     // Registered once only.
     let again = preview(&app, &b, &md).await;
@@ -168,7 +195,10 @@ async fn the_preview_shows_the_metadata_and_saves_nothing_then_save_registers_an
     let subject = sp
         .log_in(&app, &app.browser(), Some(("elev.saml", PASSWORD)))
         .await;
-    assert_eq!(subject.format, "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
+    assert_eq!(
+        subject.format,
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    );
 }
 
 #[tokio::test]
@@ -179,36 +209,59 @@ async fn bad_metadata_is_refused_on_the_form_with_a_message() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("inte giltig SAML-metadata"), "{}", r.body);
     assert!(r.body.contains("aria-invalid=\"true\""));
-    assert!(unescape(&r.body).contains("><x/></textarea>"), "what was pasted is kept");
+    assert!(
+        unescape(&r.body).contains("><x/></textarea>"),
+        "what was pasted is kept"
+    );
     let sp = TestSp::new("https://bad.example.se");
     let no_post = sp.metadata().replace("bindings:HTTP-POST", "bindings:PAOS");
     let r = preview(&app, &b, &no_post).await;
     assert_eq!(r.status, 400);
-    assert!(r.body.contains("HTTP-POST"), "the parser's reason: {}", r.body);
+    assert!(
+        r.body.contains("HTTP-POST"),
+        "the parser's reason: {}",
+        r.body
+    );
     // Nothing, or two sources at once.
     let c = csrf_of(&app, &b).await;
-    let r = b.post(&app.url(NEW), &[("csrf", &c), ("step", "preview")]).await;
+    let r = b
+        .post(&app.url(NEW), &[("csrf", &c), ("step", "preview")])
+        .await;
     assert_eq!(r.status, 400);
     let r = b
         .post(
             &app.url(NEW),
-            &[("csrf", &c), ("metadata", &sp.metadata()), ("url", "https://x.example.se/md")],
+            &[
+                ("csrf", &c),
+                ("metadata", &sp.metadata()),
+                ("url", "https://x.example.se/md"),
+            ],
         )
         .await;
     assert_eq!(r.status, 400);
     // A URL must be http(s): the server's files are not metadata.
-    let r = b.post(&app.url(NEW), &[("csrf", &c), ("url", "/etc/passwd")]).await;
+    let r = b
+        .post(&app.url(NEW), &[("csrf", &c), ("url", "/etc/passwd")])
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("https://"), "{}", r.body);
     // The save re-validates what the browser sends back.
     let r = b
-        .post(&app.url(NEW), &[("csrf", &c), ("step", "save"), ("document", &no_post)])
+        .post(
+            &app.url(NEW),
+            &[("csrf", &c), ("step", "save"), ("document", &no_post)],
+        )
         .await;
     assert_eq!(r.status, 400);
     let r = b
         .post(
             &app.url(NEW),
-            &[("csrf", &c), ("step", "save"), ("document", &sp.metadata()), ("name_id_format", "emailAddress")],
+            &[
+                ("csrf", &c),
+                ("step", "save"),
+                ("document", &sp.metadata()),
+                ("name_id_format", "emailAddress"),
+            ],
         )
         .await;
     assert_eq!(r.status, 400, "emailAddress needs a source");
@@ -241,25 +294,40 @@ async fn an_sp_from_a_url_is_fetched_previewed_saved_and_refreshed() {
     let (url, served) = metadata_server(sp.metadata()).await;
     let c = csrf_of(&app, &b).await;
     let p = b
-        .post(&app.url(NEW), &[("csrf", &c), ("step", "preview"), ("url", &url)])
+        .post(
+            &app.url(NEW),
+            &[("csrf", &c), ("step", "preview"), ("url", &url)],
+        )
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(p.body.contains(&sp.entity_id));
     assert!(registered(&app, &sp.entity_id).await.is_none());
     let r = b
-        .post(&app.url(NEW), &[("csrf", &c), ("step", "save"), ("url", &url)])
+        .post(
+            &app.url(NEW),
+            &[("csrf", &c), ("step", "save"), ("url", &url)],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let rec = registered(&app, &sp.entity_id).await.unwrap();
     assert_eq!(rec.metadata_url.as_deref(), Some(url.as_str()));
     let page = b.get(&sp_page(&app, &sp.entity_id)).await;
-    assert!(page.body.contains(&url) && page.body.contains("Ingen ändring registrerad"), "{}", page.body);
+    assert!(
+        page.body.contains(&url) && page.body.contains("Ingen ändring registrerad"),
+        "{}",
+        page.body
+    );
 
     // The SP moves its ACS; "fetch now" takes it and records the change.
-    *served.lock().unwrap() = sp.metadata().replace(&format!("{}/second", sp.acs), "https://url.example.se/acs3");
+    *served.lock().unwrap() = sp
+        .metadata()
+        .replace(&format!("{}/second", sp.acs), "https://url.example.se/acs3");
     app.clock.advance(60);
     let r = b
-        .post(&app.url("/admin/services/saml/refresh"), &[("csrf", &c), ("id", &sp.entity_id)])
+        .post(
+            &app.url("/admin/services/saml/refresh"),
+            &[("csrf", &c), ("id", &sp.entity_id)],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let rec = registered(&app, &sp.entity_id).await.unwrap();
@@ -271,11 +339,20 @@ async fn an_sp_from_a_url_is_fetched_previewed_saved_and_refreshed() {
     // A refresh that fails keeps the metadata and says why.
     *served.lock().unwrap() = "<broken".into();
     let r = b
-        .post(&app.url("/admin/services/saml/refresh"), &[("csrf", &c), ("id", &sp.entity_id)])
+        .post(
+            &app.url("/admin/services/saml/refresh"),
+            &[("csrf", &c), ("id", &sp.entity_id)],
+        )
         .await;
     assert_eq!(r.status, 502, "{}", r.body);
     assert!(r.body.contains("inte giltig SAML-metadata"), "{}", r.body);
-    assert!(registered(&app, &sp.entity_id).await.unwrap().metadata.contains("/acs3"));
+    assert!(
+        registered(&app, &sp.entity_id)
+            .await
+            .unwrap()
+            .metadata
+            .contains("/acs3")
+    );
 }
 
 #[tokio::test]
@@ -286,7 +363,9 @@ async fn metadata_can_be_uploaded_as_a_file() {
     let c = csrf_of(&app, &b).await;
     let boundary = "----portvakt-test-boundary";
     let part = |name: &str, value: &str| {
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
     };
     let body = format!(
         "{}{}{}--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"sp.xml\"\r\nContent-Type: text/xml\r\n\r\n{}\r\n{}{}--{boundary}--\r\n",
@@ -309,14 +388,20 @@ async fn metadata_can_be_uploaded_as_a_file() {
         .client()
         .post(app.url(NEW))
         .header("cookie", cookies)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(body)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
-    assert!(text.contains(&sp.entity_id) && text.contains(&sp.acs), "{text}");
+    assert!(
+        text.contains(&sp.entity_id) && text.contains(&sp.acs),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -330,13 +415,21 @@ async fn settings_take_effect_at_the_next_login() {
     let r = app.browser().get(&init).await;
     assert_eq!(r.status, 303, "IdP-initiated goes to login: {}", r.body);
     let page = b.get(&sp_page(&app, &sp.entity_id)).await;
-    assert!(page.body.contains("id=\"idp_initiated\" name=\"idp_initiated\" value=\"on\" checked"));
+    assert!(
+        page.body
+            .contains("id=\"idp_initiated\" name=\"idp_initiated\" value=\"on\" checked")
+    );
     let c = csrf(&page.body);
     // Turned off (the checkbox not sent), NameID persistent.
     let r = b
         .post(
             &app.url("/admin/services/saml"),
-            &[("csrf", &c), ("id", &sp.entity_id), ("name_id_format", "persistent"), ("name_id_source", "")],
+            &[
+                ("csrf", &c),
+                ("id", &sp.entity_id),
+                ("name_id_format", "persistent"),
+                ("name_id_source", ""),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -349,16 +442,32 @@ async fn settings_take_effect_at_the_next_login() {
     let r = b
         .post(
             &app.url("/admin/services/saml"),
-            &[("csrf", &c), ("id", &sp.entity_id), ("name_id_format", "emailAddress"), ("idp_initiated", "on")],
+            &[
+                ("csrf", &c),
+                ("id", &sp.entity_id),
+                ("name_id_format", "emailAddress"),
+                ("idp_initiated", "on"),
+            ],
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("aria-invalid=\"true\""));
-    assert!(!registered(&app, &sp.entity_id).await.unwrap().policy.idp_initiated);
+    assert!(
+        !registered(&app, &sp.entity_id)
+            .await
+            .unwrap()
+            .policy
+            .idp_initiated
+    );
     let r = b
         .post(
             &app.url("/admin/services/saml"),
-            &[("csrf", &c), ("id", &sp.entity_id), ("name_id_format", "emailAddress"), ("name_id_source", "mail")],
+            &[
+                ("csrf", &c),
+                ("id", &sp.entity_id),
+                ("name_id_format", "emailAddress"),
+                ("name_id_source", "mail"),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -375,12 +484,21 @@ async fn a_disabled_sp_gets_a_page_not_a_response_until_it_is_enabled() {
     sp.register(&app, &["--idp-initiated"]);
     let c = csrf_of(&app, &b).await;
     let r = b
-        .post(&app.url("/admin/services/saml/disable"), &[("csrf", &c), ("id", &sp.entity_id)])
+        .post(
+            &app.url("/admin/services/saml/disable"),
+            &[("csrf", &c), ("id", &sp.entity_id)],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(registered(&app, &sp.entity_id).await.unwrap().disabled);
     let event = audited(&app, "service.saml.disabled").await;
-    assert_eq!((event["before"]["disabled"].clone(), event["after"]["disabled"].clone()), (false.into(), true.into()));
+    assert_eq!(
+        (
+            event["before"]["disabled"].clone(),
+            event["after"]["disabled"].clone()
+        ),
+        (false.into(), true.into())
+    );
     let page = b.get(&sp_page(&app, &sp.entity_id)).await;
     assert!(page.body.contains("Avstängd"), "{}", page.body);
 
@@ -391,21 +509,49 @@ async fn a_disabled_sp_gets_a_page_not_a_response_until_it_is_enabled() {
     };
     let fresh = app.browser();
     let req = sp.authn_request(&app, &fresh_id(), "", "");
-    refused(&fresh.get(&sp.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None)).await);
-    refused(&post_request(&fresh, &app, &sp.authn_request(&app, &fresh_id(), "", ""), None).await);
-    refused(&fresh.get(&app.url(&format!("/saml/idp-init?sp={}", enc(&sp.entity_id)))).await);
+    refused(
+        &fresh
+            .get(&sp.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None))
+            .await,
+    );
+    refused(
+        &post_request(
+            &fresh,
+            &app,
+            &sp.authn_request(&app, &fresh_id(), "", ""),
+            None,
+        )
+        .await,
+    );
+    refused(
+        &fresh
+            .get(&app.url(&format!("/saml/idp-init?sp={}", enc(&sp.entity_id))))
+            .await,
+    );
     // English too.
     let en = fresh
-        .get(&format!("{}&lang=en", sp.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &sp.authn_request(&app, &fresh_id(), "", ""), None)))
+        .get(&format!(
+            "{}&lang=en",
+            sp.redirect_url(
+                &app.url("/saml/sso"),
+                "SAMLRequest",
+                &sp.authn_request(&app, &fresh_id(), "", ""),
+                None
+            )
+        ))
         .await;
     assert!(en.body.contains("temporarily disabled"), "{}", en.body);
 
     let r = b
-        .post(&app.url("/admin/services/saml/enable"), &[("csrf", &c), ("id", &sp.entity_id)])
+        .post(
+            &app.url("/admin/services/saml/enable"),
+            &[("csrf", &c), ("id", &sp.entity_id)],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     audited(&app, "service.saml.enabled").await;
-    sp.log_in(&app, &app.browser(), Some(("elev.off", PASSWORD))).await;
+    sp.log_in(&app, &app.browser(), Some(("elev.off", PASSWORD)))
+        .await;
 }
 
 #[tokio::test]
@@ -415,13 +561,22 @@ async fn removing_asks_first_then_removes_and_audits() {
     let sp = TestSp::new("https://gone.example.se");
     sp.register(&app, &[]);
     let page = b.get(&sp_page(&app, &sp.entity_id)).await;
-    assert!(page.body.contains(&format!("/admin/services/saml/remove?id={}", enc(&sp.entity_id))));
+    assert!(page.body.contains(&format!(
+        "/admin/services/saml/remove?id={}",
+        enc(&sp.entity_id)
+    )));
     let confirm = b
-        .get(&app.url(&format!("/admin/services/saml/remove?id={}", enc(&sp.entity_id))))
+        .get(&app.url(&format!(
+            "/admin/services/saml/remove?id={}",
+            enc(&sp.entity_id)
+        )))
         .await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
     assert!(confirm.body.contains(&sp.entity_id));
-    assert!(registered(&app, &sp.entity_id).await.is_some(), "the GET removes nothing");
+    assert!(
+        registered(&app, &sp.entity_id).await.is_some(),
+        "the GET removes nothing"
+    );
     let r = b
         .post(
             &app.url("/admin/services/saml/remove"),
@@ -437,20 +592,47 @@ async fn removing_asks_first_then_removes_and_audits() {
 }
 
 /// Every POST of the area, for an SP registered from a URL: (path, form).
-fn every_post<'a>(entity_id: &'a str, md: &'a str, csrf: &'a str) -> Vec<(&'static str, Vec<(&'static str, &'a str)>)> {
+fn every_post<'a>(
+    entity_id: &'a str,
+    md: &'a str,
+    csrf: &'a str,
+) -> Vec<(&'static str, Vec<(&'static str, &'a str)>)> {
     vec![
-        (NEW, vec![("csrf", csrf), ("step", "preview"), ("metadata", md)]),
-        (NEW, vec![("csrf", csrf), ("step", "save"), ("document", md)]),
-        ("/admin/services/saml", vec![("csrf", csrf), ("id", entity_id), ("idp_initiated", "on")]),
-        ("/admin/services/saml/refresh", vec![("csrf", csrf), ("id", entity_id)]),
-        ("/admin/services/saml/disable", vec![("csrf", csrf), ("id", entity_id)]),
-        ("/admin/services/saml/enable", vec![("csrf", csrf), ("id", entity_id)]),
-        ("/admin/services/saml/remove", vec![("csrf", csrf), ("id", entity_id)]),
+        (
+            NEW,
+            vec![("csrf", csrf), ("step", "preview"), ("metadata", md)],
+        ),
+        (
+            NEW,
+            vec![("csrf", csrf), ("step", "save"), ("document", md)],
+        ),
+        (
+            "/admin/services/saml",
+            vec![("csrf", csrf), ("id", entity_id), ("idp_initiated", "on")],
+        ),
+        (
+            "/admin/services/saml/refresh",
+            vec![("csrf", csrf), ("id", entity_id)],
+        ),
+        (
+            "/admin/services/saml/disable",
+            vec![("csrf", csrf), ("id", entity_id)],
+        ),
+        (
+            "/admin/services/saml/enable",
+            vec![("csrf", csrf), ("id", entity_id)],
+        ),
+        (
+            "/admin/services/saml/remove",
+            vec![("csrf", csrf), ("id", entity_id)],
+        ),
     ]
 }
 
 async fn unchanged(app: &TestApp, sp: &TestSp, other: &TestSp, events: usize) {
-    let rec = registered(app, &sp.entity_id).await.expect("still registered");
+    let rec = registered(app, &sp.entity_id)
+        .await
+        .expect("still registered");
     assert!(!rec.disabled && !rec.policy.idp_initiated);
     assert!(registered(app, &other.entity_id).await.is_none());
     let n = storage::records::recent_audit(&app.db, 1000)
@@ -469,7 +651,12 @@ async fn a_readonly_admin_and_a_forged_csrf_token_change_nothing() {
     let (url, _served) = metadata_server(sp.metadata()).await;
     let b = admin_browser(&app, "adm", &["admin"]).await;
     let c = csrf_of(&app, &b).await;
-    let r = b.post(&app.url(NEW), &[("csrf", &c), ("step", "save"), ("url", &url)]).await;
+    let r = b
+        .post(
+            &app.url(NEW),
+            &[("csrf", &c), ("step", "save"), ("url", &url)],
+        )
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let other = TestSp::new("https://new.example.se");
     let other_md = other.metadata();
@@ -477,7 +664,10 @@ async fn a_readonly_admin_and_a_forged_csrf_token_change_nothing() {
     let reader = admin_browser(&app, "reader", &["admin-readonly"]).await;
     let page = reader.get(&sp_page(&app, &sp.entity_id)).await;
     assert_eq!(page.status, 200, "a reader sees the SP: {}", page.body);
-    assert!(!page.body.contains("/admin/services/saml/disable"), "no buttons for a reader");
+    assert!(
+        !page.body.contains("/admin/services/saml/disable"),
+        "no buttons for a reader"
+    );
     let reader_csrf = csrf(&page.body);
     for (path, form) in every_post(&sp.entity_id, &other_md, &reader_csrf) {
         let r = reader.post(&app.url(path), &form).await;
@@ -489,7 +679,10 @@ async fn a_readonly_admin_and_a_forged_csrf_token_change_nothing() {
         assert_eq!(r.status, 403, "{path} with a forged token: {}", r.body);
     }
     let no_token = b
-        .post(&app.url("/admin/services/saml/disable"), &[("id", sp.entity_id.as_str())])
+        .post(
+            &app.url("/admin/services/saml/disable"),
+            &[("id", sp.entity_id.as_str())],
+        )
         .await;
     assert_eq!(no_token.status, 403, "{}", no_token.body);
     unchanged(&app, &sp, &other, 1).await;
@@ -552,7 +745,9 @@ async fn an_admin_registers_an_sp_in_chromium_and_a_login_at_it_works() {
     browser.click(&submit).await;
     wait_for_text(&browser, "Granska innan du sparar").await;
     assert!(registered(&app, &sp.entity_id).await.is_none());
-    browser.assert_accessible("the preview of an SP's metadata").await;
+    browser
+        .assert_accessible("the preview of an SP's metadata")
+        .await;
     browser
         .screenshot(&super::browser::screenshot_path("admin-saml-preview"))
         .await;
@@ -569,9 +764,14 @@ async fn an_admin_registers_an_sp_in_chromium_and_a_login_at_it_works() {
     browser
         .screenshot(&super::browser::screenshot_path("admin-saml-sp"))
         .await;
-    let confirm = app.url(&format!("/admin/services/saml/remove?id={}", enc(&sp.entity_id)));
+    let confirm = app.url(&format!(
+        "/admin/services/saml/remove?id={}",
+        enc(&sp.entity_id)
+    ));
     browser.goto(&confirm).await;
-    browser.assert_accessible("the removal's confirmation").await;
+    browser
+        .assert_accessible("the removal's confirmation")
+        .await;
 
     // The admin's SSO session answers the SP at once: the response reaches its ACS.
     let req = sp.authn_request(&app, "_chrome-saml", "", "");
