@@ -483,6 +483,13 @@ async fn a_disabled_sp_gets_a_page_not_a_response_until_it_is_enabled() {
     let sp = TestSp::new("https://off.example.se");
     sp.register(&app, &["--idp-initiated"]);
     let c = csrf_of(&app, &b).await;
+    // A login already under way when the SP is disabled ends on the page too.
+    let midway = app.browser();
+    let req = sp.authn_request(&app, &fresh_id(), "", "");
+    let first = midway
+        .get(&sp.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None))
+        .await;
+    assert_eq!(first.status, 303, "{}", first.body);
     let r = b
         .post(
             &app.url("/admin/services/saml/disable"),
@@ -501,6 +508,9 @@ async fn a_disabled_sp_gets_a_page_not_a_response_until_it_is_enabled() {
     );
     let page = b.get(&sp_page(&app, &sp.entity_id)).await;
     assert!(page.body.contains("Avstängd"), "{}", page.body);
+    let after_login = sso_until_form(&midway, &app, first, Some(("elev.off", PASSWORD))).await;
+    assert_eq!(after_login.status, 403, "{}", after_login.body);
+    assert!(!after_login.body.contains("SAMLResponse"));
 
     let refused = |r: &Resp| {
         assert_eq!(r.status, 403, "{}", r.body);
