@@ -222,6 +222,17 @@ async fn bad_metadata_is_refused_on_the_form_with_a_message() {
         "the parser's reason: {}",
         r.body
     );
+    // Larger than the app's 64 KiB body limit is fine on this form, up to `sp add`'s 1 MiB.
+    let padded = |kib: usize| {
+        sp.metadata().replace(
+            "<md:SPSSODescriptor",
+            &format!("<!--{}--><md:SPSSODescriptor", "x".repeat(kib * 1024)),
+        )
+    };
+    assert_eq!(preview(&app, &b, &padded(200)).await.status, 200);
+    let r = preview(&app, &b, &padded(1100)).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("större än 1 MiB"), "{}", r.body);
     // Nothing, or two sources at once.
     let c = csrf_of(&app, &b).await;
     let r = b
