@@ -134,11 +134,21 @@ async fn sso_post(
     sso_flow(&idp, lang, &sso, &inbound).await
 }
 
+/// The error page of a refused SSO: 403 for a disabled SP, 400 for everything else.
+fn refused(key: &'static str) -> Response {
+    let status = if key == sso::SP_DISABLED {
+        axum::http::StatusCode::FORBIDDEN
+    } else {
+        axum::http::StatusCode::BAD_REQUEST
+    };
+    WebError::new(status, key).into_response()
+}
+
 async fn sso_flow(idp: &Idp, lang: Lang, sso: &SsoCookie, inbound: &Inbound<'_>) -> Response {
     let now = idp.clock().now();
     let (sp, checked) = match sso::check(idp, inbound, now).await {
         Ok(c) => c,
-        Err(Fatal(key)) => return WebError::bad_request(key).into_response(),
+        Err(Fatal(key)) => return refused(key),
     };
     let pending = match checked {
         Ok(p) => p,
@@ -192,7 +202,7 @@ async fn sso_resume_get(
 ) -> Response {
     match sso::resume(&idp, &q.tx, sso.value(), idp.clock().now()).await {
         Ok(Ok(next)) => respond(lang, next),
-        Ok(Err(key)) => WebError::bad_request(key).into_response(),
+        Ok(Err(key)) => refused(key),
         Err(e) => WebError::from(e).into_response(),
     }
 }
@@ -217,6 +227,9 @@ async fn idp_init_get(
         Ok(None) => return WebError::bad_request("saml.unknown_sp").into_response(),
         Err(e) => return WebError::from(e).into_response(),
     };
+    if sp.disabled {
+        return refused(sso::SP_DISABLED);
+    }
     if !sp.policy.idp_initiated {
         return WebError::bad_request("saml.idp_init_disabled").into_response();
     }

@@ -6,3 +6,4 @@
 pub mod attributes;
 pub mod oidc_client;
 pub mod saml_sp;
+pub mod saml_sp_facts;

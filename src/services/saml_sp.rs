@@ -3,7 +3,7 @@
 //! requested attributes come only from the metadata; nothing in a request can add to them.
 
 pub use crate::storage::saml::{NameIdRule, Policy, SpRecord};
-use crate::storage::{Db, StorageError};
+use crate::storage::{Db, StorageError, Tx};
 use crate::xmlsec::xml::{self, Element, MD, MDUI};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use std::collections::HashMap;
@@ -111,6 +111,8 @@ pub struct Sp {
     pub meta: SpMetadata,
     pub policy: Policy,
     pub metadata_url: Option<String>,
+    /// Disabled in the admin UI: logins to it are refused with a page, nothing is sent to it.
+    pub disabled: bool,
 }
 
 impl Sp {
@@ -370,6 +372,7 @@ impl SpRecord {
             meta,
             policy: self.policy.clone(),
             metadata_url: self.metadata_url.clone(),
+            disabled: self.disabled,
         })
     }
 }
@@ -393,16 +396,30 @@ pub async fn add(
     policy: &Policy,
     now: i64,
 ) -> Result<SpMetadata, SpError> {
+    let mut tx = db.begin().await?;
+    let meta = add_in(&mut tx, metadata, metadata_url, policy, now).await?;
+    tx.commit().await?;
+    Ok(meta)
+}
+
+/// `add` inside the caller's transaction (the admin UI writes its audit event in it).
+pub async fn add_in(
+    tx: &mut Tx,
+    metadata: &str,
+    metadata_url: Option<&str>,
+    policy: &Policy,
+    now: i64,
+) -> Result<SpMetadata, SpError> {
     let metadata = &signed_by_pin(metadata, policy)?;
     let meta = parse_metadata(metadata, now)?;
-    if crate::storage::saml::get_sp(db, &meta.entity_id)
+    if crate::storage::saml::get_sp_in(tx, &meta.entity_id)
         .await?
         .is_some()
     {
         return Err(SpError::Exists(meta.entity_id));
     }
-    crate::storage::saml::insert_sp(
-        db,
+    crate::storage::saml::insert_sp_in(
+        tx,
         &SpRecord {
             entity_id: meta.entity_id.clone(),
             name: meta.display_name.clone().unwrap_or_default(),
@@ -411,6 +428,7 @@ pub async fn add(
             valid_until: meta.valid_until,
             fetched_at: now,
             policy: policy.clone(),
+            disabled: false,
         },
         now,
     )
@@ -426,7 +444,21 @@ pub async fn update(
     policy: &Policy,
     now: i64,
 ) -> Result<(), SpError> {
-    let mut rec = crate::storage::saml::get_sp(db, entity_id)
+    let mut tx = db.begin().await?;
+    update_in(&mut tx, entity_id, metadata, policy, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `update` inside the caller's transaction.
+pub async fn update_in(
+    tx: &mut Tx,
+    entity_id: &str,
+    metadata: Option<(&str, Option<&str>)>,
+    policy: &Policy,
+    now: i64,
+) -> Result<(), SpError> {
+    let mut rec = crate::storage::saml::get_sp_in(tx, entity_id)
         .await?
         .ok_or_else(|| SpError::Unknown(entity_id.to_string()))?;
     if let Some((doc, url)) = metadata {
@@ -445,7 +477,7 @@ pub async fn update(
         rec.name = meta.display_name.unwrap_or_default();
     }
     rec.policy = policy.clone();
-    crate::storage::saml::update_sp(db, &rec, now).await?;
+    crate::storage::saml::update_sp_in(tx, &rec, now).await?;
     Ok(())
 }
 
@@ -496,18 +528,34 @@ async fn refresh_one(
     url: &str,
     now: i64,
 ) -> Result<(), SpError> {
+    let mut tx = db.begin().await?;
+    refresh_in(&mut tx, rec, doc, url, "metadata refresh", now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores `doc`, fetched again from `url`, as `rec`'s metadata, inside the caller's
+/// transaction; a change of ACS URLs or certificates is audited there (`METADATA_CHANGED`,
+/// by `actor`). Returns what changed.
+pub async fn refresh_in(
+    tx: &mut Tx,
+    rec: &SpRecord,
+    doc: &str,
+    url: &str,
+    actor: &str,
+    now: i64,
+) -> Result<Vec<&'static str>, SpError> {
     let new = parse_metadata(&signed_by_pin(doc, &rec.policy)?, now)?;
     let changed = parse_metadata_lenient(&rec.metadata, now)
         .map(|old| metadata_changes(&old, &new))
         .unwrap_or_default();
-    update(db, &rec.entity_id, Some((doc, Some(url))), &rec.policy, now).await?;
+    update_in(tx, &rec.entity_id, Some((doc, Some(url))), &rec.policy, now).await?;
     if !changed.is_empty() {
         let detail = format!("{}: {}", rec.entity_id, changed.join(", "));
-        crate::storage::records::audit(db, METADATA_CHANGED, "metadata refresh", &detail, now)
-            .await?;
+        crate::storage::records::audit_in(tx, METADATA_CHANGED, actor, &detail, now).await?;
         tracing::warn!("{detail} changed at the metadata refresh");
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// The audit kind of a metadata refresh that changed ACS URLs or certificates.
@@ -608,6 +656,7 @@ mod tests {
                 ..Default::default()
             },
             metadata_url: None,
+            disabled: false,
         }
     }
 

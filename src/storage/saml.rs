@@ -1,7 +1,7 @@
 //! The SAML front's tables: registered SPs, the request-ID replay cache, what each SP was
 //! told about a session's subject (for single logout), certificates and logouts in progress.
 
-use super::{Db, LoginPolicy, Result, StorageError, affected, json_list, on_conflict};
+use super::{Db, LoginPolicy, Result, StorageError, Tx, affected, json_list, on_conflict};
 use sqlx::Row;
 
 /// How NameIDs are made for an SP when the request does not say: the format and, for
@@ -46,6 +46,8 @@ pub struct SpRecord {
     pub valid_until: Option<i64>,
     pub fetched_at: i64,
     pub policy: Policy,
+    /// Registered but refused at login (the admin UI's "disable"): data kept.
+    pub disabled: bool,
 }
 
 fn policy_json(p: &Policy) -> String {
@@ -53,11 +55,13 @@ fn policy_json(p: &Policy) -> String {
 }
 
 const SP_COLUMNS: &str = "entity_id, name, metadata, metadata_url, valid_until, fetched_at, \
-                          policy, allowed_methods, min_level";
+                          policy, allowed_methods, min_level, disabled";
 
 fn sp_row(r: &sqlx::any::AnyRow) -> Result<SpRecord> {
     let policy: String = r.try_get("policy")?;
+    let disabled: i64 = r.try_get("disabled")?;
     Ok(SpRecord {
+        disabled: disabled != 0,
         entity_id: r.try_get("entity_id")?,
         name: r.try_get("name")?,
         metadata: r.try_get("metadata")?,
@@ -72,10 +76,17 @@ fn sp_row(r: &sqlx::any::AnyRow) -> Result<SpRecord> {
 }
 
 pub async fn insert_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    insert_sp_in(&mut tx, sp, now).await?;
+    tx.commit().await
+}
+
+/// Registers an SP inside the caller's transaction.
+pub async fn insert_sp_in(tx: &mut Tx, sp: &SpRecord, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO saml_sps (entity_id, metadata, metadata_url, valid_until, fetched_at, \
-         policy, created_at, updated_at, name, allowed_methods, min_level) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)",
+         policy, created_at, updated_at, name, allowed_methods, min_level, disabled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11)",
     )
     .bind(&sp.entity_id)
     .bind(&sp.metadata)
@@ -87,7 +98,8 @@ pub async fn insert_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<()> {
     .bind(&sp.name)
     .bind(json_list(&sp.policy.login.allowed_methods))
     .bind(&sp.policy.login.min_level)
-    .execute(db.writer())
+    .bind(i64::from(sp.disabled))
+    .execute(tx.conn())
     .await
     .map_err(on_conflict("SP entityID"))?;
     Ok(())
@@ -95,6 +107,14 @@ pub async fn insert_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<()> {
 
 /// Replaces an SP's metadata and policy; false if it is not registered.
 pub async fn update_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<bool> {
+    let mut tx = db.begin().await?;
+    let found = update_sp_in(&mut tx, sp, now).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// `update_sp` inside the caller's transaction (disabled is not changed here: `set_disabled_in`).
+pub async fn update_sp_in(tx: &mut Tx, sp: &SpRecord, now: i64) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE saml_sps SET metadata = $2, metadata_url = $3, valid_until = $4, fetched_at = $5, \
          policy = $6, updated_at = $7, name = $8, allowed_methods = $9, min_level = $10 \
@@ -110,9 +130,37 @@ pub async fn update_sp(db: &Db, sp: &SpRecord, now: i64) -> Result<bool> {
     .bind(&sp.name)
     .bind(json_list(&sp.policy.login.allowed_methods))
     .bind(&sp.policy.login.min_level)
-    .execute(db.writer())
+    .execute(tx.conn())
     .await?;
     Ok(affected(r) == 1)
+}
+
+/// Disables or enables an SP; false if it is not registered.
+pub async fn set_disabled_in(
+    tx: &mut Tx,
+    entity_id: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE saml_sps SET disabled = $2, updated_at = $3 WHERE entity_id = $1")
+        .bind(entity_id)
+        .bind(i64::from(disabled))
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(affected(r) == 1)
+}
+
+/// An SP read inside the caller's transaction (what a change starts from).
+pub async fn get_sp_in(tx: &mut Tx, entity_id: &str) -> Result<Option<SpRecord>> {
+    let q = format!("SELECT {SP_COLUMNS} FROM saml_sps WHERE entity_id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(entity_id)
+        .fetch_optional(tx.conn())
+        .await?
+        .as_ref()
+        .map(sp_row)
+        .transpose()
 }
 
 pub async fn get_sp(db: &Db, entity_id: &str) -> Result<Option<SpRecord>> {
@@ -137,9 +185,16 @@ pub async fn list_sps(db: &Db) -> Result<Vec<SpRecord>> {
 }
 
 pub async fn delete_sp(db: &Db, entity_id: &str) -> Result<bool> {
+    let mut tx = db.begin().await?;
+    let found = delete_sp_in(&mut tx, entity_id).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+pub async fn delete_sp_in(tx: &mut Tx, entity_id: &str) -> Result<bool> {
     let r = sqlx::query("DELETE FROM saml_sps WHERE entity_id = $1")
         .bind(entity_id)
-        .execute(db.writer())
+        .execute(tx.conn())
         .await?;
     Ok(affected(r) == 1)
 }

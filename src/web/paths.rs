@@ -66,6 +66,10 @@ pub const ADMIN_OIDC_NEW: &str = "/admin/services/oidc/new";
 // SAML SPs (admin/services/saml.rs): the page of one (?id=ENTITY_ID), new, and its actions.
 pub const ADMIN_SAML: &str = "/admin/services/saml";
 pub const ADMIN_SAML_NEW: &str = "/admin/services/saml/new";
+pub const ADMIN_SAML_REFRESH: &str = "/admin/services/saml/refresh";
+pub const ADMIN_SAML_DISABLE: &str = "/admin/services/saml/disable";
+pub const ADMIN_SAML_ENABLE: &str = "/admin/services/saml/enable";
+pub const ADMIN_SAML_REMOVE: &str = "/admin/services/saml/remove";
 // A service's release and login policies (admin/services/policy.rs), ?protocol=…&id=….
 pub const ADMIN_RELEASE: &str = "/admin/services/release";
 pub const ADMIN_RELEASE_PREVIEW: &str = "/admin/services/release/preview";

@@ -125,6 +125,10 @@ pub async fn check(
     if sp.expired(now) {
         return Err(Fatal("saml.metadata_expired"));
     }
+    // A disabled SP gets nothing, not even an error Response: the browser gets a page.
+    if sp.disabled {
+        return Err(Fatal(super::SP_DISABLED));
+    }
     let certs = sp.meta.signing_certs.clone();
     let must_sign = sp.requires_signed_requests();
     let owned = OwnedInbound {

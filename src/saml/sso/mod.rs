@@ -140,6 +140,9 @@ pub async fn decide(
     }
 }
 
+/// The page of a login to a disabled SP (403, not 400: the request was fine).
+pub const SP_DISABLED: &str = "saml.sp_disabled";
+
 /// After the login: the transaction's request answered with the browser's session, once
 /// the SP is still registered. `Err(key)` is a page (expired login, removed SP).
 pub async fn resume(
@@ -171,6 +174,10 @@ pub async fn resume(
     let Some(sp) = idp.sp(&pending.sp, now).await? else {
         return Ok(Err("saml.unknown_sp"));
     };
+    // Or disabled.
+    if sp.disabled {
+        return Ok(Err(SP_DISABLED));
+    }
     if !idp.authn.finish(&tx.id).await? {
         return Ok(Err("login.expired"));
     }

@@ -1,3 +1,419 @@
 //! The admin UI's texts of its services pages.
 
-pub static MESSAGES: &[(&str, &str, &str)] = &[];
+pub static MESSAGES: &[(&str, &str, &str)] = &[
+    // SAML SPs (admin/services/saml): keep these at the bottom.
+    (
+        "admin.saml.back",
+        "Tillbaka till tjänsterna",
+        "Back to the services",
+    ),
+    (
+        "admin.saml.new.title",
+        "Lägg till SAML-tjänst",
+        "Add a SAML service",
+    ),
+    (
+        "admin.saml.new.intro",
+        "Tjänstens metadata beskriver var inloggningen ska skickas och vilka certifikat den använder. Klistra in den, ladda upp filen eller ange adressen den publiceras på. Du får se vad metadatan innehåller innan något sparas.",
+        "The service's metadata says where logins go and which certificates it uses. Paste it, upload the file or give the address it is published at. You see what the metadata contains before anything is saved.",
+    ),
+    (
+        "admin.saml.new.paste",
+        "Klistra in metadata (XML)",
+        "Paste metadata (XML)",
+    ),
+    (
+        "admin.saml.new.paste_hint",
+        "Hela EntityDescriptor-elementet, som leverantören skickat.",
+        "The whole EntityDescriptor element, as the supplier sent it.",
+    ),
+    (
+        "admin.saml.new.file",
+        "eller ladda upp en metadatafil",
+        "or upload a metadata file",
+    ),
+    (
+        "admin.saml.new.file_hint",
+        "En XML-fil, högst 1 MiB.",
+        "An XML file, at most 1 MiB.",
+    ),
+    (
+        "admin.saml.new.url",
+        "eller hämta från adress",
+        "or fetch from an address",
+    ),
+    (
+        "admin.saml.new.url_hint",
+        "En https-adress. Metadatan hämtas om regelbundet därifrån, så ändrade certifikat följer med.",
+        "An https address. The metadata is fetched again from there regularly, so changed certificates follow.",
+    ),
+    (
+        "admin.saml.new.preview",
+        "Granska metadata",
+        "Review the metadata",
+    ),
+    (
+        "admin.saml.preview.title",
+        "Granska innan du sparar",
+        "Review before you save",
+    ),
+    ("admin.saml.preview.back", "Börja om", "Start over"),
+    (
+        "admin.saml.preview.intro",
+        "Inget är sparat ännu. Kontrollera att adresserna och certifikaten stämmer med det leverantören uppgett, välj inställningar och spara.",
+        "Nothing is saved yet. Check that the addresses and certificates match what the supplier told you, choose the settings and save.",
+    ),
+    (
+        "admin.saml.preview.release_hint",
+        "Tjänsten får inga attribut förrän du valt dem i utlämningsreglerna efter att du sparat.",
+        "The service receives no attributes until you choose them in the release policy after saving.",
+    ),
+    ("admin.saml.entity_id", "Entitets-id", "Entity ID"),
+    ("admin.saml.display_name", "Namn", "Name"),
+    (
+        "admin.saml.authn_requests_signed",
+        "Signerar sina inloggningsbegäranden",
+        "Signs its authentication requests",
+    ),
+    (
+        "admin.saml.valid_until",
+        "Metadatan giltig till",
+        "Metadata valid until",
+    ),
+    (
+        "admin.saml.no_valid_until",
+        "Inget slutdatum angivet",
+        "No end date given",
+    ),
+    (
+        "admin.saml.nameid_formats",
+        "NameID-format i metadatan",
+        "NameID formats in the metadata",
+    ),
+    (
+        "admin.saml.acs",
+        "Mottagningsadresser (ACS)",
+        "Assertion consumer services (ACS)",
+    ),
+    (
+        "admin.saml.slo",
+        "Utloggningsadresser (SLO)",
+        "Single logout services (SLO)",
+    ),
+    (
+        "admin.saml.no_slo",
+        "Tjänsten har ingen utloggningsadress.",
+        "The service has no logout address.",
+    ),
+    ("admin.saml.col.location", "Adress", "Address"),
+    ("admin.saml.col.binding", "Bindning", "Binding"),
+    ("admin.saml.col.index", "Index", "Index"),
+    ("admin.saml.default", "standard", "default"),
+    ("admin.saml.certs", "Certifikat", "Certificates"),
+    (
+        "admin.saml.cert_warning",
+        "Ett certifikat har gått ut eller går ut inom 30 dagar. Be leverantören om ny metadata.",
+        "A certificate has expired or expires within 30 days. Ask the supplier for new metadata.",
+    ),
+    (
+        "admin.saml.no_certs",
+        "Metadatan innehåller inga certifikat.",
+        "The metadata contains no certificates.",
+    ),
+    ("admin.saml.col.use", "Används för", "Used for"),
+    ("admin.saml.col.subject", "Utfärdat till", "Issued to"),
+    ("admin.saml.col.expires", "Giltigt till", "Valid until"),
+    ("admin.saml.cert.signing", "Signering", "Signing"),
+    ("admin.saml.cert.encryption", "Kryptering", "Encryption"),
+    ("admin.saml.cert.expired", "Har gått ut", "Expired"),
+    ("admin.saml.cert.expiring", "Går snart ut", "Expires soon"),
+    (
+        "admin.saml.requested",
+        "Attribut som tjänsten begär",
+        "Attributes the service requests",
+    ),
+    (
+        "admin.saml.no_requested",
+        "Tjänsten begär inga särskilda attribut.",
+        "The service requests no particular attributes.",
+    ),
+    ("admin.saml.col.attribute", "Attribut", "Attribute"),
+    ("admin.saml.col.name", "Namn (Name)", "Name"),
+    ("admin.saml.col.required", "Krävs", "Required"),
+    ("admin.saml.required", "Krävs", "Required"),
+    ("admin.saml.optional", "Valfritt", "Optional"),
+    ("admin.saml.settings", "Inställningar", "Settings"),
+    ("admin.saml.nameid", "NameID-format", "NameID format"),
+    (
+        "admin.saml.nameid.hint",
+        "Hur personen identifieras mot tjänsten. Standard är en tillfällig identifierare per inloggning.",
+        "How the person is identified to the service. The default is a temporary identifier per login.",
+    ),
+    (
+        "admin.saml.nameid.default",
+        "Standard (tillfällig, transient)",
+        "Default (transient)",
+    ),
+    (
+        "admin.saml.nameid.transient",
+        "Tillfällig (transient)",
+        "Transient",
+    ),
+    (
+        "admin.saml.nameid.persistent",
+        "Beständig per tjänst (persistent)",
+        "Persistent per service",
+    ),
+    (
+        "admin.saml.nameid.email",
+        "E-postadress (emailAddress)",
+        "Email address",
+    ),
+    (
+        "admin.saml.nameid.unspecified",
+        "Ospecificerat (unspecified)",
+        "Unspecified",
+    ),
+    ("admin.saml.nameid.other", "Annat format", "Other format"),
+    (
+        "admin.saml.source",
+        "Värdet hämtas från",
+        "Value taken from",
+    ),
+    (
+        "admin.saml.source.hint",
+        "Behövs för e-post och ospecificerat; tillfällig och beständig tar inget värde härifrån.",
+        "Needed for email address and unspecified; transient and persistent take no value from here.",
+    ),
+    (
+        "admin.saml.source.none",
+        "Inget (tillfällig eller beständig)",
+        "Nothing (transient or persistent)",
+    ),
+    (
+        "admin.saml.source.mail",
+        "E-postadress (mail)",
+        "Email address (mail)",
+    ),
+    (
+        "admin.saml.source.eppn",
+        "eduPersonPrincipalName (eppn)",
+        "eduPersonPrincipalName (eppn)",
+    ),
+    ("admin.saml.source.username", "Användarnamn", "Username"),
+    (
+        "admin.saml.signing_legend",
+        "Signering och inloggning",
+        "Signing and login",
+    ),
+    (
+        "admin.saml.sign_response",
+        "Signera hela svaret (Response), inte bara intyget",
+        "Sign the whole response, not only the assertion",
+    ),
+    (
+        "admin.saml.require_signed_requests",
+        "Kräv signerade inloggningsbegäranden, även om metadatan inte kräver det",
+        "Require signed authentication requests, even if the metadata does not",
+    ),
+    (
+        "admin.saml.idp_initiated",
+        "Tillåt att tjänsten öppnas direkt från Portvakt (IdP-initierad inloggning)",
+        "Allow the service to be opened directly from Portvakt (IdP-initiated login)",
+    ),
+    (
+        "admin.saml.err.form",
+        "Formuläret kunde inte läsas. Försök igen.",
+        "The form could not be read. Try again.",
+    ),
+    (
+        "admin.saml.err.nothing",
+        "Ange metadata: klistra in den, välj en fil eller skriv adressen.",
+        "Give the metadata: paste it, choose a file or type the address.",
+    ),
+    (
+        "admin.saml.err.one_source",
+        "Ange metadata på ett sätt: antingen inklistrad, som fil eller som adress.",
+        "Give the metadata one way only: pasted, as a file or as an address.",
+    ),
+    (
+        "admin.saml.err.url",
+        "Adressen måste börja med https:// (http:// bara i utvecklingsläge).",
+        "The address must start with https:// (http:// only in development mode).",
+    ),
+    (
+        "admin.saml.err.fetch",
+        "Metadatan kunde inte hämtas från adressen. Kontrollera adressen och att den går att nå från servern.",
+        "The metadata could not be fetched from the address. Check the address and that the server can reach it.",
+    ),
+    (
+        "admin.saml.err.metadata",
+        "Det här är inte giltig SAML-metadata för en tjänst. Be leverantören om korrekt metadata. Felet:",
+        "This is not valid SAML metadata for a service. Ask the supplier for correct metadata. The error:",
+    ),
+    (
+        "admin.saml.err.not_utf8",
+        "Filen är inte en XML-fil i UTF-8.",
+        "The file is not an XML file in UTF-8.",
+    ),
+    (
+        "admin.saml.err.too_large",
+        "Metadatan är större än 1 MiB.",
+        "The metadata is larger than 1 MiB.",
+    ),
+    (
+        "admin.saml.err.exists",
+        "En tjänst med det här entitets-id:t finns redan. Ändra den i stället för att lägga till den igen:",
+        "A service with this entity ID already exists. Change it instead of adding it again:",
+    ),
+    (
+        "admin.saml.err.format",
+        "Välj ett NameID-format i listan.",
+        "Choose a NameID format from the list.",
+    ),
+    (
+        "admin.saml.err.source",
+        "Välj en källa i listan.",
+        "Choose a source from the list.",
+    ),
+    (
+        "admin.saml.err.needs_source",
+        "Formatet behöver ett värde: välj vad det hämtas från.",
+        "The format needs a value: choose where it is taken from.",
+    ),
+    (
+        "admin.saml.err.no_source",
+        "Tillfällig och beständig NameID tar inget värde: välj ”Inget” som källa.",
+        "Transient and persistent NameIDs take no value: choose “Nothing” as the source.",
+    ),
+    (
+        "admin.saml.err.source_without_format",
+        "Välj ett NameID-format för källan, eller ”Inget” som källa.",
+        "Choose a NameID format for the source, or “Nothing” as the source.",
+    ),
+    (
+        "admin.saml.err.no_url",
+        "Tjänsten är inte registrerad från en adress, så det finns inget att hämta om.",
+        "The service was not registered from an address, so there is nothing to fetch again.",
+    ),
+    (
+        "admin.saml.unknown",
+        "Det finns ingen SAML-tjänst med det entitets-id:t.",
+        "There is no SAML service with that entity ID.",
+    ),
+    ("admin.saml.disabled_badge", "Avstängd", "Disabled"),
+    (
+        "admin.saml.disabled_note",
+        "Tjänsten är avstängd: den som försöker logga in får ett meddelande om att tjänsten är tillfälligt avstängd. Inställningarna finns kvar.",
+        "The service is disabled: anyone who tries to log in is told it is temporarily disabled. Its settings are kept.",
+    ),
+    (
+        "admin.saml.expired_note",
+        "Metadatan har passerat sitt slutdatum, så ingen kan logga in på tjänsten förrän den hämtas om eller byts ut.",
+        "The metadata has passed its end date, so nobody can log in to the service until it is fetched again or replaced.",
+    ),
+    (
+        "admin.saml.release_link",
+        "Utlämningsregler: vilka attribut tjänsten får",
+        "Release policy: which attributes the service receives",
+    ),
+    ("admin.saml.release_none", "inga ännu", "none yet"),
+    (
+        "admin.saml.login_policy_link",
+        "Inloggningsregler: inloggningsmetoder och lägsta nivå",
+        "Login policy: login methods and minimum level",
+    ),
+    (
+        "admin.saml.refresh",
+        "Hämtning av metadata",
+        "Metadata refresh",
+    ),
+    ("admin.saml.metadata_url", "Hämtas från", "Fetched from"),
+    ("admin.saml.fetched_at", "Senast hämtad", "Last fetched"),
+    (
+        "admin.saml.last_change",
+        "Senaste ändring av adresser eller certifikat",
+        "Last change of addresses or certificates",
+    ),
+    (
+        "admin.saml.no_change",
+        "Ingen ändring registrerad",
+        "No change recorded",
+    ),
+    (
+        "admin.saml.refresh_now",
+        "Hämta metadata nu",
+        "Fetch the metadata now",
+    ),
+    (
+        "admin.saml.status",
+        "Tjänstens status",
+        "Status of the service",
+    ),
+    (
+        "admin.saml.disable",
+        "Stäng av tjänsten",
+        "Disable the service",
+    ),
+    (
+        "admin.saml.disable_confirm",
+        "Stänga av tjänsten? Ingen kan logga in på den förrän den slås på igen.",
+        "Disable the service? Nobody can log in to it until it is enabled again.",
+    ),
+    ("admin.saml.enable", "Slå på tjänsten", "Enable the service"),
+    (
+        "admin.saml.remove",
+        "Ta bort tjänsten",
+        "Remove the service",
+    ),
+    (
+        "admin.saml.remove.title",
+        "Ta bort SAML-tjänst",
+        "Remove a SAML service",
+    ),
+    (
+        "admin.saml.remove.question",
+        "Vill du ta bort tjänsten",
+        "Do you want to remove the service",
+    ),
+    (
+        "admin.saml.remove.explain",
+        "Registreringen, inställningarna och utlämningsreglerna tas bort. Ingen kan logga in på tjänsten efteråt. Vill du bara stoppa inloggningar tillfälligt, stäng av tjänsten i stället.",
+        "The registration, settings and release policy are removed. Nobody can log in to the service afterwards. To stop logins only for a while, disable the service instead.",
+    ),
+    (
+        "admin.saml.remove.confirm",
+        "Ja, ta bort tjänsten",
+        "Yes, remove the service",
+    ),
+    (
+        "admin.saml.done.added",
+        "Tjänsten är registrerad.",
+        "The service is registered.",
+    ),
+    (
+        "admin.saml.done.updated",
+        "Inställningarna är sparade.",
+        "The settings are saved.",
+    ),
+    (
+        "admin.saml.done.refreshed",
+        "Metadatan är hämtad på nytt.",
+        "The metadata has been fetched again.",
+    ),
+    (
+        "admin.saml.done.disabled",
+        "Tjänsten är avstängd.",
+        "The service is disabled.",
+    ),
+    (
+        "admin.saml.done.enabled",
+        "Tjänsten är påslagen igen.",
+        "The service is enabled again.",
+    ),
+    (
+        "admin.saml.cache_note",
+        "Det kan dröja upp till",
+        "It may take up to",
+    ),
+];

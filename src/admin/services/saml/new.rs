@@ -1,0 +1,318 @@
+//! Registering an SP: its metadata pasted, uploaded or fetched from a URL; the first POST
+//! shows what the metadata says (nothing saved), the second ("Spara") saves it with the
+//! policy chosen on the preview. The save parses and checks the document again (the hidden
+//! field is the browser's copy, trusted no further than that) or, for a URL, fetches it again.
+
+use super::view::{EntityView, PolicyAudit, PolicyFields, id_query};
+use crate::admin::{Access, Admin, Frame, audit};
+use crate::services::saml_sp::{self, Policy, SpError};
+use crate::storage;
+use crate::web::{self, WebError, i18n::Lang, paths};
+use askama::Template;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+/// Metadata up to the size `sp add` takes from a URL, pasted (URL-encoded, up to three
+/// bytes a byte) or carried in the preview's hidden field: more than the app's 64 KiB.
+const BODY_LIMIT: usize = 3 * saml_sp::MAX_METADATA_BYTES + 64 * 1024;
+
+pub(super) fn routes() -> Router<Admin> {
+    Router::new().route(
+        paths::ADMIN_SAML_NEW,
+        get(new_get)
+            .post(new_post)
+            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "admin/saml_new.html")]
+struct NewPage {
+    lang: Lang,
+    frame: Frame,
+    metadata: String,
+    url: String,
+    error: Option<&'static str>,
+    detail: Option<String>,
+    /// The field the error is about: "metadata", "file", "url" or "" (the form).
+    invalid: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/saml_preview.html")]
+struct PreviewPage {
+    lang: Lang,
+    frame: Frame,
+    entity: EntityView,
+    /// The document to save (for pasted or uploaded metadata).
+    document: String,
+    /// The URL it came from (fetched again on save).
+    url: String,
+    policy: PolicyFields,
+    error: Option<&'static str>,
+}
+
+async fn new_get(
+    State(_admin): State<Admin>,
+    Extension(lang): Extension<Lang>,
+    access: Access,
+) -> Result<Response, WebError> {
+    web::render(&NewPage {
+        lang,
+        frame: Frame::new(lang, &access, "services"),
+        metadata: String::new(),
+        url: String::new(),
+        error: None,
+        detail: None,
+        invalid: "",
+    })
+}
+
+/// A submitted form, URL-encoded or multipart (the upload): its text fields and the file.
+struct Submitted {
+    fields: Vec<(String, String)>,
+    file: Option<Vec<u8>>,
+}
+
+impl Submitted {
+    fn get(&self, name: &str) -> Option<String> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// A field with something in it.
+    fn given(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+}
+
+async fn read(req: Request) -> Result<Submitted, WebError> {
+    let too_large = || WebError::new(StatusCode::PAYLOAD_TOO_LARGE, "admin.saml.err.too_large");
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, &())
+            .await
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    WebError::bad_request("admin.saml.err.form")
+                }
+            })?;
+        return Ok(Submitted { fields, file: None });
+    }
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|_| WebError::bad_request("admin.saml.err.form"))?;
+    let mut out = Submitted {
+        fields: Vec::new(),
+        file: None,
+    };
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(_) => return Err(WebError::bad_request("admin.saml.err.form")),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let is_file = field.file_name().is_some();
+        let bytes = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                WebError::bad_request("admin.saml.err.form")
+            }
+        })?;
+        if is_file {
+            if name == "file" && !bytes.is_empty() {
+                out.file = Some(bytes.to_vec());
+            }
+        } else {
+            out.fields
+                .push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// The catalogue key of what went wrong with metadata.
+pub(super) fn error_key(e: &SpError) -> &'static str {
+    match e {
+        SpError::Metadata(_) | SpError::Policy(_) => "admin.saml.err.metadata",
+        SpError::Fetch(..) | SpError::Read(..) => "admin.saml.err.fetch",
+        SpError::Exists(_) => "admin.saml.err.exists",
+        SpError::Unknown(_) => "admin.saml.unknown",
+        SpError::Storage(_) => "error.internal",
+    }
+}
+
+/// What a person can act on, after the catalogue's sentence: the parser's or the fetch's
+/// own words (technical, in English).
+pub(super) fn error_detail(e: &SpError) -> Option<String> {
+    match e {
+        SpError::Metadata(m) | SpError::Policy(m) => Some(m.clone()),
+        SpError::Fetch(_, m) => Some(m.clone()),
+        _ => None,
+    }
+}
+
+/// Where the metadata comes from.
+enum Source {
+    Text(String),
+    Url(String),
+}
+
+async fn new_post(
+    State(admin): State<Admin>,
+    Extension(lang): Extension<Lang>,
+    access: Access,
+    req: Request,
+) -> Result<Response, WebError> {
+    let form = read(req).await?;
+    access.change(&admin, &form.get("csrf").unwrap_or_default())?;
+    let save = form.get("step").as_deref() == Some("save");
+    let pasted = form.given("metadata");
+    let url = form.given("url").map(|u| u.trim().to_string());
+    // The form again, with what was typed and why it was refused.
+    let refuse = |key: &'static str, detail: Option<String>, invalid: &'static str| {
+        let page = NewPage {
+            lang,
+            frame: Frame::new(lang, &access, "services"),
+            metadata: pasted.clone().unwrap_or_default(),
+            url: url.clone().unwrap_or_default(),
+            error: Some(key),
+            detail,
+            invalid,
+        };
+        web::render(&page).map(|mut r| {
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r
+        })
+    };
+    let source = if save {
+        match (&url, form.get("document")) {
+            (Some(u), _) => Source::Url(u.clone()),
+            (None, Some(doc)) if !doc.trim().is_empty() => Source::Text(doc),
+            _ => return refuse("admin.saml.err.nothing", None, ""),
+        }
+    } else {
+        let file = match form.file.clone().map(String::from_utf8) {
+            None => None,
+            Some(Ok(text)) => Some(text),
+            Some(Err(_)) => return refuse("admin.saml.err.not_utf8", None, "file"),
+        };
+        match (pasted.clone(), file, url.clone()) {
+            (Some(text), None, None) | (None, Some(text), None) => Source::Text(text),
+            (None, None, Some(u)) => Source::Url(u),
+            (None, None, None) => return refuse("admin.saml.err.nothing", None, "metadata"),
+            _ => return refuse("admin.saml.err.one_source", None, "metadata"),
+        }
+    };
+    let (doc, from_url) = match source {
+        Source::Text(text) => (text, None),
+        Source::Url(u) => {
+            // Only http(s): `load_source` reads a file path too, which is for the CLI.
+            let scheme_ok = url::Url::parse(&u)
+                .ok()
+                .is_some_and(|p| matches!(p.scheme(), "https" | "http"));
+            if !scheme_ok {
+                return refuse("admin.saml.err.url", None, "url");
+            }
+            let allow_http = admin.config.mode == crate::config::Mode::Development;
+            match saml_sp::load_source(&admin.http, &u, allow_http).await {
+                Ok(doc) => (doc, Some(u)),
+                Err(e) => return refuse(error_key(&e), error_detail(&e), "url"),
+            }
+        }
+    };
+    let field = if from_url.is_some() {
+        "url"
+    } else {
+        "metadata"
+    };
+    if doc.len() > saml_sp::MAX_METADATA_BYTES {
+        return refuse("admin.saml.err.too_large", None, field);
+    }
+    let now = admin.now();
+    let meta = match saml_sp::parse_metadata(&doc, now) {
+        Ok(m) => m,
+        Err(e) => return refuse(error_key(&e), error_detail(&e), field),
+    };
+    if storage::saml::get_sp(&admin.db, &meta.entity_id)
+        .await?
+        .is_some()
+    {
+        return refuse("admin.saml.err.exists", Some(meta.entity_id), field);
+    }
+    let fields = if save {
+        PolicyFields::read(|k| form.get(k))
+    } else {
+        PolicyFields::default()
+    };
+    let preview = |error: Option<&'static str>, fields: PolicyFields| PreviewPage {
+        lang,
+        frame: Frame::new(lang, &access, "services"),
+        entity: EntityView::new(&meta, &doc, now),
+        document: if from_url.is_some() {
+            String::new()
+        } else {
+            doc.clone()
+        },
+        url: from_url.clone().unwrap_or_default(),
+        policy: fields,
+        error,
+    };
+    if !save {
+        return web::render(&preview(None, fields));
+    }
+    let policy = match fields.apply(Policy::default()) {
+        Ok(p) => p,
+        Err(key) => {
+            return web::render(&preview(Some(key), fields)).map(|mut r| {
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                r
+            });
+        }
+    };
+    let mut tx = admin.db.begin().await?;
+    let added = match saml_sp::add_in(&mut tx, &doc, from_url.as_deref(), &policy, now).await {
+        Ok(m) => m,
+        Err(SpError::Storage(e)) => return Err(e.into()),
+        Err(e) => return refuse(error_key(&e), error_detail(&e), field),
+    };
+    let id = added.entity_id.as_str();
+    audit::change::<(), _>(
+        &mut tx,
+        &access,
+        "service.saml.added",
+        id,
+        None,
+        Some(&PolicyAudit::new(id, &policy, from_url.as_deref(), false)),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    // As `sp add`: a [[login_policy]] of the config file for this SP applies from the start.
+    if let Err(e) =
+        crate::authn::policy::apply_config(&admin.db, &admin.config.login_policies, Some(id), now)
+            .await
+    {
+        tracing::warn!("login policy of {id} from the config file not applied: {e}");
+    }
+    Ok(Redirect::to(&format!(
+        "{}?{}&done=added",
+        paths::ADMIN_SAML,
+        id_query(id)
+    ))
+    .into_response())
+}
