@@ -597,6 +597,7 @@ async fn a_readonly_admin_and_a_forged_or_missing_csrf_token_change_nothing() {
         !page.body.contains("/admin/services/oidc/disable"),
         "but get no forms"
     );
+    assert!(page.body.contains("<fieldset disabled") && page.body.contains(RP_REDIRECT));
     let token = csrf(&page.body);
     for (path, form) in posts(&token, "kept") {
         let r = reader.post(&app.url(path), &form).await;

@@ -60,6 +60,15 @@ async fn an_admin_adds_an_oidc_client_in_chromium_and_a_login_at_it_works() {
         })
         .await;
     browser.assert_accessible("the new OIDC client form").await;
+    // Sent empty: the form comes back with the registry's message.
+    let submit = browser
+        .find("form[action='/admin/services/oidc/new'] button[type=submit]")
+        .await;
+    browser.click(&submit).await;
+    wait_for_source(&browser, "id=\"form-error\"").await;
+    browser
+        .assert_accessible("the new OIDC client form with an error")
+        .await;
     for (css, text) in [
         ("#client_id", "chrome-portal"),
         ("#name", "Skolportalen i Chromium"),
@@ -108,6 +117,15 @@ async fn an_admin_adds_an_oidc_client_in_chromium_and_a_login_at_it_works() {
         .await;
     assert!(!browser.source().await.contains(&secret));
     browser.assert_accessible("the OIDC client's page").await;
+    browser
+        .goto(&app.url("/admin/services/oidc/remove?id=chrome-portal"))
+        .await;
+    browser
+        .assert_accessible("the removal's confirmation")
+        .await;
+    browser
+        .goto(&app.url("/admin/services/oidc?id=chrome-portal&lang=sv"))
+        .await;
     browser
         .screenshot(&crate::admin::browser::screenshot_path("admin-oidc-client"))
         .await;
