@@ -365,5 +365,10 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Ändra inloggningskrav",
         "Change login requirements",
     ),
+    (
+        "admin.oidc.registration",
+        "Registreringen",
+        "The registration",
+    ),
     // The SAML helper's keys (admin.saml.*) go below.
 ];
