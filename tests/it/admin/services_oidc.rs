@@ -183,6 +183,7 @@ async fn the_list_shows_both_protocols_with_their_last_login_and_searches_and_fi
         .get(&app.url("/admin/services?q=nothing-like-it&lang=sv"))
         .await;
     assert!(r.body.contains("Ingen tjänst matchar"), "{}", r.body);
+    assert!(!b.get(&app.url("/admin/services")).await.body.contains("??"));
 }
 
 #[tokio::test]
@@ -216,6 +217,7 @@ async fn an_admin_registers_a_confidential_client_sees_its_secret_once_and_a_log
     let secret = secret_on(&r.body);
     assert!(secret.len() >= 40, "{secret}");
     assert!(r.body.contains("visas bara den här gången"), "{}", r.body);
+    assert!(!r.body.contains("??") && !page.body.contains("??"));
     assert_eq!(r.headers.get("cache-control").unwrap(), "no-store");
 
     let stored = client(&app, "portal").await.unwrap();
@@ -521,6 +523,7 @@ async fn removing_asks_first_and_keeps_the_release_history() {
         .await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Vill du ta bort"), "{}", page.body);
+    assert!(!page.body.contains("??"));
     assert!(
         client(&app, "gone").await.is_some(),
         "asking removes nothing"
@@ -598,6 +601,7 @@ async fn a_readonly_admin_and_a_forged_or_missing_csrf_token_change_nothing() {
         "but get no forms"
     );
     assert!(page.body.contains("<fieldset disabled") && page.body.contains(RP_REDIRECT));
+    assert!(!page.body.contains("??"), "every text is in the catalogue");
     let token = csrf(&page.body);
     for (path, form) in posts(&token, "kept") {
         let r = reader.post(&app.url(path), &form).await;
