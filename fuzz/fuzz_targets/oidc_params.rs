@@ -31,6 +31,7 @@ static CLIENT: LazyLock<Client> = LazyLock::new(|| Client {
         id_token_alg: "ES256".into(),
         release: vec![],
         login: Default::default(),
+        disabled: false,
     },
     alg: Alg::Es256,
 });

@@ -67,6 +67,8 @@ pub enum Rejection {
         error: &'static str,
         description: String,
     },
+    /// Shown as an error page with 403: the client is registered but disabled (a catalogue key).
+    Disabled(&'static str),
     Server(OidcError),
 }
 
@@ -122,6 +124,7 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
         .await?
         .filter(|c| c.allows_grant("authorization_code"))
         .ok_or(Rejection::Page("error.unknown_client"))?;
+    refuse_disabled(&client)?;
     let redirect_uri = p
         .get("redirect_uri")
         .ok_or(Rejection::Page("error.bad_redirect_uri"))?;
@@ -130,6 +133,16 @@ pub async fn validate(op: &Op, p: &Params, now: i64) -> Result<(Client, AuthRequ
     }
     let req = read(&client, redirect_uri, p)?;
     Ok((client, req))
+}
+
+/// A disabled client gets a page, never a redirect: its registration is kept but nobody
+/// logs in to it (a change takes effect within the client cache's `[cache] client_ttl`).
+fn refuse_disabled(client: &Client) -> Result<(), Rejection> {
+    if client.record.disabled {
+        Err(Rejection::Disabled("error.service_disabled"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Reads the rest of a request whose client and redirect_uri are known and registered.
@@ -342,6 +355,7 @@ pub async fn resume(
         .await?
         .filter(|c| c.redirect_uri_registered(&req.redirect_uri))
         .ok_or(Rejection::Page("error.unknown_client"))?;
+    refuse_disabled(&client)?;
     if !op.authn.finish(&tx.id).await? {
         return Err(Rejection::Page("login.expired"));
     }

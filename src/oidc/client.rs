@@ -8,7 +8,8 @@ use super::OidcError;
 use crate::storage::{self, Db};
 
 /// Authenticates a client at the token, introspection and revocation endpoints.
-/// `secret` is None for a public client. Unknown client and wrong secret are one error.
+/// `secret` is None for a public client. Unknown client, disabled client and wrong secret
+/// are one error (a disabled client's refresh tokens stop working too).
 pub async fn authenticate(
     op: &super::Op,
     client_id: &str,
@@ -18,6 +19,7 @@ pub async fn authenticate(
     let client = op
         .client(client_id, now)
         .await?
+        .filter(|c| !c.record.disabled)
         .ok_or(OidcError::InvalidClient)?;
     match (&client.record.secret_hash, secret) {
         (Some(stored), Some(given)) => {

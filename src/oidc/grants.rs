@@ -388,6 +388,7 @@ pub async fn userinfo(op: &Op, access_token: &str, now: i64) -> Result<Value, Oi
     let client = op
         .client(&at.client_id, now)
         .await?
+        .filter(|c| !c.record.disabled)
         .ok_or(OidcError::InvalidToken)?;
     let claims = tokens::released_claims(op, &client, &person_id, &at.scope, now)
         .await

@@ -113,6 +113,9 @@ fn respond(op: &Op, outcome: Result<Next, Rejection>) -> Response {
         Ok(Next::Redirect(url)) => Redirect::to(&url).into_response(),
         Ok(Next::Login(tx)) => Redirect::to(&format!("{}?tx={tx}", paths::LOGIN)).into_response(),
         Err(Rejection::Page(key)) => WebError::bad_request(key).into_response(),
+        Err(Rejection::Disabled(key)) => {
+            WebError::new(axum::http::StatusCode::FORBIDDEN, key).into_response()
+        }
         Err(Rejection::Redirect {
             redirect_uri,
             state,

@@ -5,7 +5,7 @@
 
 use crate::directory::release;
 use crate::keys::{Alg, KeyStore};
-use crate::storage::{self, Db, clients::ClientRecord};
+use crate::storage::{self, Db, Tx, clients::ClientRecord};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 pub const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
@@ -153,6 +153,7 @@ fn validate(
         id_token_alg: "ES256".into(),
         release: vec![],
         login: Default::default(),
+        disabled: false,
     });
     if let Some(n) = &spec.name {
         rec.name = n.clone();
@@ -281,8 +282,21 @@ pub async fn add(
     spec: &ClientSpec,
     now: i64,
 ) -> Result<ClientRecord, ClientError> {
+    let mut tx = db.begin().await?;
+    let rec = add_in(&mut tx, keys, spec, now).await?;
+    tx.commit().await?;
+    Ok(rec)
+}
+
+/// `add` inside the caller's transaction (the admin UI writes its audit event in it).
+pub async fn add_in(
+    tx: &mut Tx,
+    keys: &KeyStore,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<ClientRecord, ClientError> {
     let rec = validate(spec, None, keys)?;
-    storage::clients::insert(db, &rec, now)
+    storage::clients::insert_in(tx, &rec, now)
         .await
         .map_err(|e| match e {
             storage::StorageError::Conflict(_) => ClientError::Exists(spec.client_id.clone()),
@@ -297,12 +311,109 @@ pub async fn update(
     spec: &ClientSpec,
     now: i64,
 ) -> Result<ClientRecord, ClientError> {
-    let existing = storage::clients::get(db, &spec.client_id)
-        .await?
-        .ok_or_else(|| ClientError::NotFound(spec.client_id.clone()))?;
-    let rec = validate(spec, Some(&existing), keys)?;
-    storage::clients::update(db, &rec, now).await?;
+    let mut tx = db.begin().await?;
+    let (_, rec) = update_in(&mut tx, keys, spec, now).await?;
+    tx.commit().await?;
     Ok(rec)
+}
+
+/// The stored registration, inside the transaction that changes it.
+async fn existing(tx: &mut Tx, client_id: &str) -> Result<ClientRecord, ClientError> {
+    storage::clients::get_in(tx, client_id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(client_id.to_string()))
+}
+
+/// `update` inside the caller's transaction: options given replace the stored values, the
+/// rest is kept (the CLI's `client update`). Returns (before, after).
+pub async fn update_in(
+    tx: &mut Tx,
+    keys: &KeyStore,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<(ClientRecord, ClientRecord), ClientError> {
+    let before = existing(tx, &spec.client_id).await?;
+    let rec = validate(spec, Some(&before), keys)?;
+    storage::clients::update_in(tx, &rec, now).await?;
+    Ok((before, rec))
+}
+
+/// A whole registration as an edit form gives it: unlike `update_in`, an empty list or a
+/// missing URI or sector clears the stored one. The secret is kept unless `spec.secret`
+/// sets one or `spec.public` drops it; the release list and login policy are kept.
+/// Returns (before, after).
+pub async fn replace_in(
+    tx: &mut Tx,
+    keys: &KeyStore,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<(ClientRecord, ClientRecord), ClientError> {
+    let before = existing(tx, &spec.client_id).await?;
+    let base = ClientRecord {
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        scopes: vec![],
+        grants: vec![],
+        sector: None,
+        ..before.clone()
+    };
+    let rec = validate(spec, Some(&base), keys)?;
+    if rec.grants.is_empty() {
+        return Err(ClientError::Invalid(format!(
+            "choose at least one grant ({})",
+            GRANTS.join(", ")
+        )));
+    }
+    storage::clients::update_in(tx, &rec, now).await?;
+    Ok((before, rec))
+}
+
+/// A new secret for a confidential client (a public one has none). Returns (before, after,
+/// the secret): the caller shows the secret once; only its hash is stored.
+pub async fn rotate_secret_in(
+    tx: &mut Tx,
+    keys: &KeyStore,
+    client_id: &str,
+    now: i64,
+) -> Result<(ClientRecord, ClientRecord, String), ClientError> {
+    let before = existing(tx, client_id).await?;
+    if before.public_client {
+        return Err(ClientError::Invalid(
+            "a public client has no secret to rotate".into(),
+        ));
+    }
+    let secret = generate_secret();
+    let rec = ClientRecord {
+        secret_hash: Some(hash_secret(keys, &secret)),
+        ..before.clone()
+    };
+    storage::clients::update_in(tx, &rec, now).await?;
+    Ok((before, rec, secret))
+}
+
+/// Disables or enables a client; its registration, tokens' records and releases stay.
+/// Returns (before, after).
+pub async fn set_disabled_in(
+    tx: &mut Tx,
+    client_id: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<(ClientRecord, ClientRecord), ClientError> {
+    let before = existing(tx, client_id).await?;
+    let rec = ClientRecord {
+        disabled,
+        ..before.clone()
+    };
+    storage::clients::update_in(tx, &rec, now).await?;
+    Ok((before, rec))
+}
+
+/// Removes a client inside the caller's transaction; returns what was removed.
+pub async fn remove_in(tx: &mut Tx, client_id: &str) -> Result<ClientRecord, ClientError> {
+    let before = existing(tx, client_id).await?;
+    storage::clients::remove_in(tx, client_id).await?;
+    Ok(before)
 }
 
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, storage::StorageError> {

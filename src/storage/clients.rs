@@ -2,8 +2,8 @@
 //! (protocol = 'saml').
 
 use super::{Db, LoginPolicy, Result, Tx, affected, json_list, on_conflict, parse_list};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
 
 /// A registered OIDC client as stored. `secret_hash` is HMAC-SHA-256 of the secret under the
 /// server's client-secret key (hex), `None` for public clients.
@@ -23,13 +23,15 @@ pub struct ClientRecord {
     pub id_token_alg: String,
     pub release: Vec<String>,
     pub login: LoginPolicy,
+    /// Logins and token requests refused; the registration is kept.
+    pub disabled: bool,
 }
 
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, public_client, redirect_uris, \
     post_logout_redirect_uris, backchannel_logout_uri, scopes, grants, subject_type, sector, \
-    id_token_alg, release_claims, allowed_methods, min_level"
+    id_token_alg, release_claims, allowed_methods, min_level, disabled"
     };
 }
 
@@ -51,16 +53,31 @@ fn from_row(r: &AnyRow) -> Result<ClientRecord> {
         id_token_alg: r.try_get("id_token_alg")?,
         release: parse_list(&r.try_get::<String, _>("release_claims")?)?,
         login: LoginPolicy::from_row(r)?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
     })
 }
 
 pub async fn insert(db: &Db, c: &ClientRecord, now: i64) -> Result<()> {
+    insert_with(db.writer(), c, now).await
+}
+
+/// `insert` inside the caller's transaction (a change with its audit event).
+pub async fn insert_in(tx: &mut Tx, c: &ClientRecord, now: i64) -> Result<()> {
+    insert_with(tx.conn(), c, now).await
+}
+
+async fn insert_with<'e>(
+    e: impl Executor<'e, Database = Any>,
+    c: &ClientRecord,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO relying_parties (id, protocol, name, secret_hash, public_client, redirect_uris, \
          post_logout_redirect_uris, backchannel_logout_uri, scopes, grants, subject_type, sector, \
-         id_token_alg, release_claims, allowed_methods, min_level, created_at, updated_at) \
+         id_token_alg, release_claims, allowed_methods, min_level, disabled, created_at, \
+         updated_at) \
          VALUES ($1, 'oidc', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, \
-         $14, $14)",
+         $17, $14, $14)",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -78,7 +95,8 @@ pub async fn insert(db: &Db, c: &ClientRecord, now: i64) -> Result<()> {
     .bind(now)
     .bind(json_list(&c.login.allowed_methods))
     .bind(&c.login.min_level)
-    .execute(db.writer())
+    .bind(i64::from(c.disabled))
+    .execute(e)
     .await
     .map_err(on_conflict("a relying party with that id"))?;
     Ok(())
@@ -86,12 +104,25 @@ pub async fn insert(db: &Db, c: &ClientRecord, now: i64) -> Result<()> {
 
 /// Replaces every field of an existing client. Returns false if there is no such client.
 pub async fn update(db: &Db, c: &ClientRecord, now: i64) -> Result<bool> {
+    update_with(db.writer(), c, now).await
+}
+
+/// `update` inside the caller's transaction.
+pub async fn update_in(tx: &mut Tx, c: &ClientRecord, now: i64) -> Result<bool> {
+    update_with(tx.conn(), c, now).await
+}
+
+async fn update_with<'e>(
+    e: impl Executor<'e, Database = Any>,
+    c: &ClientRecord,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE relying_parties SET name = $2, secret_hash = $3, public_client = $4, \
          redirect_uris = $5, post_logout_redirect_uris = $6, backchannel_logout_uri = $7, \
          scopes = $8, grants = $9, subject_type = $10, sector = $11, id_token_alg = $12, \
-         release_claims = $13, updated_at = $14, allowed_methods = $15, min_level = $16 \
-         WHERE id = $1 AND protocol = 'oidc'",
+         release_claims = $13, updated_at = $14, allowed_methods = $15, min_level = $16, \
+         disabled = $17 WHERE id = $1 AND protocol = 'oidc'",
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -109,21 +140,31 @@ pub async fn update(db: &Db, c: &ClientRecord, now: i64) -> Result<bool> {
     .bind(now)
     .bind(json_list(&c.login.allowed_methods))
     .bind(&c.login.min_level)
-    .execute(db.writer())
+    .bind(i64::from(c.disabled))
+    .execute(e)
     .await?;
     Ok(affected(r) == 1)
 }
 
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<ClientRecord>> {
+    get_with(db.pool(), client_id).await
+}
+
+/// `get` inside the caller's transaction: what a change starts from.
+pub async fn get_in(tx: &mut Tx, client_id: &str) -> Result<Option<ClientRecord>> {
+    get_with(tx.conn(), client_id).await
+}
+
+async fn get_with<'e>(
+    e: impl Executor<'e, Database = Any>,
+    client_id: &str,
+) -> Result<Option<ClientRecord>> {
     let sql = concat!(
         "SELECT ",
         client_columns!(),
         " FROM relying_parties WHERE id = $1 AND protocol = 'oidc'"
     );
-    let row = sqlx::query(sql)
-        .bind(client_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(sql).bind(client_id).fetch_optional(e).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -138,15 +179,72 @@ pub async fn list(db: &Db) -> Result<Vec<ClientRecord>> {
 }
 
 pub async fn remove(db: &Db, client_id: &str) -> Result<bool> {
+    remove_with(db.writer(), client_id).await
+}
+
+/// `remove` inside the caller's transaction. Release records and audit events name the
+/// client by id and stay.
+pub async fn remove_in(tx: &mut Tx, client_id: &str) -> Result<bool> {
+    remove_with(tx.conn(), client_id).await
+}
+
+async fn remove_with<'e>(e: impl Executor<'e, Database = Any>, client_id: &str) -> Result<bool> {
     let r = sqlx::query("DELETE FROM relying_parties WHERE id = $1 AND protocol = 'oidc'")
         .bind(client_id)
-        .execute(db.writer())
+        .execute(e)
         .await?;
     Ok(affected(r) == 1)
 }
 
 const SET_LOGIN: &str = "UPDATE relying_parties SET allowed_methods = $2, min_level = $3, \
                          updated_at = $4 WHERE id = $1 AND protocol = 'oidc'";
+
+/// One service in the admin list: an OIDC client or a SAML SP, with its newest login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRow {
+    /// `oidc` or `saml`.
+    pub protocol: String,
+    /// The client id or the SP's entity ID.
+    pub id: String,
+    pub name: String,
+    pub disabled: bool,
+    /// When an SP's metadata stops being valid (None for OIDC clients).
+    pub valid_until: Option<i64>,
+    /// The newest release record for the service: its last login.
+    pub last_login: Option<i64>,
+}
+
+/// Every OIDC client and SAML SP with its last login, by name. One query: the newest
+/// release per relying party comes from a GROUP BY on the (rp_id, created_at) index.
+pub async fn list_services(db: &Db) -> Result<Vec<ServiceRow>> {
+    let rows = sqlx::query(
+        "SELECT s.protocol, s.id, s.name, s.disabled, s.valid_until, l.last_login FROM ( \
+           SELECT 'oidc' AS protocol, id, name, disabled, CAST(NULL AS BIGINT) AS valid_until \
+             FROM relying_parties WHERE protocol = 'oidc' \
+           UNION ALL \
+           SELECT 'saml' AS protocol, entity_id AS id, name, disabled, valid_until \
+             FROM saml_sps \
+         ) s LEFT JOIN ( \
+           SELECT rp_id, protocol, MAX(created_at) AS last_login FROM release_records \
+           GROUP BY rp_id, protocol \
+         ) l ON l.rp_id = s.id AND l.protocol = s.protocol \
+         ORDER BY LOWER(CASE WHEN s.name = '' THEN s.id ELSE s.name END), s.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ServiceRow {
+                protocol: r.try_get("protocol")?,
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                disabled: r.try_get::<i64, _>("disabled")? != 0,
+                valid_until: r.try_get("valid_until")?,
+                last_login: r.try_get("last_login")?,
+            })
+        })
+        .collect()
+}
 
 /// Sets an OIDC client's login policy alone; false when there is no such client.
 pub async fn set_login(db: &Db, client_id: &str, login: &LoginPolicy, now: i64) -> Result<bool> {

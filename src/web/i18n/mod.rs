@@ -456,6 +456,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "The form has expired. Reload the page and try again.",
     ),
     (
+        "error.service_disabled",
+        "Tjänsten är tillfälligt avstängd och går inte att logga in till just nu. Kontakta kommunens IT-support om du behöver komma åt den.",
+        "The service is temporarily disabled and cannot be logged in to right now. Contact the municipality's IT support if you need it.",
+    ),
+    (
         "error.unknown_client",
         "Tjänsten som skickade dig hit är inte registrerad hos Portvakt.",
         "The service that sent you here is not registered with Portvakt.",
