@@ -141,7 +141,7 @@ pub async fn decide(
 }
 
 /// The page of a login to a disabled SP (403, not 400: the request was fine).
-pub const SP_DISABLED: &str = "saml.sp_disabled";
+pub const SP_DISABLED: &str = "error.service_disabled";
 
 /// After the login: the transaction's request answered with the browser's session, once
 /// the SP is still registered. `Err(key)` is a page (expired login, removed SP).

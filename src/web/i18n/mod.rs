@@ -540,11 +540,6 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "The service's registration has expired (its metadata's validUntil has passed). Contact IT support.",
     ),
     (
-        "saml.sp_disabled",
-        "Tjänsten är tillfälligt avstängd i Portvakt, så du kan inte logga in på den just nu. Kontakta kommunens IT-support om du behöver den.",
-        "The service is temporarily disabled in Portvakt, so you cannot log in to it right now. Contact the municipality's IT support if you need it.",
-    ),
-    (
         "saml.idp_init_disabled",
         "Den här tjänsten kan inte öppnas direkt från Portvakt. Gå till tjänsten och logga in där.",
         "This service cannot be opened directly from Portvakt. Go to the service and log in there.",
