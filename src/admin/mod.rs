@@ -13,6 +13,7 @@ mod audit;
 mod home;
 mod passwords;
 mod people;
+mod person;
 mod services;
 
 pub use access::Access;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<Admin> {
         .merge(home::routes())
         .merge(services::routes())
         .merge(people::routes())
+        .merge(person::routes())
         .merge(passwords::routes())
         .route(paths::ADMIN_STYLESHEET, get(stylesheet))
         .route(paths::ADMIN_SCRIPT, get(script))
