@@ -143,6 +143,22 @@ async fn load(
     .await?)
 }
 
+/// A school group's kind as staff call it; an unknown kind as the register sent it.
+fn group_kind(lang: Lang, kind: &str) -> String {
+    let key = match kind {
+        "class" => "admin.people.kind.class",
+        "teaching" => "admin.people.kind.teaching",
+        "mentor" => "admin.people.kind.mentor",
+        "exam" => "admin.people.kind.exam",
+        "schedule" => "admin.people.kind.schedule",
+        "department" => "admin.people.kind.department",
+        "staff" => "admin.people.kind.staff",
+        "other" => "admin.people.kind.other",
+        other => return other.to_string(),
+    };
+    lang.t(key).to_string()
+}
+
 fn methods(json: &str) -> String {
     let uses: Vec<MethodUse> = serde_json::from_str(json).unwrap_or_default();
     let mut names: Vec<String> = Vec::new();
@@ -197,7 +213,7 @@ async fn page(
         .iter()
         .map(|g| GroupRow {
             name: g.name.clone(),
-            kind: g.kind.clone(),
+            kind: group_kind(lang, &g.kind),
             unit: unit_name(&g.school_unit_code),
         })
         .collect();

@@ -109,6 +109,22 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
     ("admin.people.no_groups", "Inga grupper.", "No groups."),
     ("admin.people.col.group", "Grupp", "Group"),
     ("admin.people.col.kind", "Typ", "Kind"),
+    ("admin.people.kind.class", "Klass", "Class"),
+    (
+        "admin.people.kind.teaching",
+        "Undervisningsgrupp",
+        "Teaching group",
+    ),
+    ("admin.people.kind.mentor", "Mentorsgrupp", "Mentor group"),
+    ("admin.people.kind.exam", "Provgrupp", "Exam group"),
+    (
+        "admin.people.kind.schedule",
+        "Schemagrupp",
+        "Schedule group",
+    ),
+    ("admin.people.kind.department", "Avdelning", "Department"),
+    ("admin.people.kind.staff", "Personalgrupp", "Staff group"),
+    ("admin.people.kind.other", "Övrig grupp", "Other group"),
     ("admin.people.guardianships", "Vårdnad", "Guardianships"),
     (
         "admin.people.no_guardianships",

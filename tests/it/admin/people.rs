@@ -541,3 +541,153 @@ async fn ending_a_session_makes_the_next_request_log_in_and_revokes_its_refresh_
     // The admin's own session is untouched.
     assert_eq!(page.status, 200);
 }
+
+#[tokio::test]
+async fn in_chromium_an_admin_finds_a_person_opens_their_page_and_ends_their_session() {
+    let app = spawn_app().await;
+    app.add_client("one", |_| {}).await;
+    let asa = named(&app, "asa.oberg", "Åsa", "Öberg", |n| {
+        n.roles = vec![Role::parse("student@SU1").unwrap()];
+        n.civic_no = Some(
+            CivicNo::parse("20100101-0007")
+                .unwrap_or_else(|_| CivicNo::parse("19121212-1212").unwrap()),
+        );
+    })
+    .await;
+    storage::persons::upsert_school_unit(&app.db, "SU1", "Åkerby skola", "local")
+        .await
+        .unwrap();
+    storage::persons::upsert_group(&app.db, "g-4b", "SU1", "4B", "local")
+        .await
+        .unwrap();
+    storage::persons::add_group_member(&app.db, "g-4b", &asa.id)
+        .await
+        .unwrap();
+    named(&app, "asa.aberg", "Åsa", "Åberg", |_| {}).await;
+    app.state
+        .authn
+        .set_password(&asa.id, crate::helpers::PASSWORD.into(), app.clock.now())
+        .await
+        .unwrap();
+    let (pupil, _) = logged_in(&app, "asa.oberg").await;
+
+    let (_driver, browser) =
+        super::browser::admin_in_chromium(&app, "chrome-adm", &["admin"]).await;
+    browser.goto(&app.url("/admin/people?lang=sv")).await;
+    browser.assert_accessible("the people search").await;
+    let q = browser.find("#q").await;
+    browser.send_keys(&q, "asa oberg").await;
+    let submit = browser.find("form.search button[type=submit]").await;
+    browser.click(&submit).await;
+    browser
+        .wait_for_url("the results", |u| u.contains("q=asa+oberg"))
+        .await;
+    let source = browser.source().await;
+    assert!(
+        source.contains("asa.oberg") && !source.contains("asa.aberg"),
+        "{source}"
+    );
+    browser
+        .assert_accessible("the people search with results")
+        .await;
+    browser
+        .screenshot(&super::browser::screenshot_path("admin-people"))
+        .await;
+
+    let link = browser.find("table a[href^='/admin/person?id=']").await;
+    browser.click(&link).await;
+    browser
+        .wait_for_url("the person's page", |u| u.contains("/admin/person?id="))
+        .await;
+    let source = browser.source().await;
+    assert!(
+        source.contains("Åsa Öberg") && source.contains("4B"),
+        "{source}"
+    );
+    assert!(source.contains("-XXXX"), "masked: {source}");
+    browser.assert_accessible("a person's page").await;
+    browser
+        .screenshot(&super::browser::screenshot_path("admin-person"))
+        .await;
+
+    let end = browser.find("button.end-session").await;
+    browser.click(&end).await;
+    browser
+        .wait_for_url("the page after ending", |u| u.contains("ended=1"))
+        .await;
+    let source = browser.source().await;
+    assert!(source.contains("Personen är utloggad"), "{source}");
+    browser
+        .assert_accessible("a person's page after ending a session")
+        .await;
+    // The pupil's next request needs a login.
+    assert!(needs_login(&app, &pupil).await);
+}
+
+#[tokio::test]
+async fn migration_0010_folds_the_search_keys_already_stored() {
+    let app = spawn_app().await;
+    let p = named(&app, "gammal", "Åsa", "Öberg", |_| {}).await;
+    // A key as the casefold before 0010 stored it, and one as 0003's lower() left it.
+    sql(
+        &app,
+        "UPDATE persons SET search_name = 'åsa öberg Ængström', sync_hash = 'h' WHERE id = $1",
+        &[&p.id],
+    )
+    .await;
+    let migration = if crate::helpers::use_postgres() {
+        include_str!("../../../migrations/postgres/0010_person_search.sql")
+    } else {
+        include_str!("../../../migrations/sqlite/0010_person_search.sql")
+    };
+    let statements: Vec<String> = migration
+        .lines()
+        .filter(|l| !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .split(';')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(statements.len(), 2);
+    for s in &statements {
+        sql(&app, s, &[]).await;
+    }
+    let found = directory::search(&app.db, "asa oberg aengstrom", false, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "refolded");
+    // Fully folded now: its sync hash is kept.
+    let hash: Option<String> = {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&app.config.database_url)
+            .await
+            .unwrap();
+        let row: (Option<String>,) = sqlx::query_as("SELECT sync_hash FROM persons WHERE id = $1")
+            .bind(&p.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        row.0
+    };
+    assert_eq!(hash.as_deref(), Some("h"));
+    // A letter outside the migration's table: the next sync rewrites the key.
+    sql(
+        &app,
+        "UPDATE persons SET search_name = 'łukasz', sync_hash = 'h' WHERE id = $1",
+        &[&p.id],
+    )
+    .await;
+    for s in &statements {
+        sql(&app, s, &[]).await;
+    }
+    let pool = sqlx::AnyPool::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    let row: (Option<String>,) = sqlx::query_as("SELECT sync_hash FROM persons WHERE id = $1")
+        .bind(&p.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(row.0, None);
+}
