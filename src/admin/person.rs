@@ -326,7 +326,10 @@ async fn reveal_post(
         )
         .await?;
     }
-    web::render(&page(&admin, lang, &access, d, true, false, now).await?)
+    let mut page = page(&admin, lang, &access, d, true, false, now).await?;
+    // The language switch of a POST's answer leads to the person's page (masked again).
+    page.frame.other_lang = format!("{}&lang={}", person_href(&page.id), lang.other().code());
+    web::render(&page)
 }
 
 async fn end_session_post(

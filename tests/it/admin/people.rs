@@ -316,6 +316,21 @@ async fn a_persons_page_shows_roles_groups_guardianships_links_sessions_and_rele
         "{}",
         r.body
     );
+    // A protected child is named to nobody without the permission, and not linked.
+    let secret_child = named(&app, "skyddat.barn", "Hemlig", "Barn", |n| {
+        n.protected_identity = true
+    })
+    .await;
+    storage::persons::add_guardianship(&app.db, &guardian.id, &secret_child.id)
+        .await
+        .unwrap();
+    let r = b.get(&person_url(&app, &guardian.id)).await;
+    assert!(
+        r.body.contains("Person med skyddade personuppgifter"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("skyddat.barn") && !r.body.contains(&secret_child.id));
     // An unknown id is a page that says so.
     let r = b.get(&person_url(&app, "no-such-id")).await;
     assert_eq!(r.status, 404);
@@ -359,6 +374,12 @@ async fn a_civic_number_is_masked_until_revealed_and_the_reveal_is_audited_witho
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("19121212-1212"), "{}", r.body);
+    assert!(
+        r.body
+            .contains(&format!("/admin/person?id={}&#38;lang=en", person.id)),
+        "the language switch leads back to the page: {}",
+        r.body
+    );
     let events = audit_kinds(&app).await;
     let (_, actor, detail) = events
         .iter()
