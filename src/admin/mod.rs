@@ -14,6 +14,7 @@ mod home;
 mod local;
 mod passwords;
 mod people;
+mod person;
 mod services;
 
 pub use access::Access;
@@ -70,6 +71,7 @@ pub fn routes() -> Router<Admin> {
         .merge(home::routes())
         .merge(services::routes())
         .merge(people::routes())
+        .merge(person::routes())
         .merge(local::routes())
         .merge(passwords::routes())
         .route(paths::ADMIN_STYLESHEET, get(stylesheet))

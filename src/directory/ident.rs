@@ -28,9 +28,53 @@ pub fn casefold(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
-/// The search key of a person: "given family", casefolded.
+/// The search key of a person: "given family", casefolded and without diacritics (`fold`),
+/// so "asa oberg" finds Åsa Öberg.
 pub fn search_name(given: &str, family: &str) -> String {
-    casefold(&format!("{given} {family}"))
+    fold(&format!("{given} {family}"))
+}
+
+/// Casefolded and without diacritics: what a search key is stored as and what a search is
+/// compared in. An explicit table of the letters Nordic and European names carry rather
+/// than Unicode decomposition (no crate for it): å, ä, ö, é, ü, æ, ø, ß …; anything else is
+/// kept as it is. Migration 0010 folds stored keys with the Swedish letters of this table.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in casefold(s).chars() {
+        match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => out.push('a'),
+            'æ' => out.push_str("ae"),
+            'ç' | 'ć' | 'č' => out.push('c'),
+            'ď' | 'đ' | 'ð' => out.push('d'),
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => out.push('e'),
+            'ğ' => out.push('g'),
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => out.push('i'),
+            'ł' | 'ľ' | 'ĺ' => out.push('l'),
+            'ñ' | 'ń' | 'ň' | 'ņ' => out.push('n'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => out.push('o'),
+            'œ' => out.push_str("oe"),
+            'ř' | 'ŕ' => out.push('r'),
+            'ś' | 'š' | 'ş' | 'ș' => out.push('s'),
+            'ß' => out.push_str("ss"),
+            'ť' | 'ţ' | 'ț' => out.push('t'),
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => out.push('u'),
+            'ý' | 'ÿ' => out.push('y'),
+            'ź' | 'ż' | 'ž' => out.push('z'),
+            'þ' => out.push_str("th"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The words of a search text, folded: a person matches when their search key holds every
+/// word, in any order.
+pub fn search_words(text: &str) -> Vec<String> {
+    fold(text)
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Checks `[directory] username_pattern` and `eppn_pattern`, at start-up beside
@@ -154,18 +198,7 @@ pub fn usable_eppn(s: &str) -> Option<String> {
 /// three letters or more).
 pub fn names_in(eppn: &str, given: &str, family: &str) -> bool {
     // Registers write Åsa Öberg as asa.oberg: compare without diacritics.
-    let plain = |s: &str| -> String {
-        casefold(s)
-            .chars()
-            .map(|c| match c {
-                'å' | 'ä' | 'á' | 'à' => 'a',
-                'ö' | 'ø' | 'ó' => 'o',
-                'é' | 'è' | 'ë' => 'e',
-                'ü' | 'ú' => 'u',
-                other => other,
-            })
-            .collect()
-    };
+    let plain = fold;
     let local = plain(eppn.split('@').next().unwrap_or_default());
     format!("{given} {family}")
         .split(|c: char| c.is_whitespace() || c == '-')
@@ -203,8 +236,20 @@ mod tests {
 
     #[test]
     fn casefold_handles_swedish_letters() {
-        assert_eq!(search_name("Åsa", "ÖBERG"), "åsa öberg");
+        assert_eq!(search_name("Åsa", "ÖBERG"), "asa oberg");
         assert_eq!(casefold(" Ängström "), "ängström");
+    }
+
+    #[test]
+    fn fold_removes_diacritics() {
+        assert_eq!(fold("Åsa Öberg"), "asa oberg");
+        assert_eq!(fold("ÄNGSTRÖM"), "angstrom");
+        assert_eq!(fold("Renée Müller"), "renee muller");
+        assert_eq!(fold("Æsa Ødegård"), "aesa odegard");
+        assert_eq!(fold("Straße Łukasz Čapek"), "strasse lukasz capek");
+        assert_eq!(fold("Nguyễn"), "nguyễn");
+        assert_eq!(search_words("  Öberg,  åsa "), vec!["oberg", "asa"]);
+        assert!(search_words("   ").is_empty());
     }
 
     #[test]

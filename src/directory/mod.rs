@@ -86,15 +86,24 @@ pub async fn add_person_in(
     Ok(person)
 }
 
-/// People whose name matches `text` (casefolded, anywhere in "given family") or whose
-/// username is `text`, by username. Protected identities only when `include_protected`.
+/// People whose name holds every word of `text` (folded: "asa oberg" finds Åsa Öberg) or
+/// whose username is `text`, by username. Protected identities only when
+/// `include_protected`.
 pub async fn search(
     db: &Db,
     text: &str,
     include_protected: bool,
     limit: i64,
 ) -> Result<Vec<Person>, storage::StorageError> {
-    storage::persons::search(db, text, &ident::casefold(text), include_protected, limit).await
+    let q = storage::person_search::PersonQuery {
+        words: ident::search_words(text),
+        username: Some(text.trim().to_lowercase()),
+        include_protected,
+        by_username: true,
+        limit,
+        ..Default::default()
+    };
+    storage::person_search::find(db, &q).await
 }
 
 /// A person by username, eppn, register id, internal id or civic number (`person show KEY`).

@@ -140,6 +140,23 @@ impl CivicNo {
         &self.0
     }
 
+    /// `YYYYMMDD-NNNN`, as people write it.
+    pub fn formatted(&self) -> String {
+        match (self.0.get(..8), self.0.get(8..)) {
+            (Some(date), Some(rest)) => format!("{date}-{rest}"),
+            _ => self.0.clone(),
+        }
+    }
+
+    /// `YYYYMMDD-XXXX`: the date of birth without the digits that identify the person, for
+    /// pages that show the full number only when asked.
+    pub fn masked(&self) -> String {
+        match self.0.get(..8) {
+            Some(date) => format!("{date}-XXXX"),
+            None => "XXXX".into(),
+        }
+    }
+
     /// A temporary number (letters in it): not a personnummer, never matched by BankID.
     pub fn is_temporary(&self) -> bool {
         !self.0.bytes().all(|b| b.is_ascii_digit())
@@ -345,6 +362,9 @@ mod tests {
     #[test]
     fn civic_numbers() {
         assert!(CivicNo::parse("19121212-1212").is_ok());
+        let c = CivicNo::parse("191212121212").unwrap();
+        assert_eq!(c.formatted(), "19121212-1212");
+        assert_eq!(c.masked(), "19121212-XXXX");
         assert!(CivicNo::parse("191212121212").is_ok());
         assert!(CivicNo::parse("19121212-1213").is_err());
         assert!(CivicNo::parse("1912121-1212").is_err());

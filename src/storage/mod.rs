@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod bankid;
 pub mod clients;
+pub mod person_search;
 pub mod persons;
 pub mod records;
 pub mod saml;

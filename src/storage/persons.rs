@@ -15,7 +15,10 @@ macro_rules! person_columns {
     };
 }
 
-fn person_from_row(r: &AnyRow) -> Result<Person> {
+/// The person columns, for the searches in `person_search`.
+pub(super) const COLUMNS: &str = person_columns!();
+
+pub(super) fn person_from_row(r: &AnyRow) -> Result<Person> {
     Ok(Person {
         id: r.try_get("id")?,
         username: r.try_get("username")?,
@@ -327,39 +330,6 @@ pub struct StoredAssignment {
     pub kind: String,
     pub start: Option<String>,
     pub end: Option<String>,
-}
-
-/// People whose search name contains `folded` (`text` casefolded, anywhere in "given
-/// family") or whose username is `text`, by username. Protected identities only when
-/// `include_protected`.
-pub async fn search(
-    db: &Db,
-    text: &str,
-    folded: &str,
-    include_protected: bool,
-    limit: i64,
-) -> Result<Vec<Person>> {
-    let pattern = format!(
-        "%{}%",
-        folded
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let sql = concat!(
-        "SELECT ",
-        person_columns!(),
-        " FROM persons WHERE (search_name LIKE $1 ESCAPE '\\' OR username = $2) \
-         AND (protected_identity = 0 OR $3 = 1) ORDER BY username LIMIT $4"
-    );
-    let rows = sqlx::query(sql)
-        .bind(pattern)
-        .bind(text.to_lowercase())
-        .bind(i64::from(include_protected))
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter().map(person_from_row).collect()
 }
 
 /// A person by username, register id or civic number (`person show KEY`); `civic` is the

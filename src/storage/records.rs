@@ -56,6 +56,38 @@ pub async fn releases_for_person(db: &Db, person_id: &str) -> Result<Vec<Release
         .collect()
 }
 
+/// One release as the admin UI lists it.
+#[derive(Debug, Clone)]
+pub struct RecentRelease {
+    pub rp_id: String,
+    pub protocol: String,
+    pub claims: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A person's newest releases, newest first: the `release_records_person` index finds the
+/// person's rows, so only those are sorted.
+pub async fn recent_releases(db: &Db, person_id: &str, limit: i64) -> Result<Vec<RecentRelease>> {
+    let rows = sqlx::query(
+        "SELECT rp_id, protocol, claims, created_at FROM release_records WHERE person_id = $1 \
+         ORDER BY id DESC LIMIT $2",
+    )
+    .bind(person_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RecentRelease {
+                rp_id: r.try_get("rp_id")?,
+                protocol: r.try_get("protocol")?,
+                claims: super::parse_list(&r.try_get::<String, _>("claims")?)?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
 pub async fn audit(db: &Db, kind: &str, actor: &str, detail: &str, now: i64) -> Result<()> {
     let mut conn = db.writer().acquire().await?;
     audit_on(&mut conn, kind, actor, detail, now).await

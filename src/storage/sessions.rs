@@ -305,3 +305,19 @@ pub async fn end_for_persons(
     }
     Ok(())
 }
+
+/// A person's newest sessions, live or ended (their recent logins), newest first, through
+/// the `sso_sessions_person` index.
+pub async fn recent_for_person(db: &Db, person_id: &str, limit: i64) -> Result<Vec<SessionRecord>> {
+    let sql = concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sso_sessions WHERE person_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+    );
+    let rows = sqlx::query(sql)
+        .bind(person_id)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(session_from_row).collect()
+}

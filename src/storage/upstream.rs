@@ -222,6 +222,27 @@ pub async fn remove_link(db: &Db, upstream: &str, person_id: &str) -> Result<boo
     Ok(r.rows_affected() > 0)
 }
 
+/// A person's links to upstream accounts: (upstream, subject, created_at, last_login_at).
+pub async fn links_of_person(db: &Db, person_id: &str) -> Result<Vec<(String, String, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT upstream, subject, created_at, last_login_at FROM federated_links \
+         WHERE person_id = $1 ORDER BY upstream",
+    )
+    .bind(person_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("upstream")?,
+                r.try_get("subject")?,
+                r.try_get("created_at")?,
+                r.try_get("last_login_at")?,
+            ))
+        })
+        .collect()
+}
+
 /// How many people are linked through each upstream: (upstream, count).
 pub async fn link_counts(db: &Db) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query(

@@ -81,6 +81,9 @@ pub const ADMIN_LOGIN_POLICY: &str = "/admin/services/login-policy";
 // People (admin/people.rs).
 pub const ADMIN_PEOPLE: &str = "/admin/people";
 pub const ADMIN_PERSON: &str = "/admin/person";
+pub const ADMIN_PERSON_REVEAL: &str = "/admin/person/reveal";
+pub const ADMIN_PERSON_END_SESSION: &str = "/admin/person/end-session";
+pub const ADMIN_PERSON_END_SESSIONS: &str = "/admin/person/end-sessions";
 // Local people and local roles (admin/local.rs).
 pub const ADMIN_PERSON_NEW: &str = "/admin/people/new";
 pub const ADMIN_PERSON_ROLES: &str = "/admin/person/roles";
