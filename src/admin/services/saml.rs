@@ -384,5 +384,10 @@ async fn remove_post(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("{}?done=removed", paths::ADMIN_SERVICES)).into_response())
+    Ok(Redirect::to(&format!(
+        "{}?removed={}",
+        paths::ADMIN_SERVICES,
+        super::list::query_value(&rec.entity_id)
+    ))
+    .into_response())
 }

@@ -605,7 +605,7 @@ async fn removing_asks_first_then_removes_and_audits() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    assert!(r.location.unwrap().contains("/admin/services?done=removed"));
+    assert!(r.location.unwrap().contains("/admin/services?removed="));
     assert!(registered(&app, &sp.entity_id).await.is_none());
     let event = audited(&app, "service.saml.removed").await;
     assert!(event["after"].is_null() && event["before"]["entity_id"] == sp.entity_id.as_str());
