@@ -132,4 +132,15 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Inga lokala roller.",
         "No local roles.",
     ),
+    ("admin.people.new_password", "Nytt lösenord", "New password"),
+    (
+        "admin.people.local_roles",
+        "Lokala roller och administratörsbehörighet",
+        "Local roles and administrator access",
+    ),
+    (
+        "admin.people.new_local",
+        "Nytt lokalt konto",
+        "New local account",
+    ),
 ];
