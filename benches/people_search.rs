@@ -14,43 +14,15 @@
 //! created beside it).
 
 use portvakt::directory::ident;
+use portvakt::sim::ss12000::generate;
 use portvakt::storage::Db;
 use portvakt::storage::person_search::{PersonQuery, find};
 use std::time::{Duration, Instant};
 
-const GIVEN: &[&str] = &[
-    "Åsa", "Alva", "Elsa", "Maja", "Ebba", "Saga", "Wilma", "Agnes", "Märta", "Linnéa", "Tove",
-    "Ingrid", "Astrid", "Signe", "Ylva", "Klara", "Freja", "Lovisa", "Elin", "Karin", "Britt",
-    "Anna", "Erik", "Lars", "Olle", "Björn", "Nils", "Oskar", "Hugo", "Elias", "Viktor", "Axel",
-    "Måns", "Göran", "Östen", "Sture", "Lennart", "Anders", "Johan", "Emil", "Leo", "Sixten",
-    "Ture", "Åke", "Sölve", "Ängla", "Örjan", "Kjell", "Renée", "Zoë", "Søren", "Jürgen",
-];
-const FAMILY: &[&str] = &[
-    "Andersson",
-    "Johansson",
-    "Karlsson",
-    "Nilsson",
-    "Eriksson",
-    "Larsson",
-    "Olsson",
-    "Persson",
-    "Svensson",
-    "Gustafsson",
-    "Öberg",
-    "Ängström",
-    "Åberg",
-    "Lindqvist",
-    "Sandberg",
-    "Björk",
-    "Löfgren",
-    "Hägglund",
-    "Sjöberg",
-    "Ström",
-    "Nyström",
-    "Bäckström",
-    "Forsberg",
-    "Söderberg",
-];
+/// The generator's names, and a few with other diacritics the search folds.
+const GIVEN: &[&str] = generate::GIVEN_NAMES;
+const MORE_GIVEN: &[&str] = &["Renée", "Zoë", "Søren", "Jürgen"];
+const FAMILY: &[&str] = generate::FAMILY_NAMES;
 /// Family names beyond the common ones: two parts, so most names are rare, as in a town.
 const PARTS: &[&str] = &[
     "Ek", "Berg", "Lind", "Holm", "Sjö", "Ström", "Å", "Gran", "Löv", "Fors", "Dahl", "Näs", "Hög",
@@ -128,7 +100,8 @@ async fn fill(url: &str, n: usize) -> Db {
         let mut protected = Vec::with_capacity(end - i);
         for k in i..end {
             let r = mix(k as u64);
-            let given = GIVEN[(r % GIVEN.len() as u64) as usize];
+            let g = (r % (GIVEN.len() + MORE_GIVEN.len()) as u64) as usize;
+            let given = GIVEN.get(g).unwrap_or_else(|| &MORE_GIVEN[g - GIVEN.len()]);
             let fam = family(k, r >> 12);
             binds.extend([
                 format!("p{k:07}"),

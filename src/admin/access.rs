@@ -61,6 +61,12 @@ impl Access {
         self.write
     }
 
+    /// Whether this admin may see `p`: people with a protected identity only with
+    /// `admin-protected`, as the directory's rules say.
+    pub fn may_see(&self, p: &crate::directory::Person) -> bool {
+        !p.protected_identity || self.sees_protected
+    }
+
     /// Who did it, in audit events.
     pub fn actor(&self) -> String {
         format!("admin:{}", self.username)

@@ -247,7 +247,7 @@ struct RolesPage {
 async fn visible_person(admin: &Admin, access: &Access, id: &str) -> Result<Person, WebError> {
     storage::persons::by_id(&admin.db, id)
         .await?
-        .filter(|p| !p.protected_identity || access.sees_protected)
+        .filter(|p| access.may_see(p))
         .ok_or(WebError::new(StatusCode::NOT_FOUND, "error.not_found"))
 }
 

@@ -128,7 +128,7 @@ async fn load(
     now: i64,
 ) -> Result<PersonDetails, WebError> {
     let person = match storage::persons::by_id(&admin.db, id).await? {
-        Some(p) if !p.protected_identity || access.sees_protected => p,
+        Some(p) if access.may_see(&p) => p,
         _ => return Err(no_such_person()),
     };
     if person.protected_identity {

@@ -5,7 +5,7 @@
 //! audit event per pupil in one transaction, and the sheet is the response. The sheet is
 //! never stored: reloading it cannot show the passwords again.
 
-use super::{Choice, IndexPage, visible};
+use super::{Choice, IndexPage};
 use crate::admin::{Access, Admin, Frame, audit};
 use crate::directory::{self, Person, RoleKind};
 use crate::storage;
@@ -183,7 +183,7 @@ async fn pupils(
     let candidates =
         storage::persons::pupil_candidates(&admin.db, unit, class, access.sees_protected).await?;
     let mut out = Vec::with_capacity(candidates.len());
-    for p in candidates.into_iter().filter(|p| visible(access, p)) {
+    for p in candidates.into_iter().filter(|p| access.may_see(p)) {
         let d = directory::details(&admin.db, &admin.config.directory, p, today).await?;
         let pupil = d
             .roles

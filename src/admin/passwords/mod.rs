@@ -8,7 +8,6 @@
 mod batch;
 
 use super::{Access, Admin, Frame, audit};
-use crate::directory::Person;
 use crate::storage;
 use crate::web::{self, WebError, i18n::Lang, paths};
 use askama::Template;
@@ -100,7 +99,7 @@ async fn index_get(
         // id belongs to a protected identity.
         if let Some(p) = storage::persons::by_id(&admin.db, id)
             .await?
-            .filter(|p| visible(&access, p))
+            .filter(|p| access.may_see(p))
         {
             page.username = p.username;
         }
@@ -112,12 +111,6 @@ async fn index_get(
         return page.invalid();
     }
     web::render(&page)
-}
-
-/// Whether the admin may see (and so reset) this person: protected identities only with
-/// `admin-protected`.
-fn visible(access: &Access, p: &Person) -> bool {
-    !p.protected_identity || access.sees_protected
 }
 
 #[derive(Deserialize)]
@@ -153,7 +146,7 @@ async fn person_post(
         Err("admin.passwords.username_missing")
     } else {
         match storage::persons::by_login_name(&admin.db, username).await? {
-            Some(p) if !visible(&access, &p) => Err("admin.passwords.no_person"),
+            Some(p) if !access.may_see(&p) => Err("admin.passwords.no_person"),
             Some(p) if !p.active => Err("admin.passwords.inactive"),
             Some(p) => Ok(p),
             None => Err("admin.passwords.no_person"),

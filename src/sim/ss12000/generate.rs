@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 /// The context URI of the demo usernames in `externalIdentifiers`.
 pub const USERNAME_CONTEXT: &str = "urn:portvakt:demo:username";
 
-const GIVEN_NAMES: &[&str] = &[
+/// Given names of the generated people (public for the people search benchmark).
+pub const GIVEN_NAMES: &[&str] = &[
     "Åsa", "Alva", "Elsa", "Maja", "Ebba", "Saga", "Wilma", "Agnes", "Märta", "Linnéa", "Tove",
     "Ingrid", "Astrid", "Signe", "Ylva", "Klara", "Freja", "Lovisa", "Elin", "Karin", "Britt",
     "Anna", "Erik", "Lars", "Olle", "Björn", "Nils", "Oskar", "Hugo", "Elias", "Viktor", "Axel",
@@ -24,7 +25,7 @@ const GIVEN_NAMES: &[&str] = &[
     "Ture", "Åke", "Sölve", "Ängla", "Örjan", "Kjell",
 ];
 
-const FAMILY_NAMES: &[&str] = &[
+pub const FAMILY_NAMES: &[&str] = &[
     "Andersson",
     "Johansson",
     "Karlsson",

@@ -169,4 +169,100 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Ingen lägsta nivå",
         "No minimum level",
     ),
+    // What each claim and attribute of a release list is, in words.
+    ("admin.item.given_name", "Förnamn", "Given name"),
+    ("admin.item.family_name", "Efternamn", "Family name"),
+    ("admin.item.name", "Hela namnet", "Full name"),
+    ("admin.item.email", "E-postadress", "Email address"),
+    (
+        "admin.item.email_verified",
+        "Om e-postadressen är bekräftad",
+        "Whether the email address is verified",
+    ),
+    (
+        "admin.item.roles",
+        "Roller (elev, lärare …) per skolenhet",
+        "Roles (pupil, teacher …) per school unit",
+    ),
+    (
+        "admin.item.school_unit_codes",
+        "Skolenhetskoder",
+        "School unit codes",
+    ),
+    (
+        "admin.item.groups",
+        "Klasser och undervisningsgrupper",
+        "Classes and teaching groups",
+    ),
+    ("admin.item.school_grades", "Årskurs", "School year"),
+    (
+        "admin.item.eduperson_affiliation",
+        "Anknytning (elev, personal …)",
+        "Affiliation (student, staff …)",
+    ),
+    (
+        "admin.item.eduperson_entitlement",
+        "Behörigheter (entitlements)",
+        "Entitlements",
+    ),
+    (
+        "admin.item.guardian_of",
+        "Vilka elever personen är vårdnadshavare för",
+        "Which pupils the person is a guardian of",
+    ),
+    (
+        "admin.item.https://id.oidc.se/claim/personalIdentityNumber",
+        "Personnummer",
+        "Personal identity number",
+    ),
+    (
+        "admin.item.eduPersonPrincipalName",
+        "Unik och beständig inloggningsidentitet (eppn)",
+        "Unique, persistent login identity (eppn)",
+    ),
+    (
+        "admin.item.eduPersonAffiliation",
+        "Anknytning (elev, personal …)",
+        "Affiliation (student, staff …)",
+    ),
+    (
+        "admin.item.eduPersonScopedAffiliation",
+        "Anknytning med organisationens domän",
+        "Affiliation with the organisation's domain",
+    ),
+    (
+        "admin.item.eduPersonEntitlement",
+        "Behörigheter (entitlements)",
+        "Entitlements",
+    ),
+    (
+        "admin.item.eduPersonAssurance",
+        "Tillitsnivå för inloggningen",
+        "Level of assurance of the login",
+    ),
+    ("admin.item.givenName", "Förnamn", "Given name"),
+    ("admin.item.sn", "Efternamn", "Family name"),
+    ("admin.item.displayName", "Visningsnamn", "Display name"),
+    ("admin.item.mail", "E-postadress", "Email address"),
+    (
+        "admin.item.norEduPersonNIN",
+        "Personnummer",
+        "Personal identity number",
+    ),
+    (
+        "admin.item.schacHomeOrganization",
+        "Hemorganisationens domän",
+        "Home organisation's domain",
+    ),
+    (
+        "admin.item.sisSchoolUnitCode",
+        "Skolenhetskoder",
+        "School unit codes",
+    ),
+    ("admin.item.sisSchoolGrade", "Årskurs", "School year"),
+    (
+        "admin.item.sisLegalGuardianFor",
+        "Vilka elever personen är vårdnadshavare för",
+        "Which pupils the person is a guardian of",
+    ),
 ];

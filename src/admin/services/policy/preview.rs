@@ -89,7 +89,7 @@ async fn preview_get(
     let person = storage::persons::by_login_name(&admin.db, username)
         .await?
         .filter(|p| p.active)
-        .filter(|p| !p.protected_identity || access.sees_protected)
+        .filter(|p| access.may_see(p))
         .ok_or_else(no_person)?;
     let now = admin.now();
     let shown = (

@@ -24,6 +24,8 @@ pub(super) fn routes() -> Router<Admin> {
 /// One claim or attribute of the checklist.
 pub(crate) struct Item {
     pub name: String,
+    /// Catalogue key of what it is, in words an administrator reads (`admin.item.NAME`).
+    pub label: String,
     /// The OIDC scope that asks for it, or the SAML attribute's Name.
     pub note: String,
     pub checked: bool,
@@ -76,6 +78,11 @@ fn catalogue(service: &Service) -> Vec<(&'static str, Reveals, String)> {
     }
 }
 
+/// The catalogue key describing a claim or attribute.
+fn label_key(name: &str) -> String {
+    format!("admin.item.{name}")
+}
+
 /// The names of the stored list as the catalogue names them (a SAML list may hold OIDs).
 fn current(service: &Service) -> Vec<String> {
     match service {
@@ -121,6 +128,7 @@ fn groups(admin: &Admin, service: &Service) -> Vec<Group> {
                 .filter(|(_, r, _)| *r == g)
                 .map(|(name, _, note)| Item {
                     name: name.to_string(),
+                    label: label_key(name),
                     note: note.clone(),
                     checked: current.iter().any(|c| c == name),
                     not_requested: !requested.is_empty() && !requested.contains(name),
@@ -218,4 +226,21 @@ async fn release_post(
         service.query()
     ))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_claim_and_attribute_is_described_in_both_languages() {
+        let names = release::known_claims()
+            .into_iter()
+            .chain(attributes::CATALOGUE.iter().map(|(f, _)| *f));
+        for n in names {
+            for lang in [Lang::Sv, Lang::En] {
+                assert_ne!(lang.t(&label_key(n)), "??", "{n}");
+            }
+        }
+    }
 }
