@@ -200,3 +200,61 @@ async fn readonly_and_forged_tokens_change_no_roles() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn in_chromium_an_admin_adds_a_local_account_and_gives_it_a_role() {
+    let app = spawn_app().await;
+    let (_driver, browser) =
+        super::browser::admin_in_chromium(&app, "chrome-local", &["admin"]).await;
+    browser.goto(&app.url("/admin/people/new?lang=sv")).await;
+    browser
+        .assert_accessible("the new local account form")
+        .await;
+    // A refused form keeps its accessibility: the error is announced and tied to the field.
+    let submit = browser.find("main form button[type=submit]").await;
+    browser.click(&submit).await;
+    browser
+        .wait_for_url("the form again", |u| u.ends_with("/admin/people/new"))
+        .await;
+    assert!(
+        browser
+            .source()
+            .await
+            .contains("Användarnamnet får bara innehålla")
+    );
+    browser
+        .assert_accessible("the new local account form with an error")
+        .await;
+    for (id, text) in [
+        ("#username", "it.nils"),
+        ("#given_name", "Nils"),
+        ("#family_name", "Öst"),
+    ] {
+        let el = browser.find(id).await;
+        browser.send_keys(&el, text).await;
+    }
+    let teacher = browser.find("input[name=role][value=teacher]").await;
+    browser.click(&teacher).await;
+    let submit = browser.find("main form button[type=submit]").await;
+    browser.click(&submit).await;
+    browser
+        .wait_for_url("the new person's page", |u| u.contains("/admin/person?id="))
+        .await;
+    assert!(browser.source().await.contains("Nils Öst"));
+    let roles = browser.find("a[href^='/admin/person/roles']").await;
+    browser.click(&roles).await;
+    browser
+        .wait_for_url("the roles page", |u| u.contains("/admin/person/roles"))
+        .await;
+    browser.assert_accessible("the local roles page").await;
+    let readonly = browser.find("input[name=role][value=admin-readonly]").await;
+    browser.click(&readonly).await;
+    let save = browser.find("main form button[type=submit]").await;
+    browser.click(&save).await;
+    browser
+        .wait_for_url("the saved roles", |u| u.contains("saved=1"))
+        .await;
+    let mut roles = roles_of(&app, "it.nils").await;
+    roles.sort();
+    assert_eq!(roles, ["admin-readonly", "teacher"]);
+}
