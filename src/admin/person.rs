@@ -369,10 +369,9 @@ async fn end_sessions_post(
     Ok(back(&d.person.id))
 }
 
-/// Ends one session through authn (refresh tokens revoked in its transaction, relying
-/// parties notified), then records who ended it. authn ends a session in a transaction of
-/// its own, so the event follows it rather than sharing it: an event without its change
-/// cannot happen, a change without its event only if the database fails between the two.
+/// Ends one session through authn in the transaction of its audit event (refresh tokens
+/// revoked there too); the relying parties are told once it has committed. A session that
+/// had already ended changes nothing and writes no event.
 async fn end(
     admin: &Admin,
     access: &Access,
@@ -380,8 +379,10 @@ async fn end(
     s: &crate::authn::Session,
     now: i64,
 ) -> Result<(), WebError> {
-    admin.authn.end_session(s, now).await?;
     let mut tx = admin.db.begin().await?;
+    let Some(ending) = admin.authn.end_session_in(&mut tx, s, now).await? else {
+        return Ok(());
+    };
     let before = json!({ "session": s.sid, "live": true });
     let after = json!({ "session": s.sid, "live": false });
     audit::change(
@@ -395,6 +396,7 @@ async fn end(
     )
     .await?;
     tx.commit().await?;
+    admin.authn.notify_ended([ending], now);
     Ok(())
 }
 

@@ -17,7 +17,7 @@ mod upstream_saml;
 pub use flow::{Begin, Protocol, Requirement, Resumed, Transaction};
 pub use generated::Generated;
 pub use policy::{LoginRefused, Method, UpstreamLevels};
-pub use session::{EndedSession, LogoutNotifier, MethodUse, Session};
+pub use session::{EndedSession, Ending, LogoutNotifier, MethodUse, Session};
 
 use crate::config::Config;
 use crate::directory::Person;

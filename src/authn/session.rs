@@ -78,6 +78,12 @@ pub struct EndedSession {
     pub participants: Vec<(String, String)>,
 }
 
+/// A session ended in a transaction not yet committed: hand it to `Authn::notify_ended` after
+/// the commit (dropping it only skips telling the relying parties).
+#[must_use]
+#[derive(Debug)]
+pub struct Ending(EndedSession);
+
 /// Implemented by each protocol front (wired in app.rs) so single logout crosses protocols
 /// without authn knowing them. Implementations spawn their own work and return at once; what
 /// must hold when logout returns (refresh tokens revoked) is done before, in the
@@ -226,6 +232,53 @@ impl Authn {
     /// refresh tokens are revoked in the transaction that ends it.
     pub async fn end_session(&self, s: &Session, now: i64) -> Result<(), AuthnError> {
         self.end(s, now).await.map(|_| ())
+    }
+
+    /// Ends a session inside the caller's transaction (its refresh tokens revoked there too),
+    /// so a change and its audit event commit together. The relying parties are told only
+    /// once the caller has committed: `notify_ended`. None if it had already ended.
+    pub async fn end_session_in(
+        &self,
+        tx: &mut storage::Tx,
+        s: &Session,
+        now: i64,
+    ) -> Result<Option<Ending>, AuthnError> {
+        let participants = storage::sessions::participants(&self.db, &s.id).await?;
+        if !storage::sessions::end_session_in(tx, &s.id, now).await? {
+            return Ok(None);
+        }
+        Ok(Some(Ending(EndedSession {
+            id: s.id.clone(),
+            sid: s.sid.clone(),
+            person_id: s.person_id.clone(),
+            participants,
+        })))
+    }
+
+    /// `end_other_sessions` inside the caller's transaction (a new password and its audit
+    /// event, and the sessions it ends, commit together); `notify_ended` after the commit.
+    pub async fn end_other_sessions_in(
+        &self,
+        tx: &mut storage::Tx,
+        person_id: &str,
+        keep: &str,
+        now: i64,
+    ) -> Result<Vec<Ending>, AuthnError> {
+        let mut endings = Vec::new();
+        for rec in storage::sessions::live_for_person(&self.db, person_id, keep, now).await? {
+            let s = to_session(rec)?;
+            endings.extend(self.end_session_in(tx, &s, now).await?);
+        }
+        Ok(endings)
+    }
+
+    /// Tells every protocol front of sessions ended by a committed `end_session_in`.
+    pub fn notify_ended(&self, endings: impl IntoIterator<Item = Ending>, now: i64) {
+        for Ending(ended) in endings {
+            for n in self.notifiers.iter() {
+                n.session_ended(&ended, now);
+            }
+        }
     }
 
     /// Ends every live session of a person except `keep` (a password reset: whoever else

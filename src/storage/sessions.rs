@@ -106,6 +106,16 @@ pub async fn end_session(db: &Db, id: &str, now: i64) -> Result<bool> {
     Ok(ended)
 }
 
+/// `end_session` in the caller's transaction (the admin UI's audit event shares it).
+pub async fn end_session_in(tx: &mut super::Tx, id: &str, now: i64) -> Result<bool> {
+    let conn = tx.conn();
+    let ended = end_session_on(conn, id, now).await?;
+    if ended {
+        super::tokens::revoke_session_refresh(conn, id).await?;
+    }
+    Ok(ended)
+}
+
 async fn end_session_on(conn: &mut sqlx::AnyConnection, id: &str, now: i64) -> Result<bool> {
     let r = sqlx::query("UPDATE sso_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
         .bind(id)

@@ -143,13 +143,17 @@ pub(super) async fn generate_post(
         )
         .await?;
     }
-    tx.commit().await?;
+    let mut ended = Vec::new();
     for p in &pupils {
-        admin
-            .authn
-            .end_other_sessions(&p.id, &access.sso_session_id, now)
-            .await?;
+        ended.extend(
+            admin
+                .authn
+                .end_other_sessions_in(&mut tx, &p.id, &access.sso_session_id, now)
+                .await?,
+        );
     }
+    tx.commit().await?;
+    admin.authn.notify_ended(ended, now);
     let cards = pupils
         .into_iter()
         .zip(generated)

@@ -187,12 +187,13 @@ async fn person_post(
         now,
     )
     .await?;
-    tx.commit().await?;
     // The admin's own session stays should they reset their own password.
-    admin
+    let ended = admin
         .authn
-        .end_other_sessions(&person.id, &access.sso_session_id, now)
+        .end_other_sessions_in(&mut tx, &person.id, &access.sso_session_id, now)
         .await?;
+    tx.commit().await?;
+    admin.authn.notify_ended(ended, now);
     Ok(web::render(&ShownPage {
         lang,
         frame: Frame::new(lang, &access, "passwords"),
