@@ -214,6 +214,10 @@ pub fn banner(issuer: &str, bankid_stub: bool) -> String {
             "The register (SS 12000 mock, {DEMO_PERSONS} fictional people): {register}\n"
         ));
     }
+    s.push_str(&format!(
+        "Administration: open {issuer}{} and log in as admin (password as above).\n",
+        paths::ADMIN
+    ));
     if bankid_stub {
         s.push_str(&format!(
             "BankID is played by a stub: on the login page choose a BankID button, then the\n\

@@ -150,8 +150,14 @@ impl Db {
     }
 
     /// A write transaction: a change and its audit event commit together or not at all.
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): these transactions read
+    /// before they write, and a deferred one whose snapshot another writer has changed fails
+    /// at its first write with SQLITE_BUSY, without waiting out the busy timeout.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx(self.writer.begin().await?))
+        Ok(Tx(match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        }))
     }
 }
 

@@ -487,6 +487,17 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Two demo services that log in through Portvakt with OpenID Connect. Log in to one, then open the other: you are logged in without a password (SSO).",
     ),
     ("demo.login", "Logga in till", "Log in to"),
+    ("demo.admin.title", "Administration", "Administration"),
+    (
+        "demo.admin.intro",
+        "Kommunens IT-personal sköter tjänster, personer och lösenord i administrationen. Logga in som admin med demolösenordet.",
+        "The municipality's IT staff manage services, people and passwords in the administration. Log in as admin with the demo password.",
+    ),
+    (
+        "demo.admin.open",
+        "Öppna administrationen",
+        "Open the administration",
+    ),
     (
         "demo.claims",
         "Uppgifter i ID-token",
