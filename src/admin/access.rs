@@ -52,7 +52,7 @@ pub struct Access {
     pub csrf: String,
     /// What the token is bound to: the admin session's id (its cookie's hash).
     csrf_binding: String,
-    /// The requested path and query, for the language switch.
+    /// The requested path and query of a GET, for the language switch (empty for a POST).
     pub here: String,
 }
 
@@ -194,11 +194,17 @@ impl FromRequestParts<Admin> for Access {
             sso_session_id: row.sso_session_id,
             csrf,
             csrf_binding: id,
-            here: parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default(),
+            // The answer to a POST (a secret shown once, a password sheet) has no address
+            // to show again in the other language: the switch goes to the section instead.
+            here: if parts.method == Method::GET {
+                parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            },
         })
     }
 }

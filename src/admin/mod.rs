@@ -129,7 +129,18 @@ impl Frame {
     pub fn new(lang: Lang, access: &Access, section: &'static str) -> Self {
         // The edge reads `lang=` anywhere in the query; an older one in `here` is overridden
         // because the edge takes the first, so drop it.
-        let here: Vec<&str> = access.here.split(['?', '&']).collect();
+        let section_page = match section {
+            "services" => paths::ADMIN_SERVICES,
+            "people" => paths::ADMIN_PEOPLE,
+            "passwords" => paths::ADMIN_PASSWORDS,
+            _ => paths::ADMIN,
+        };
+        let here_or_section = if access.here.is_empty() {
+            section_page
+        } else {
+            &access.here
+        };
+        let here: Vec<&str> = here_or_section.split(['?', '&']).collect();
         let path = here.first().copied().unwrap_or(paths::ADMIN);
         let mut query: Vec<&str> = here[1..]
             .iter()

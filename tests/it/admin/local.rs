@@ -258,3 +258,23 @@ async fn in_chromium_an_admin_adds_a_local_account_and_gives_it_a_role() {
     roles.sort();
     assert_eq!(roles, ["admin-readonly", "teacher"]);
 }
+
+#[tokio::test]
+async fn the_language_switch_of_a_posts_answer_goes_to_its_section_not_to_the_post() {
+    let app = spawn_app().await;
+    let b = admin_browser(&app, "switcher", &["admin"]).await;
+    let page = b.get(&app.url("/admin/people/new?lang=sv")).await;
+    assert!(page.body.contains("href=\"/admin/people/new?lang=en\""));
+    let r = b
+        .post(
+            &app.url("/admin/people/new"),
+            &[("csrf", &csrf(&page.body)), ("username", "")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("href=\"/admin/people?lang=en\""),
+        "{}",
+        r.body
+    );
+}
