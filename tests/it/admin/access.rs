@@ -201,3 +201,114 @@ async fn an_admin_min_level_no_allowed_method_reaches_leaves_no_way_in() {
     assert_eq!(page.status, 403, "{}", page.body);
     assert!(!page.body.contains("name=\"password\""));
 }
+
+/// Posts a form the UI does not offer from the current page (a form built in the page and
+/// submitted, as a forged or tampered page would; the admin CSP forbids fetch()), and
+/// returns the source of the page the browser lands on.
+async fn post_from_page(
+    browser: &crate::webdriver::Session,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    let fields: Vec<serde_json::Value> = fields
+        .iter()
+        .map(|(k, v)| serde_json::json!([k, v]))
+        .collect();
+    // The form stays in the old document: once it is gone, the answer has loaded.
+    let script = "const f = document.createElement('form');\n\
+        f.id = 'pv-forged'; f.method = 'post'; f.action = arguments[0];\n\
+        for (const [k, v] of arguments[1]) {\n\
+          const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v;\n\
+          f.appendChild(i);\n\
+        }\n\
+        document.body.appendChild(f); f.submit();";
+    browser
+        .execute(script, vec![path.into(), serde_json::Value::Array(fields)])
+        .await;
+    for _ in 0..150 {
+        let old = browser
+            .execute("return !!document.getElementById('pv-forged');", vec![])
+            .await;
+        if old == serde_json::Value::Bool(false) {
+            return browser.source().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the POST to {path} did not answer");
+}
+
+#[tokio::test]
+async fn in_chromium_a_non_admin_and_a_readonly_admin_are_refused_and_a_post_without_csrf_too() {
+    use crate::admin::browser::admin_in_chromium;
+    let app = spawn_app().await;
+    app.add_client("lms", |s| s.name = Some("Lärplattformen".into()))
+        .await;
+
+    // A teacher logs in at /admin and gets the refusal page, which is accessible too.
+    app.add_person("chrome-teacher", &["teacher"]).await;
+    let driver = crate::webdriver::Driver::start().await;
+    let teacher = driver.session().await;
+    teacher.goto(&app.url("/admin?lang=sv")).await;
+    teacher
+        .wait_for_url("the login page", |u| u.contains("/login?tx="))
+        .await;
+    for (id, text) in [("#username", "chrome-teacher"), ("#password", PASSWORD)] {
+        let el = teacher.find(id).await;
+        teacher.send_keys(&el, text).await;
+    }
+    let submit = teacher.find("form button[type=submit]").await;
+    teacher.click(&submit).await;
+    teacher
+        .wait_for_url("the refusal", |u| u.contains("/admin/resume"))
+        .await;
+    assert!(teacher.source().await.contains("saknar behörighet"));
+    teacher.assert_accessible("the refusal page").await;
+    teacher.quit().await;
+
+    // A read-only admin sees the client, but its form is not offered, and a change posted
+    // from the page anyway is refused.
+    let (_d, reader) = admin_in_chromium(&app, "chrome-reader", &["admin-readonly"]).await;
+    reader
+        .goto(&app.url("/admin/services/oidc?id=lms&lang=sv"))
+        .await;
+    let page = reader.source().await;
+    assert!(page.contains("Lärplattformen"));
+    reader
+        .assert_accessible("a client's page for a read-only admin")
+        .await;
+    let csrf = super::csrf(&page);
+    let answer = post_from_page(
+        &reader,
+        "/admin/services/oidc/disable",
+        &[("csrf", &csrf), ("id", "lms")],
+    )
+    .await;
+    assert!(answer.contains("bara läsbehörighet"), "{answer}");
+
+    // An admin's POST without its CSRF token is refused; with it, the same change works.
+    let (_d2, admin) = admin_in_chromium(&app, "chrome-writer", &["admin"]).await;
+    admin
+        .goto(&app.url("/admin/services/oidc?id=lms&lang=sv"))
+        .await;
+    let csrf = super::csrf(&admin.source().await);
+    let answer = post_from_page(&admin, "/admin/services/oidc/disable", &[("id", "lms")]).await;
+    assert!(answer.contains("Formuläret har gått ut"), "{answer}");
+    let client = portvakt::storage::clients::get(&app.db, "lms")
+        .await
+        .unwrap();
+    assert!(!client.unwrap().disabled, "nothing changed");
+    admin
+        .goto(&app.url("/admin/services/oidc?id=lms&lang=sv"))
+        .await;
+    let answer = post_from_page(
+        &admin,
+        "/admin/services/oidc/disable",
+        &[("csrf", &csrf), ("id", "lms")],
+    )
+    .await;
+    assert!(!answer.contains("Formuläret har gått ut"), "{answer}");
+    let client = portvakt::storage::clients::get(&app.db, "lms")
+        .await
+        .unwrap();
+    assert!(client.unwrap().disabled);
+}
