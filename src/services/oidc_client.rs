@@ -13,14 +13,75 @@ pub const MIN_SECRET_LEN: usize = 24;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
-    Invalid(String),
+    /// A registration refused: which part, and the sentence the CLI prints.
+    #[error("{message}")]
+    Invalid { field: Field, message: String },
     #[error("client {0} already exists")]
     Exists(String),
     #[error("no client {0}")]
     NotFound(String),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
+}
+
+/// The part of a registration a refusal is about: the admin UI marks that field and shows
+/// its own catalogue text (`Field::key`), the CLI prints the sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    ClientId,
+    Secret,
+    RedirectUris,
+    PostLogoutUris,
+    BackchannelUri,
+    Scopes,
+    Grants,
+    Subject,
+    Alg,
+    Release,
+    LoginPolicy,
+}
+
+impl Field {
+    /// The form field's name (`admin/oidc_fields.html`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::ClientId => "client_id",
+            Field::Secret => "kind",
+            Field::RedirectUris => "redirect_uris",
+            Field::PostLogoutUris => "post_logout_redirect_uris",
+            Field::BackchannelUri => "backchannel_logout_uri",
+            Field::Scopes => "scopes",
+            Field::Grants => "grants",
+            Field::Subject => "subject",
+            Field::Alg => "alg",
+            Field::Release => "release",
+            Field::LoginPolicy => "login",
+        }
+    }
+
+    /// The catalogue key of what to check in that field.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::ClientId => "admin.oidc.refused.client_id",
+            Field::Secret => "admin.oidc.refused.secret",
+            Field::RedirectUris => "admin.oidc.refused.redirect_uris",
+            Field::PostLogoutUris => "admin.oidc.refused.post_logout_redirect_uris",
+            Field::BackchannelUri => "admin.oidc.refused.backchannel_logout_uri",
+            Field::Scopes => "admin.oidc.refused.scopes",
+            Field::Grants => "admin.oidc.refused.grants",
+            Field::Subject => "admin.oidc.refused.subject",
+            Field::Alg => "admin.oidc.refused.alg",
+            Field::Release => "admin.oidc.refused.release",
+            Field::LoginPolicy => "admin.oidc.refused.login",
+        }
+    }
+}
+
+fn invalid(field: Field, message: impl Into<String>) -> ClientError {
+    ClientError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 /// A registered client, as the protocol code uses it.
@@ -95,26 +156,33 @@ pub fn generate_secret() -> String {
     crate::keys::random_token()
 }
 
-fn check_uri(uri: &str, what: &str, allow_http_loopback_only: bool) -> Result<(), ClientError> {
-    let u =
-        url::Url::parse(uri).map_err(|e| ClientError::Invalid(format!("{what} {uri:?}: {e}")))?;
+fn check_uri(
+    uri: &str,
+    what: &str,
+    field: Field,
+    allow_http_loopback_only: bool,
+) -> Result<(), ClientError> {
+    let u = url::Url::parse(uri).map_err(|e| invalid(field, format!("{what} {uri:?}: {e}")))?;
     if u.fragment().is_some() {
-        return Err(ClientError::Invalid(format!(
-            "{what} {uri:?} must not have a fragment"
-        )));
+        return Err(invalid(
+            field,
+            format!("{what} {uri:?} must not have a fragment"),
+        ));
     }
     let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match u.scheme() {
         "https" => Ok(()),
         "http" if loopback || !allow_http_loopback_only => Ok(()),
-        "http" => Err(ClientError::Invalid(format!(
-            "{what} {uri:?} must use https (http only for localhost)"
-        ))),
+        "http" => Err(invalid(
+            field,
+            format!("{what} {uri:?} must use https (http only for localhost)"),
+        )),
         // Private-use schemes for native apps (RFC 8252 §7.1) contain a dot.
         s if s.contains('.') => Ok(()),
-        _ => Err(ClientError::Invalid(format!(
-            "{what} {uri:?} has an unsupported scheme"
-        ))),
+        _ => Err(invalid(
+            field,
+            format!("{what} {uri:?} has an unsupported scheme"),
+        )),
     }
 }
 
@@ -130,8 +198,9 @@ fn validate(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
     {
-        return Err(ClientError::Invalid(
-            "client id must be 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.', ':'".into(),
+        return Err(invalid(
+            Field::ClientId,
+            "client id must be 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.', ':'",
         ));
     }
     let mut rec = existing.cloned().unwrap_or_else(|| ClientRecord {
@@ -163,33 +232,34 @@ fn validate(
         rec.secret_hash = None;
     } else if let Some(secret) = &spec.secret {
         if secret.len() < MIN_SECRET_LEN {
-            return Err(ClientError::Invalid(format!(
-                "client secret must be at least {MIN_SECRET_LEN} characters"
-            )));
+            return Err(invalid(
+                Field::Secret,
+                format!("client secret must be at least {MIN_SECRET_LEN} characters"),
+            ));
         }
         rec.public_client = false;
         rec.secret_hash = Some(hash_secret(keys, secret));
     }
     if !rec.public_client && rec.secret_hash.is_none() {
-        return Err(ClientError::Invalid(
-            "a confidential client needs --secret-stdin or --generate-secret (or use --public)"
-                .into(),
+        return Err(invalid(
+            Field::Secret,
+            "a confidential client needs --secret-stdin or --generate-secret (or use --public)",
         ));
     }
     if !spec.redirect_uris.is_empty() {
         rec.redirect_uris = spec.redirect_uris.clone();
     }
     for u in &rec.redirect_uris {
-        check_uri(u, "redirect URI", true)?;
+        check_uri(u, "redirect URI", Field::RedirectUris, true)?;
     }
     if !spec.post_logout_redirect_uris.is_empty() {
         rec.post_logout_redirect_uris = spec.post_logout_redirect_uris.clone();
     }
     for u in &rec.post_logout_redirect_uris {
-        check_uri(u, "post-logout redirect URI", true)?;
+        check_uri(u, "post-logout redirect URI", Field::PostLogoutUris, true)?;
     }
     if let Some(u) = &spec.backchannel_logout_uri {
-        check_uri(u, "back-channel logout URI", true)?;
+        check_uri(u, "back-channel logout URI", Field::BackchannelUri, true)?;
         rec.backchannel_logout_uri = Some(u.clone());
     }
     if !spec.scopes.is_empty() {
@@ -198,36 +268,39 @@ fn validate(
             .chain(release::CLAIM_SCOPES.iter());
         let known: Vec<&str> = known.copied().collect();
         if let Some(bad) = spec.scopes.iter().find(|s| !known.contains(&s.as_str())) {
-            return Err(ClientError::Invalid(format!(
-                "unknown scope {bad:?} (known: {})",
-                known.join(", ")
-            )));
+            return Err(invalid(
+                Field::Scopes,
+                format!("unknown scope {bad:?} (known: {})", known.join(", ")),
+            ));
         }
         rec.scopes = spec.scopes.clone();
     }
     if !spec.grants.is_empty() {
         if let Some(bad) = spec.grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
-            return Err(ClientError::Invalid(format!(
-                "unknown grant {bad:?} (known: {})",
-                GRANTS.join(", ")
-            )));
+            return Err(invalid(
+                Field::Grants,
+                format!("unknown grant {bad:?} (known: {})", GRANTS.join(", ")),
+            ));
         }
         rec.grants = spec.grants.clone();
     }
     if rec.public_client && rec.grants.iter().any(|g| g == "client_credentials") {
-        return Err(ClientError::Invalid(
-            "a public client cannot use client_credentials".into(),
+        return Err(invalid(
+            Field::Grants,
+            "a public client cannot use client_credentials",
         ));
     }
     if rec.grants.iter().any(|g| g == "authorization_code") && rec.redirect_uris.is_empty() {
-        return Err(ClientError::Invalid(
-            "the authorization_code grant needs at least one --redirect-uri".into(),
+        return Err(invalid(
+            Field::RedirectUris,
+            "the authorization_code grant needs at least one --redirect-uri",
         ));
     }
     if let Some(s) = &spec.subject {
         if s != "public" && s != "pairwise" {
-            return Err(ClientError::Invalid(
-                "--subject must be public or pairwise".into(),
+            return Err(invalid(
+                Field::Subject,
+                "--subject must be public or pairwise",
             ));
         }
         rec.subject_type = s.clone();
@@ -237,19 +310,17 @@ fn validate(
     }
     if let Some(a) = &spec.id_token_alg {
         if Alg::parse(a).is_none() {
-            return Err(ClientError::Invalid(
-                "--id-token-alg must be ES256 or RS256".into(),
-            ));
+            return Err(invalid(Field::Alg, "--id-token-alg must be ES256 or RS256"));
         }
         rec.id_token_alg = a.clone();
     }
     if !spec.release.is_empty() {
         let known = release::known_claims();
         if let Some(bad) = spec.release.iter().find(|c| !known.contains(&c.as_str())) {
-            return Err(ClientError::Invalid(format!(
-                "unknown claim {bad:?} (known: {})",
-                known.join(", ")
-            )));
+            return Err(invalid(
+                Field::Release,
+                format!("unknown claim {bad:?} (known: {})", known.join(", ")),
+            ));
         }
         rec.release = spec.release.clone();
     }
@@ -261,7 +332,7 @@ fn validate(
     if let Some(level) = &spec.min_level {
         rec.login.min_level = level.clone();
     }
-    crate::authn::policy::check_policy(&rec.login).map_err(ClientError::Invalid)?;
+    crate::authn::policy::check_policy(&rec.login).map_err(|m| invalid(Field::LoginPolicy, m))?;
     Ok(rec)
 }
 
@@ -360,10 +431,10 @@ pub async fn replace_in(
     };
     let rec = validate(spec, Some(&base), keys)?;
     if rec.grants.is_empty() {
-        return Err(ClientError::Invalid(format!(
-            "choose at least one grant ({})",
-            GRANTS.join(", ")
-        )));
+        return Err(invalid(
+            Field::Grants,
+            format!("choose at least one grant ({})", GRANTS.join(", ")),
+        ));
     }
     storage::clients::update_in(tx, &rec, now).await?;
     Ok((before, rec))
@@ -379,8 +450,9 @@ pub async fn rotate_secret_in(
 ) -> Result<(ClientRecord, ClientRecord, String), ClientError> {
     let before = existing(tx, client_id).await?;
     if before.public_client {
-        return Err(ClientError::Invalid(
-            "a public client has no secret to rotate".into(),
+        return Err(invalid(
+            Field::Secret,
+            "a public client has no secret to rotate",
         ));
     }
     let secret = generate_secret();

@@ -21,7 +21,7 @@ use axum::extract::{Extension, Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use form::{ClientForm, all_grants, all_scopes, field_of};
+use form::{ClientForm, all_grants, all_scopes};
 use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> Router<Admin> {
@@ -78,7 +78,9 @@ fn view(r: &ClientRecord) -> ClientView<'_> {
 /// English; the page marks it so).
 enum Problem {
     Key(&'static str),
-    Registry(String),
+    /// The registry refused: what to check in the field (catalogue), and its own sentence
+    /// (English, from the command line's vocabulary) naming the value.
+    Registry(&'static str, String),
 }
 
 /// The form's state shared by the new and edit pages (`admin/oidc_fields.html`).
@@ -105,16 +107,18 @@ impl Fields {
         }
     }
 
+    /// What to check, from the catalogue.
     fn problem_key(&self) -> Option<&'static str> {
         match &self.problem {
-            Some(Problem::Key(k)) => Some(k),
-            _ => None,
+            Some(Problem::Key(k) | Problem::Registry(k, _)) => Some(k),
+            None => None,
         }
     }
 
-    fn problem_text(&self) -> Option<&str> {
+    /// The registry's own sentence naming the value, shown below in English.
+    fn problem_detail(&self) -> Option<&str> {
         match &self.problem {
-            Some(Problem::Registry(m)) => Some(m),
+            Some(Problem::Registry(_, m)) => Some(m),
             _ => None,
         }
     }
@@ -260,7 +264,10 @@ fn bad(page: &impl Template) -> Result<Response, WebError> {
 /// The registry's refusal as a form problem, or None for an error of another kind.
 fn problem_of(e: &ClientError) -> Option<(&'static str, Problem)> {
     match e {
-        ClientError::Invalid(m) => Some((field_of(m), Problem::Registry(m.clone()))),
+        ClientError::Invalid { field, message } => Some((
+            field.name(),
+            Problem::Registry(field.key(), message.clone()),
+        )),
         ClientError::Exists(_) => Some(("client_id", Problem::Key("admin.oidc.error.exists"))),
         _ => None,
     }
@@ -454,7 +461,7 @@ async fn secret_post(
     let (before, after, secret) =
         match oidc_client::rotate_secret_in(&mut tx, &admin.keys, &f.id, now).await {
             Ok(v) => v,
-            Err(ClientError::Invalid(_)) => {
+            Err(ClientError::Invalid { .. }) => {
                 return Err(WebError::bad_request("admin.oidc.error.public_no_secret"));
             }
             Err(e) => return Err(failed(e)),

@@ -228,9 +228,64 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "A service with that client ID already exists. Choose another.",
     ),
     (
-        "admin.oidc.error.refused",
-        "Klienten kunde inte sparas. Rätta uppgiften och försök igen:",
-        "The client could not be saved. Correct it and try again:",
+        "admin.oidc.refused.detail",
+        "Det tekniska felet:",
+        "The technical error:",
+    ),
+    (
+        "admin.oidc.refused.client_id",
+        "Klient-id får bara innehålla a–z, A–Z, 0–9, bindestreck, understreck, punkt och kolon (1–128 tecken), och får inte redan finnas.",
+        "The client id may only hold a–z, A–Z, 0–9, hyphen, underscore, dot and colon (1–128 characters), and must not exist already.",
+    ),
+    (
+        "admin.oidc.refused.secret",
+        "Klienten behöver en hemlighet om den inte är publik: välj konfidentiell klient så skapas en, eller välj publik klient.",
+        "The client needs a secret unless it is public: choose a confidential client and one is made, or choose a public client.",
+    ),
+    (
+        "admin.oidc.refused.redirect_uris",
+        "Kontrollera omdirigeringsadresserna: minst en behövs för inloggning, var och en på egen rad, med https (http bara för localhost) och utan #-del.",
+        "Check the redirect URIs: at least one is needed for login, each on a line of its own, with https (http only for localhost) and no # part.",
+    ),
+    (
+        "admin.oidc.refused.post_logout_redirect_uris",
+        "Kontrollera adresserna efter utloggning: var och en på egen rad, med https (http bara för localhost) och utan #-del.",
+        "Check the post-logout redirect URIs: each on a line of its own, with https (http only for localhost) and no # part.",
+    ),
+    (
+        "admin.oidc.refused.backchannel_logout_uri",
+        "Kontrollera adressen för utloggning i bakgrunden: en https-adress (http bara för localhost) utan #-del.",
+        "Check the back-channel logout URI: an https address (http only for localhost) with no # part.",
+    ),
+    (
+        "admin.oidc.refused.scopes",
+        "Välj bland de scopes som finns i listan.",
+        "Choose among the scopes in the list.",
+    ),
+    (
+        "admin.oidc.refused.grants",
+        "Kontrollera flödena: välj minst ett, och en publik klient kan inte använda client_credentials.",
+        "Check the grants: choose at least one, and a public client cannot use client_credentials.",
+    ),
+    (
+        "admin.oidc.refused.subject",
+        "Välj parvis eller publik sub.",
+        "Choose pairwise or public sub.",
+    ),
+    (
+        "admin.oidc.refused.alg",
+        "Välj ES256 eller RS256 för ID-tokens signatur.",
+        "Choose ES256 or RS256 for the ID token's signature.",
+    ),
+    (
+        "admin.oidc.refused.release",
+        "Uppgifterna som lämnas ut måste finnas i Portvakts lista. Ändra dem på sidan Uppgifter som lämnas ut.",
+        "The released claims must be in Portvakt's list. Change them on the release page.",
+    ),
+    (
+        "admin.oidc.refused.login",
+        "Inloggningskraven går inte ihop. Ändra dem på sidan Inloggningskrav.",
+        "The login requirements do not fit together. Change them on the login policy page.",
     ),
     (
         "admin.oidc.error.public_no_secret",

@@ -290,6 +290,12 @@ async fn a_public_client_needs_no_secret_and_a_refused_registration_comes_back_w
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
+    // Swedish first, what to check in the field; then the registry's sentence naming the value.
+    assert!(
+        r.body.contains("Kontrollera omdirigeringsadresserna"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("must use https"), "{}", r.body);
     assert!(r.body.contains("id=\"form-error\""));
     let field = &r.body[r.body.find("id=\"redirect_uris\"").unwrap()..];

@@ -174,30 +174,6 @@ impl ClientForm {
     }
 }
 
-/// Which field the registry's message is about, so the form marks it (`aria-invalid`).
-pub fn field_of(message: &str) -> &'static str {
-    let m = message.to_ascii_lowercase();
-    if m.starts_with("client id") || m.contains("already exists") {
-        "client_id"
-    } else if m.contains("post-logout") {
-        "post_logout_redirect_uris"
-    } else if m.contains("back-channel") {
-        "backchannel_logout_uri"
-    } else if m.contains("redirect") {
-        "redirect_uris"
-    } else if m.contains("scope") {
-        "scopes"
-    } else if m.contains("grant") || m.contains("client_credentials") {
-        "grants"
-    } else if m.contains("subject") {
-        "subject"
-    } else if m.contains("alg") {
-        "alg"
-    } else {
-        ""
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,22 +212,5 @@ mod tests {
         assert_eq!(s.backchannel_logout_uri, None);
         assert_eq!(s.id_token_alg.as_deref(), Some("RS256"));
         assert_eq!(f.precheck(), None);
-    }
-
-    #[test]
-    fn messages_point_at_their_field() {
-        assert_eq!(
-            field_of("redirect URI \"x\": relative URL"),
-            "redirect_uris"
-        );
-        assert_eq!(
-            field_of("post-logout redirect URI \"x\" must use https"),
-            "post_logout_redirect_uris"
-        );
-        assert_eq!(field_of("client lms already exists"), "client_id");
-        assert_eq!(
-            field_of("a public client cannot use client_credentials"),
-            "grants"
-        );
     }
 }
