@@ -118,6 +118,7 @@ fn notice_of(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "added" => "admin.saml.done.added",
         "updated" => "admin.saml.done.updated",
+        "metadata" => "admin.saml.done.metadata",
         "refreshed" => "admin.saml.done.refreshed",
         "disabled" => "admin.saml.done.disabled",
         "enabled" => "admin.saml.done.enabled",

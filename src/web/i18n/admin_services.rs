@@ -841,4 +841,39 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Det kan dröja upp till",
         "It may take up to",
     ),
+    (
+        "admin.saml.replace.title",
+        "Ny metadata för tjänsten",
+        "New metadata for the service",
+    ),
+    (
+        "admin.saml.replace.intro",
+        "Klistra in, ladda upp eller hämta tjänstens nya metadata, till exempel när leverantören byter certifikat. Den måste gälla samma entityID:",
+        "Paste, upload or fetch the service's new metadata, for instance when the supplier changes certificates. It must be for the same entityID:",
+    ),
+    (
+        "admin.saml.replace.back",
+        "Tillbaka till tjänsten",
+        "Back to the service",
+    ),
+    (
+        "admin.saml.replace.link",
+        "Byt metadata (nytt certifikat eller nya adresser)",
+        "Replace the metadata (a new certificate or new addresses)",
+    ),
+    (
+        "admin.saml.replace.kept",
+        "Tjänstens inställningar, vad den får veta och inloggningskraven behålls.",
+        "The service's settings, what it may learn and its login policy are kept.",
+    ),
+    (
+        "admin.saml.err.other_entity",
+        "Metadatan gäller en annan tjänst (ett annat entityID). Registrera den som en ny tjänst i stället.",
+        "The metadata is for another service (another entityID). Register it as a new service instead.",
+    ),
+    (
+        "admin.saml.done.metadata",
+        "Den nya metadatan är sparad.",
+        "The new metadata is saved.",
+    ),
 ];

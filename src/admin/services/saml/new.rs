@@ -2,6 +2,9 @@
 //! shows what the metadata says (nothing saved), the second ("Spara") saves it with the
 //! policy chosen on the preview. The save parses and checks the document again (the hidden
 //! field is the browser's copy, trusted no further than that) or, for a URL, fetches it again.
+//! With `replace=ENTITY_ID` the same two steps give a registered SP new metadata (a vendor's
+//! new certificate, what `sp update --metadata` does): the entity ID must stay the same, and
+//! the SP's settings are kept.
 
 use super::view::{EntityView, PolicyAudit, PolicyFields, id_query};
 use crate::admin::{Access, Admin, Frame, audit};
@@ -10,7 +13,7 @@ use crate::storage;
 use crate::web::{self, WebError, i18n::Lang, paths};
 use askama::Template;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Multipart, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Multipart, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -39,6 +42,9 @@ struct NewPage {
     detail: Option<String>,
     /// The field the error is about: "metadata", "file", "url" or "" (the form).
     invalid: &'static str,
+    /// The entity ID whose metadata is replaced ("" for a new SP), and its query.
+    replace: String,
+    replace_query: String,
 }
 
 #[derive(Template)]
@@ -53,13 +59,32 @@ struct PreviewPage {
     url: String,
     policy: PolicyFields,
     error: Option<&'static str>,
+    replace: String,
+    replace_query: String,
+}
+
+#[derive(serde::Deserialize)]
+struct NewQuery {
+    #[serde(default)]
+    replace: String,
+}
+
+/// The registered SP whose metadata is to be replaced, or 404.
+async fn replaced(admin: &Admin, id: &str) -> Result<storage::saml::SpRecord, WebError> {
+    storage::saml::get_sp(&admin.db, id)
+        .await?
+        .ok_or(WebError::new(StatusCode::NOT_FOUND, "admin.saml.unknown"))
 }
 
 async fn new_get(
-    State(_admin): State<Admin>,
+    State(admin): State<Admin>,
     Extension(lang): Extension<Lang>,
     access: Access,
+    Query(q): Query<NewQuery>,
 ) -> Result<Response, WebError> {
+    if !q.replace.is_empty() {
+        replaced(&admin, &q.replace).await?;
+    }
     web::render(&NewPage {
         lang,
         frame: Frame::new(lang, &access, "services"),
@@ -68,6 +93,8 @@ async fn new_get(
         error: None,
         detail: None,
         invalid: "",
+        replace_query: id_query(&q.replace),
+        replace: q.replace,
     })
 }
 
@@ -181,6 +208,11 @@ async fn new_post(
     let form = read(req).await?;
     access.change(&admin, &form.get("csrf").unwrap_or_default())?;
     let save = form.get("step").as_deref() == Some("save");
+    let replace = form.given("replace").unwrap_or_default();
+    let existing = match replace.as_str() {
+        "" => None,
+        id => Some(replaced(&admin, id).await?),
+    };
     let pasted = form.given("metadata");
     let url = form.given("url").map(|u| u.trim().to_string());
     // The form again, with what was typed and why it was refused.
@@ -193,6 +225,8 @@ async fn new_post(
             error: Some(key),
             detail,
             invalid,
+            replace: replace.clone(),
+            replace_query: id_query(&replace),
         };
         web::render(&page).map(|mut r| {
             *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -248,7 +282,11 @@ async fn new_post(
         Ok(m) => m,
         Err(e) => return refuse(error_key(&e), error_detail(&e), field),
     };
-    if storage::saml::get_sp(&admin.db, &meta.entity_id)
+    if existing.is_some() {
+        if meta.entity_id != replace {
+            return refuse("admin.saml.err.other_entity", Some(meta.entity_id), field);
+        }
+    } else if storage::saml::get_sp(&admin.db, &meta.entity_id)
         .await?
         .is_some()
     {
@@ -271,9 +309,19 @@ async fn new_post(
         url: from_url.clone().unwrap_or_default(),
         policy: fields,
         error,
+        replace: replace.clone(),
+        replace_query: id_query(&replace),
     };
     if !save {
         return web::render(&preview(None, fields));
+    }
+    if let Some(rec) = existing {
+        return replace_metadata(&admin, &access, rec, &doc, from_url.as_deref(), now)
+            .await
+            .or_else(|e| match e {
+                SpError::Storage(e) => Err(e.into()),
+                e => refuse(error_key(&e), error_detail(&e), field),
+            });
     }
     let policy = match fields.apply(Policy::default()) {
         Ok(p) => p,
@@ -313,6 +361,65 @@ async fn new_post(
         "{}?{}&done=added",
         paths::ADMIN_SAML,
         id_query(id)
+    ))
+    .into_response())
+}
+
+/// Where an SP's assertions go and which keys it signs and encrypts with: what a metadata
+/// replacement's audit event says before and after (certificates by their SHA-256).
+#[derive(serde::Serialize)]
+struct MetadataAudit {
+    metadata_url: Option<String>,
+    acs: Vec<String>,
+    certificates: Vec<String>,
+}
+
+impl MetadataAudit {
+    fn of(doc: &str, url: Option<&str>, now: i64) -> Self {
+        let meta = saml_sp::parse_metadata(doc, now).ok();
+        Self {
+            metadata_url: url.map(String::from),
+            acs: meta
+                .iter()
+                .flat_map(|m| m.acs.iter().map(|e| e.location.clone()))
+                .collect(),
+            certificates: meta
+                .iter()
+                .flat_map(crate::services::saml_sp_facts::certificates)
+                .map(|c| format!("{} {}", c.usage, c.sha256))
+                .collect(),
+        }
+    }
+}
+
+/// Gives a registered SP new metadata, its settings kept, audited in the same transaction.
+async fn replace_metadata(
+    admin: &Admin,
+    access: &Access,
+    rec: storage::saml::SpRecord,
+    doc: &str,
+    url: Option<&str>,
+    now: i64,
+) -> Result<Response, SpError> {
+    let before = MetadataAudit::of(&rec.metadata, rec.metadata_url.as_deref(), now);
+    let mut tx = admin.db.begin().await?;
+    saml_sp::update_in(&mut tx, &rec.entity_id, Some((doc, url)), &rec.policy, now).await?;
+    let after = MetadataAudit::of(doc, url, now);
+    audit::change(
+        &mut tx,
+        access,
+        "service.saml.metadata_replaced",
+        &rec.entity_id,
+        Some(&before),
+        Some(&after),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!(
+        "{}?{}&done=metadata",
+        paths::ADMIN_SAML,
+        id_query(&rec.entity_id)
     ))
     .into_response())
 }
