@@ -225,7 +225,7 @@ fn serve_changing_metadata(doc: std::sync::Arc<std::sync::Mutex<String>>) -> Str
 }
 
 /// `doc` with an ID on its root, signed (enveloped, as a federation signs) by `signer`.
-fn signed_metadata(doc: &str, signer: &TestSp) -> String {
+pub(crate) fn signed_metadata(doc: &str, signer: &TestSp) -> String {
     use base64::Engine;
     let cert = base64::engine::general_purpose::STANDARD.encode(&signer.cert_der);
     let root_end = doc.find('>').unwrap();

@@ -876,4 +876,29 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "Den nya metadatan är sparad.",
         "The new metadata is saved.",
     ),
+    (
+        "admin.saml.new.pin",
+        "Certifikat som ska ha signerat metadatan (frivilligt)",
+        "Certificate that must have signed the metadata (optional)",
+    ),
+    (
+        "admin.saml.new.pin_hint",
+        "För metadata från en federation: klistra in federationens signeringscertifikat (PEM). Metadatan godtas då bara om den är signerad med det, nu och vid varje uppdatering.",
+        "For metadata from a federation: paste the federation's signing certificate (PEM). The metadata is then accepted only when it is signed with it, now and at every refresh.",
+    ),
+    (
+        "admin.saml.preview.pinned",
+        "Metadatan är signerad med det certifikat som ska ha signerat den.",
+        "The metadata is signed with the certificate that must have signed it.",
+    ),
+    (
+        "admin.saml.err.pin",
+        "Certifikatet gick inte att läsa. Klistra in hela PEM-texten, från -----BEGIN CERTIFICATE----- till -----END CERTIFICATE-----.",
+        "The certificate could not be read. Paste the whole PEM text, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----.",
+    ),
+    (
+        "admin.saml.err.not_signed",
+        "Metadatan är inte signerad med det certifikat som ska ha signerat den. Hämta den från federationen igen eller kontrollera certifikatet.",
+        "The metadata is not signed with the certificate that must have signed it. Fetch it from the federation again or check the certificate.",
+    ),
 ];

@@ -910,3 +910,86 @@ async fn new_metadata_replaces_the_old_for_the_same_entity_and_keeps_the_setting
         after.metadata
     );
 }
+
+#[tokio::test]
+async fn a_pinned_certificate_lets_only_metadata_it_signed_in() {
+    let app = spawn_app().await;
+    let b = admin_browser(&app, "adm", &["admin"]).await;
+    let federation = TestSp::new("https://federation.example.se");
+    let pem = String::from_utf8(
+        openssl::x509::X509::from_der(&federation.cert_der)
+            .unwrap()
+            .to_pem()
+            .unwrap(),
+    )
+    .unwrap();
+    let sp = TestSp::new("https://pinned.example.se");
+    let c = csrf_of(&app, &b).await;
+    let step = |md: String, pin: String| {
+        let (b, app, c) = (&b, &app, c.clone());
+        async move {
+            b.post(
+                &app.url(NEW),
+                &[
+                    ("csrf", c.as_str()),
+                    ("step", "preview"),
+                    ("metadata", &md),
+                    ("pin", &pin),
+                ],
+            )
+            .await
+        }
+    };
+    // Not a certificate; metadata nobody signed; metadata a stranger signed: refused.
+    let r = step(sp.metadata(), "not a certificate".into()).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("Certifikatet gick inte att läsa"),
+        "{}",
+        r.body
+    );
+    let r = step(sp.metadata(), pem.clone()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("inte signerad"), "{}", r.body);
+    let stranger = TestSp::new("https://stranger.example.se");
+    let r = step(
+        crate::saml_registry::signed_metadata(&sp.metadata(), &stranger),
+        pem.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // Signed by the federation: previewed, then saved with the pin.
+    let signed = crate::saml_registry::signed_metadata(&sp.metadata(), &federation);
+    let p = step(signed, pem.clone()).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("Metadatan är signerad med det certifikat"));
+    let doc = unescape(&hidden(&p.body, "document"));
+    let r = b
+        .post(
+            &app.url(NEW),
+            &[
+                ("csrf", &c),
+                ("step", "save"),
+                ("document", &doc),
+                ("pin", &unescape(&hidden(&p.body, "pin"))),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let rec = registered(&app, &sp.entity_id).await.unwrap();
+    assert!(rec.policy.metadata_signing_cert.is_some());
+    // New metadata for it must be signed by the pin too (it is kept).
+    let r = b
+        .post(
+            &app.url(NEW),
+            &[
+                ("csrf", &c),
+                ("step", "preview"),
+                ("replace", &sp.entity_id),
+                ("metadata", &sp.metadata()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("inte signerad"), "{}", r.body);
+}

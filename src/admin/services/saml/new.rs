@@ -45,6 +45,8 @@ struct NewPage {
     /// The entity ID whose metadata is replaced ("" for a new SP), and its query.
     replace: String,
     replace_query: String,
+    /// The PEM of the certificate the metadata must be signed by, as typed.
+    pin: String,
 }
 
 #[derive(Template)]
@@ -61,6 +63,10 @@ struct PreviewPage {
     error: Option<&'static str>,
     replace: String,
     replace_query: String,
+    /// The pinned certificate's PEM, carried to the save; the metadata was checked against it.
+    pin: String,
+    /// The metadata is (or must stay) signed by a pinned certificate.
+    pinned: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -95,6 +101,7 @@ async fn new_get(
         invalid: "",
         replace_query: id_query(&q.replace),
         replace: q.replace,
+        pin: String::new(),
     })
 }
 
@@ -215,6 +222,7 @@ async fn new_post(
     };
     let pasted = form.given("metadata");
     let url = form.given("url").map(|u| u.trim().to_string());
+    let pin_pem = form.given("pin");
     // The form again, with what was typed and why it was refused.
     let refuse = |key: &'static str, detail: Option<String>, invalid: &'static str| {
         let page = NewPage {
@@ -227,6 +235,7 @@ async fn new_post(
             invalid,
             replace: replace.clone(),
             replace_query: id_query(&replace),
+            pin: pin_pem.clone().unwrap_or_default(),
         };
         web::render(&page).map(|mut r| {
             *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -292,6 +301,26 @@ async fn new_post(
     {
         return refuse("admin.saml.err.exists", Some(meta.entity_id), field);
     }
+    // A certificate to pin (a federation's, as `--metadata-signing-cert`): the metadata must
+    // be signed by it, now and at every refresh. Replacing metadata keeps the SP's pin.
+    let pin = match &pin_pem {
+        Some(pem) => match saml_sp::pinned_certificate(pem.as_bytes()) {
+            Ok(p) => Some(p),
+            Err(e) => return refuse("admin.saml.err.pin", error_detail(&e), "pin"),
+        },
+        None => existing
+            .as_ref()
+            .and_then(|r| r.policy.metadata_signing_cert.clone()),
+    };
+    if let Some(p) = &pin {
+        let check = Policy {
+            metadata_signing_cert: Some(p.clone()),
+            ..Policy::default()
+        };
+        if let Err(e) = saml_sp::signed_by_pin(&doc, &check) {
+            return refuse("admin.saml.err.not_signed", error_detail(&e), "pin");
+        }
+    }
     let fields = if save {
         PolicyFields::read(|k| form.get(k))
     } else {
@@ -311,12 +340,14 @@ async fn new_post(
         error,
         replace: replace.clone(),
         replace_query: id_query(&replace),
+        pin: pin_pem.clone().unwrap_or_default(),
+        pinned: pin.is_some(),
     };
     if !save {
         return web::render(&preview(None, fields));
     }
     if let Some(rec) = existing {
-        return replace_metadata(&admin, &access, rec, &doc, from_url.as_deref(), now)
+        return replace_metadata(&admin, &access, rec, &doc, from_url.as_deref(), pin, now)
             .await
             .or_else(|e| match e {
                 SpError::Storage(e) => Err(e.into()),
@@ -324,7 +355,10 @@ async fn new_post(
             });
     }
     let policy = match fields.apply(Policy::default()) {
-        Ok(p) => p,
+        Ok(p) => Policy {
+            metadata_signing_cert: pin,
+            ..p
+        },
         Err(key) => {
             return web::render(&preview(Some(key), fields)).map(|mut r| {
                 *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -372,13 +406,15 @@ struct MetadataAudit {
     metadata_url: Option<String>,
     acs: Vec<String>,
     certificates: Vec<String>,
+    metadata_signing_cert_pinned: bool,
 }
 
 impl MetadataAudit {
-    fn of(doc: &str, url: Option<&str>, now: i64) -> Self {
+    fn of(doc: &str, url: Option<&str>, pinned: bool, now: i64) -> Self {
         let meta = saml_sp::parse_metadata(doc, now).ok();
         Self {
             metadata_url: url.map(String::from),
+            metadata_signing_cert_pinned: pinned,
             acs: meta
                 .iter()
                 .flat_map(|m| m.acs.iter().map(|e| e.location.clone()))
@@ -392,19 +428,33 @@ impl MetadataAudit {
     }
 }
 
-/// Gives a registered SP new metadata, its settings kept, audited in the same transaction.
+/// Gives a registered SP new metadata, its settings kept (a pinned certificate replaced when
+/// one was given), audited in the same transaction.
 async fn replace_metadata(
     admin: &Admin,
     access: &Access,
     rec: storage::saml::SpRecord,
     doc: &str,
     url: Option<&str>,
+    pin: Option<String>,
     now: i64,
 ) -> Result<Response, SpError> {
-    let before = MetadataAudit::of(&rec.metadata, rec.metadata_url.as_deref(), now);
+    let pinned_before = rec.policy.metadata_signing_cert.is_some();
+    let before = MetadataAudit::of(
+        &rec.metadata,
+        rec.metadata_url.as_deref(),
+        pinned_before,
+        now,
+    );
+    let policy = Policy {
+        metadata_signing_cert: pin,
+        ..rec.policy.clone()
+    };
     let mut tx = admin.db.begin().await?;
-    saml_sp::update_in(&mut tx, &rec.entity_id, Some((doc, url)), &rec.policy, now).await?;
-    let after = MetadataAudit::of(doc, url, now);
+    saml_sp::update_in(&mut tx, &rec.entity_id, Some((doc, url)), &policy, now).await?;
+    let stored = storage::saml::get_sp_in(&mut tx, &rec.entity_id).await?;
+    let stored_doc = stored.as_ref().map_or(doc, |r| r.metadata.as_str());
+    let after = MetadataAudit::of(stored_doc, url, policy.metadata_signing_cert.is_some(), now);
     audit::change(
         &mut tx,
         access,
