@@ -228,20 +228,53 @@ fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
     Ok(s)
 }
 
+/// Who runs the command, for audit events: the real user id and its name, or under sudo the
+/// user who ran sudo. `$USER` is whatever the caller's environment says, so it is not used.
 fn cli_actor() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let sudo_user = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty());
+    actor_of(uid, sudo_user.as_deref(), user_name(uid).as_deref())
 }
 
-/// Records an administrative change in `audit_events`: what kind, by whom (the OS user
-/// running the CLI), and an identifier. Never a secret, a password or a personnummer.
+fn actor_of(uid: u32, sudo_user: Option<&str>, name: Option<&str>) -> String {
+    match (uid, sudo_user) {
+        // Only root can have been started by sudo; anyone else's SUDO_USER is just a variable.
+        (0, Some(u)) => format!("cli:{u} (sudo)"),
+        _ => format!("cli:{} (uid {uid})", name.unwrap_or("?")),
+    }
+}
+
+/// The account name of `uid` from /etc/passwd (`name:x:uid:…`), if it has one.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
+}
+
+/// Records an administrative change in `audit_events`: what kind, by whom (`cli_actor`), and
+/// an identifier. Never a secret, a password or a personnummer.
 async fn audit(db: &crate::storage::Db, kind: &str, detail: &str, now: i64) -> anyhow::Result<()> {
-    let actor = format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
-    storage::records::audit(db, kind, &actor, detail, now).await?;
+    storage::records::audit(db, kind, &cli_actor(), detail, now).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_actor_is_the_real_user_or_who_ran_sudo() {
+        assert_eq!(actor_of(1000, None, Some("anna")), "cli:anna (uid 1000)");
+        assert_eq!(actor_of(0, Some("anna"), Some("root")), "cli:anna (sudo)");
+        // SUDO_USER in the environment of anyone but root proves nothing.
+        assert_eq!(
+            actor_of(1000, Some("root"), Some("anna")),
+            "cli:anna (uid 1000)"
+        );
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
 }

@@ -94,9 +94,13 @@ impl Db {
         } else {
             Backend::Postgres
         };
-        if backend == Backend::Sqlite {
-            create_sqlite_parent_dir(url);
-        }
+        let url = &match backend {
+            Backend::Sqlite => {
+                create_sqlite_parent_dir(url);
+                sqlite_creating(url)
+            }
+            Backend::Postgres => url.to_string(),
+        };
         // An in-memory SQLite database exists per connection, so it needs a pool of one.
         let max = if url.contains(":memory:") {
             1
@@ -175,6 +179,18 @@ impl Tx {
     }
 }
 
+/// A SQLite URL that creates its file when missing (`mode=rwc`), as the documented
+/// `database_url = "sqlite://PATH"` promises; sqlx opens read-write without creating by
+/// default, which fails on a first start with "unable to open database file". A URL that
+/// names its own `mode` keeps it.
+fn sqlite_creating(url: &str) -> String {
+    if url.contains(":memory:") || url.contains("mode=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}mode=rwc")
+}
+
 fn create_sqlite_parent_dir(url: &str) {
     let path = url
         .trim_start_matches("sqlite://")
@@ -240,6 +256,36 @@ pub(crate) fn parse_list(s: &str) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_sqlite_url_creates_its_file_unless_it_names_a_mode() {
+        use super::sqlite_creating;
+        assert_eq!(
+            sqlite_creating("sqlite:///var/a.db"),
+            "sqlite:///var/a.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_creating("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_creating("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+        assert_eq!(sqlite_creating("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[tokio::test]
+    async fn the_documented_sqlite_url_makes_a_new_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/portvakt.db");
+        let db = super::Db::connect(&format!("sqlite://{}", path.display()), 2)
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        assert!(path.exists());
+        db.close().await;
+    }
+
     #[test]
     fn migration_folders_match() {
         let names = |dir: &str| {

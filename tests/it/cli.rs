@@ -178,6 +178,13 @@ async fn clients_are_managed_from_the_command_line() {
             .iter()
             .all(|(_, _, actor, detail)| actor.starts_with("cli:") && !detail.contains(&secret))
     );
+    // The actor is the process's real user (or who ran sudo), whatever $USER says.
+    assert!(
+        audit
+            .iter()
+            .all(|(_, _, actor, _)| actor.contains(" (uid ") || actor.ends_with(" (sudo)")),
+        "{audit:?}"
+    );
     let (s, _) = app
         .token("lms", &secret, &[("grant_type", "client_credentials")])
         .await;
