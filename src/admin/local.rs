@@ -212,15 +212,17 @@ async fn new_post(
             Err(e) => return Err(e.into()),
         }
     }
-    let page = web::render(&NewPage {
-        lang,
-        frame: Frame::new(lang, &access, "people"),
-        form: &form,
-        units: storage::persons::school_units(&admin.db).await?,
-        roles: role_choices(&form.roles),
-        error,
-    })?;
-    Ok((StatusCode::BAD_REQUEST, page).into_response())
+    web::render_status(
+        StatusCode::BAD_REQUEST,
+        &NewPage {
+            lang,
+            frame: Frame::new(lang, &access, "people"),
+            form: &form,
+            units: storage::persons::school_units(&admin.db).await?,
+            roles: role_choices(&form.roles),
+            error,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -265,23 +267,25 @@ async fn roles_page(
         .find_map(|r| r.school_unit_code.clone())
         .unwrap_or_default();
     let kinds: Vec<RoleKind> = current.iter().map(|r| r.kind).collect();
-    let page = web::render(&RolesPage {
-        lang,
-        frame: Frame::new(lang, access, "people"),
-        current: current.iter().map(Role::to_string).collect(),
-        units: storage::persons::school_units(&admin.db).await?,
-        unit,
-        roles: role_choices(&kinds),
-        person,
-        error,
-        saved,
-    })?;
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    Ok((status, page).into_response())
+    web::render_status(
+        status,
+        &RolesPage {
+            lang,
+            frame: Frame::new(lang, access, "people"),
+            current: current.iter().map(Role::to_string).collect(),
+            units: storage::persons::school_units(&admin.db).await?,
+            unit,
+            roles: role_choices(&kinds),
+            person,
+            error,
+            saved,
+        },
+    )
 }
 
 async fn roles_get(

@@ -315,6 +315,11 @@ pub fn render(t: &impl Template) -> Result<Response, WebError> {
     Ok(Html(t.render()?).into_response())
 }
 
+/// Renders a page with another status than 200: a form shown again with what is wrong (400).
+pub fn render_status(status: StatusCode, t: &impl Template) -> Result<Response, WebError> {
+    Ok((status, Html(t.render()?)).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

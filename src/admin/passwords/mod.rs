@@ -73,9 +73,7 @@ impl IndexPage {
 
     /// The page again with a form error (400).
     fn invalid(self) -> Result<Response, WebError> {
-        let mut res = web::render(&self)?;
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-        Ok(res)
+        web::render_status(StatusCode::BAD_REQUEST, &self)
     }
 }
 

@@ -256,9 +256,7 @@ async fn new_get(Extension(lang): Extension<Lang>, access: Access) -> Result<Res
 }
 
 fn bad(page: &impl Template) -> Result<Response, WebError> {
-    let mut res = web::render(page)?;
-    *res.status_mut() = StatusCode::BAD_REQUEST;
-    Ok(res)
+    web::render_status(StatusCode::BAD_REQUEST, page)
 }
 
 /// The registry's refusal as a form problem, or None for an error of another kind.

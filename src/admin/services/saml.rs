@@ -176,9 +176,7 @@ async fn settings_post(
         Err(key) => {
             drop(tx);
             let page = sp_page(&admin, lang, &access, &rec, Some(fields), None, Some(key)).await?;
-            let mut res = web::render(&page)?;
-            *res.status_mut() = StatusCode::BAD_REQUEST;
-            return Ok(res);
+            return web::render_status(StatusCode::BAD_REQUEST, &page);
         }
     };
     saml_sp::update_in(&mut tx, &id, None, &policy, now)
@@ -264,9 +262,7 @@ async fn refresh_post(
             let key = new::error_key(&e);
             let mut page = sp_page(&admin, lang, &access, &rec, None, None, Some(key)).await?;
             page.error_detail = new::error_detail(&e);
-            let mut res = web::render(&page)?;
-            *res.status_mut() = StatusCode::BAD_GATEWAY;
-            Ok(res)
+            web::render_status(StatusCode::BAD_GATEWAY, &page)
         }
     }
 }

@@ -176,9 +176,7 @@ async fn login_post(
         allowed_methods: form.all("method"),
         min_level: (!level.is_empty()).then_some(level),
     };
-    let refuse = |status: StatusCode, page: LoginPolicyPage| {
-        web::render(&page).map(|r| (status, r).into_response())
-    };
+    let refuse = |status: StatusCode, page: LoginPolicyPage| web::render_status(status, &page);
     if managed(&admin, &service) {
         let current = service.login().clone();
         let p = page(

@@ -237,10 +237,7 @@ async fn new_post(
             replace_query: id_query(&replace),
             pin: pin_pem.clone().unwrap_or_default(),
         };
-        web::render(&page).map(|mut r| {
-            *r.status_mut() = StatusCode::BAD_REQUEST;
-            r
-        })
+        web::render_status(StatusCode::BAD_REQUEST, &page)
     };
     let source = if save {
         match (&url, form.get("document")) {
@@ -360,10 +357,7 @@ async fn new_post(
             ..p
         },
         Err(key) => {
-            return web::render(&preview(Some(key), fields)).map(|mut r| {
-                *r.status_mut() = StatusCode::BAD_REQUEST;
-                r
-            });
+            return web::render_status(StatusCode::BAD_REQUEST, &preview(Some(key), fields));
         }
     };
     let mut tx = admin.db.begin().await?;
