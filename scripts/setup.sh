@@ -5,17 +5,17 @@
 #
 #   build:  pkg-config libssl-dev build-essential curl ca-certificates, and for SAML's XML
 #           signatures (samael: libxmlsec1 through bindgen) libxml2-dev libxmlsec1-dev clang
-#           libclang-dev; Rust >= 1.94 via
-#           rustup with rustfmt and clippy
+#           libclang-dev; the Rust version pinned in rust-toolchain.toml, by rustup,
+#           with rustfmt and clippy
 #   tests:  postgresql, chromium, chromium-driver (the browser tests in tests/it/browser.rs),
 #           xmlsec1 (decrypts assertions in tests; pysaml2 uses it), python3-venv (the interop
 #           venv: pysaml2, pybankid)
 #
 # Non-interactive: never reads standard input. Safe to run again and again.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-MIN_RUST="1.94"
 PACKAGES=(pkg-config libssl-dev build-essential curl ca-certificates libxml2-dev libxmlsec1-dev
           clang libclang-dev postgresql chromium chromium-driver xmlsec1 python3-venv)
 
@@ -56,42 +56,41 @@ else
 fi
 
 # ---------------------------------------------------------------- Rust
+# rust-toolchain.toml pins the version the project is tested with (a new clippy must not fail
+# CI without a code change); rustup reads it in this directory and we install exactly that.
 # rustup installs into $CARGO_HOME (default ~/.cargo); sudo's PATH does not include it.
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac
+RUST_VERSION=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+[ -n "$RUST_VERSION" ] || { say "rust-toolchain.toml names no channel" >&2; exit 1; }
 
-# "cargo 1.95.0 (...)" -> 0 when >= MIN_RUST.
-cargo_new_enough() {
-    local v
-    v=$(cargo --version 2>/dev/null | awk '{print $2}') || return 1
-    [ -n "$v" ] || return 1
-    [ "$(printf '%s\n%s\n' "$MIN_RUST" "${v%%-*}" | sort -V | head -n1)" = "$MIN_RUST" ]
-}
-
-if cargo_new_enough; then
-    say "Rust: $(cargo --version)"
-elif command -v rustup >/dev/null 2>&1; then
-    say "Rust: $(cargo --version 2>/dev/null || echo 'no cargo') is older than $MIN_RUST; updating stable with rustup"
-    rustup toolchain install stable --profile minimal -c rustfmt -c clippy </dev/null
-    rustup default stable </dev/null
-else
-    say "Rust: no cargo >= $MIN_RUST; installing rustup (stable toolchain)"
+if ! command -v rustup >/dev/null 2>&1; then
+    if command -v cargo >/dev/null 2>&1; then
+        say "cargo without rustup: $(cargo --version); this project is tested with $RUST_VERSION" >&2
+        say "install rustup (https://rustup.rs) so the pinned toolchain is used" >&2
+        exit 1
+    fi
+    say "Rust: installing rustup with toolchain $RUST_VERSION"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
-        | sh -s -- -y --no-modify-path --profile minimal --default-toolchain stable \
+        | sh -s -- -y --no-modify-path --profile minimal --default-toolchain "$RUST_VERSION" \
             -c rustfmt -c clippy
     hash -r
 fi
-cargo_new_enough || { say "cargo >= $MIN_RUST still not found on PATH ($PATH)" >&2; exit 1; }
-
-if command -v rustup >/dev/null 2>&1; then
-    have=$(rustup component list --installed 2>/dev/null || true)
-    for c in rustfmt clippy; do
-        if ! grep -q "^$c" <<<"$have"; then
-            say "adding the $c component"
-            rustup component add "$c" </dev/null
-        fi
-    done
+# Present (a machine that has it needs no network), or installed with its components.
+if ! rustup toolchain list 2>/dev/null | grep -q "^$RUST_VERSION-"; then
+    say "Rust: installing toolchain $RUST_VERSION"
+    rustup toolchain install "$RUST_VERSION" --profile minimal -c rustfmt -c clippy </dev/null
 fi
+have=$(rustup component list --toolchain "$RUST_VERSION" --installed 2>/dev/null || true)
+for c in rustfmt clippy; do
+    if ! grep -q "^$c" <<<"$have"; then
+        say "adding the $c component to $RUST_VERSION"
+        rustup component add --toolchain "$RUST_VERSION" "$c" </dev/null
+    fi
+done
+[ "$(rustc --version | awk '{print $2}')" = "$RUST_VERSION" ] \
+    || { say "rustc here is $(rustc --version), not the pinned $RUST_VERSION" >&2; exit 1; }
+say "Rust: $(cargo --version) (pinned by rust-toolchain.toml)"
 cargo fmt --version >/dev/null 2>&1 || { say "cargo fmt is not available" >&2; exit 1; }
 cargo clippy --version >/dev/null 2>&1 || { say "cargo clippy is not available" >&2; exit 1; }
 say "ready"
