@@ -5,7 +5,7 @@ use super::audit;
 use crate::app::connect_db;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::storage::StorageError;
+use crate::storage::{Backend, StorageError, schema::Schema};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -17,6 +17,12 @@ pub struct BackupArgs {
 pub(super) async fn backup(config: Config, args: BackupArgs) -> anyhow::Result<()> {
     // No schema check: a backup is what an operator makes before `migrate`.
     let db = connect_db(&config).await?;
+    // Connecting made an empty SQLite file if there was none: that is no backup.
+    if db.backend() == Backend::Sqlite && matches!(db.schema().await?, Schema::Empty { .. }) {
+        anyhow::bail!(
+            "the database has no schema: nothing to back up (check database_url and data_dir)"
+        );
+    }
     let copied = match db.backup_into(&args.file).await {
         Ok(c) => c,
         Err(e @ (StorageError::Unsupported(_) | StorageError::File(_))) => {

@@ -297,6 +297,16 @@ async fn a_backup_of_a_running_server_restores_into_a_fresh_data_directory() {
         let out = cli(&app, &["backup", backup.to_str().unwrap()], None);
         fails_with(&out, &["exists already"]);
         assert_eq!(std::fs::metadata(&backup).unwrap().len(), len);
+        // A database that is not there is no backup (connecting would make it empty).
+        let nowhere = format!("sqlite://{}", app.dir.path().join("none.db").display());
+        let other = app.dir.path().join("other.db");
+        let out = portvakt(
+            &[("PORTVAKT_DATABASE_URL", &nowhere)],
+            &["backup", other.to_str().unwrap()],
+            None,
+        );
+        fails_with(&out, &["nothing to back up"]);
+        assert!(!other.exists());
         // The README's restore: the copy becomes the new data directory's database.
         let db = restored_dir.path().join("portvakt.db");
         std::fs::copy(&backup, &db).unwrap();
