@@ -43,29 +43,52 @@ pub struct App {
 
 /// Finds or (in development) creates the key-encryption key.
 pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
+    let make = "make one with (umask 077; openssl rand -hex 32 > /etc/portvakt/kek.hex)";
     let path = match (&config.kek_file, config.mode) {
         (Some(p), _) => p.clone(),
-        (None, Mode::Production) => {
-            anyhow::bail!("PORTVAKT_KEK_FILE (kek_file) is required in production mode")
-        }
+        (None, Mode::Production) => anyhow::bail!(
+            "invalid setting kek_file: required in production mode; set kek_file (or \
+             PORTVAKT_KEK_FILE) to the key-encryption key's file, or {make}"
+        ),
         (None, Mode::Development) => config.data_dir.join("kek.hex"),
     };
     if path.exists() {
-        return Ok(Kek::load(&path)?);
+        return Kek::load(&path).map_err(|e| anyhow::anyhow!("invalid setting kek_file: {e}"));
     }
     if config.mode == Mode::Production {
-        anyhow::bail!("key-encryption key file {} does not exist", path.display());
+        anyhow::bail!(
+            "invalid setting kek_file: {} does not exist (production mode never creates one); \
+             point kek_file at the existing key-encryption key, or for a new installation {make}",
+            path.display()
+        );
     }
     tracing::warn!(path = %path.display(), "creating a new key-encryption key (development mode)");
     Ok(Kek::create(&path)?)
 }
 
-/// Connects and migrates the database.
-pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.database_url, config.database.max_connections)
+/// Connects without touching the schema (`migrate`, `backup`).
+pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
+    Db::connect(&config.database_url, config.database.max_connections)
         .await
-        .context("cannot open the database")?;
-    db.migrate().await.context("database migration failed")?;
+        .context("cannot open the database")
+}
+
+/// Connects, and brings the schema up to this release: development mode migrates;
+/// production mode only checks and refuses an older (or newer) schema, so a new binary never
+/// changes the schema under instances of the old one (`portvakt migrate` does, on purpose).
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = connect_db(config).await?;
+    if config.mode == Mode::Development {
+        db.migrate().await.context("database migration failed")?;
+    } else {
+        let schema = db
+            .schema()
+            .await
+            .context("cannot read the schema version")?;
+        if schema != crate::storage::schema::Schema::Current {
+            anyhow::bail!("{schema}");
+        }
+    }
     Ok(db)
 }
 

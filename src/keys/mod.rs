@@ -352,7 +352,7 @@ impl KeyStore {
     pub async fn sp_rsa_key(&self, purpose: &str, now: i64) -> Result<Vec<u8>, KeyError> {
         let (db, kek) = (&self.inner.db, &self.inner.kek);
         let name = format!("upstream_sp_{purpose}_key");
-        let label = format!("secret:{name}");
+        let label = kek::secret_label(&name);
         if storage::secrets::secret(db, &name).await?.is_none() {
             let rsa =
                 openssl::rsa::Rsa::generate(2048).map_err(|e| KeyError::Generate(e.to_string()))?;
@@ -412,7 +412,7 @@ fn hmac_key(raw: &[u8]) -> ring::hmac::Key {
 }
 
 async fn load_secret(db: &Db, kek: &Kek, name: &str, now: i64) -> Result<Vec<u8>, KeyError> {
-    let label = format!("secret:{name}");
+    let label = kek::secret_label(name);
     if storage::secrets::secret(db, name).await?.is_none() {
         let sealed = kek.seal(&label, &random_bytes::<32>())?;
         storage::secrets::insert_secret_if_absent(db, name, &sealed, now).await?;
@@ -452,7 +452,7 @@ async fn create_key(
     let rec = KeyRecord {
         kid: key.kid.clone(),
         alg: alg.as_str().to_string(),
-        private_key: kek.seal(&format!("key:{}", key.kid), &pkcs8)?,
+        private_key: kek.seal(&kek::key_label(&key.kid), &pkcs8)?,
         public_jwk: key.jwk.to_string(),
         created_at: now,
         activate_at,
@@ -510,7 +510,7 @@ async fn load_set(db: &Db, kek: &Kek, now: i64) -> Result<KeySet, KeyError> {
     let mut keys = Vec::new();
     for rec in storage::secrets::keys(db).await? {
         let alg = Alg::parse(&rec.alg).ok_or_else(|| KeyError::BadKey(rec.kid.clone()))?;
-        let pkcs8 = kek.open(&format!("key:{}", rec.kid), &rec.private_key)?;
+        let pkcs8 = kek.open(&kek::key_label(&rec.kid), &rec.private_key)?;
         keys.push(Arc::new(build_key(alg, &pkcs8, rec.activate_at)?));
     }
     Ok(KeySet {

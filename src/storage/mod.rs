@@ -4,12 +4,14 @@
 //! the engines branches inside its one function here, never in callers.
 
 pub mod admin;
+pub mod backup;
 pub mod bankid;
 pub mod clients;
 pub mod person_search;
 pub mod persons;
 pub mod records;
 pub mod saml;
+pub mod schema;
 pub mod secrets;
 pub mod sessions;
 pub mod sync;
@@ -32,6 +34,12 @@ pub enum StorageError {
     Corrupt(String),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The engine cannot do this; the string says what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// A file the storage layer writes (a backup): its path and what went wrong.
+    #[error("{0}")]
+    File(String),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -54,9 +62,6 @@ pub struct Db {
     writer: AnyPool,
     backend: Backend,
 }
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 async fn open_pool(url: &str, backend: Backend, max: u32) -> Result<AnyPool> {
     Ok(AnyPoolOptions::new()
@@ -116,11 +121,9 @@ impl Db {
         })
     }
 
+    /// Applies this release's migrations that the database lacks (`schema::Schema`).
     pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
-        }
+        schema::migrator(self.backend).run(&self.writer).await?;
         Ok(())
     }
 
