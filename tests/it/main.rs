@@ -21,6 +21,7 @@ mod logout;
 mod multi_instance;
 mod negative;
 mod oidc_flow;
+mod ops;
 mod rotation;
 mod saml;
 mod saml_dsig;
