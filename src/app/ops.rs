@@ -161,9 +161,6 @@ async fn ready(State(state): State<AppState>) -> Response {
     } else {
         (Vec::new(), Vec::new())
     };
-    for w in &warnings {
-        tracing::warn!("readiness: {w}");
-    }
     let ready = problems.is_empty();
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
@@ -185,7 +182,8 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// Per configured source: the age of its last successful run and a held run. A held run
-/// is a warning, not unreadiness: logins go on while an administrator decides.
+/// is a warning, not unreadiness: logins go on while an administrator decides. Not logged
+/// here (probes come every few seconds); the sync logs its own held and paused runs.
 async fn sync_report(state: &AppState, now: i64) -> (Vec<serde_json::Value>, Vec<String>) {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
