@@ -6,9 +6,11 @@
 //! the checks. It imports nothing of the crate, so every part may read its settings.
 
 mod env;
+mod metrics;
 mod upstream;
 mod validate;
 
+pub use metrics::{AllowedNet, MetricsConfig};
 pub use upstream::{LoginPolicyConfig, UpstreamConfig};
 
 use serde::Deserialize;
@@ -71,6 +73,8 @@ pub struct Config {
     #[serde(rename = "login_policy")]
     pub login_policies: Vec<LoginPolicyConfig>,
     pub admin: AdminConfig,
+    /// `[metrics]`: who may read `/metrics`, and on which listener.
+    pub metrics: MetricsConfig,
 }
 
 /// `[admin]`: who gets into the admin web UI at `/admin`, and for how long.
@@ -492,6 +496,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             login_policies: Vec::new(),
             admin: AdminConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -294,6 +294,19 @@ impl KeyStore {
         Ok((active, published))
     }
 
+    /// When the signing key in use for each algorithm was activated; an algorithm without
+    /// one is missing (readiness and the key-age metric read this).
+    pub fn active_since(&self, now: i64) -> Vec<(&'static str, i64)> {
+        [Alg::Es256, Alg::Rs256]
+            .into_iter()
+            .filter_map(|a| {
+                self.active(a, now)
+                    .ok()
+                    .map(|k| (a.as_str(), k.activate_at))
+            })
+            .collect()
+    }
+
     /// The JWKS document (RFC 7517).
     pub fn jwks(&self, now: i64) -> serde_json::Value {
         json!({ "keys": self.published(now).iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod backup;
 pub mod bankid;
 pub mod clients;
+pub mod health;
 pub mod person_search;
 pub mod persons;
 pub mod records;

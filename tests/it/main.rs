@@ -20,6 +20,7 @@ mod login_policy;
 mod logout;
 mod multi_instance;
 mod negative;
+mod observability;
 mod oidc_flow;
 mod operations;
 mod rotation;
