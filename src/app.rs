@@ -46,6 +46,8 @@ pub struct App {
     listener: std::net::TcpListener,
     /// `[metrics] listen`: its own listener and router.
     metrics: Option<(std::net::TcpListener, Router)>,
+    /// `[tls]`, loaded in `build` so a bad certificate fails the start before "listening".
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Finds or (in development) creates the key-encryption key.
@@ -145,6 +147,10 @@ impl App {
         // One TLS stack with one provider: ring (DEPENDENCIES.md §8).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = Arc::new(config);
+        let tls = match &config.tls {
+            Some(tls) => Some(serve::tls_config(&tls.cert, &tls.key)?),
+            None => None,
+        };
         // Bound before anything else, like the main listener: a taken port fails the start.
         let metrics_listener = match config.metrics.listen {
             Some(addr) => {
@@ -280,6 +286,7 @@ impl App {
             router,
             listener,
             metrics,
+            tls,
         })
     }
 
@@ -291,10 +298,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = self.state.config.clone();
-        let tls = match &config.tls {
-            Some(tls) => Some(serve::tls_config(&tls.cert, &tls.key)?),
-            None => None,
-        };
+        let tls = self.tls;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let draining = self.state.ops.draining.clone();
         let signal = async move {

@@ -229,16 +229,22 @@ async fn sync_report(state: &AppState, now: i64) -> (Vec<serde_json::Value>, Vec
 }
 
 /// `/metrics`: only to peers in `[metrics] allow`, by the connection's own address (a
-/// forwarded-for header is the client's claim, not a proof).
+/// forwarded-for header is the client's claim, not a proof). A request a proxy forwarded is
+/// refused whatever its peer: a reverse proxy on the same host connects from loopback, and
+/// would otherwise publish the metrics to everyone it serves.
 async fn metrics(
     State(state): State<AppState>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    let allowed = peer.is_some_and(|p| state.config.metrics.allows(p.0.0.ip()));
+    let proxied = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    let allowed = !proxied && peer.is_some_and(|p| state.config.metrics.allows(p.0.0.ip()));
     if !allowed {
         return (
             StatusCode::FORBIDDEN,
-            "metrics are served only to the addresses in [metrics] allow\n",
+            "metrics are served only to the addresses in [metrics] allow, never through a proxy\n",
         )
             .into_response();
     }

@@ -255,9 +255,25 @@ async fn metrics_are_served_only_to_allowed_peers_by_their_real_address() {
     assert!(!body.contains("portvakt_"));
     // The probes stay open to everyone (load balancers).
     assert_eq!(get(&app.base, "/readyz").await.0, 200);
-    // The default allows loopback.
+    // The default allows loopback, but not what a proxy on the same host forwards from the
+    // world: the proxy's connection comes from loopback too.
     let open = spawn_app().await;
     scrape(&open.base).await;
+    for (name, value) in [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9"),
+        ("x-real-ip", "203.0.113.9"),
+    ] {
+        let r = open
+            .client()
+            .get(open.url("/metrics"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{name}");
+        assert!(!r.text().await.unwrap().contains("portvakt_"));
+    }
 }
 
 #[tokio::test]

@@ -155,7 +155,7 @@ async fn a_database_of_the_previous_release_is_migrated_by_the_migrate_command()
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let url = fresh_url(dir.path()).await;
     let kek = dir.path().join("kek.hex");
-    std::fs::copy(fixture().join("kek.hex"), &kek).unwrap();
+    std::fs::copy(fixture().join("test-only-kek.hex"), &kek).unwrap();
     let prod = production(&url, dir.path(), &kek);
 
     // Production mode never creates or changes the schema by itself.
