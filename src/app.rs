@@ -226,7 +226,12 @@ impl App {
         let router = router(&state, demo);
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        crate::sync::spawn_schedule(db.clone(), state.config.clone(), clock.clone());
+        crate::sync::spawn_schedule(
+            db.clone(),
+            state.config.clone(),
+            clock.clone(),
+            state.keys.clone(),
+        );
         spawn_housekeeping(db, clock);
         spawn_metadata_refresh(state.idp.clone());
         Ok(Self {
