@@ -169,7 +169,10 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
         }
         SyncCommand::Reject { run } => {
             run::reject(&db, run, &cli_actor(), clock.now()).await?;
-            println!("run {run} rejected; nothing was applied");
+            println!(
+                "run {run} rejected; nothing was applied, and the schedule will not hold the \
+                 same plan again"
+            );
         }
         SyncCommand::Unlock { source } => unlock(&db, &source, clock.now()).await?,
         SyncCommand::Runs { limit, json } => {

@@ -4,8 +4,9 @@
 //! plan the guard stops is kept (sealed) in the run record until an administrator approves
 //! or rejects it (`held`). The incremental watermark moves only after a complete apply, so an
 //! interrupted run is completed by the next one (every write is an idempotent upsert or a
-//! replacement of an entity's own rows). The run works under the source's lease
-//! (`lease`): a signal or a lost lease stops it, recorded `interrupted`.
+//! replacement of an entity's own rows, and a person's `sync_hash`, the mark that makes the
+//! next plan skip it, is written last, with its guardianships). The run works under the
+//! source's lease (`lease`): a signal or a lost lease stops it, recorded `interrupted`.
 
 use super::Env;
 use super::lease::{HEARTBEAT, Lease};
