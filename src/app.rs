@@ -392,9 +392,11 @@ fn spawn_tasks(state: &AppState) {
     let idp = state.idp.clone();
     tasks.spawn("metadata_refresh", move || metadata_refresh(idp.clone()));
     let (db, config, clock) = (state.db.clone(), state.config.clone(), state.clock.clone());
-    if crate::sync::schedule(db.clone(), config.clone(), clock.clone()).is_some() {
+    let keys = state.keys.clone();
+    if crate::sync::schedule(db.clone(), config.clone(), clock.clone(), keys.clone()).is_some() {
         tasks.spawn("sync_schedule", move || {
-            let schedule = crate::sync::schedule(db.clone(), config.clone(), clock.clone());
+            let schedule =
+                crate::sync::schedule(db.clone(), config.clone(), clock.clone(), keys.clone());
             async move {
                 if let Some(s) = schedule {
                     s.await;

@@ -1,4 +1,6 @@
-//! `sync`: run the metakatalog sync, approve or reject a held plan, list runs.
+//! `sync`: run the metakatalog sync, approve or reject a held plan, list runs, unlock a
+//! source. `run` and `approve` stop on Ctrl-C or SIGTERM: the run is recorded `interrupted`
+//! and its lease released.
 
 use super::cli_actor;
 use crate::app::open_db;
@@ -30,8 +32,12 @@ pub enum SyncCommand {
     },
     /// Apply a plan the safety guard stopped.
     Approve { run: i64 },
-    /// Discard a plan the safety guard stopped.
+    /// Discard a plan the safety guard stopped (the schedule does not hold the same plan
+    /// again).
     Reject { run: i64 },
+    /// Release a source's lease and mark its unfinished runs interrupted (a run still
+    /// working stops at its next heartbeat).
+    Unlock { source: String },
     /// Recent runs: when, what, how many, why held.
     Runs {
         #[arg(long, default_value_t = 20)]
@@ -42,9 +48,21 @@ pub enum SyncCommand {
 }
 
 pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result<()> {
+    use crate::app::load_kek;
     use crate::sync::{self, plan::RunKind, run};
     let clock = crate::clock::Clock::system();
     let db = open_db(&config).await?;
+    // Held plans are sealed with the KEK: `run` seals, `approve` opens.
+    let kek = match &cmd {
+        SyncCommand::Run { .. } | SyncCommand::Approve { .. } => Some(load_kek(&config)?),
+        _ => None,
+    };
+    let env = |kek| sync::Env {
+        db: &db,
+        config: &config,
+        clock: &clock,
+        kek,
+    };
     match cmd {
         SyncCommand::Run {
             source,
@@ -86,18 +104,15 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             let started = std::time::Instant::now();
             let progress =
                 |m: &str| eprintln!("{name}: [{:>6.1} s] {m}", started.elapsed().as_secs_f64());
-            let out = sync::run_once(
-                &db,
-                &config,
-                &clock,
-                &name,
-                context.as_deref(),
-                &client,
-                kind,
-                dry_run,
-                &progress,
-            )
-            .await?;
+            let Some(kek) = &kek else {
+                bail!("no key-encryption key")
+            };
+            let mut runner = run::Runner::new(env(kek), &name);
+            runner.username_context = context.as_deref();
+            runner.dry_run = dry_run;
+            let out = runner
+                .run_source(&client, kind, &progress, super::serve::shutdown_signal())
+                .await?;
             let c = &out.counts;
             println!(
                 "run {} ({}, {}): {}",
@@ -108,6 +123,8 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                     run::Status::Held(_) => "HELD".to_string(),
                     run::Status::DryRun(None) => "dry run".to_string(),
                     run::Status::DryRun(Some(_)) => "dry run, would be held".to_string(),
+                    run::Status::Skipped(rejected) =>
+                        format!("skipped, the plan rejected in run {rejected}"),
                 },
                 run::summary(c)
             );
@@ -140,8 +157,11 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             }
         }
         SyncCommand::Approve { run } => {
+            let Some(kek) = &kek else {
+                bail!("no key-encryption key")
+            };
             let actor = cli_actor();
-            let out = run::approve(&db, &config, &clock, run, &actor).await?;
+            let out = run::approve(env(kek), run, &actor, super::serve::shutdown_signal()).await?;
             println!(
                 "run {run} approved and applied: {}",
                 run::summary(&out.counts)
@@ -149,8 +169,12 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
         }
         SyncCommand::Reject { run } => {
             run::reject(&db, run, &cli_actor(), clock.now()).await?;
-            println!("run {run} rejected; nothing was applied");
+            println!(
+                "run {run} rejected; nothing was applied, and the schedule will not hold the \
+                 same plan again"
+            );
         }
+        SyncCommand::Unlock { source } => unlock(&db, &source, clock.now()).await?,
         SyncCommand::Runs { limit, json } => {
             let runs = storage::sync::runs(&db, limit).await?;
             if json {
@@ -169,6 +193,51 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// `sync unlock SOURCE`: the operator's way out when a run's process is gone and its lease
+/// has not run out yet, or a run must stop now.
+async fn unlock(db: &storage::Db, source: &str, now: i64) -> anyhow::Result<()> {
+    let actor = cli_actor();
+    let reason = format!("interrupted: unlocked by {actor}");
+    let Some(done) = storage::sync::unlock(db, source, &reason, now).await? else {
+        let known = storage::sync::sources(db).await?;
+        bail!(
+            "no sync source {source} in this database (known: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let runs = done
+        .runs
+        .iter()
+        .map(|id| format!("run {id}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let detail = match (&done.lease_until, runs.is_empty()) {
+        (None, true) => "not locked; nothing changed".to_string(),
+        (_, true) => "lease released".to_string(),
+        (_, false) => format!("lease released; {runs} marked interrupted"),
+    };
+    storage::records::audit(
+        db,
+        "sync.unlocked",
+        &actor,
+        &format!("{source}: {detail}"),
+        now,
+    )
+    .await?;
+    println!("{source}: {detail}");
+    if done.lease_until.is_some() {
+        println!(
+            "a run still working on {source} stops within {} s (its next heartbeat)",
+            crate::sync::lease::HEARTBEAT.as_secs()
+        );
     }
     Ok(())
 }

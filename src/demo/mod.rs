@@ -114,22 +114,21 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     }
     let register = start_register(now).await?;
     let client = crate::sync::ad_hoc_client(&register, None).map_err(anyhow::Error::msg)?;
-    let outcome = crate::sync::run_once(
+    let env = crate::sync::Env {
         db,
-        &state.config,
-        &state.clock,
-        DEMO_SOURCE,
-        Some(USERNAME_CONTEXT),
-        &client,
-        RunKind::Full,
-        false,
-        &|_| {},
-    )
-    .await?;
+        config: &state.config,
+        clock: &state.clock,
+        kek: state.keys.kek(),
+    };
+    let mut runner = crate::sync::run::Runner::new(env, DEMO_SOURCE);
+    runner.username_context = Some(USERNAME_CONTEXT);
+    let outcome = runner
+        .run_source(&client, RunKind::Full, &|_| {}, std::future::pending())
+        .await?;
     if let crate::sync::run::Status::Held(reason) = outcome.status {
         // A demo database from another school year: the demo decides for the admin.
         tracing::info!("demo sync held ({reason}); approving it");
-        crate::sync::run::approve(db, &state.config, &state.clock, outcome.run_id, "demo").await?;
+        crate::sync::run::approve(env, outcome.run_id, "demo", std::future::pending()).await?;
     }
     let mut people = vec![(
         "admin".to_string(),

@@ -220,6 +220,11 @@ impl KeyStore {
         })
     }
 
+    /// The key-encryption key, for a part that seals its own values (the sync's held plans).
+    pub fn kek(&self) -> &Kek {
+        &self.inner.kek
+    }
+
     pub fn secrets(&self) -> &Secrets {
         &self.inner.secrets
     }

@@ -4,14 +4,26 @@
 //! A source manages only the people it created (`persons.source` is its name): local people
 //! and every local role (the admin role among them) are never touched by a sync.
 
+pub mod held;
+pub mod lease;
 pub mod plan;
 pub mod run;
 pub mod ss12000;
 
 use crate::config::{Config, SourceConfig};
 use plan::RunKind;
-use run::{Fetched, Outcome, Runner, SyncError};
-use ss12000::client::{Auth, Client, ClientConfig, Progress};
+use run::{Outcome, Runner, Status, SyncError};
+use ss12000::client::{Auth, Client, ClientConfig};
+
+/// What every run and every decision on a held run needs from the application.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub db: &'a crate::storage::Db,
+    pub config: &'a Config,
+    pub clock: &'a crate::clock::Clock,
+    /// Seals held plans (they carry civic numbers).
+    pub kek: &'a crate::keys::Kek,
+}
 
 /// The name `sync run --ss12000 URL` records its people under.
 pub const AD_HOC_SOURCE: &str = "ss12000";
@@ -79,123 +91,125 @@ pub fn ad_hoc_client(base_url: &str, token: Option<String>) -> Result<Client, St
     Client::new(cfg).map_err(|e| e.to_string())
 }
 
-/// One run of `source` through `client`.
-#[allow(clippy::too_many_arguments)] // each is one of a run's independent inputs
-pub async fn run_once(
-    db: &crate::storage::Db,
-    config: &Config,
-    clock: &crate::clock::Clock,
-    source: &str,
-    username_context: Option<&str>,
-    client: &Client,
-    kind: RunKind,
-    dry_run: bool,
-    progress: &(dyn Fn(&str) + Send + Sync),
-) -> Result<Outcome, SyncError> {
-    let runner = Runner {
-        db,
-        config,
-        clock,
-        source,
-        username_context,
-        dry_run,
-    };
-    let page = |p: &Progress| {
-        if p.pages == 1 || p.pages.is_multiple_of(50) {
-            progress(&format!(
-                "read {} {} ({} pages)",
-                p.records, p.entity, p.pages
-            ));
-        }
-    };
-    runner
-        .run(
-            kind,
-            |watermark| async move {
-                match watermark {
-                    Some(since) => client
-                        .changes(since, &page)
-                        .await
-                        .map(Fetched::Incremental)
-                        .map_err(|e| e.to_string()),
-                    None => client
-                        .snapshot(&page)
-                        .await
-                        .map(Fetched::Full)
-                        .map_err(|e| e.to_string()),
-                }
-            },
-            progress,
-        )
-        .await
-}
-
-/// `serve`: runs each configured source on its schedule (checked every minute; the lease
-/// keeps two instances from running the same source at once). The server supervises the
-/// future (restarted after a panic); None when no source is configured.
+/// `serve`: runs each configured source on its schedule, checked every minute (the lease
+/// keeps two instances from running the same source at once). A source with a held run is
+/// paused until the run is approved or rejected; that is a warning in the log when the pause
+/// begins and every hour while it lasts. The server supervises the future (restarted after a
+/// panic); None when no source is configured.
 pub fn schedule(
     db: crate::storage::Db,
     config: std::sync::Arc<Config>,
     clock: crate::clock::Clock,
+    keys: crate::keys::KeyStore,
 ) -> Option<impl Future<Output = ()> + Send + 'static> {
     if config.sync.sources.is_empty() {
         return None;
     }
     Some(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        // Per source: when the pause was last logged.
+        let mut warned: std::collections::HashMap<String, i64> = Default::default();
         loop {
             tick.tick().await;
+            let env = Env {
+                db: &db,
+                config: &config,
+                clock: &clock,
+                kek: keys.kek(),
+            };
             for (name, s) in &config.sync.sources {
-                if let Err(e) = scheduled(&db, &config, &clock, name, s).await {
-                    tracing::warn!(source = %name, "scheduled sync failed: {e}");
+                match scheduled(env, name, s).await {
+                    Ok(Scheduled::Paused { run, since }) => {
+                        let now = clock.now();
+                        if warned
+                            .get(name)
+                            .is_none_or(|at| now - at >= PAUSE_WARNING_EVERY)
+                        {
+                            warned.insert(name.clone(), now);
+                            tracing::warn!(
+                                source = %name,
+                                run,
+                                held_for_minutes = (now - since) / 60,
+                                "sync paused: run {run} is held; `portvakt sync approve {run}` \
+                                 or `portvakt sync reject {run}` resumes the schedule"
+                            );
+                        }
+                    }
+                    Ok(_) => {
+                        warned.remove(name);
+                    }
+                    Err(e) => {
+                        tracing::warn!(source = %name, "scheduled sync failed: {}", crate::error_chain(&e));
+                    }
                 }
             }
         }
     })
 }
 
-async fn scheduled(
-    db: &crate::storage::Db,
-    config: &Config,
-    clock: &crate::clock::Clock,
-    name: &str,
-    s: &SourceConfig,
-) -> Result<(), String> {
-    let now = clock.now();
-    let (watermark, last_full) = crate::storage::sync::state(db, name)
-        .await
-        .map_err(|e| e.to_string())?;
+/// How often the log repeats that a source is paused.
+const PAUSE_WARNING_EVERY: i64 = 3600;
+
+/// What one look of the schedule at a source did.
+#[derive(Debug)]
+pub enum Scheduled {
+    /// Neither kind of run is due.
+    NotDue,
+    /// Run `run`, started at `since`, waits for an administrator: nothing is read.
+    Paused { run: i64, since: i64 },
+    /// A run (applied, held, or skipped as a rejected plan).
+    Ran(Box<Outcome>),
+}
+
+/// One look of the schedule at source `name`: paused by a held run, not due, or a run of the
+/// kind that is due. A scheduled run whose plan equals a rejected one is skipped (see
+/// [`run::Runner::scheduled`]), and that kind is not read again before its interval.
+pub async fn scheduled(env: Env<'_>, name: &str, s: &SourceConfig) -> Result<Scheduled, SyncError> {
+    let db = env.db;
+    if let Some((run, since)) = crate::storage::sync::held_run(db, name).await? {
+        return Ok(Scheduled::Paused { run, since });
+    }
+    let now = env.clock.now();
+    let (watermark, last_full) = crate::storage::sync::state(db, name).await?;
+    let skipped = crate::storage::sync::skipped(db, name).await?;
     let due = |every: u64, last: Option<i64>| {
         every > 0 && last.is_none_or(|t| now - t >= i64::try_from(every).unwrap_or(i64::MAX))
     };
-    let kind = if due(s.full_every, last_full) {
+    // `Option`'s order puts `None` first: the later of the two times, if any.
+    let kind = if due(s.full_every, last_full.max(skipped.full)) {
         RunKind::Full
-    } else if due(s.incremental_every, watermark) {
+    } else if due(s.incremental_every, watermark.max(skipped.any)) {
         RunKind::Incremental
     } else {
-        return Ok(());
+        return Ok(Scheduled::NotDue);
     };
-    let client = client_for(name, s)?;
-    let outcome = run_once(
-        db,
-        config,
-        clock,
-        name,
-        s.username_context.as_deref(),
-        &client,
-        kind,
-        false,
-        &|_| {},
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    tracing::info!(
-        source = %name,
-        run = outcome.run_id,
-        "sync {}: {:?}: {}",
-        outcome.kind.as_str(),
-        outcome.status,
-        run::summary(&outcome.counts)
-    );
-    Ok(())
+    let client = client_for(name, s).map_err(SyncError::Source)?;
+    let mut runner = Runner::new(env, name);
+    runner.username_context = s.username_context.as_deref();
+    runner.scheduled = true;
+    let outcome = runner
+        .run_source(&client, kind, &|_| {}, std::future::pending())
+        .await?;
+    let (run, what) = (outcome.run_id, outcome.kind.as_str());
+    match &outcome.status {
+        Status::Held(reason) => tracing::warn!(
+            source = %name,
+            run,
+            "sync {what} held: {reason}; the schedule of this source is paused until \
+             `portvakt sync approve {run}` or `portvakt sync reject {run}`"
+        ),
+        Status::Skipped(rejected) => tracing::warn!(
+            source = %name,
+            "sync {what} skipped: the plan is the one rejected in run {rejected}; the \
+             schedule tries again when the register has changed"
+        ),
+        _ => tracing::info!(
+            source = %name,
+            run,
+            "sync {what}: {:?}: {}",
+            outcome.status,
+            run::summary(&outcome.counts)
+        ),
+    }
+    Ok(Scheduled::Ran(Box::new(outcome)))
 }

@@ -1,17 +1,24 @@
 //! One sync run: read everything first, plan, check, apply in chunks, record.
 //!
 //! A source that fails at any page changes nothing (the read finishes before the plan). A
-//! plan the guard stops is kept in the run record until an administrator approves or
-//! rejects it. The incremental watermark moves only after a complete apply, so an
+//! plan the guard stops is kept (sealed) in the run record until an administrator approves
+//! or rejects it (`held`). The incremental watermark moves only after a complete apply, so an
 //! interrupted run is completed by the next one (every write is an idempotent upsert or a
-//! replacement of an entity's own rows).
+//! replacement of an entity's own rows, and a person's `sync_hash`, the mark that makes the
+//! next plan skip it, is written last, with its guardianships). The run works under the
+//! source's lease (`lease`): a signal or a lost lease stops it, recorded `interrupted`.
 
+use super::Env;
+use super::lease::{HEARTBEAT, Lease};
 use super::plan::{self, Existing, Plan, RunKind, Settings};
+use super::ss12000::client::{Client, Progress};
 use super::ss12000::types::{ChangeSet, ParseReport, Snapshot};
 use crate::config::Config;
 use crate::storage::{self, Db, sync as store};
 use serde_json::{Value, json};
 use std::future::Future;
+
+pub use super::held::{approve, reject};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -25,6 +32,10 @@ pub enum SyncError {
     NoRun(i64),
     #[error("run {0} is {1}, not held: only a held run can be approved or rejected")]
     NotHeld(i64, String),
+    #[error("run {0} was {1}; what it applied stays, and the next run completes it")]
+    Interrupted(i64, String),
+    #[error("the held plan of run {0} cannot be opened ({1})")]
+    Sealed(i64, String),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
 }
@@ -42,6 +53,9 @@ pub enum Status {
     Held(String),
     /// Nothing written; the plan would have been held if the reason is set.
     DryRun(Option<String>),
+    /// A scheduled run whose plan equals that of the rejected run (nothing written, no
+    /// run record kept).
+    Skipped(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -54,19 +68,25 @@ pub struct Outcome {
     pub purged: u64,
 }
 
-/// How long a run may hold the source's lease before another instance may start one.
-const LEASE_SECONDS: i64 = 3 * 3600;
 /// The incremental window starts this long before the last run started: registers differ on
 /// whether `meta.modified.after` is exclusive, and long transactions commit late.
 const WATERMARK_OVERLAP: i64 = 300;
 
+/// One run of one source; [`Runner::new`] gives the defaults.
 pub struct Runner<'a> {
     pub db: &'a Db,
     pub config: &'a Config,
     pub clock: &'a crate::clock::Clock,
+    /// Seals a held plan (it carries civic numbers).
+    pub kek: &'a crate::keys::Kek,
     pub source: &'a str,
     pub username_context: Option<&'a str>,
     pub dry_run: bool,
+    /// A run of the schedule: a plan equal to a rejected one is skipped, not held again
+    /// (a run by hand holds it again, for an administrator to look at once more).
+    pub scheduled: bool,
+    /// How often the lease is renewed while the run works.
+    pub heartbeat: std::time::Duration,
 }
 
 fn report_json(r: &ParseReport) -> Value {
@@ -79,46 +99,106 @@ fn report_json(r: &ParseReport) -> Value {
     })
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
+    /// A run by hand of `source`: not a dry run, no username context, the usual heartbeat.
+    pub fn new(env: Env<'a>, source: &'a str) -> Self {
+        Runner {
+            db: env.db,
+            config: env.config,
+            clock: env.clock,
+            kek: env.kek,
+            source,
+            username_context: None,
+            dry_run: false,
+            scheduled: false,
+            heartbeat: HEARTBEAT,
+        }
+    }
+
     /// Whether the next scheduled or requested run can be incremental: there is a watermark.
     pub async fn watermark(&self) -> Result<Option<i64>, SyncError> {
         Ok(store::state(self.db, self.source).await?.0)
     }
 
+    /// Runs once, reading the source through `client`; `cancel` stops the run (a signal).
+    pub async fn run_source(
+        &self,
+        client: &Client,
+        kind: RunKind,
+        progress: &(dyn Fn(&str) + Send + Sync),
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Outcome, SyncError> {
+        let page = |p: &Progress| {
+            if p.pages == 1 || p.pages.is_multiple_of(50) {
+                progress(&format!(
+                    "read {} {} ({} pages)",
+                    p.records, p.entity, p.pages
+                ));
+            }
+        };
+        self.run(
+            kind,
+            |watermark| async move {
+                match watermark {
+                    Some(since) => client
+                        .changes(since, &page)
+                        .await
+                        .map(Fetched::Incremental)
+                        .map_err(|e| e.to_string()),
+                    None => client
+                        .snapshot(&page)
+                        .await
+                        .map(Fetched::Full)
+                        .map_err(|e| e.to_string()),
+                }
+            },
+            progress,
+            cancel,
+        )
+        .await
+    }
+
     /// Runs once. `fetch` reads the source (given the watermark for an incremental read);
-    /// nothing is written before it has returned everything.
+    /// nothing is written before it has returned everything. The run works under the
+    /// source's lease, renewed by a heartbeat; when `cancel` completes or the lease is lost
+    /// the run stops at its next await and is recorded `interrupted`.
     pub async fn run<F, Fut>(
         &self,
         kind: RunKind,
         fetch: F,
         progress: &(dyn Fn(&str) + Send + Sync),
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Outcome, SyncError>
+    where
+        F: FnOnce(Option<i64>) -> Fut,
+        Fut: Future<Output = Result<Fetched, String>>,
+    {
+        let started = std::time::Instant::now();
+        let result = match Lease::take(self.db, self.clock, self.source, self.heartbeat).await {
+            Ok(lease) => {
+                let result = self.run_leased(&lease, kind, fetch, progress, cancel).await;
+                lease.release().await;
+                result
+            }
+            Err(e) => Err(e),
+        };
+        record_metrics(self.source, &result, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn run_leased<F, Fut>(
+        &self,
+        lease: &Lease<'_>,
+        kind: RunKind,
+        fetch: F,
+        progress: &(dyn Fn(&str) + Send + Sync),
+        cancel: impl Future<Output = ()>,
     ) -> Result<Outcome, SyncError>
     where
         F: FnOnce(Option<i64>) -> Fut,
         Fut: Future<Output = Result<Fetched, String>>,
     {
         let now = self.clock.now();
-        if !store::take_lease(self.db, self.source, now, now + LEASE_SECONDS).await? {
-            return Err(SyncError::Busy(self.source.to_string()));
-        }
-        let started = std::time::Instant::now();
-        let result = self.run_leased(kind, fetch, progress, now).await;
-        record_metrics(self.source, &result, started.elapsed().as_secs_f64());
-        store::release_lease(self.db, self.source).await?;
-        result
-    }
-
-    async fn run_leased<F, Fut>(
-        &self,
-        kind: RunKind,
-        fetch: F,
-        progress: &(dyn Fn(&str) + Send + Sync),
-        now: i64,
-    ) -> Result<Outcome, SyncError>
-    where
-        F: FnOnce(Option<i64>) -> Fut,
-        Fut: Future<Output = Result<Fetched, String>>,
-    {
         let watermark = match kind {
             RunKind::Full => None,
             RunKind::Incremental => store::state(self.db, self.source).await?.0,
@@ -130,19 +210,24 @@ impl Runner<'_> {
             kind
         };
         let run_id = store::start_run(self.db, self.source, kind.as_str(), now).await?;
-        let result = self
-            .run_started(run_id, kind, watermark, fetch, progress, now)
-            .await;
+        let work = self.run_started(run_id, kind, watermark, fetch, progress, now);
+        let result = match lease.guard(work, cancel).await {
+            Ok(r) => r,
+            Err(stop) => Err(SyncError::Interrupted(run_id, stop.reason().into())),
+        };
         if let Err(e) = &result {
             // Every way out of a started run leaves a record. The paths that know more (a
             // failed read, a failed apply) have written theirs already, and this touches only
             // a run still `running`; any other failure is recorded here with its reason.
-            let reason = crate::error_chain(e);
+            let (to, reason) = match e {
+                SyncError::Interrupted(_, why) => ("interrupted", why.clone()),
+                e => ("failed", crate::error_chain(e)),
+            };
             if let Err(record) = store::set_run_status(
                 self.db,
                 run_id,
                 "running",
-                "failed",
+                to,
                 Some(&reason),
                 self.clock.now(),
             )
@@ -150,7 +235,7 @@ impl Runner<'_> {
             {
                 tracing::warn!(
                     source = %self.source,
-                    "recording run {run_id} as failed failed too: {}",
+                    "recording run {run_id} as {to} failed too: {}",
                     crate::error_chain(&record)
                 );
             }
@@ -267,11 +352,18 @@ impl Runner<'_> {
             return Ok(self.outcome(run_id, &plan, report, Status::DryRun(hold), 0));
         }
         if let Some(reason) = hold {
-            let stored = serde_json::to_string(&HeldPlan {
-                plan: &plan,
-                watermark: next_watermark,
-            })
-            .map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
+            let hash = super::held::plan_hash(&plan);
+            if self.scheduled
+                && let Some(rejected) =
+                    store::rejected_with_hash(self.db, self.source, &hash).await?
+            {
+                // Told no already: no new record, no new hold; the schedule waits for the
+                // register to change.
+                store::forget_run(self.db, run_id).await?;
+                store::set_skipped(self.db, self.source, kind == RunKind::Full, now).await?;
+                return Ok(self.outcome(run_id, &plan, report, Status::Skipped(rejected), 0));
+            }
+            let stored = super::held::seal(self.kek, run_id, &plan, next_watermark)?;
             self.finish(
                 run_id,
                 "held",
@@ -279,7 +371,7 @@ impl Runner<'_> {
                 report,
                 &plan.diff,
                 Some(&reason),
-                Some(&stored),
+                Some((&stored, &hash)),
                 Some(next_watermark),
             )
             .await?;
@@ -395,7 +487,7 @@ impl Runner<'_> {
         report: &ParseReport,
         diff: &[plan::DiffEntry],
         reason: Option<&str>,
-        held_plan: Option<&str>,
+        held_plan: Option<(&str, &str)>,
         watermark: Option<i64>,
     ) -> Result<(), SyncError> {
         let counts = serde_json::to_value(counts).unwrap_or_default();
@@ -409,7 +501,8 @@ impl Runner<'_> {
                 report: &report_json(report),
                 diff: &diff,
                 reason,
-                plan: held_plan,
+                plan: held_plan.map(|(sealed, _)| sealed),
+                plan_hash: held_plan.map(|(_, hash)| hash),
                 watermark,
                 finished: status != "held",
             },
@@ -418,18 +511,6 @@ impl Runner<'_> {
         .await?;
         Ok(())
     }
-}
-
-#[derive(serde::Serialize)]
-struct HeldPlan<'a> {
-    plan: &'a Plan,
-    watermark: i64,
-}
-
-#[derive(serde::Deserialize)]
-struct StoredPlan {
-    plan: Plan,
-    watermark: i64,
 }
 
 /// One line: what a plan does.
@@ -527,90 +608,6 @@ async fn apply_on(
 /// The guard's rolling window: what several runs may deactivate together.
 const GUARD_WINDOW: i64 = 24 * 3600;
 
-/// Applies a held run's plan: the administrator has looked at it and said yes.
-pub async fn approve(
-    db: &Db,
-    config: &Config,
-    clock: &crate::clock::Clock,
-    run_id: i64,
-    actor: &str,
-) -> Result<Outcome, SyncError> {
-    let now = clock.now();
-    let (run, stored) = store::run(db, run_id)
-        .await?
-        .ok_or(SyncError::NoRun(run_id))?;
-    let Some(stored) = stored.filter(|_| run.status == "held") else {
-        return Err(SyncError::NotHeld(run_id, run.status));
-    };
-    let StoredPlan {
-        mut plan,
-        watermark,
-    } = serde_json::from_str(&stored).map_err(|e| storage::StorageError::Corrupt(e.to_string()))?;
-    if !store::take_lease(db, &run.source, now, now + LEASE_SECONDS).await? {
-        return Err(SyncError::Busy(run.source));
-    }
-    let result = async {
-        if !store::set_run_status(db, run_id, "held", "approving", None, now).await? {
-            return Err(SyncError::NotHeld(run_id, "no longer held".into()));
-        }
-        apply(db, config, &mut plan, &|_| {}, clock.now()).await?;
-        store::set_state(
-            db,
-            &run.source,
-            watermark,
-            (plan.kind == RunKind::Full).then_some(now),
-        )
-        .await?;
-        store::set_run_status(db, run_id, "approving", "approved", None, clock.now()).await?;
-        storage::records::audit(
-            db,
-            "sync.approved",
-            actor,
-            &format!("run {run_id}"),
-            clock.now(),
-        )
-        .await?;
-        Ok(())
-    }
-    .await;
-    if let Err(e) = &result {
-        // An approval that stops part-way is recorded like a run whose apply stopped: the
-        // next run plans again from what was applied. Only a run still `approving` is
-        // touched, so a refusal before the apply began leaves the held run as it was.
-        let reason = format!("applying stopped: {}", crate::error_chain(e));
-        store::set_run_status(
-            db,
-            run_id,
-            "approving",
-            "failed",
-            Some(&reason),
-            clock.now(),
-        )
-        .await?;
-    }
-    store::release_lease(db, &run.source).await?;
-    result?;
-    Ok(Outcome {
-        run_id,
-        kind: plan.kind,
-        status: Status::Applied,
-        counts: plan.counts,
-        report: ParseReport::default(),
-        purged: 0,
-    })
-}
-
-/// Discards a held run's plan; the watermark stays, so the next run reads the changes again.
-pub async fn reject(db: &Db, run_id: i64, actor: &str, now: i64) -> Result<(), SyncError> {
-    let (run, _) = store::run(db, run_id)
-        .await?
-        .ok_or(SyncError::NoRun(run_id))?;
-    if !store::set_run_status(db, run_id, "held", "rejected", None, now).await? {
-        return Err(SyncError::NotHeld(run_id, run.status));
-    }
-    storage::records::audit(db, "sync.rejected", actor, &format!("run {run_id}"), now).await?;
-    Ok(())
-}
 /// The run's result, duration and changes in the process's metrics.
 fn record_metrics(source: &str, result: &Result<Outcome, SyncError>, seconds: f64) {
     let (label, counts) = match result {
@@ -619,10 +616,12 @@ fn record_metrics(source: &str, result: &Result<Outcome, SyncError>, seconds: f6
                 Status::Applied => "applied",
                 Status::Held(_) => "held",
                 Status::DryRun(_) => "dry_run",
+                Status::Skipped(_) => "skipped",
             },
             Some(&o.counts),
         ),
         Err(SyncError::Busy(_)) => ("busy", None),
+        Err(SyncError::Interrupted(..)) => ("interrupted", None),
         Err(_) => ("failed", None),
     };
     let changes = match counts {

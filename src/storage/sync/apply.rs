@@ -10,9 +10,22 @@ use sqlx::{Any, Connection, Executor, Row, Transaction};
 /// The one connection a plan is applied on. On SQLite it gets a 256 MB page cache while it
 /// works: a first run inserts into indexes on random keys (uuid, eppn) that outgrow the
 /// normal 32 MB, and every miss is a read from the OS.
+///
+/// A connection dropped without [`ApplyConnection::release`] (a run stopped by a signal or a
+/// lost lease, perhaps inside a chunk's transaction) is closed rather than returned to the
+/// pool: closing rolls the open transaction back and frees the big cache.
 pub struct ApplyConnection {
     conn: sqlx::pool::PoolConnection<Any>,
     sqlite: bool,
+    released: bool,
+}
+
+impl Drop for ApplyConnection {
+    fn drop(&mut self) {
+        if !self.released {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 impl ApplyConnection {
@@ -22,7 +35,11 @@ impl ApplyConnection {
         if sqlite {
             conn.execute("PRAGMA cache_size = -262144").await?;
         }
-        Ok(Self { conn, sqlite })
+        Ok(Self {
+            conn,
+            sqlite,
+            released: false,
+        })
     }
 
     pub fn conn(&mut self) -> &mut AnyConnection {
@@ -34,6 +51,7 @@ impl ApplyConnection {
         if self.sqlite {
             self.conn.execute("PRAGMA cache_size = -32768").await?;
         }
+        self.released = true;
         Ok(())
     }
 }
@@ -121,7 +139,10 @@ fn status_str(active: bool) -> &'static str {
 }
 
 /// One chunk of people: new rows, changed rows, and their enrolments. Guardianships come in
-/// a second pass ([`apply_guardianships`]) once every person of the plan exists.
+/// a second pass ([`apply_guardianships`]) once every person of the plan exists; the rows
+/// are written without their `sync_hash`, which that pass sets with the guardianships: a
+/// run stopped between the passes leaves these people to be written again by the next run,
+/// never marked unchanged without their guardianships.
 /// `search_names[i]` is the search key of `rows[i]` (`directory::ident::search_name`).
 /// `rebound` are the people of this chunk whose civic number changes: their sessions and
 /// refresh tokens end and an audit event (naming the person, not the number) is written in
@@ -174,7 +195,7 @@ pub async fn apply_persons(
                 .bind((!r.status.active).then_some(now))
                 .bind(&r.status.from)
                 .bind(&r.status.until)
-                .bind(&r.hash);
+                .bind(None::<String>);
         }
         q.execute(&mut *tx).await?;
     }
@@ -203,7 +224,7 @@ pub async fn apply_persons(
         .bind(&r.security_marking)
         .bind(&r.status.from)
         .bind(&r.status.until)
-        .bind(&r.hash)
+        .bind(None::<String>)
         .bind(source)
         .execute(&mut *tx)
         .await?;
@@ -281,7 +302,8 @@ fn emails_json(emails: &[(String, String)]) -> String {
     serde_json::Value::Array(v).to_string()
 }
 
-/// The guardianships named by a chunk of children, replacing what they named before.
+/// The guardianships named by a chunk of children, replacing what they named before, and
+/// the chunk's `sync_hash`es (the mark that a person is written completely).
 pub async fn apply_guardianships(
     conn: &mut AnyConnection,
     source: &str,
@@ -322,6 +344,20 @@ pub async fn apply_guardianships(
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (g, s, rel) in batch {
             q = q.bind(*g).bind(*s).bind(*rel).bind(source);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // `columnN` names a VALUES list's columns on both engines.
+    for batch in rows.chunks(rows_per_statement(2)) {
+        let sql = values_sql(
+            "UPDATE persons SET sync_hash = v.column2 FROM (",
+            2,
+            batch.len(),
+            ") AS v WHERE persons.id = v.column1",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in batch {
+            q = q.bind(&r.id).bind(&r.hash);
         }
         q.execute(&mut *tx).await?;
     }

@@ -214,3 +214,41 @@ fn the_guard_stops_a_mass_deactivation_and_an_emptied_unit() {
             .contains("every role of school unit 12345678")
     );
 }
+
+#[test]
+fn the_plan_digest_is_that_of_the_changes_not_of_their_order_or_day() {
+    use crate::sync::held::plan_hash;
+    let cfg = DirectoryConfig::default();
+    let people = || {
+        vec![
+            pupil("p1", "2026-08-17", "2027-06-11", Some("g1")),
+            pupil("p2", "2026-08-17", "2027-06-11", None),
+            adult("g1"),
+        ]
+    };
+    let plan = full(
+        snapshot(people()),
+        &Existing::default(),
+        &settings(&cfg, "2026-10-01"),
+    );
+    // The register sends its people in another order, and the plan is made a day later.
+    let mut reversed = people();
+    reversed.reverse();
+    let later = full(
+        snapshot(reversed),
+        &Existing::default(),
+        &settings(&cfg, "2026-10-02"),
+    );
+    assert_ne!(plan.today, later.today);
+    assert_eq!(plan_hash(&plan), plan_hash(&later));
+    // Another change is another plan.
+    let mut renamed = people();
+    renamed[1].family_name = "Ek".into();
+    let other = full(
+        snapshot(renamed),
+        &Existing::default(),
+        &settings(&cfg, "2026-10-01"),
+    );
+    assert_ne!(plan_hash(&plan), plan_hash(&other));
+    assert_eq!(plan_hash(&plan).len(), 64);
+}

@@ -38,19 +38,9 @@ async fn a_source_failing_at_a_page_changes_nothing_and_is_recorded_failed() {
     // until the client gives up).
     reg.mock.fail_page("/persons", 3, 503, 10);
     let client = reg.client(50, 2);
-    let err = portvakt::sync::run_once(
-        &app.db,
-        &app.config,
-        &app.clock,
-        SOURCE,
-        Some(USERNAME_CONTEXT),
-        &client,
-        RunKind::Full,
-        false,
-        &|_| {},
-    )
-    .await
-    .expect_err("the run fails");
+    let err = run_in(env(&app), &client, Some(USERNAME_CONTEXT), RunKind::Full)
+        .await
+        .expect_err("the run fails");
     assert!(
         matches!(err, portvakt::sync::run::SyncError::Source(_)),
         "{err}"
@@ -90,14 +80,8 @@ async fn a_run_failing_after_it_started_is_recorded_failed_with_the_reason() {
     let app = spawn_app().await;
     let reg = Register::start(municipality(50)).await;
     let client = reg.client(100, 0);
-    let runner = portvakt::sync::run::Runner {
-        db: &app.db,
-        config: &app.config,
-        clock: &app.clock,
-        source: SOURCE,
-        username_context: Some(USERNAME_CONTEXT),
-        dry_run: false,
-    };
+    let mut runner = portvakt::sync::run::Runner::new(env(&app), SOURCE);
+    runner.username_context = Some(USERNAME_CONTEXT);
     let app_ref = &app;
     let err = runner
         .run(
@@ -108,6 +92,7 @@ async fn a_run_failing_after_it_started_is_recorded_failed_with_the_reason() {
                 Ok(portvakt::sync::run::Fetched::Full(snapshot))
             },
             &|_| {},
+            std::future::pending(),
         )
         .await
         .expect_err("the run fails");

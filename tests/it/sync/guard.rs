@@ -272,19 +272,9 @@ async fn the_guard_counts_the_deactivations_of_the_last_24_hours() {
     // A day later (the app's clock; the run in-process on it) the window has passed.
     app.clock.advance(25 * 3600);
     let client = reg.client(100, 0);
-    let out = portvakt::sync::run_once(
-        &app.db,
-        &app.config,
-        &app.clock,
-        SOURCE,
-        Some(USERNAME_CONTEXT),
-        &client,
-        RunKind::Full,
-        false,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let out = run_in(env(&app), &client, Some(USERNAME_CONTEXT), RunKind::Full)
+        .await
+        .unwrap();
     assert!(
         matches!(out.status, portvakt::sync::run::Status::Applied),
         "{:?}",

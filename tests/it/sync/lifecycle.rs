@@ -163,16 +163,11 @@ async fn people_who_left_are_purged_after_retention_and_their_identifiers_stay_r
         })
         .unwrap();
     let client = portvakt::sync::ad_hoc_client(&register.url, None).unwrap();
-    let outcome = portvakt::sync::run_once(
-        &app.db,
-        &cli_config,
-        &app.clock,
-        SOURCE,
-        Some(&register.context),
+    let outcome = run_in(
+        env_with(&app, &cli_config),
         &client,
+        Some(&register.context),
         RunKind::Full,
-        false,
-        &|_| {},
     )
     .await
     .unwrap();

@@ -24,7 +24,9 @@ use std::process::Output;
 mod end_to_end;
 mod failures;
 mod guard;
+mod held;
 mod incremental;
+mod interrupted;
 mod lifecycle;
 mod privacy;
 mod sample;
@@ -83,7 +85,7 @@ impl Register {
         ok(&self.sync(app, extra))
     }
 
-    /// An ad-hoc client for `run_once`, with small pages and quick retries.
+    /// An ad-hoc client for in-process runs, with small pages and quick retries.
     fn client(&self, page_size: u32, max_retries: u32) -> Client {
         let mut cfg = ClientConfig::new(url::Url::parse(&self.url).unwrap());
         cfg.page_size = page_size;
@@ -103,6 +105,35 @@ impl Register {
             "{id} was not in the mock"
         );
     }
+}
+
+/// What a run in-process needs: the app's database, settings, clock and KEK.
+fn env(app: &TestApp) -> portvakt::sync::Env<'_> {
+    env_with(app, &app.config)
+}
+
+/// [`env`] with other settings.
+fn env_with<'a>(app: &'a TestApp, config: &'a portvakt::config::Config) -> portvakt::sync::Env<'a> {
+    portvakt::sync::Env {
+        db: &app.db,
+        config,
+        clock: &app.clock,
+        kek: app.state.keys.kek(),
+    }
+}
+
+/// One run of [`SOURCE`] in-process on the app's clock (which a test may have moved).
+async fn run_in(
+    env: portvakt::sync::Env<'_>,
+    client: &Client,
+    context: Option<&str>,
+    kind: RunKind,
+) -> Result<portvakt::sync::run::Outcome, portvakt::sync::run::SyncError> {
+    let mut runner = portvakt::sync::run::Runner::new(env, SOURCE);
+    runner.username_context = context;
+    runner
+        .run_source(client, kind, &|_| {}, std::future::pending())
+        .await
 }
 
 /// The CLI, without blocking the runtime that serves the mock and the app.
