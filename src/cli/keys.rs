@@ -83,11 +83,12 @@ async fn rewrap(config: Config, new_file: &Path) -> anyhow::Result<()> {
         println!("created a new key-encryption key in {file} (mode 0600)");
     }
     println!(
-        "re-sealed {} signing keys, {} server secrets and {} upstream client secrets under \
+        "re-sealed {} signing keys, {} server secrets, {} upstream client secrets and {} held \
+         sync plans under \
          the key-encryption key in {file}; set kek_file = \"{file}\" (or PORTVAKT_KEK_FILE) on \
          every instance and start them; the old KEK opens this database no more (keep it as \
          long as backups made under it)",
-        done.signing_keys, done.server_secrets, done.upstream_secrets
+        done.signing_keys, done.server_secrets, done.upstream_secrets, done.held_plans
     );
     Ok(())
 }

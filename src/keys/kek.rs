@@ -30,11 +30,17 @@ pub fn upstream_secret_label(name: &str) -> String {
     format!("upstream:{name}:client_secret")
 }
 
+/// The associated data of a held sync plan, by run id.
+pub fn held_plan_label(run_id: &str) -> String {
+    format!("sync-plan:{run_id}")
+}
+
 fn label_of(kind: SealedKind, id: &str) -> String {
     match kind {
         SealedKind::SigningKey => key_label(id),
         SealedKind::ServerSecret => secret_label(id),
         SealedKind::UpstreamSecret => upstream_secret_label(id),
+        SealedKind::HeldPlan => held_plan_label(id),
     }
 }
 
@@ -129,6 +135,7 @@ pub struct Rewrapped {
     pub signing_keys: usize,
     pub server_secrets: usize,
     pub upstream_secrets: usize,
+    pub held_plans: usize,
 }
 
 /// `keys rewrap`: opens every value sealed under `old` and seals it under `new`, in the
@@ -151,6 +158,7 @@ pub async fn rewrap_in(tx: &mut storage::Tx, old: &Kek, new: &Kek) -> Result<Rew
             SealedKind::SigningKey => done.signing_keys += 1,
             SealedKind::ServerSecret => done.server_secrets += 1,
             SealedKind::UpstreamSecret => done.upstream_secrets += 1,
+            SealedKind::HeldPlan => done.held_plans += 1,
         }
     }
     Ok(done)

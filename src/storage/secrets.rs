@@ -106,6 +106,8 @@ pub enum SealedKind {
     ServerSecret,
     /// `upstreams.client_secret`, by upstream name.
     UpstreamSecret,
+    /// `sync_runs.plan` of a held run (it holds civic numbers), by run id.
+    HeldPlan,
 }
 
 /// One sealed value: its kind, its row's id and the sealed text.
@@ -132,6 +134,11 @@ pub async fn sealed_in(tx: &mut super::Tx) -> Result<Vec<Sealed>> {
             "SELECT name AS id, client_secret AS value FROM upstreams \
              WHERE client_secret IS NOT NULL ORDER BY name",
         ),
+        (
+            SealedKind::HeldPlan,
+            "SELECT CAST(id AS TEXT) AS id, plan AS value FROM sync_runs \
+             WHERE plan IS NOT NULL ORDER BY id",
+        ),
     ];
     let mut out = Vec::new();
     for (kind, sql) in queries {
@@ -152,6 +159,7 @@ pub async fn reseal_in(tx: &mut super::Tx, s: &Sealed) -> Result<()> {
         SealedKind::SigningKey => "UPDATE signing_keys SET private_key = $2 WHERE kid = $1",
         SealedKind::ServerSecret => "UPDATE server_secrets SET value = $2 WHERE name = $1",
         SealedKind::UpstreamSecret => "UPDATE upstreams SET client_secret = $2 WHERE name = $1",
+        SealedKind::HeldPlan => "UPDATE sync_runs SET plan = $2 WHERE CAST(id AS TEXT) = $1",
     };
     let done = sqlx::query(sql)
         .bind(&s.id)

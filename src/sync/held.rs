@@ -28,7 +28,7 @@ struct StoredPlan {
 }
 
 fn label(run_id: i64) -> String {
-    format!("sync-plan:{run_id}")
+    crate::keys::kek::held_plan_label(&run_id.to_string())
 }
 
 /// The plan of run `run_id` and the watermark it moves to, sealed for the run record.

@@ -380,6 +380,10 @@ async fn keys_rewrap_reseals_everything_under_a_new_kek() {
         portvakt(&env, args, None)
     };
     let rewrap = ["keys", "rewrap", "--new-kek", new_kek.to_str().unwrap()];
+    // A held sync plan is sealed under the KEK too (it carries civic numbers).
+    let db = portvakt::storage::Db::connect(&url, 2).await.unwrap();
+    let run_id = held_plan(&db, &old_kek, b"{\"plan\": \"sealed\"}").await;
+    db.close().await;
 
     let out = succeeds(&run(&old_kek, &rewrap));
     assert!(out.contains("created a new key-encryption key"), "{out}");
@@ -400,6 +404,18 @@ async fn keys_rewrap_reseals_everything_under_a_new_kek() {
     assert_eq!(detail["resealed"]["upstream_secrets"], 1, "{detail}");
     assert!(detail["resealed"]["server_secrets"].as_u64().unwrap() >= 4);
     assert!(!detail.to_string().contains("the-upstream-secret"));
+    assert_eq!(detail["resealed"]["held_plans"], 1, "{detail}");
+    let (_, plan) = portvakt::storage::sync::run(&db, run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let label = portvakt::keys::kek::held_plan_label(&run_id.to_string());
+    let new = portvakt::keys::Kek::load(&new_kek).unwrap();
+    assert_eq!(
+        new.open(&label, &plan.unwrap()).unwrap(),
+        b"{\"plan\": \"sealed\"}",
+        "the held plan opens with the new KEK"
+    );
 
     // The old KEK opens nothing any more: a clear refusal, before serving.
     fails_with(
@@ -556,4 +572,29 @@ async fn config_errors_name_the_setting_and_what_to_set() {
         None,
     );
     fails_with(&out, &["[tls] cert", "/nonexistent/tls.pem"]);
+}
+
+/// A held run whose plan `plain` is sealed under the KEK in `kek` (as `sync::held` seals it).
+async fn held_plan(db: &portvakt::storage::Db, kek: &Path, plain: &[u8]) -> i64 {
+    use portvakt::storage::sync as store;
+    let id = store::start_run(db, "register", "full", 1).await.unwrap();
+    let label = portvakt::keys::kek::held_plan_label(&id.to_string());
+    let sealed = portvakt::keys::Kek::load(kek)
+        .unwrap()
+        .seal(&label, plain)
+        .unwrap();
+    let empty = serde_json::json!({});
+    let update = store::RunUpdate {
+        status: "held",
+        counts: &empty,
+        report: &empty,
+        diff: &serde_json::json!([]),
+        reason: Some("test"),
+        plan: Some(&sealed),
+        plan_hash: None,
+        watermark: None,
+        finished: false,
+    };
+    store::update_run(db, id, &update, 2).await.unwrap();
+    id
 }
