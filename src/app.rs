@@ -2,6 +2,7 @@
 //! TLS with rustls, with the connection limits of `[server]`: `serve`). `App::build` returns
 //! the bound address so tests can start the real server on port 0.
 
+pub mod retention;
 mod serve;
 
 use crate::authn::{Authn, LogoutNotifier, password::PasswordHasher};
@@ -227,7 +228,7 @@ impl App {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         crate::sync::spawn_schedule(db.clone(), state.config.clone(), clock.clone());
-        spawn_housekeeping(db, clock);
+        spawn_housekeeping(db, clock, config.retention.clone());
         spawn_metadata_refresh(state.idp.clone());
         Ok(Self {
             state,
@@ -324,9 +325,9 @@ fn spawn_metadata_refresh(idp: crate::saml::Idp) {
     });
 }
 
-/// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows.
-/// Idempotent, so every instance may run it.
-fn spawn_housekeeping(db: Db, clock: Clock) {
+/// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows and
+/// purges records past their retention. Idempotent, so every instance may run it.
+fn spawn_housekeeping(db: Db, clock: Clock, retention: crate::config::RetentionConfig) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         let mut round: u64 = 0;
@@ -348,8 +349,9 @@ fn spawn_housekeeping(db: Db, clock: Clock) {
             let r6 = crate::storage::upstream::purge_expired(&db, now).await;
             // [admin] idle_timeout is at most a day.
             let r7 = crate::storage::admin::purge_idle(&db, now - 86_400).await;
+            let r8 = retention::purge(&db, &retention, now).await;
             let failed = r1.err().or(r2.err()).or(r3.err()).or(r4.err());
-            if let Some(e) = failed.or(r5.err()).or(r6.err()).or(r7.err()) {
+            if let Some(e) = failed.or(r5.err()).or(r6.err()).or(r7.err()).or(r8.err()) {
                 tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
             }
         }

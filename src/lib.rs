@@ -34,6 +34,7 @@
 //! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub           |
 //! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars                 |
 //! | `clock`     | the one clock: the system's, or a movable one in tests                 |
+//! | `logging`   | log lines as text or JSON, filtered by `PORTVAKT_LOG`                  |
 //! | `demo`      | a synthetic municipality and demo relying parties (demo mode only)     |
 //! | `app`       | shared state, the router and the background tasks                      |
 //! | `cli`       | the command line, one file per command group                           |
@@ -58,6 +59,7 @@ pub mod config;
 pub mod demo;
 pub mod directory;
 pub mod keys;
+pub mod logging;
 pub mod login;
 pub mod oidc;
 pub mod saml;

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod person_search;
 pub mod persons;
 pub mod records;
+pub mod retention;
 pub mod saml;
 pub mod secrets;
 pub mod sessions;

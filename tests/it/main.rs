@@ -4,6 +4,7 @@
 
 mod certs;
 mod helpers;
+mod server_logs;
 mod webdriver;
 
 mod admin;
@@ -18,9 +19,11 @@ mod limits;
 mod login;
 mod login_policy;
 mod logout;
+mod logs;
 mod multi_instance;
 mod negative;
 mod oidc_flow;
+mod retention;
 mod rotation;
 mod saml;
 mod saml_dsig;
