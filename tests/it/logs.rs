@@ -252,6 +252,13 @@ async fn login_outcomes_are_audited_and_no_civic_number_or_password_is_logged() 
             .any(|(_, k, a, d)| k == "login.failure" && a == "login" && d.contains("unknown")),
         "the civic number typed as a username is an unknown account"
     );
+    let changes = portvakt::storage::records::recent_changes(&app.db, 15)
+        .await
+        .unwrap();
+    assert!(
+        changes.iter().all(|(_, k, _, _)| !k.starts_with("login.")),
+        "the admin's start page lists changes, not the login feed"
+    );
     let table: String = events
         .iter()
         .map(|(at, k, a, d)| format!("{at} {k} {a} {d}\n"))
