@@ -54,28 +54,36 @@ const UNFINISHED: &str = "('running', 'held', 'approving')";
 
 /// Purges everything older than its cutoff.
 pub async fn purge(db: &Db, c: &Cutoffs) -> Result<Purged> {
-    let login = "kind LIKE 'login.%'";
-    let other = "kind NOT LIKE 'login.%'";
+    const LOGIN: &str = " AND kind LIKE 'login.%'";
+    const OTHER: &str = " AND kind NOT LIKE 'login.%'";
+    let release_records = delete_sql("release_records", "created_at", "");
+    let details = format!(
+        "UPDATE sync_runs SET diff = '[]', plan = NULL WHERE id IN (SELECT id FROM sync_runs \
+         WHERE (diff <> '[]' OR plan IS NOT NULL) AND finished_at < $1 \
+         AND status NOT IN {UNFINISHED} LIMIT $2)"
+    );
+    // Sessions in two statements, each finding its rows through its own index. A session's
+    // participants, refresh tokens and SAML subjects go with it (ON DELETE CASCADE).
+    let ended = delete_sql("sso_sessions", "ended_at", "");
+    let expired = delete_sql("sso_sessions", "expires_at", "");
     Ok(Purged {
-        release_records: batches(db, "DELETE FROM release_records WHERE id IN (SELECT id FROM release_records WHERE created_at < $1 LIMIT $2)", c.release_records).await?,
-        login_events: batches(db, &format!("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 AND {login} LIMIT $2)"), c.login_events).await?,
-        audit_events: batches(db, &format!("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 AND {other} LIMIT $2)"), c.audit_events).await?,
-        sync_details: batches(
-            db,
-            &format!(
-                "UPDATE sync_runs SET diff = '[]', plan = NULL WHERE id IN (SELECT id FROM sync_runs \
-                 WHERE (diff <> '[]' OR plan IS NOT NULL) AND finished_at < $1 \
-                 AND status NOT IN {UNFINISHED} LIMIT $2)"
-            ),
-            c.sync_details,
-        )
-        .await?,
+        release_records: batches(db, &release_records, c.release_records).await?,
+        login_events: batches(db, &delete_sql("audit_events", "at", LOGIN), c.login_events).await?,
+        audit_events: batches(db, &delete_sql("audit_events", "at", OTHER), c.audit_events).await?,
+        sync_details: batches(db, &details, c.sync_details).await?,
         sync_runs: purge_sync_runs(db, c.sync_runs).await?,
-        // Two statements, so each finds its rows through its own index. The session's
-        // participants, refresh tokens and SAML subjects go with it (ON DELETE CASCADE).
-        sessions: batches(db, "DELETE FROM sso_sessions WHERE id IN (SELECT id FROM sso_sessions WHERE ended_at < $1 LIMIT $2)", c.ended_sessions).await?
-            + batches(db, "DELETE FROM sso_sessions WHERE id IN (SELECT id FROM sso_sessions WHERE expires_at < $1 LIMIT $2)", c.ended_sessions).await?,
+        sessions: batches(db, &ended, c.ended_sessions).await?
+            + batches(db, &expired, c.ended_sessions).await?,
     })
+}
+
+/// A `DELETE` of at most `$2` rows of `table` whose `column` is before `$1` and that match
+/// `filter` (`""` or ` AND …`).
+fn delete_sql(table: &str, column: &str, filter: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE id IN \
+         (SELECT id FROM {table} WHERE {column} < $1{filter} LIMIT $2)"
+    )
 }
 
 /// Finished runs before `before`, except each source's newest successful run: how long ago
