@@ -7,6 +7,7 @@
 #   2. cargo clippy --all-targets -- -D warnings
 #   3. cargo test on SQLite      (PORTVAKT_TEST_DB=sqlite)
 #   4. cargo test on PostgreSQL  (PORTVAKT_TEST_DB=postgres, PORTVAKT_TEST_PG_URL)
+#   5. the logs both passes' test servers wrote hold no civic number and no password
 #
 # Run it as root or with sudo on a fresh Debian 12 machine: `sudo scripts/test.sh`.
 # Build output goes to a persistent directory outside the clone so reruns are incremental:
@@ -80,16 +81,24 @@ else
 fi
 
 # ---------------------------------------------------------------- checks
-step "1/4 cargo fmt --check"
+step "1/5 cargo fmt --check"
 cargo fmt --check
 
-step "2/4 cargo clippy --all-targets -- -D warnings"
+step "2/5 cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-step "3/4 cargo test (SQLite)"
+# Every test server logs into this directory (tests/it/server_logs.rs); step 5 reads it.
+export PORTVAKT_TEST_LOG_DIR="$CARGO_TARGET_DIR/server-logs"
+rm -rf "$PORTVAKT_TEST_LOG_DIR"
+
+step "3/5 cargo test (SQLite)"
 PORTVAKT_TEST_DB=sqlite cargo test
 
-step "4/4 cargo test (PostgreSQL)"
+step "4/5 cargo test (PostgreSQL)"
 PORTVAKT_TEST_DB=postgres PORTVAKT_TEST_PG_URL="$PG_URL" cargo test
+
+step "5/5 the test servers' logs: no civic number, no password"
+cargo test --test it -- --ignored --exact \
+    logs::the_whole_suites_logs_hold_no_civic_number_or_password
 
 step "all checks passed"

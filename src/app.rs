@@ -4,6 +4,7 @@
 //! are `ops`; the background tasks run under `supervise`.
 
 pub mod ops;
+pub mod retention;
 mod serve;
 pub mod supervise;
 
@@ -386,8 +387,9 @@ fn router(state: &AppState, demo: bool) -> Router {
 fn spawn_tasks(state: &AppState) {
     let tasks = &state.ops.tasks;
     let (db, clock) = (state.db.clone(), state.clock.clone());
+    let retention = state.config.retention.clone();
     tasks.spawn("housekeeping", move || {
-        housekeeping(db.clone(), clock.clone())
+        housekeeping(db.clone(), clock.clone(), retention.clone())
     });
     let idp = state.idp.clone();
     tasks.spawn("metadata_refresh", move || metadata_refresh(idp.clone()));
@@ -422,9 +424,9 @@ async fn metadata_refresh(idp: crate::saml::Idp) {
     }
 }
 
-/// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows.
-/// Idempotent, so every instance may run it.
-async fn housekeeping(db: Db, clock: Clock) {
+/// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows and
+/// purges records past their retention. Idempotent, so every instance may run it.
+async fn housekeeping(db: Db, clock: Clock, retention: crate::config::RetentionConfig) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     let mut round: u64 = 0;
     loop {
@@ -445,8 +447,9 @@ async fn housekeeping(db: Db, clock: Clock) {
         let r6 = crate::storage::upstream::purge_expired(&db, now).await;
         // [admin] idle_timeout is at most a day.
         let r7 = crate::storage::admin::purge_idle(&db, now - 86_400).await;
+        let r8 = retention::purge(&db, &retention, now).await;
         let failed = r1.err().or(r2.err()).or(r3.err()).or(r4.err());
-        if let Some(e) = failed.or(r5.err()).or(r6.err()).or(r7.err()) {
+        if let Some(e) = failed.or(r5.err()).or(r6.err()).or(r7.err()).or(r8.err()) {
             tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
         }
     }

@@ -35,6 +35,7 @@
 //! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars                 |
 //! | `clock`     | the one clock: the system's, or a movable one in tests                 |
 //! | `metrics`   | the process's Prometheus counters and histograms, recorded anywhere    |
+//! | `logging`   | log lines as text or JSON, filtered by `PORTVAKT_LOG`                  |
 //! | `demo`      | a synthetic municipality and demo relying parties (demo mode only)     |
 //! | `app`       | shared state, the router, supervised tasks, probes and `/metrics`      |
 //! | `cli`       | the command line, one file per command group                           |
@@ -59,6 +60,7 @@ pub mod config;
 pub mod demo;
 pub mod directory;
 pub mod keys;
+pub mod logging;
 pub mod login;
 pub mod metrics;
 pub mod oidc;

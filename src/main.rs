@@ -41,15 +41,16 @@ async fn main() -> ExitCode {
     );
     // sqlx logs PostgreSQL notices at info; they are noise for an operator.
     let default = if quiet { "warn" } else { "info,sqlx=warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PORTVAKT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
-        .with_writer(std::io::stderr)
+    let format =
+        portvakt::config::LogConfig::early(cli.config.as_deref(), |k| std::env::var(k).ok());
+    portvakt::logging::install(
+        format,
+        tracing_subscriber::EnvFilter::try_from_env("PORTVAKT_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        std::io::stderr,
         // Colours only for a person at a terminal, not in log files or the journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
     match portvakt::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

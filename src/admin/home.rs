@@ -33,7 +33,8 @@ async fn home_get(
     Extension(lang): Extension<Lang>,
     access: Access,
 ) -> Result<Response, WebError> {
-    let events = storage::records::recent_audit(&admin.db, 15)
+    // Changes, not the login feed (`login.*`), which would fill the page on a school day.
+    let events = storage::records::recent_changes(&admin.db, 15)
         .await?
         .into_iter()
         .map(|(at, kind, actor, _)| Event {

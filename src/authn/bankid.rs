@@ -164,7 +164,17 @@ impl Authn {
         // Counted in the throttle table, which every instance shares and housekeeping
         // empties.
         let key = crate::keys::hash_token(&format!("bankid-start\u{0}{}", tx.id));
-        if storage::throttle::record_failure(&self.db, &key, now).await? > MAX_ORDERS_PER_LOGIN {
+        let orders = storage::throttle::record_failure(&self.db, &key, now).await?;
+        if orders > MAX_ORDERS_PER_LOGIN {
+            if orders == MAX_ORDERS_PER_LOGIN + 1 {
+                let address = end_user_ip.to_string();
+                let event = super::Event::Throttled {
+                    person_id: tx.step_up_person.as_deref(),
+                    address: &address,
+                    limit: "bankid orders per login",
+                };
+                self.audit(event, now).await;
+            }
             return Ok(Err(StartRefused::TooMany));
         }
         let id = crate::keys::random_token();

@@ -5,6 +5,7 @@
 //! they need to resume in a transaction, the login front runs the methods, and single logout
 //! reaches the fronts through `LogoutNotifier`s wired in `app.rs`.
 
+mod audit;
 pub mod bankid;
 pub mod flow;
 mod generated;
@@ -14,6 +15,7 @@ pub mod session;
 pub mod upstream;
 mod upstream_saml;
 
+pub use audit::Event;
 pub use flow::{Begin, Protocol, Requirement, Resumed, Transaction};
 pub use generated::Generated;
 pub use policy::{LoginRefused, Method, UpstreamLevels};
@@ -207,13 +209,52 @@ impl Authn {
     ///   delay after `account_free_attempts` failures from anywhere;
     /// - per (account, address): a growing delay after `free_attempts` failures.
     ///
-    /// Delays are capped at `max_delay`: never a lock-out.
+    /// Delays are capped at `max_delay`: never a lock-out. A failure and a throttled
+    /// attempt are audited (`audit::Event`); of a burst over the address limit only the
+    /// first, so a flood does not become a flood of writes.
     pub async fn check_password(
         &self,
         username: &str,
         password: String,
         source: &str,
         now: i64,
+    ) -> Result<Person, AuthnError> {
+        let mut seen = Seen::default();
+        let result = self
+            .password_outcome(username, password, source, now, &mut seen)
+            .await;
+        let person_id = seen.person_id.as_deref();
+        let event = match &result {
+            Err(AuthnError::InvalidCredentials) => Some(Event::Failure {
+                person_id,
+                address: source,
+                reason: "invalid credentials",
+            }),
+            Err(AuthnError::PasswordTooLong) => Some(Event::Failure {
+                person_id,
+                address: source,
+                reason: "password too long",
+            }),
+            Err(AuthnError::Throttled(_)) if !seen.quiet => Some(Event::Throttled {
+                person_id,
+                address: source,
+                limit: seen.limit,
+            }),
+            _ => None,
+        };
+        if let Some(event) = event {
+            self.audit(event, now).await;
+        }
+        result
+    }
+
+    async fn password_outcome(
+        &self,
+        username: &str,
+        password: String,
+        source: &str,
+        now: i64,
+        seen: &mut Seen,
     ) -> Result<Person, AuthnError> {
         if password.len() > password::MAX_LOGIN_BYTES {
             return Err(AuthnError::PasswordTooLong);
@@ -224,6 +265,7 @@ impl Authn {
         let (attempts, window_start) =
             storage::throttle::count_in_window(&self.db, &addr_key, now, t.address_window).await?;
         if attempts > t.address_attempts {
+            (seen.limit, seen.quiet) = ("address", attempts > t.address_attempts + 1);
             return Err(AuthnError::Throttled(
                 (window_start + t.address_window - now).max(1),
             ));
@@ -232,6 +274,7 @@ impl Authn {
             Some((p, hash)) => (Some(p), hash),
             None => (None, None),
         };
+        seen.person_id = person.as_ref().map(|p| p.id.clone());
         let account = match &person {
             Some(p) => format!("person\u{0}{}", p.id),
             None => format!("name\u{0}{}", username.to_lowercase()),
@@ -242,8 +285,10 @@ impl Authn {
         if let Some(until) =
             storage::throttle::reserve(&self.db, &account_key, now, now + HOLD_SECONDS).await?
         {
+            seen.limit = "account";
             return Err(AuthnError::Throttled(until - now));
         }
+        seen.limit = "account and address";
         let pair_key = crate::keys::hash_token(&format!("{account}\u{0}{address}"));
         let result = self
             .attempt(person, stored, password, &pair_key, &account_key, now)
@@ -313,6 +358,17 @@ impl Authn {
         storage::persons::set_password_hash(&self.db, person_id, &hash, now).await?;
         Ok(())
     }
+}
+
+/// What a password check learnt, for the audit event of its outcome.
+#[derive(Default)]
+struct Seen {
+    /// The account's person, when the name was known.
+    person_id: Option<String>,
+    /// The limit that refused the attempt, if one did.
+    limit: &'static str,
+    /// Not audited: a later attempt of a burst over the address limit.
+    quiet: bool,
 }
 
 /// How long an account's reservation holds at most (queueing plus hashing).

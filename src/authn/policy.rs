@@ -338,9 +338,17 @@ impl Authn {
             tracing::warn!("step-up refused: {detail}");
             return Err(AuthnError::Refused(LoginRefused::OtherPerson));
         }
+        let acr = method.acr.clone();
         let (cookie, session) = self
             .start_session(person_id, method, previous_cookie, now)
             .await?;
+        let event = super::Event::Success {
+            person_id,
+            rp_id: &tx.rp_id,
+            method: &name,
+            acr: &acr,
+        };
+        self.audit(event, now).await;
         if allowed {
             // Binds this login to its transaction, so resuming needs no clock comparison.
             self.complete(&tx.id, &session).await?;

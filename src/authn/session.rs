@@ -347,6 +347,11 @@ impl Authn {
             person_id: s.person_id.clone(),
             participants: storage::sessions::participants(&self.db, &s.id).await?,
         };
+        let event = super::Event::Logout {
+            person_id: &ended.person_id,
+            relying_parties: &ended.participants,
+        };
+        self.audit(event, now).await;
         for n in self.notifiers.iter() {
             n.session_ended(&ended, now);
         }

@@ -39,5 +39,10 @@ pub(super) fn apply(
     if let Some(v) = env("PORTVAKT_KEK_FILE") {
         config.kek_file = Some(v.into());
     }
+    if let Some(v) = env("PORTVAKT_LOG_FORMAT") {
+        config.log.format = v
+            .parse()
+            .map_err(|e| ConfigError::Value("PORTVAKT_LOG_FORMAT", e))?;
+    }
     Ok(())
 }

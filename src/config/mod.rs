@@ -6,11 +6,15 @@
 //! the checks. It imports nothing of the crate, so every part may read its settings.
 
 mod env;
+mod log;
 mod metrics;
+mod retention;
 mod upstream;
 mod validate;
 
+pub use log::{LogConfig, LogFormat};
 pub use metrics::{AllowedNet, MetricsConfig};
+pub use retention::RetentionConfig;
 pub use upstream::{LoginPolicyConfig, UpstreamConfig};
 
 use serde::Deserialize;
@@ -75,6 +79,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[metrics]`: who may read `/metrics`, and on which listener.
     pub metrics: MetricsConfig,
+    pub retention: RetentionConfig,
+    pub log: LogConfig,
 }
 
 /// `[admin]`: who gets into the admin web UI at `/admin`, and for how long.
@@ -497,6 +503,8 @@ impl Default for Config {
             login_policies: Vec::new(),
             admin: AdminConfig::default(),
             metrics: MetricsConfig::default(),
+            retention: RetentionConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -581,7 +589,9 @@ impl Config {
             None => Config::default(),
         };
         env::apply(&mut config, env)?;
-        config.finish()
+        let config = config.finish()?;
+        config.retention.check()?;
+        Ok(config)
     }
 
     /// True when cookies must carry `Secure` (and the `__Host-` prefix).
@@ -718,6 +728,24 @@ mod tests {
             (d.address_attempts, d.address_window)
         );
         assert_eq!(c.password.max_queued, PasswordConfig::default().max_queued);
+        let (r, d) = (&c.retention, RetentionConfig::default());
+        assert_eq!(
+            (
+                r.release_records_days,
+                r.login_events_days,
+                r.audit_events_days
+            ),
+            (
+                d.release_records_days,
+                d.login_events_days,
+                d.audit_events_days
+            )
+        );
+        assert_eq!(
+            (r.sync_runs_days, r.sync_details_days, r.ended_sessions_days),
+            (d.sync_runs_days, d.sync_details_days, d.ended_sessions_days)
+        );
+        assert_eq!(c.log.format, LogFormat::Text);
     }
 
     #[test]

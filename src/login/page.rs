@@ -206,7 +206,7 @@ async fn login_post(
     let mut res = Redirect::to(&resume_url(&tx)).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
-    Ok(res)
+    Ok(web::RelyingParty::mark(res, &tx.rp_id))
 }
 
 /// A failed login's result label (`portvakt_logins_total`).
@@ -313,7 +313,7 @@ async fn login_page(
         res.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    Ok(res)
+    Ok(web::RelyingParty::mark(res, &tx.rp_id))
 }
 
 /// The login page again, with an error and a status.

@@ -131,6 +131,11 @@ async fn authorization_code(
             }
             storage::tokens::revoke_family(&op.db, &record.family_id).await?;
             tracing::warn!(client_id = %client.id(), "authorization code replayed; issued tokens revoked");
+            let event = crate::authn::Event::CodeReplay {
+                person_id: &record.person_id,
+                client_id: client.id(),
+            };
+            op.authn.audit(event, now).await;
             return Err(OidcError::InvalidGrant("the code was already used".into()));
         }
         Consumed::Missing => return Err(OidcError::InvalidGrant("unknown or expired code".into())),
@@ -247,6 +252,11 @@ async fn refresh_token(op: &Op, client: &Client, p: &Params, now: i64) -> Result
             // means it leaked; end the whole family.
             storage::tokens::revoke_family(&op.db, &record.family_id).await?;
             tracing::warn!(client_id = %client.id(), "refresh token reused; token family revoked");
+            let event = crate::authn::Event::RefreshReplay {
+                person_id: &record.person_id,
+                client_id: client.id(),
+            };
+            op.authn.audit(event, now).await;
             return Err(OidcError::InvalidGrant(
                 "the refresh token was already used".into(),
             ));

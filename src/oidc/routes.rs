@@ -2,7 +2,9 @@
 
 use super::authorize::{self, Next, Params, Rejection};
 use super::{OidcError, Op, grants, logout};
-use crate::web::{self, ClearSsoCookie, SsoCookie, WebError, csrf, i18n::Lang, paths};
+use crate::web::{
+    self, ClearSsoCookie, RelyingParty, SsoCookie, WebError, csrf, i18n::Lang, paths,
+};
 use askama::Template;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -85,13 +87,19 @@ async fn authorize_post(
 
 async fn authorize(op: &Op, sso: &SsoCookie, p: Params) -> Response {
     let now = op.clock().now();
+    let mut rp = None;
     let outcome = async {
         let (client, req) = authorize::validate(op, &p, now).await?;
+        rp = Some(client.id().to_string());
         let session = op.authn.session(sso.value(), now).await?;
         authorize::decide(op, &client, req, session, now).await
     }
     .await;
-    respond(op, outcome)
+    let res = respond(op, outcome);
+    match rp {
+        Some(rp) => RelyingParty::mark(res, &rp),
+        None => res,
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -183,7 +191,11 @@ async fn token_post(
 ) -> Result<Response, OidcError> {
     let now = op.clock().now();
     let (client, p) = client_form(&op, &headers, &body, now).await?;
-    Ok(no_store(grants::token(&op, &client, &p, now).await?))
+    let res = match grants::token(&op, &client, &p, now).await {
+        Ok(body) => no_store(body),
+        Err(e) => e.into_response(),
+    };
+    Ok(RelyingParty::mark(res, client.id()))
 }
 
 /// RFC 7662 §2

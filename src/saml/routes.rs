@@ -150,16 +150,14 @@ async fn sso_flow(idp: &Idp, lang: Lang, sso: &SsoCookie, inbound: &Inbound<'_>)
         Ok(c) => c,
         Err(Fatal(key)) => return refused(key),
     };
-    let pending = match checked {
-        Ok(p) => p,
-        Err((p, status)) => {
-            return match sso::status_response(idp, &p, status, now).await {
-                Ok(form) => post_page(lang, &form),
-                Err(e) => WebError::from(e).into_response(),
-            };
-        }
+    let res = match checked {
+        Ok(pending) => decide(idp, lang, sso, &sp, pending, now).await,
+        Err((p, status)) => match sso::status_response(idp, &p, status, now).await {
+            Ok(form) => post_page(lang, &form),
+            Err(e) => WebError::from(e).into_response(),
+        },
     };
-    decide(idp, lang, sso, &sp, pending, now).await
+    web::RelyingParty::mark(res, sp.entity_id())
 }
 
 /// The SSO session (if any) decides: answer at once, or log in first (`sso::decide`).

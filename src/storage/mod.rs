@@ -11,6 +11,7 @@ pub mod health;
 pub mod person_search;
 pub mod persons;
 pub mod records;
+pub mod retention;
 pub mod saml;
 pub mod schema;
 pub mod secrets;

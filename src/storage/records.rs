@@ -140,11 +140,28 @@ pub async fn last_audit(db: &Db, kind: &str, prefix: &str) -> Result<Option<(i64
 
 /// The most recent audit events, newest first: (at, kind, actor, detail).
 pub async fn recent_audit(db: &Db, limit: i64) -> Result<Vec<(i64, String, String, String)>> {
-    let rows =
-        sqlx::query("SELECT at, kind, actor, detail FROM audit_events ORDER BY id DESC LIMIT $1")
-            .bind(limit)
-            .fetch_all(db.pool())
-            .await?;
+    recent(
+        "SELECT at, kind, actor, detail FROM audit_events ORDER BY id DESC LIMIT $1",
+        db,
+        limit,
+    )
+    .await
+}
+
+/// The most recent audit events but the login feed (`login.*`, one or more per login), for
+/// the admin's start page: (at, kind, actor, detail).
+pub async fn recent_changes(db: &Db, limit: i64) -> Result<Vec<(i64, String, String, String)>> {
+    let sql = "SELECT at, kind, actor, detail FROM audit_events WHERE kind NOT LIKE 'login.%' \
+               ORDER BY id DESC LIMIT $1";
+    recent(sql, db, limit).await
+}
+
+async fn recent(
+    sql: &'static str,
+    db: &Db,
+    limit: i64,
+) -> Result<Vec<(i64, String, String, String)>> {
+    let rows = sqlx::query(sql).bind(limit).fetch_all(db.pool()).await?;
     rows.iter()
         .map(|r| {
             Ok((

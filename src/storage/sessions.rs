@@ -282,17 +282,14 @@ pub async fn take_transaction(db: &Db, id: &str) -> Result<bool> {
     Ok(affected(r) == 1)
 }
 
-/// Removes expired transactions and long-ended sessions.
+/// Removes expired login transactions. Sessions that ended or expired are kept for
+/// `[retention] ended_sessions_days` and purged by `retention::purge`.
 pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     let a = sqlx::query("DELETE FROM authn_transactions WHERE expires_at <= $1")
         .bind(now)
         .execute(db.writer())
         .await?;
-    let b = sqlx::query("DELETE FROM sso_sessions WHERE expires_at <= $1")
-        .bind(now)
-        .execute(db.writer())
-        .await?;
-    Ok(affected(a) + affected(b))
+    Ok(affected(a))
 }
 
 /// Ends the live SSO sessions of these people at `now`, on `conn` (inside the caller's

@@ -1,6 +1,6 @@
-//! HTTP glue shared by every front: the edge middleware (request id, language, security
-//! headers, access log without query strings, error pages), cookies, the client address,
-//! CSRF, the message catalogue and the path constants.
+//! HTTP glue shared by every front: the edge middleware (request id and its log span,
+//! language, security headers, access log without query strings, error pages), cookies, the
+//! client address, CSRF, the message catalogue and the path constants.
 
 pub mod csrf;
 pub mod i18n;
@@ -22,6 +22,20 @@ pub struct RequestId(pub String);
 /// The client's address: the peer, or from X-Forwarded-For behind a trusted proxy.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
+
+/// The relying party a response was for: an OIDC client id or a SAML SP's entity id. A
+/// front puts it into the response's extensions once it knows a registered one (never an
+/// unchecked value from the request); the access log names it.
+#[derive(Debug, Clone)]
+pub struct RelyingParty(pub String);
+
+impl RelyingParty {
+    /// `res`, marked as answering relying party `id`.
+    pub fn mark(mut res: Response, id: &str) -> Response {
+        res.extensions_mut().insert(RelyingParty(id.to_string()));
+        res
+    }
+}
 
 /// An error that ends a request with a page. Internal detail is logged with the request id,
 /// never shown.
@@ -123,8 +137,10 @@ fn new_request_id() -> String {
 }
 
 /// The outermost middleware. Order inside matters: the request id and language are set
-/// before the handler runs so error rendering and logs can use them.
+/// before the handler runs so error rendering and logs can use them. The handler runs in
+/// the request's span, so every line it logs carries the request id.
 pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let started = std::time::Instant::now();
     let request_id = RequestId(new_request_id());
     let chosen = query_lang(req.uri().query());
@@ -143,11 +159,15 @@ pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -
         req.extensions_mut().insert(ClientIp(ip));
     }
 
-    let mut res = next.run(req).await;
+    // At error level so that it is enabled whenever any line is: a warning logged under a
+    // `PORTVAKT_LOG=warn` filter still names its request.
+    let span = tracing::error_span!("request", request_id = %request_id.0);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let rp = res.extensions_mut().remove::<RelyingParty>();
 
     if let Some(info) = res.extensions_mut().remove::<ErrorInfo>() {
         if let Some(detail) = &info.internal {
-            tracing::error!(request_id = %request_id.0, %path, "{detail}");
+            span.in_scope(|| tracing::error!(%path, "{detail}"));
         }
         let page = ErrorPage {
             lang,
@@ -183,14 +203,18 @@ pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -
     if let Ok(v) = HeaderValue::from_str(&request_id.0) {
         h.insert("x-request-id", v);
     }
-    tracing::info!(
-        request_id = %request_id.0,
-        %method,
-        %path,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    // The access log: who (the client address), what, for which relying party, the outcome.
+    span.in_scope(|| {
+        tracing::info!(
+            client = %client.map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+            %method,
+            %path,
+            rp = %rp.as_ref().map_or("-", |r| r.0.as_str()),
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
     res
 }
 

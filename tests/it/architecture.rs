@@ -30,6 +30,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The process's counters: it names nothing of the crate, so anyone may record into it.
     ("metrics", &[]),
     ("web", &["config"]),
+    // Log output: the format is a setting.
+    ("logging", &["config"]),
     // The XML reader and XML signatures, shared by the SAML IdP and the upstream SAML client.
     ("xmlsec", &["keys"]),
     // Only the directory's model types (checked below), never its logic.

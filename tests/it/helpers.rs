@@ -151,6 +151,7 @@ async fn start(
     tls: bool,
     tune: impl FnOnce(&mut Config),
 ) -> TestApp {
+    crate::server_logs::install();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("{}://{addr}", if tls { "https" } else { "http" });
@@ -186,6 +187,7 @@ async fn start(
 /// `portvakt demo` as the command builds it (the BankID stub on, the staff IdP started and
 /// registered as the upstream `kommun`), on 127.0.0.1 with a movable clock.
 pub async fn spawn_demo() -> TestApp {
+    crate::server_logs::install();
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let url = database_url(&dir).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -659,5 +661,7 @@ pub fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::O
             si.write_all(s.as_bytes()).unwrap();
         }
     }
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    crate::server_logs::append(&out.stderr);
+    out
 }

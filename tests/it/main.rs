@@ -4,6 +4,7 @@
 
 mod certs;
 mod helpers;
+mod server_logs;
 mod webdriver;
 
 mod admin;
@@ -18,11 +19,13 @@ mod limits;
 mod login;
 mod login_policy;
 mod logout;
+mod logs;
 mod multi_instance;
 mod negative;
 mod observability;
 mod oidc_flow;
 mod operations;
+mod retention;
 mod rotation;
 mod saml;
 mod saml_dsig;

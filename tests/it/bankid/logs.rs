@@ -2,30 +2,10 @@
 
 use super::*;
 
-/// Every log line of this test process at TRACE level, kept for the assertion below.
-static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
-
-struct LogWriter;
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_sealed() {
-    // The only test that installs a subscriber: it sees this process's other tests too,
-    // which use the same personal numbers, so the check covers them as well.
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(|| LogWriter)
-        .finish();
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    // The suite's log capture (server_logs.rs) holds this process's other tests too, which
+    // use the same personal numbers, so the check covers them as well.
     let app = bankid_app(|_| {}).await;
     person(&app, "erik", ERIK).await;
     for who in [ERIK, NOBODY] {
@@ -42,7 +22,7 @@ async fn no_personal_number_reaches_a_log_line_and_the_qr_secret_is_stored_seale
         );
         by_qr(&b, &app, &order, "approve", who).await;
     }
-    let log = String::from_utf8_lossy(&LOG.lock().unwrap()).to_string();
+    let log = crate::server_logs::read();
     assert!(
         log.contains("/login/bankid/status"),
         "the subscriber saw the requests"
