@@ -62,9 +62,13 @@ pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
 
 /// Connects and migrates the database.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.database_url, config.database.max_connections)
-        .await
-        .context("cannot open the database")?;
+    let db = Db::connect_with(
+        &config.database_url,
+        config.database.max_connections,
+        std::time::Duration::from_secs(config.database.acquire_timeout),
+    )
+    .await
+    .context("cannot open the database")?;
     db.migrate().await.context("database migration failed")?;
     Ok(db)
 }

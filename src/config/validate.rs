@@ -107,6 +107,12 @@ impl Config {
                 ));
             }
         }
+        if self.database.acquire_timeout == 0 {
+            return Err(ConfigError::Value(
+                "database",
+                "acquire_timeout must be at least 1 second".into(),
+            ));
+        }
         let s = &self.server;
         if [s.header_timeout, s.body_timeout, s.request_timeout].contains(&0)
             || s.max_connections == 0
