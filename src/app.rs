@@ -1,8 +1,11 @@
 //! Builds the shared state and the router, binds the listener, and serves (plain HTTP or
 //! TLS with rustls, with the connection limits of `[server]`: `serve`). `App::build` returns
-//! the bound address so tests can start the real server on port 0.
+//! the bound address so tests can start the real server on port 0. The probes and metrics
+//! are `ops`; the background tasks run under `supervise`.
 
+pub mod ops;
 mod serve;
+pub mod supervise;
 
 use crate::authn::{Authn, LogoutNotifier, password::PasswordHasher};
 use crate::clock::Clock;
@@ -32,6 +35,8 @@ pub struct AppState {
     pub bankid_stub: Option<crate::sim::bankid::Stub>,
     /// The one clock: every handler and task takes `now` from it (tests move it).
     pub clock: Clock,
+    /// Readiness, the supervised tasks, the metrics listener's address.
+    pub ops: ops::Ops,
 }
 
 pub struct App {
@@ -39,37 +44,64 @@ pub struct App {
     pub addr: SocketAddr,
     router: Router,
     listener: std::net::TcpListener,
+    /// `[metrics] listen`: its own listener and router.
+    metrics: Option<(std::net::TcpListener, Router)>,
+    /// `[tls]`, loaded in `build` so a bad certificate fails the start before "listening".
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Finds or (in development) creates the key-encryption key.
 pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
+    let make = "make one with (umask 077; openssl rand -hex 32 > /etc/portvakt/kek.hex)";
     let path = match (&config.kek_file, config.mode) {
         (Some(p), _) => p.clone(),
-        (None, Mode::Production) => {
-            anyhow::bail!("PORTVAKT_KEK_FILE (kek_file) is required in production mode")
-        }
+        (None, Mode::Production) => anyhow::bail!(
+            "invalid setting kek_file: required in production mode; set kek_file (or \
+             PORTVAKT_KEK_FILE) to the key-encryption key's file, or {make}"
+        ),
         (None, Mode::Development) => config.data_dir.join("kek.hex"),
     };
     if path.exists() {
-        return Ok(Kek::load(&path)?);
+        return Kek::load(&path).map_err(|e| anyhow::anyhow!("invalid setting kek_file: {e}"));
     }
     if config.mode == Mode::Production {
-        anyhow::bail!("key-encryption key file {} does not exist", path.display());
+        anyhow::bail!(
+            "invalid setting kek_file: {} does not exist (production mode never creates one); \
+             point kek_file at the existing key-encryption key, or for a new installation {make}",
+            path.display()
+        );
     }
     tracing::warn!(path = %path.display(), "creating a new key-encryption key (development mode)");
     Ok(Kek::create(&path)?)
 }
 
-/// Connects and migrates the database.
-pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect_with(
+/// Connects without touching the schema (`migrate`, `backup`).
+pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
+    Db::connect_with(
         &config.database_url,
         config.database.max_connections,
         std::time::Duration::from_secs(config.database.acquire_timeout),
     )
     .await
-    .context("cannot open the database")?;
-    db.migrate().await.context("database migration failed")?;
+    .context("cannot open the database")
+}
+
+/// Connects, and brings the schema up to this release: development mode migrates;
+/// production mode only checks and refuses an older (or newer) schema, so a new binary never
+/// changes the schema under instances of the old one (`portvakt migrate` does, on purpose).
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = connect_db(config).await?;
+    if config.mode == Mode::Development {
+        db.migrate().await.context("database migration failed")?;
+    } else {
+        let schema = db
+            .schema()
+            .await
+            .context("cannot read the schema version")?;
+        if schema != crate::storage::schema::Schema::Current {
+            anyhow::bail!("{schema}");
+        }
+    }
     Ok(db)
 }
 
@@ -119,6 +151,25 @@ impl App {
         // One TLS stack with one provider: ring (DEPENDENCIES.md §8).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = Arc::new(config);
+        let tls = match &config.tls {
+            Some(tls) => Some(serve::tls_config(&tls.cert, &tls.key)?),
+            None => None,
+        };
+        // Bound before anything else, like the main listener: a taken port fails the start.
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr).with_context(|| {
+                    format!("cannot listen on {addr} ([metrics] listen): is the port free?")
+                })?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         // The KEK first: a production start without one fails before touching the database.
         let kek = load_kek(&config)?;
         let db = open_db(&config).await?;
@@ -208,6 +259,7 @@ impl App {
             http,
             bankid_stub: None,
             clock: clock.clone(),
+            ops: ops::Ops::new(&config, metrics_addr),
         };
 
         if demo {
@@ -230,29 +282,56 @@ impl App {
         let router = router(&state, demo);
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        crate::sync::spawn_schedule(db.clone(), state.config.clone(), clock.clone());
-        spawn_housekeeping(db, clock);
-        spawn_metadata_refresh(state.idp.clone());
+        let metrics = metrics_listener.map(|l| (l, ops::metrics_router(&state)));
+        spawn_tasks(&state);
         Ok(Self {
             state,
             addr,
             router,
             listener,
+            metrics,
+            tls,
         })
     }
 
     /// Serves until `shutdown` completes, with the connection limits of `[server]`, then
-    /// drains open requests.
+    /// drains open requests on both listeners (the main one and `[metrics] listen`) for at
+    /// most `request_timeout`. Readiness answers 503 from the moment shutdown begins.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let config = &self.state.config;
-        let tls = match &config.tls {
-            Some(tls) => Some(serve::tls_config(&tls.cert, &tls.key)?),
-            None => None,
+        let config = self.state.config.clone();
+        let tls = self.tls;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let draining = self.state.ops.draining.clone();
+        let signal = async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!("shutting down: no new connections, draining open requests");
+            let _ = stop.send(true);
         };
-        serve::serve(self.listener, self.router, &config.server, tls, shutdown).await
+        // Also ends when the sender is gone, so a listener never outlives the signal.
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let main = serve::serve(
+            self.listener,
+            self.router,
+            &config.server,
+            tls,
+            until(stopped.clone()),
+        );
+        let side = async {
+            match self.metrics {
+                Some((l, router)) => {
+                    serve::serve(l, router, &config.server, None, until(stopped)).await
+                }
+                None => Ok(()),
+            }
+        };
+        let ((), main, side) = tokio::join!(signal, main, side);
+        main.and(side)
     }
 }
 
@@ -274,7 +353,7 @@ fn router(state: &AppState, demo: bool) -> Router {
             state.http.clone(),
         )))
         .route(web::paths::STYLESHEET, get(web::stylesheet))
-        .route(web::paths::HEALTH, get(web::health))
+        .merge(ops::routes(state))
         .route(
             web::paths::HOME,
             get(move |axum::extract::Extension(lang)| web::home(demo, lang)),
@@ -300,62 +379,77 @@ fn router(state: &AppState, demo: bool) -> Router {
             serve::Deadlines::new(&state.config.server),
             serve::deadlines,
         ))
+        // Outside the deadlines, so a timed-out request is counted with its 503.
+        .layer(axum::middleware::from_fn(ops::track))
         // Outermost: sees every request and response, including the fallback's.
         .layer(axum::middleware::from_fn_with_state(edge, web::edge))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
 }
 
-/// Every minute: SP metadata registered from a URL is fetched again when due.
-fn spawn_metadata_refresh(idp: crate::saml::Idp) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let every = idp.config.saml.metadata_refresh;
-            let allow_http = idp.config.mode == Mode::Development;
-            if let Err(e) = crate::saml::sp::refresh_due(
-                &idp.db,
-                &idp.http,
-                every,
-                allow_http,
-                idp.clock().now(),
-            )
-            .await
-            {
-                tracing::warn!("metadata refresh failed: {}", crate::error_chain(&e));
-            }
-        }
+/// The background tasks, each supervised (restarted after a panic).
+fn spawn_tasks(state: &AppState) {
+    let tasks = &state.ops.tasks;
+    let (db, clock) = (state.db.clone(), state.clock.clone());
+    tasks.spawn("housekeeping", move || {
+        housekeeping(db.clone(), clock.clone())
     });
+    let idp = state.idp.clone();
+    tasks.spawn("metadata_refresh", move || metadata_refresh(idp.clone()));
+    let (db, config, clock) = (state.db.clone(), state.config.clone(), state.clock.clone());
+    if crate::sync::schedule(db.clone(), config.clone(), clock.clone()).is_some() {
+        tasks.spawn("sync_schedule", move || {
+            let schedule = crate::sync::schedule(db.clone(), config.clone(), clock.clone());
+            async move {
+                if let Some(s) = schedule {
+                    s.await;
+                }
+            }
+        });
+    }
+}
+
+/// Every minute: SP metadata registered from a URL is fetched again when due.
+async fn metadata_refresh(idp: crate::saml::Idp) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let every = idp.config.saml.metadata_refresh;
+        let allow_http = idp.config.mode == Mode::Development;
+        if let Err(e) =
+            crate::saml::sp::refresh_due(&idp.db, &idp.http, every, allow_http, idp.clock().now())
+                .await
+        {
+            tracing::warn!("metadata refresh failed: {}", crate::error_chain(&e));
+        }
+    }
 }
 
 /// Every minute: a WAL checkpoint (SQLite); every ten minutes: drops expired rows.
 /// Idempotent, so every instance may run it.
-fn spawn_housekeeping(db: Db, clock: Clock) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        let mut round: u64 = 0;
-        loop {
-            tick.tick().await;
-            round += 1;
-            if let Err(e) = db.maintain().await {
-                tracing::warn!("database maintenance failed: {}", crate::error_chain(&e));
-            }
-            if round % 10 != 1 {
-                continue;
-            }
-            let now = clock.now();
-            let r1 = crate::storage::tokens::purge_expired(&db, now).await;
-            let r2 = crate::storage::sessions::purge_expired(&db, now).await;
-            let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;
-            let r4 = crate::storage::saml::purge_expired(&db, now).await;
-            let r5 = crate::storage::bankid::purge_expired(&db, now).await;
-            let r6 = crate::storage::upstream::purge_expired(&db, now).await;
-            // [admin] idle_timeout is at most a day.
-            let r7 = crate::storage::admin::purge_idle(&db, now - 86_400).await;
-            let failed = r1.err().or(r2.err()).or(r3.err()).or(r4.err());
-            if let Some(e) = failed.or(r5.err()).or(r6.err()).or(r7.err()) {
-                tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
-            }
+async fn housekeeping(db: Db, clock: Clock) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut round: u64 = 0;
+    loop {
+        tick.tick().await;
+        round += 1;
+        if let Err(e) = db.maintain().await {
+            tracing::warn!("database maintenance failed: {}", crate::error_chain(&e));
         }
-    });
+        if round % 10 != 1 {
+            continue;
+        }
+        let now = clock.now();
+        let r1 = crate::storage::tokens::purge_expired(&db, now).await;
+        let r2 = crate::storage::sessions::purge_expired(&db, now).await;
+        let r3 = crate::storage::throttle::purge(&db, now - 86_400).await;
+        let r4 = crate::storage::saml::purge_expired(&db, now).await;
+        let r5 = crate::storage::bankid::purge_expired(&db, now).await;
+        let r6 = crate::storage::upstream::purge_expired(&db, now).await;
+        // [admin] idle_timeout is at most a day.
+        let r7 = crate::storage::admin::purge_idle(&db, now - 86_400).await;
+        let failed = r1.err().or(r2.err()).or(r3.err()).or(r4.err());
+        if let Some(e) = failed.or(r5.err()).or(r6.err()).or(r7.err()) {
+            tracing::warn!("housekeeping failed: {}", crate::error_chain(&e));
+        }
+    }
 }

@@ -34,8 +34,9 @@
 //! | `sim`       | simulators: the SS 12000 mock and generator, the BankID stub           |
 //! | `config`    | settings from `portvakt.toml` and `PORTVAKT_*` env vars                 |
 //! | `clock`     | the one clock: the system's, or a movable one in tests                 |
+//! | `metrics`   | the process's Prometheus counters and histograms, recorded anywhere    |
 //! | `demo`      | a synthetic municipality and demo relying parties (demo mode only)     |
-//! | `app`       | shared state, the router and the background tasks                      |
+//! | `app`       | shared state, the router, supervised tasks, probes and `/metrics`      |
 //! | `cli`       | the command line, one file per command group                           |
 //!
 //! The fronts never import each other; the core imports no front.
@@ -59,6 +60,7 @@ pub mod demo;
 pub mod directory;
 pub mod keys;
 pub mod login;
+pub mod metrics;
 pub mod oidc;
 pub mod saml;
 pub mod services;

@@ -34,6 +34,9 @@
 //! `PORTVAKT_BENCH_CONFIG=FILE` to start the server (and the CLI) with `--config FILE`
 //! (relative paths are resolved from the temporary data directory; give an absolute one),
 //! `PORTVAKT_BENCH_LOGIN_C` for the concurrency of password logins (default 8).
+//!
+//! `PORTVAKT_BENCH_ONLY=soak` runs the soak instead (benches/load/soak.rs): ten minutes of
+//! mixed traffic at half the measured capacity with a sync every two minutes.
 //! See docs/benchmarks.md for results.
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -58,6 +61,7 @@ mod report;
 mod saml;
 mod scenarios;
 mod server;
+mod soak;
 mod wrk;
 
 use argon2id::*;
@@ -67,6 +71,7 @@ use report::*;
 use saml::*;
 use scenarios::*;
 use server::*;
+use soak::*;
 use wrk::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portvakt");
@@ -134,6 +139,12 @@ impl Settings {
 }
 
 async fn bench(s: Settings) -> Res<()> {
+    if s.only
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|g| g == "soak"))
+    {
+        return soak(&s).await;
+    }
     let mut report = Report::default();
     println!(
         "portvakt load benchmark: binary {BIN}\n  {} s per measurement, wrk {}",

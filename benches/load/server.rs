@@ -20,6 +20,15 @@ impl Server {
     /// Starts `portvakt demo` on `dir`; returns it and the time from spawn to the first
     /// successful discovery response.
     pub(crate) fn start(dir: &Path, log: bool) -> Res<(Server, Duration)> {
+        Self::start_with(dir, log, None)
+    }
+
+    /// `start` with a configuration file of the caller's (the soak's sync source).
+    pub(crate) fn start_with(
+        dir: &Path,
+        log: bool,
+        config: Option<&Path>,
+    ) -> Res<(Server, Duration)> {
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port()?;
@@ -30,7 +39,11 @@ impl Server {
                 .map_err(|e| format!("server.log: {e}"))?;
             let stdout = log_file.try_clone().map_err(|e| e.to_string())?;
             let started = Instant::now();
-            let child = portvakt(dir, port, log)
+            let mut cmd = portvakt(dir, port, log);
+            if let Some(config) = config {
+                cmd.arg("--config").arg(config);
+            }
+            let child = cmd
                 .arg("demo")
                 .stdin(Stdio::null())
                 .stdout(stdout)

@@ -198,13 +198,13 @@ pub(super) fn tls_config(
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("cannot load TLS certificate {}", cert.display()))?;
+        .with_context(|| format!("[tls] cert: cannot load {}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("cannot load TLS key {}", key.display()))?;
+        .with_context(|| format!("[tls] key: cannot load {}", key.display()))?;
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .context("the TLS certificate and key do not fit together")?;
+        .context("[tls] cert and key do not fit together: set the key of that certificate")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

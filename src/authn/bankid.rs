@@ -295,6 +295,14 @@ impl Authn {
             person.as_deref(),
         )
         .await?;
+        // An order ends once, here (one poller claims each collect); a complete one is
+        // counted when the login finishes.
+        match status {
+            "failed" => login_metric(crate::metrics::result::FAILURE),
+            "refused" => login_metric(crate::metrics::result::REFUSED),
+            "error" => login_metric(crate::metrics::result::ERROR),
+            _ => {}
+        }
         match storage::bankid::get(&self.db, &order.id, now).await? {
             Some(rec) => self.to_order(rec),
             None => Ok(order),
@@ -479,6 +487,10 @@ fn refusal(e: &BankIdError) -> StartRefused {
         BankIdError::Transport(_) => StartRefused::Unavailable("bankid.rfa5"),
         _ => StartRefused::Unavailable(messages::for_error(e.code())),
     }
+}
+
+fn login_metric(result: &'static str) {
+    crate::metrics::login(crate::metrics::method::BANKID, result);
 }
 
 #[cfg(test)]

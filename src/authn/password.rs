@@ -66,6 +66,9 @@ struct Inner {
     dummy: String,
     /// Hashes actually computed (skipped jobs not counted): lets tests see what a flood cost.
     computed: Arc<AtomicU64>,
+    /// Jobs waiting for a thread, and jobs being hashed now (the metrics read both).
+    queued: Arc<AtomicU64>,
+    running: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -115,6 +118,8 @@ impl PasswordHasher {
             jobs: tx,
             dummy,
             computed: Arc::new(AtomicU64::new(0)),
+            queued: Arc::new(AtomicU64::new(0)),
+            running: Arc::new(AtomicU64::new(0)),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -124,6 +129,15 @@ impl PasswordHasher {
     /// How many hashes (and verifications) the threads have computed so far.
     pub fn hashes_computed(&self) -> u64 {
         self.inner.computed.load(Ordering::Relaxed)
+    }
+
+    /// (waiting for a thread, being hashed now): the queue's depth and the threads' use.
+    pub fn load(&self) -> (u64, u64) {
+        let i = &self.inner;
+        (
+            i.queued.load(Ordering::Relaxed),
+            i.running.load(Ordering::Relaxed),
+        )
     }
 
     /// Hashes a new password (PHC string).
@@ -155,17 +169,27 @@ impl PasswordHasher {
     ) -> Result<T, HashError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let computed = self.inner.computed.clone();
+        let (queued, running) = (self.inner.queued.clone(), self.inner.running.clone());
         let job: Job = Box::new(move |buf| {
+            queued.fetch_sub(1, Ordering::Relaxed);
             // Nobody waits for the answer any more (the request was dropped): skip the work.
             if tx.is_closed() {
                 return;
             }
             computed.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(f(buf));
+            running.fetch_add(1, Ordering::Relaxed);
+            let out = f(buf);
+            running.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(out);
         });
-        self.inner.jobs.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => HashError::Busy,
-            mpsc::TrySendError::Disconnected(_) => HashError::Failed,
+        // Counted before the send, so a thread taking the job at once never counts below 0.
+        self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        self.inner.jobs.try_send(job).map_err(|e| {
+            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                mpsc::TrySendError::Full(_) => HashError::Busy,
+                mpsc::TrySendError::Disconnected(_) => HashError::Failed,
+            }
         })?;
         rx.await.map_err(|_| HashError::Failed)
     }

@@ -87,10 +87,8 @@ pub struct UpstreamLogin {
 /// The sealing label of a kept upstream ID token.
 const ID_TOKEN_LABEL: &str = "upstream-id-token";
 
-/// The KEK label of an upstream's client secret.
-fn secret_label(name: &str) -> String {
-    format!("upstream:{name}:client_secret")
-}
+/// The KEK label of an upstream's client secret (defined by `keys`, which rewraps it).
+use crate::keys::kek::upstream_secret_label as secret_label;
 
 fn invalid(s: impl Into<String>) -> UpstreamError {
     UpstreamError::Invalid(s.into())

@@ -191,7 +191,7 @@ impl Client {
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, BankIdError> {
     std::fs::read(path)
-        .map_err(|e| BankIdError::Config(format!("cannot read {what} {}: {e}", path.display())))
+        .map_err(|e| BankIdError::Config(format!("{what}: cannot read {}: {e}", path.display())))
 }
 
 /// The transport `[bankid]` describes: URL, trust anchor and RP certificate.
@@ -203,34 +203,37 @@ pub fn transport(config: &Config) -> Result<Transport, BankIdError> {
         ("", BankIdEnvironment::Stub) => format!("{}/bankid-stub/rp/v6.0/", config.issuer),
         (u, _) => u.to_string(),
     };
-    let base =
-        url::Url::parse(&url).map_err(|e| BankIdError::Config(format!("bankid.url {url}: {e}")))?;
+    let base = url::Url::parse(&url).map_err(|e| {
+        BankIdError::Config(format!(
+            "[bankid] url {url:?}: {e}; set the RP API base ending in /rp/v6.0/, or leave it empty"
+        ))
+    })?;
     let roots_pem = match (&b.ca_cert, b.environment) {
-        (Some(p), _) => read(p, "bankid.ca_cert")?,
+        (Some(p), _) => read(p, "[bankid] ca_cert")?,
         (None, BankIdEnvironment::Production) => PRODUCTION_ROOT.to_vec(),
         (None, BankIdEnvironment::Test) => TEST_ROOT.to_vec(),
         // The mounted stub answers with the server's own certificate.
         (None, BankIdEnvironment::Stub) => match &config.tls {
-            Some(tls) => read(&tls.cert, "tls.cert")?,
+            Some(tls) => read(&tls.cert, "[tls] cert")?,
             None => Vec::new(),
         },
     };
     let identity_pem = match (&b.client_cert, &b.client_key, &b.pkcs12) {
         (Some(cert), Some(key), _) => {
-            let mut pem = read(cert, "bankid.client_cert")?;
+            let mut pem = read(cert, "[bankid] client_cert")?;
             pem.push(b'\n');
-            pem.extend(read(key, "bankid.client_key")?);
+            pem.extend(read(key, "[bankid] client_key")?);
             Some(pem)
         }
         (_, _, Some(p12)) => {
             let password = match &b.pkcs12_password_file {
-                Some(f) => String::from_utf8(read(f, "bankid.pkcs12_password_file")?)
+                Some(f) => String::from_utf8(read(f, "[bankid] pkcs12_password_file")?)
                     .map_err(|_| BankIdError::Config("the PKCS#12 password is not UTF-8".into()))?
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),
                 None => String::new(),
             };
-            Some(pkcs12_to_pem(&read(p12, "bankid.pkcs12")?, &password)?)
+            Some(pkcs12_to_pem(&read(p12, "[bankid] pkcs12")?, &password)?)
         }
         _ => None,
     };

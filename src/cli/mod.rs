@@ -1,6 +1,7 @@
 //! The command line. Every command exits 0 on success; on bad input it prints one line
 //! saying what is wrong and exits non-zero.
 
+mod backup;
 mod client;
 mod keys;
 mod migrate;
@@ -11,6 +12,7 @@ mod sync;
 mod upstream;
 mod user;
 
+pub use backup::BackupArgs;
 pub use client::{ClientArgs, ClientCommand};
 pub use keys::KeysCommand;
 pub use sim::{BankidStubArgs, Ss12000MockArgs};
@@ -46,8 +48,11 @@ pub enum Command {
     Serve,
     /// Serve with a demo municipality and demo relying parties (not in production mode).
     Demo,
-    /// Create or upgrade the database schema.
+    /// Create or upgrade the database schema (in production mode, the only command that
+    /// changes it).
     Migrate,
+    /// Copy the SQLite database, consistently, while the server runs (PostgreSQL: pg_dump).
+    Backup(BackupArgs),
     /// Manage people.
     #[command(subcommand)]
     User(UserCommand),
@@ -88,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => serve::demo(config).await,
         Command::BankidStub(args) => sim::bankid_stub(&config, args).await,
         Command::Migrate => migrate::migrate(config).await,
+        Command::Backup(args) => backup::backup(config, args).await,
         Command::User(c) => user::user(config, c).await,
         Command::Client(c) => client::client_cmd(config, c).await,
         Command::Sp(c) => sp::sp_cmd(config, c).await,

@@ -1,4 +1,5 @@
-//! `serve` and `demo`: build the application and serve it until Ctrl-C or SIGTERM.
+//! `serve` and `demo`: build the application and serve it until Ctrl-C or SIGTERM, then
+//! drain open requests (readiness answers 503 meanwhile) and exit 0.
 
 use crate::app::App;
 use crate::config::{Config, Mode};
@@ -42,6 +43,9 @@ async fn run(app: App, demo: bool) -> anyhow::Result<()> {
         "Portvakt listening on {scheme}://{} (issuer {issuer})",
         app.addr
     );
+    if let Some(addr) = app.state.ops.metrics_addr {
+        println!("Metrics on http://{addr}/metrics");
+    }
     app.run_until(shutdown).await
 }
 

@@ -8,9 +8,12 @@ pub(super) fn apply(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     if let Some(v) = env("PORTVAKT_LISTEN") {
-        config.listen = v
-            .parse()
-            .map_err(|_| ConfigError::Value("PORTVAKT_LISTEN", v.clone()))?;
+        config.listen = v.parse().map_err(|_| {
+            ConfigError::Value(
+                "PORTVAKT_LISTEN (listen)",
+                format!("{v:?} is not an address and port; set e.g. 127.0.0.1:8080"),
+            )
+        })?;
     }
     if let Some(v) = env("PORTVAKT_ISSUER") {
         config.issuer = v;
@@ -25,7 +28,12 @@ pub(super) fn apply(
         config.mode = match v.as_str() {
             "development" => Mode::Development,
             "production" => Mode::Production,
-            _ => return Err(ConfigError::Value("PORTVAKT_MODE", v)),
+            _ => {
+                return Err(ConfigError::Value(
+                    "PORTVAKT_MODE (mode)",
+                    format!("{v:?}: set development or production"),
+                ));
+            }
         };
     }
     if let Some(v) = env("PORTVAKT_KEK_FILE") {

@@ -6,21 +6,27 @@
 //! the checks. It imports nothing of the crate, so every part may read its settings.
 
 mod env;
+mod metrics;
 mod upstream;
 mod validate;
 
+pub use metrics::{AllowedNet, MetricsConfig};
 pub use upstream::{LoginPolicyConfig, UpstreamConfig};
 
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf};
 
+/// What is wrong with the configuration, in one line that names the setting (`[section]
+/// key` as the file spells it, or the environment variable) and what to set.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {0}: {1}")]
+    #[error("cannot read config file {0}: {1} (check --config or PORTVAKT_CONFIG)")]
     Read(PathBuf, std::io::Error),
+    /// The file is not valid TOML or does not fit the settings; the string says where.
     #[error("invalid config file {0}: {1}")]
     Parse(PathBuf, String),
-    #[error("invalid value for {0}: {1}")]
+    /// A setting's value is refused: the setting, then what is wrong and what to set.
+    #[error("invalid setting {0}: {1}")]
     Value(&'static str, String),
 }
 
@@ -67,6 +73,8 @@ pub struct Config {
     #[serde(rename = "login_policy")]
     pub login_policies: Vec<LoginPolicyConfig>,
     pub admin: AdminConfig,
+    /// `[metrics]`: who may read `/metrics`, and on which listener.
+    pub metrics: MetricsConfig,
 }
 
 /// `[admin]`: who gets into the admin web UI at `/admin`, and for how long.
@@ -491,6 +499,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             login_policies: Vec::new(),
             admin: AdminConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -571,8 +580,9 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError::Parse(path.to_path_buf(), e.message().to_string()))?
+                toml::from_str(&text).map_err(|e| {
+                    ConfigError::Parse(path.to_path_buf(), validate::parse_error(&text, &e))
+                })?
             }
             None => Config::default(),
         };
@@ -783,7 +793,7 @@ mod tests {
         let half = "[bankid]\nenabled = true\nclient_cert = \"a.pem\"\n";
         assert!(load(half, &[]).unwrap_err().contains("go together"));
         let bad_acr = "[bankid]\nenabled = true\nenvironment = \"stub\"\nacr = \"urn:x\"\n";
-        assert!(load(bad_acr, &[]).unwrap_err().contains("bankid.acr"));
+        assert!(load(bad_acr, &[]).unwrap_err().contains("[bankid] acr"));
         // Disabled, nothing is required.
         assert!(load("[bankid]\nenvironment = \"production\"\n", prod).is_ok());
     }

@@ -1,156 +1,387 @@
 //! The checks a loaded configuration must pass before anything starts: those that need
 //! nothing but the configuration itself. Checks that need the domain (the directory's
 //! identifier patterns) run beside `Config::load` at start-up (`cli::load_config`).
+//!
+//! Every error names one setting as the file spells it (`[section] key`), what is wrong
+//! with its value, and what to set instead (usually the default).
 
 use super::{BankIdEnvironment, Config, ConfigError, Mode};
+use std::fmt::Display;
 
 /// Skolfederation's levels of assurance a BankID login may be configured to reach: the
 /// values of `authn::acr::{BAS, TWO_FACTOR}`, repeated so that `config` needs nothing else.
 const ACR_BAS: &str = "http://id.skolfederation.se/loa/bas";
 pub(super) const ACR_TWO_FACTOR: &str = "http://id.skolfederation.se/loa/2fa";
 
+fn bad(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Value(setting, problem.into())
+}
+
+/// `value` must be above zero; the message offers the default.
+fn positive<T: PartialOrd + Default + Display>(
+    setting: &'static str,
+    value: T,
+    default: T,
+) -> Result<(), ConfigError> {
+    if value > T::default() {
+        Ok(())
+    } else {
+        Err(bad(
+            setting,
+            format!("{value} must be positive; set e.g. {default} (the default)"),
+        ))
+    }
+}
+
+/// `value` must not be below zero; the message offers the default.
+fn not_negative(setting: &'static str, value: i64, default: i64) -> Result<(), ConfigError> {
+    if value >= 0 {
+        Ok(())
+    } else {
+        Err(bad(
+            setting,
+            format!("{value} must not be negative; set e.g. {default} (the default)"),
+        ))
+    }
+}
+
 impl Config {
     /// Normalises (the issuer without a trailing slash, the default database URL) and checks.
     pub(super) fn finish(mut self) -> Result<Self, ConfigError> {
         self.issuer = self.issuer.trim_end_matches('/').to_string();
-        let issuer = url::Url::parse(&self.issuer)
-            .map_err(|e| ConfigError::Value("issuer", format!("{}: {e}", self.issuer)))?;
-        if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(ConfigError::Value(
-                "issuer",
-                "must not have a query or fragment".into(),
-            ));
-        }
-        if self.mode == Mode::Production && issuer.scheme() != "https" {
-            return Err(ConfigError::Value(
-                "issuer",
-                "must be https in production".into(),
-            ));
-        }
+        self.check_issuer()?;
         if self.database_url.is_empty() {
             self.database_url = format!(
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("portvakt.db").display()
             );
         }
+        // The URL may hold a password: it is never repeated in the message.
         if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
         {
-            return Err(ConfigError::Value(
+            return Err(bad(
                 "database_url",
-                "must start with sqlite:// or postgres://".into(),
+                "must start with sqlite:// or postgres://, e.g. \
+                 sqlite:///var/lib/portvakt/portvakt.db or \
+                 postgres://portvakt:PASSWORD@127.0.0.1:5432/portvakt",
             ));
         }
-        let d = &self.directory;
-        if d.lead_days < 0 || d.grace_days < 0 {
-            return Err(ConfigError::Value(
-                "directory",
-                "lead_days and grace_days must not be negative".into(),
+        self.check_directory()?;
+        self.check_bankid()?;
+        self.check_limits()?;
+        Ok(self)
+    }
+
+    fn check_issuer(&self) -> Result<(), ConfigError> {
+        let example = "set the public base URL, e.g. https://idp.example.se";
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
+            bad(
+                "issuer",
+                format!("{:?} is not a URL ({e}); {example}", self.issuer),
+            )
+        })?;
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(bad(
+                "issuer",
+                format!("{:?} has a query or fragment; {example}", self.issuer),
             ));
         }
+        if self.mode == Mode::Production && issuer.scheme() != "https" {
+            return Err(bad(
+                "issuer",
+                format!(
+                    "{:?} must be https:// in production mode; {example} (or set mode = \
+                     \"development\" for a test installation)",
+                    self.issuer
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_directory(&self) -> Result<(), ConfigError> {
+        let (d, def) = (&self.directory, super::DirectoryConfig::default());
+        not_negative("[directory] lead_days", d.lead_days, def.lead_days)?;
+        not_negative("[directory] grace_days", d.grace_days, def.grace_days)?;
         for (register, role) in &d.duty_roles {
             if !["teacher", "principal", "staff"].contains(&role.as_str()) {
-                return Err(ConfigError::Value(
-                    "directory.duty_roles",
-                    format!("{register} = {role}: expected teacher, principal or staff"),
+                return Err(bad(
+                    "[directory.duty_roles]",
+                    format!("{register:?} = {role:?}: set teacher, principal or staff"),
                 ));
             }
         }
-        if !(0.0..=1.0).contains(&self.sync.max_deactivation_share) || self.sync.chunk_size == 0 {
-            return Err(ConfigError::Value(
-                "sync",
-                "max_deactivation_share must be 0..1 and chunk_size positive".into(),
+        let s = &self.sync;
+        if !(0.0..=1.0).contains(&s.max_deactivation_share) {
+            return Err(bad(
+                "[sync] max_deactivation_share",
+                format!(
+                    "{} must be a share between 0 and 1; set e.g. 0.05 (the default)",
+                    s.max_deactivation_share
+                ),
             ));
         }
+        positive("[sync] chunk_size", s.chunk_size, 1000)
+    }
+
+    fn check_bankid(&self) -> Result<(), ConfigError> {
         let b = &self.bankid;
-        if b.enabled {
-            if self.mode == Mode::Production
-                && (b.environment == BankIdEnvironment::Stub || b.ca_cert.is_some())
-            {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "the stub and ca_cert are refused in production mode".into(),
-                ));
-            }
-            if ![ACR_BAS, ACR_TWO_FACTOR].contains(&b.acr.as_str()) {
-                return Err(ConfigError::Value(
-                    "bankid.acr",
-                    format!("{}: expected {}", b.acr, ACR_TWO_FACTOR),
-                ));
-            }
-            if b.environment != BankIdEnvironment::Stub
-                && b.client_cert.is_none()
-                && b.pkcs12.is_none()
-            {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "client_cert and client_key, or pkcs12, are required (the RP certificate)"
-                        .into(),
-                ));
-            }
-            if b.client_cert.is_some() != b.client_key.is_some() {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "client_cert and client_key go together".into(),
-                ));
-            }
-            if b.client_cert.is_some() && b.pkcs12.is_some() {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "give client_cert and client_key, or pkcs12, not both".into(),
-                ));
-            }
-            if b.reset_window < 0 || b.stub_start_timeout == 0 || b.stub_order_lifetime == 0 {
-                return Err(ConfigError::Value(
-                    "bankid",
-                    "reset_window must not be negative and the stub's times must be positive"
-                        .into(),
-                ));
-            }
+        if !b.enabled {
+            return Ok(());
         }
-        if self.database.acquire_timeout == 0 {
-            return Err(ConfigError::Value(
-                "database",
-                "acquire_timeout must be at least 1 second".into(),
+        if self.mode == Mode::Production && b.environment == BankIdEnvironment::Stub {
+            return Err(bad(
+                "[bankid] environment",
+                "\"stub\" is refused in production mode; set \"test\" or \"production\"",
             ));
         }
-        let s = &self.server;
-        if [s.header_timeout, s.body_timeout, s.request_timeout].contains(&0)
-            || s.max_connections == 0
-        {
-            return Err(ConfigError::Value(
-                "server",
-                "header_timeout, body_timeout, request_timeout and max_connections must be \
-                 positive"
-                    .into(),
+        if self.mode == Mode::Production && b.ca_cert.is_some() {
+            return Err(bad(
+                "[bankid] ca_cert",
+                "is refused in production mode (only a stub has a test CA); remove it",
             ));
         }
-        let t = &self.tokens;
-        if [t.access_ttl, t.id_ttl, t.refresh_ttl, t.code_ttl]
-            .iter()
-            .any(|v| *v <= 0)
+        if ![ACR_BAS, ACR_TWO_FACTOR].contains(&b.acr.as_str()) {
+            return Err(bad(
+                "[bankid] acr",
+                format!(
+                    "{:?}: set {ACR_TWO_FACTOR:?} (the default) or {ACR_BAS:?}",
+                    b.acr
+                ),
+            ));
+        }
+        if b.environment != BankIdEnvironment::Stub && b.client_cert.is_none() && b.pkcs12.is_none()
         {
-            return Err(ConfigError::Value(
-                "tokens",
-                "lifetimes must be positive".into(),
+            return Err(bad(
+                "[bankid] client_cert",
+                "the RP certificate is required outside the stub: set client_cert and \
+                 client_key (PEM), or pkcs12 and pkcs12_password_file",
+            ));
+        }
+        if b.client_cert.is_some() != b.client_key.is_some() {
+            let missing = if b.client_cert.is_some() {
+                "[bankid] client_key"
+            } else {
+                "[bankid] client_cert"
+            };
+            return Err(bad(
+                missing,
+                "client_cert and client_key go together: set both (PEM files)",
+            ));
+        }
+        if b.client_cert.is_some() && b.pkcs12.is_some() {
+            return Err(bad(
+                "[bankid] pkcs12",
+                "give client_cert and client_key, or pkcs12, not both: remove one",
+            ));
+        }
+        let def = super::BankIdConfig::default();
+        not_negative("[bankid] reset_window", b.reset_window, def.reset_window)?;
+        positive(
+            "[bankid] stub_start_timeout",
+            b.stub_start_timeout,
+            def.stub_start_timeout,
+        )?;
+        positive(
+            "[bankid] stub_order_lifetime",
+            b.stub_order_lifetime,
+            def.stub_order_lifetime,
+        )
+    }
+
+    fn check_limits(&self) -> Result<(), ConfigError> {
+        let (s, def) = (&self.server, super::ServerConfig::default());
+        positive(
+            "[server] header_timeout",
+            s.header_timeout,
+            def.header_timeout,
+        )?;
+        positive("[server] body_timeout", s.body_timeout, def.body_timeout)?;
+        positive(
+            "[server] request_timeout",
+            s.request_timeout,
+            def.request_timeout,
+        )?;
+        positive(
+            "[server] max_connections",
+            s.max_connections,
+            def.max_connections,
+        )?;
+        let (d, def) = (&self.database, super::DatabaseConfig::default());
+        positive(
+            "[database] acquire_timeout",
+            d.acquire_timeout,
+            def.acquire_timeout,
+        )?;
+        let (t, def) = (&self.tokens, super::TokenConfig::default());
+        positive("[tokens] access_ttl", t.access_ttl, def.access_ttl)?;
+        positive("[tokens] id_ttl", t.id_ttl, def.id_ttl)?;
+        positive("[tokens] refresh_ttl", t.refresh_ttl, def.refresh_ttl)?;
+        positive("[tokens] code_ttl", t.code_ttl, def.code_ttl)?;
+        not_negative("[tokens] clock_skew", t.clock_skew, def.clock_skew)?;
+        let (se, def) = (&self.session, super::SessionConfig::default());
+        positive("[session] idle_ttl", se.idle_ttl, def.idle_ttl)?;
+        positive("[session] absolute_ttl", se.absolute_ttl, def.absolute_ttl)?;
+        positive("[session] login_ttl", se.login_ttl, def.login_ttl)?;
+        let (p, def) = (&self.password, super::PasswordConfig::default());
+        positive("[password] iterations", p.iterations, def.iterations)?;
+        positive("[password] parallelism", p.parallelism, def.parallelism)?;
+        // argon2's own rule: at least 8 KiB per lane.
+        if u64::from(p.memory_kib) < 8 * u64::from(p.parallelism) {
+            return Err(bad(
+                "[password] memory_kib",
+                format!(
+                    "{} is below argon2's minimum of 8 KiB per lane ({} for parallelism = {}); \
+                     set e.g. {} (the default)",
+                    p.memory_kib,
+                    8 * p.parallelism,
+                    p.parallelism,
+                    def.memory_kib
+                ),
             ));
         }
         let a = &self.admin;
-        if !(1..=86_400).contains(&a.idle_timeout) || a.methods.is_empty() {
-            return Err(ConfigError::Value(
-                "admin",
-                "idle_timeout must be 1..86400 seconds and methods must name at least one method"
-                    .into(),
+        if !(1..=86_400).contains(&a.idle_timeout) {
+            return Err(bad(
+                "[admin] idle_timeout",
+                format!(
+                    "{} must be 1..86400 seconds; set e.g. 900 (the default)",
+                    a.idle_timeout
+                ),
             ));
         }
-        let th = &self.throttle;
+        if a.methods.is_empty() {
+            return Err(bad(
+                "[admin] methods",
+                "must name at least one login method; set e.g. [\"password\", \"bankid\"] \
+                 (the default)",
+            ));
+        }
         // A zero window or limit would refuse every login (or divide nothing); negative
         // attempts make no sense.
-        if th.address_window <= 0 || th.address_attempts <= 0 || th.max_delay < 0 {
-            return Err(ConfigError::Value(
-                "throttle",
-                "address_window and address_attempts must be positive".into(),
-            ));
+        let (th, def) = (&self.throttle, super::ThrottleConfig::default());
+        positive(
+            "[throttle] address_window",
+            th.address_window,
+            def.address_window,
+        )?;
+        positive(
+            "[throttle] address_attempts",
+            th.address_attempts,
+            def.address_attempts,
+        )?;
+        not_negative("[throttle] max_delay", th.max_delay, def.max_delay)
+    }
+}
+
+/// toml's message for a file that does not parse or fit, on one line with where it is: the
+/// line number and the setting (`[section] key`) found from the error's position.
+pub(super) fn parse_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    // The table the line belongs to: the nearest header above it (or the line itself).
+    let header = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| h.split('#').next().unwrap_or(h).trim());
+    let setting = if line.starts_with('[') {
+        line.split('#').next().unwrap_or(line).trim().to_string()
+    } else {
+        let key = line.split('=').next().unwrap_or("").trim();
+        match (header, key.is_empty()) {
+            (Some(h), false) => format!("{h} {key}"),
+            (Some(h), true) => h.to_string(),
+            (None, false) => key.to_string(),
+            (None, true) => String::new(),
         }
-        Ok(self)
+    };
+    let hint = if message.starts_with("unknown field") {
+        " (portvakt.example.toml lists every setting)"
+    } else {
+        ""
+    };
+    if setting.is_empty() {
+        format!("line {line_no}: {message}{hint}")
+    } else {
+        format!("line {line_no}, {setting}: {message}{hint}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, toml).unwrap();
+        match Config::load(Some(&path), |_| None) {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string().replace(&path.display().to_string(), "FILE"),
+        }
+    }
+
+    #[test]
+    fn a_parse_error_says_the_line_and_the_setting() {
+        assert_eq!(
+            load("# comment\n[server] # the listener\nbody_timeout = 1\nheadr = 2\n"),
+            "invalid config file FILE: line 4, [server] headr: unknown field `headr`, expected \
+             one of `header_timeout`, `body_timeout`, `request_timeout`, `max_connections` \
+             (portvakt.example.toml lists every setting)"
+        );
+        assert!(
+            load("issuer = 5\n").starts_with("invalid config file FILE: line 1, issuer: "),
+            "{}",
+            load("issuer = 5\n")
+        );
+        let e = load("[sync.sources.ist]\nbase_url = \"https://x\"\npage_size = \"many\"\n");
+        assert!(
+            e.contains("line 3, [sync.sources.ist] page_size: invalid type"),
+            "{e}"
+        );
+        let e = load("[servr]\n");
+        assert!(e.contains("line 1, [servr]: unknown field `servr`"), "{e}");
+        assert_eq!(e.lines().count(), 1);
+    }
+
+    #[test]
+    fn every_refused_value_names_one_setting_and_a_fix() {
+        for (toml, setting, fix) in [
+            (
+                "[server]\nrequest_timeout = 0\n",
+                "[server] request_timeout",
+                "60",
+            ),
+            ("[tokens]\ncode_ttl = -1\n", "[tokens] code_ttl", "60"),
+            ("[session]\nlogin_ttl = 0\n", "[session] login_ttl", "1800"),
+            (
+                "[directory]\ngrace_days = -3\n",
+                "[directory] grace_days",
+                "75",
+            ),
+            ("[sync]\nchunk_size = 0\n", "[sync] chunk_size", "1000"),
+            ("[throttle]\nmax_delay = -1\n", "[throttle] max_delay", "60"),
+            ("[admin]\nidle_timeout = 0\n", "[admin] idle_timeout", "900"),
+            ("[admin]\nmethods = []\n", "[admin] methods", "password"),
+            (
+                "[bankid]\nenabled = true\nenvironment = \"stub\"\nclient_key = \"k.pem\"\n",
+                "[bankid] client_cert",
+                "set both",
+            ),
+        ] {
+            let e = load(toml);
+            assert!(
+                e.starts_with(&format!("invalid setting {setting}: ")) && e.contains(fix),
+                "{toml}: {e}"
+            );
+        }
     }
 }

@@ -80,11 +80,22 @@ pub fn search_words(text: &str) -> Vec<String> {
 /// Checks `[directory] username_pattern` and `eppn_pattern`, at start-up beside
 /// `Config::load` (which cannot: `config` imports nothing of the crate).
 pub fn check_patterns(d: &DirectoryConfig) -> Result<(), ConfigError> {
-    for (name, pattern) in [
-        ("directory.username_pattern", &d.username_pattern),
-        ("directory.eppn_pattern", &d.eppn_pattern),
+    let def = DirectoryConfig::default();
+    for (name, pattern, default) in [
+        (
+            "[directory] username_pattern",
+            &d.username_pattern,
+            def.username_pattern,
+        ),
+        (
+            "[directory] eppn_pattern",
+            &d.eppn_pattern,
+            def.eppn_pattern,
+        ),
     ] {
-        Pattern::parse(pattern).map_err(|e| ConfigError::Value(name, e))?;
+        Pattern::parse(pattern).map_err(|e| {
+            ConfigError::Value(name, format!("{e}; set e.g. {default:?} (the default)"))
+        })?;
     }
     Ok(())
 }
@@ -218,7 +229,7 @@ mod tests {
         d.eppn_pattern = "elev".into();
         let err = check_patterns(&d).unwrap_err().to_string();
         assert!(
-            err.starts_with("invalid value for directory.eppn_pattern: "),
+            err.starts_with("invalid setting [directory] eppn_pattern: "),
             "{err}"
         );
     }

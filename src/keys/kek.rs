@@ -3,13 +3,39 @@
 //! row's name as associated data so a ciphertext cannot be moved to another row.
 
 use super::KeyError;
+use crate::storage::{self, Db, secrets::SealedKind};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct Kek {
     key: LessSafeKey,
+    /// The file it was read from, named in errors.
+    source: Option<PathBuf>,
+}
+
+/// The associated data of a signing key's private key.
+pub fn key_label(kid: &str) -> String {
+    format!("key:{kid}")
+}
+
+/// The associated data of a server secret.
+pub fn secret_label(name: &str) -> String {
+    format!("secret:{name}")
+}
+
+/// The associated data of an upstream OpenID provider's client secret.
+pub fn upstream_secret_label(name: &str) -> String {
+    format!("upstream:{name}:client_secret")
+}
+
+fn label_of(kind: SealedKind, id: &str) -> String {
+    match kind {
+        SealedKind::SigningKey => key_label(id),
+        SealedKind::ServerSecret => secret_label(id),
+        SealedKind::UpstreamSecret => upstream_secret_label(id),
+    }
 }
 
 impl std::fmt::Debug for Kek {
@@ -26,9 +52,18 @@ impl Kek {
         let bytes = hex_decode(text.trim())
             .filter(|b| b.len() == 32)
             .ok_or_else(|| {
-                KeyError::Kek(format!("{} must hold 64 hex characters", path.display()))
+                KeyError::Kek(format!(
+                    "{} must hold 64 hex characters (32 random bytes); make one with \
+                     (umask 077; openssl rand -hex 32 > FILE)",
+                    path.display()
+                ))
             })?;
-        Self::from_bytes(&bytes)
+        Ok(Self::from_bytes(&bytes)?.read_from(path))
+    }
+
+    fn read_from(mut self, path: &Path) -> Self {
+        self.source = Some(path.to_path_buf());
+        self
     }
 
     /// Creates a new KEK file with mode 0600. Fails if the file exists.
@@ -51,7 +86,7 @@ impl Kek {
             .map_err(|e| KeyError::Kek(format!("cannot create {}: {e}", path.display())))?;
         writeln!(f, "{}", hex_encode(&bytes))
             .map_err(|e| KeyError::Kek(format!("cannot write {}: {e}", path.display())))?;
-        Self::from_bytes(&bytes)
+        Ok(Self::from_bytes(&bytes)?.read_from(path))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
@@ -59,6 +94,7 @@ impl Kek {
             UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KeyError::Kek("bad key".into()))?;
         Ok(Self {
             key: LessSafeKey::new(key),
+            source: None,
         })
     }
 
@@ -68,9 +104,68 @@ impl Kek {
 
     pub fn open(&self, label: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
         open_with(&self.key, label, sealed).ok_or_else(|| {
-            KeyError::Kek(format!("cannot decrypt {label}: wrong key-encryption key?"))
+            let from = match &self.source {
+                Some(p) => format!("the key-encryption key in {}", p.display()),
+                None => "this key-encryption key".to_string(),
+            };
+            KeyError::Kek(format!(
+                "{from} does not open {label}: the database is sealed under another KEK \
+                 (after `portvakt keys rewrap`, set kek_file to the new KEK's file)"
+            ))
         })
     }
+
+    /// True when `other` is the same key (what one seals, the other opens).
+    pub fn same_key(&self, other: &Kek) -> bool {
+        self.seal("probe", b"probe")
+            .ok()
+            .is_some_and(|s| other.open("probe", &s).is_ok())
+    }
+}
+
+/// What `rewrap_in` re-sealed, by kind.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Rewrapped {
+    pub signing_keys: usize,
+    pub server_secrets: usize,
+    pub upstream_secrets: usize,
+}
+
+/// `keys rewrap`: opens every value sealed under `old` and seals it under `new`, in the
+/// caller's transaction, so the database is under one KEK or the other, never both. A value
+/// `old` cannot open stops it with an error naming that value; nothing is written then (the
+/// caller drops the transaction).
+pub async fn rewrap_in(tx: &mut storage::Tx, old: &Kek, new: &Kek) -> Result<Rewrapped, KeyError> {
+    if old.same_key(new) {
+        return Err(KeyError::Kek(
+            "the new key-encryption key is the current one: give a new KEK file".into(),
+        ));
+    }
+    let mut done = Rewrapped::default();
+    for mut s in storage::secrets::sealed_in(tx).await? {
+        let label = label_of(s.kind, &s.id);
+        let plain = old.open(&label, &s.value)?;
+        s.value = new.seal(&label, &plain)?;
+        storage::secrets::reseal_in(tx, &s).await?;
+        match s.kind {
+            SealedKind::SigningKey => done.signing_keys += 1,
+            SealedKind::ServerSecret => done.server_secrets += 1,
+            SealedKind::UpstreamSecret => done.upstream_secrets += 1,
+        }
+    }
+    Ok(done)
+}
+
+/// Whether every sealed value opens with `kek` (after a rewrap, before telling the operator
+/// it is done).
+pub async fn opens_all(db: &Db, kek: &Kek) -> Result<usize, KeyError> {
+    let mut tx = db.begin().await?;
+    let all = storage::secrets::sealed_in(&mut tx).await?;
+    drop(tx);
+    for s in &all {
+        kek.open(&label_of(s.kind, &s.id), &s.value)?;
+    }
+    Ok(all.len())
 }
 
 pub(crate) fn seal_with(

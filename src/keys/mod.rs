@@ -318,6 +318,19 @@ impl KeyStore {
         Ok((active, published))
     }
 
+    /// When the signing key in use for each algorithm was activated; an algorithm without
+    /// one is missing (readiness and the key-age metric read this).
+    pub fn active_since(&self, now: i64) -> Vec<(&'static str, i64)> {
+        [Alg::Es256, Alg::Rs256]
+            .into_iter()
+            .filter_map(|a| {
+                self.active(a, now)
+                    .ok()
+                    .map(|k| (a.as_str(), k.activate_at))
+            })
+            .collect()
+    }
+
     /// The JWKS document (RFC 7517).
     pub fn jwks(&self, now: i64) -> serde_json::Value {
         json!({ "keys": self.published(now).iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
@@ -376,7 +389,7 @@ impl KeyStore {
     pub async fn sp_rsa_key(&self, purpose: &str, now: i64) -> Result<Vec<u8>, KeyError> {
         let (db, kek) = (&self.inner.db, &self.inner.kek);
         let name = format!("upstream_sp_{purpose}_key");
-        let label = format!("secret:{name}");
+        let label = kek::secret_label(&name);
         if storage::secrets::secret(db, &name).await?.is_none() {
             let rsa =
                 openssl::rsa::Rsa::generate(2048).map_err(|e| KeyError::Generate(e.to_string()))?;
@@ -436,7 +449,7 @@ fn hmac_key(raw: &[u8]) -> ring::hmac::Key {
 }
 
 async fn load_secret(db: &Db, kek: &Kek, name: &str, now: i64) -> Result<Vec<u8>, KeyError> {
-    let label = format!("secret:{name}");
+    let label = kek::secret_label(name);
     if storage::secrets::secret(db, name).await?.is_none() {
         let sealed = kek.seal(&label, &random_bytes::<32>())?;
         storage::secrets::insert_secret_if_absent(db, name, &sealed, now).await?;
@@ -476,7 +489,7 @@ async fn create_key(
     let rec = KeyRecord {
         kid: key.kid.clone(),
         alg: alg.as_str().to_string(),
-        private_key: kek.seal(&format!("key:{}", key.kid), &pkcs8)?,
+        private_key: kek.seal(&kek::key_label(&key.kid), &pkcs8)?,
         public_jwk: key.jwk.to_string(),
         created_at: now,
         activate_at,
@@ -534,7 +547,7 @@ async fn load_set(db: &Db, kek: &Kek, now: i64) -> Result<KeySet, KeyError> {
     let mut keys = Vec::new();
     for rec in storage::secrets::keys(db).await? {
         let alg = Alg::parse(&rec.alg).ok_or_else(|| KeyError::BadKey(rec.kid.clone()))?;
-        let pkcs8 = kek.open(&format!("key:{}", rec.kid), &rec.private_key)?;
+        let pkcs8 = kek.open(&kek::key_label(&rec.kid), &rec.private_key)?;
         keys.push(Arc::new(build_key(alg, &pkcs8, rec.activate_at)?));
     }
     Ok(KeySet {

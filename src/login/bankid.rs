@@ -235,6 +235,14 @@ async fn finish(
         .authn
         .bankid_finish(order, &tx, sso.value(), now)
         .await;
+    let counted = match &finished {
+        Ok(Some(_)) => Some(crate::metrics::result::SUCCESS),
+        Ok(None) => None,
+        Err(e) => Some(super::page::login_result(e)),
+    };
+    if let Some(result) = counted {
+        crate::metrics::login(crate::metrics::method::BANKID, result);
+    }
     let (cookie, _session) = match finished {
         Ok(Some(done)) => done,
         Ok(None) => return Err(WebError::bad_request("bankid.lost")),

@@ -4,6 +4,7 @@
 use super::cookies::{binding_cookie_name, set_binding_cookie, set_sso_cookie};
 use super::{Login, live_transaction, resume_url, rp_name};
 use crate::authn::{AuthnError, MethodUse, Protocol, Transaction, policy};
+use crate::metrics;
 use crate::web::{self, ClientIp, SsoCookie, WebError, csrf, i18n::Lang, paths};
 use askama::Template;
 use axum::extract::{Extension, Query, State};
@@ -155,11 +156,14 @@ async fn login_post(
     let source = client_ip
         .map(|Extension(ClientIp(ip))| ip.to_string())
         .unwrap_or_default();
-    let person = match login
+    let checked = login
         .authn
         .check_password(username, form.password.clone(), &source, now)
-        .await
-    {
+        .await;
+    if let Err(e) = &checked {
+        metrics::login(metrics::method::PASSWORD, login_result(e));
+    }
+    let person = match checked {
         Ok(p) => p,
         Err(AuthnError::InvalidCredentials) => {
             return rerender(StatusCode::UNAUTHORIZED, "login.error.invalid").await;
@@ -181,11 +185,18 @@ async fn login_post(
         return Err(WebError::internal("password not offered"));
     };
     let method = MethodUse::new(policy::PASSWORD, &level.level, now);
-    let cookie = match login
+    let finished = login
         .authn
         .finish_login(&tx, &person.id, method, sso.value(), now)
-        .await
-    {
+        .await;
+    metrics::login(
+        metrics::method::PASSWORD,
+        match &finished {
+            Ok(_) => metrics::result::SUCCESS,
+            Err(e) => login_result(e),
+        },
+    );
+    let cookie = match finished {
         Ok((cookie, _session)) => cookie,
         Err(AuthnError::Refused(r)) => {
             return Err(WebError::new(StatusCode::FORBIDDEN, r.message()));
@@ -196,6 +207,17 @@ async fn login_post(
     res.headers_mut()
         .append(header::SET_COOKIE, set_sso_cookie(&cookie, &login.config));
     Ok(res)
+}
+
+/// A failed login's result label (`portvakt_logins_total`).
+pub(super) fn login_result(e: &AuthnError) -> &'static str {
+    match e {
+        AuthnError::InvalidCredentials | AuthnError::PasswordTooLong => metrics::result::FAILURE,
+        AuthnError::Throttled(_) => metrics::result::THROTTLED,
+        AuthnError::Busy(_) => metrics::result::BUSY,
+        AuthnError::Refused(_) | AuthnError::LinkRefused(_) => metrics::result::REFUSED,
+        _ => metrics::result::ERROR,
+    }
 }
 
 /// Tells the browser (or a script) when to try again.

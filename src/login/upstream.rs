@@ -295,17 +295,28 @@ async fn callback(
     {
         Ok(done) => done,
         Err(e) => {
+            crate::metrics::login(
+                crate::metrics::method::UPSTREAM_OIDC,
+                crate::metrics::result::FAILURE,
+            );
             if !matches!(e, UpstreamError::Denied) {
                 tracing::warn!(upstream = %up.name, "upstream login failed: {e}");
             }
             return upstream_failure(lang, &e, &tx.id);
         }
     };
-    let (cookie, session) = match login
+    let finished = login
         .authn
         .finish_upstream(&tx, &up, &identity, sso.value(), now)
-        .await
-    {
+        .await;
+    crate::metrics::login(
+        crate::metrics::method::UPSTREAM_OIDC,
+        match &finished {
+            Ok(_) => crate::metrics::result::SUCCESS,
+            Err(e) => super::page::login_result(e),
+        },
+    );
+    let (cookie, session) = match finished {
         Ok(started) => started,
         Err(AuthnError::LinkRefused(r)) => {
             return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));

@@ -232,6 +232,10 @@ async fn acs(
     {
         Ok(a) => a,
         Err(refusal) => {
+            crate::metrics::login(
+                crate::metrics::method::UPSTREAM_SAML,
+                crate::metrics::result::FAILURE,
+            );
             tracing::warn!("upstream {name}: Response refused: {refusal}");
             return error_page(
                 lang,
@@ -243,11 +247,18 @@ async fn acs(
     };
     let (name_id, session_index) = (accepted.name_id.clone(), accepted.session_index.clone());
     let identity = accepted.into_identity(&up.name);
-    let (cookie, session) = match login
+    let finished = login
         .authn
         .finish_upstream(&tx, &up, &identity, sso.value(), now)
-        .await
-    {
+        .await;
+    crate::metrics::login(
+        crate::metrics::method::UPSTREAM_SAML,
+        match &finished {
+            Ok(_) => crate::metrics::result::SUCCESS,
+            Err(e) => super::page::login_result(e),
+        },
+    );
+    let (cookie, session) = match finished {
         Ok(s) => s,
         Err(AuthnError::LinkRefused(r)) => {
             return error_page(lang, StatusCode::FORBIDDEN, r.message(), Some(&tx.id));

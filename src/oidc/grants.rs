@@ -93,11 +93,13 @@ pub async fn token(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Val
         return Err(OidcError::UnauthorizedClient);
     }
     op.keys.refresh(now).await;
-    match grant_type {
+    let issued = match grant_type {
         "authorization_code" => authorization_code(op, client, p, now).await,
         "refresh_token" => refresh_token(op, client, p, now).await,
         _ => client_credentials(op, client, p, now),
-    }
+    }?;
+    crate::metrics::tokens_issued(client.id(), grant_type);
+    Ok(issued)
 }
 
 async fn authorization_code(

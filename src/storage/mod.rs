@@ -4,12 +4,15 @@
 //! the engines branches inside its one function here, never in callers.
 
 pub mod admin;
+pub mod backup;
 pub mod bankid;
 pub mod clients;
+pub mod health;
 pub mod person_search;
 pub mod persons;
 pub mod records;
 pub mod saml;
+pub mod schema;
 pub mod secrets;
 pub mod sessions;
 pub mod sync;
@@ -32,6 +35,12 @@ pub enum StorageError {
     Corrupt(String),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The engine cannot do this; the string says what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// A file the storage layer writes (a backup): its path and what went wrong.
+    #[error("{0}")]
+    File(String),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -54,9 +63,6 @@ pub struct Db {
     writer: AnyPool,
     backend: Backend,
 }
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long a statement waits for a connection when the caller names no limit: a request
 /// must fail fast when the database is gone, not after sqlx's default of 30 s.
@@ -139,11 +145,9 @@ impl Db {
         })
     }
 
+    /// Applies this release's migrations that the database lacks (`schema::Schema`).
     pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
-        }
+        schema::migrator(self.backend).run(&self.writer).await?;
         Ok(())
     }
 

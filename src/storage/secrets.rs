@@ -94,3 +94,75 @@ pub async fn insert_secret_if_absent(db: &Db, name: &str, value: &str, now: i64)
     .map_err(on_conflict("server secret"))?;
     Ok(())
 }
+
+/// Where a value sealed under the KEK is kept: `keys::kek::rewrap` re-seals them all.
+/// A new column sealed under the KEK must be added here, or a rewrap would leave it
+/// unreadable (the rewrap test seals one of each kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedKind {
+    /// `signing_keys.private_key`, by kid.
+    SigningKey,
+    /// `server_secrets.value`, by name.
+    ServerSecret,
+    /// `upstreams.client_secret`, by upstream name.
+    UpstreamSecret,
+}
+
+/// One sealed value: its kind, its row's id and the sealed text.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub kind: SealedKind,
+    pub id: String,
+    pub value: String,
+}
+
+/// Every value sealed under the KEK, read in the caller's transaction.
+pub async fn sealed_in(tx: &mut super::Tx) -> Result<Vec<Sealed>> {
+    let queries = [
+        (
+            SealedKind::SigningKey,
+            "SELECT kid AS id, private_key AS value FROM signing_keys ORDER BY kid",
+        ),
+        (
+            SealedKind::ServerSecret,
+            "SELECT name AS id, value FROM server_secrets ORDER BY name",
+        ),
+        (
+            SealedKind::UpstreamSecret,
+            "SELECT name AS id, client_secret AS value FROM upstreams \
+             WHERE client_secret IS NOT NULL ORDER BY name",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (kind, sql) in queries {
+        for r in sqlx::query(sql).fetch_all(&mut *tx.conn()).await? {
+            out.push(Sealed {
+                kind,
+                id: r.try_get("id")?,
+                value: r.try_get("value")?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces one sealed value in the caller's transaction.
+pub async fn reseal_in(tx: &mut super::Tx, s: &Sealed) -> Result<()> {
+    let sql = match s.kind {
+        SealedKind::SigningKey => "UPDATE signing_keys SET private_key = $2 WHERE kid = $1",
+        SealedKind::ServerSecret => "UPDATE server_secrets SET value = $2 WHERE name = $1",
+        SealedKind::UpstreamSecret => "UPDATE upstreams SET client_secret = $2 WHERE name = $1",
+    };
+    let done = sqlx::query(sql)
+        .bind(&s.id)
+        .bind(&s.value)
+        .execute(&mut *tx.conn())
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(super::StorageError::Corrupt(format!(
+            "sealed value {} vanished during the rewrap",
+            s.id
+        )));
+    }
+    Ok(())
+}

@@ -131,16 +131,17 @@ pub async fn run_once(
 }
 
 /// `serve`: runs each configured source on its schedule (checked every minute; the lease
-/// keeps two instances from running the same source at once).
-pub fn spawn_schedule(
+/// keeps two instances from running the same source at once). The server supervises the
+/// future (restarted after a panic); None when no source is configured.
+pub fn schedule(
     db: crate::storage::Db,
     config: std::sync::Arc<Config>,
     clock: crate::clock::Clock,
-) {
+) -> Option<impl Future<Output = ()> + Send + 'static> {
     if config.sync.sources.is_empty() {
-        return;
+        return None;
     }
-    tokio::spawn(async move {
+    Some(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
@@ -150,7 +151,7 @@ pub fn spawn_schedule(
                 }
             }
         }
-    });
+    })
 }
 
 async fn scheduled(

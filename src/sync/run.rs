@@ -101,7 +101,9 @@ impl Runner<'_> {
         if !store::take_lease(self.db, self.source, now, now + LEASE_SECONDS).await? {
             return Err(SyncError::Busy(self.source.to_string()));
         }
+        let started = std::time::Instant::now();
         let result = self.run_leased(kind, fetch, progress, now).await;
+        record_metrics(self.source, &result, started.elapsed().as_secs_f64());
         store::release_lease(self.db, self.source).await?;
         result
     }
@@ -608,4 +610,29 @@ pub async fn reject(db: &Db, run_id: i64, actor: &str, now: i64) -> Result<(), S
     }
     storage::records::audit(db, "sync.rejected", actor, &format!("run {run_id}"), now).await?;
     Ok(())
+}
+/// The run's result, duration and changes in the process's metrics.
+fn record_metrics(source: &str, result: &Result<Outcome, SyncError>, seconds: f64) {
+    let (label, counts) = match result {
+        Ok(o) => (
+            match o.status {
+                Status::Applied => "applied",
+                Status::Held(_) => "held",
+                Status::DryRun(_) => "dry_run",
+            },
+            Some(&o.counts),
+        ),
+        Err(SyncError::Busy(_)) => ("busy", None),
+        Err(_) => ("failed", None),
+    };
+    let changes = match counts {
+        Some(c) if label == "applied" => vec![
+            ("created", c.persons_created),
+            ("updated", c.persons_updated),
+            ("deactivated", c.deactivations),
+            ("reactivated", c.reactivations),
+        ],
+        _ => Vec::new(),
+    };
+    crate::metrics::sync_run(source, label, seconds, &changes);
 }

@@ -369,10 +369,6 @@ pub async fn home(demo: bool, lang: Lang) -> Response {
     render(&HomePage { lang, demo }).unwrap_or_else(IntoResponse::into_response)
 }
 
-pub async fn health() -> &'static str {
-    "ok"
-}
-
 pub async fn not_found() -> WebError {
     WebError::new(StatusCode::NOT_FOUND, "error.not_found")
 }

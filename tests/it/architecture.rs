@@ -27,6 +27,8 @@ const CORE: &[&str] = &[
 const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &[]),
     ("clock", &[]),
+    // The process's counters: it names nothing of the crate, so anyone may record into it.
+    ("metrics", &[]),
     ("web", &["config"]),
     // The XML reader and XML signatures, shared by the SAML IdP and the upstream SAML client.
     ("xmlsec", &["keys"]),
@@ -34,7 +36,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("storage", &["clock", "directory"]),
     ("keys", &["storage", "clock"]),
     ("directory", &["storage", "config", "clock", "keys"]),
-    ("sync", &["directory", "storage", "config", "clock", "keys"]),
+    (
+        "sync",
+        &["directory", "storage", "config", "clock", "keys", "metrics"],
+    ),
     ("bankid", &["keys", "config", "clock"]),
     ("upstream", &["keys", "config", "clock", "xmlsec"]),
     (
@@ -47,6 +52,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "clock",
             "bankid",
             "upstream",
+            "metrics",
         ],
     ),
     // The registry of relying parties: the protocol fronts serve them, admin and cli manage them.
@@ -73,6 +79,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "clock",
             "bankid",
             "upstream",
+            "metrics",
         ],
     ),
     (
@@ -86,6 +93,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "web",
             "config",
             "clock",
+            "metrics",
         ],
     ),
     (
@@ -100,6 +108,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "web",
             "config",
             "clock",
+            "metrics",
         ],
     ),
     // The admin web UI: the core's public functions, never another front.

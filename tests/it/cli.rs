@@ -398,7 +398,7 @@ async fn a_bad_identifier_pattern_stops_a_command_before_it_starts() {
     std::fs::write(&path, "[directory]\nusername_pattern = \"elev\"\n").unwrap();
     fails_with(
         cli(&app, &["--config", path.to_str().unwrap(), "migrate"], None),
-        "invalid value for directory.username_pattern",
+        "invalid setting [directory] username_pattern",
     );
 }
 

@@ -186,5 +186,6 @@ pub async fn answer(
         )
     })
     .await?;
+    crate::metrics::assertion_issued(sp.entity_id());
     Ok(form(pending, xml))
 }
