@@ -78,9 +78,13 @@ pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
 
 /// Connects without touching the schema (`migrate`, `backup`).
 pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
-    Db::connect(&config.database_url, config.database.max_connections)
-        .await
-        .context("cannot open the database")
+    Db::connect_with(
+        &config.database_url,
+        config.database.max_connections,
+        std::time::Duration::from_secs(config.database.acquire_timeout),
+    )
+    .await
+    .context("cannot open the database")
 }
 
 /// Connects, and brings the schema up to this release: development mode migrates;

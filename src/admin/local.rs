@@ -178,9 +178,7 @@ async fn new_post(
             source: "local".into(),
         };
         let mut tx = admin.db.begin().await?;
-        match directory::add_person_in(&admin.db, &mut tx, &new, &admin.config.saml_scope(), now)
-            .await
-        {
+        match directory::add_person_in(&mut tx, &new, &admin.config.saml_scope(), now).await {
             Ok(p) => {
                 let after = AccountView {
                     username: &p.username,

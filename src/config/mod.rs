@@ -474,6 +474,9 @@ pub struct ThrottleConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
+    /// Seconds a request waits for a database connection before it fails with 503 (the
+    /// database is gone or every connection is busy), instead of sqlx's 30 s.
+    pub acquire_timeout: u64,
 }
 
 impl Default for Config {
@@ -567,7 +570,10 @@ impl Default for ThrottleConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { max_connections: 8 }
+        Self {
+            max_connections: 8,
+            acquire_timeout: 5,
+        }
     }
 }
 
@@ -746,6 +752,11 @@ mod tests {
             (d.sync_runs_days, d.sync_details_days, d.ended_sessions_days)
         );
         assert_eq!(c.log.format, LogFormat::Text);
+        let (b, d) = (&c.database, DatabaseConfig::default());
+        assert_eq!(
+            (b.max_connections, b.acquire_timeout),
+            (d.max_connections, d.acquire_timeout)
+        );
     }
 
     #[test]
@@ -766,6 +777,21 @@ mod tests {
         let c = Config::load(Some(&path), |_| None).unwrap();
         assert_eq!((c.server.header_timeout, c.server.max_connections), (1, 2));
         assert_eq!(c.server.body_timeout, 30);
+    }
+
+    #[test]
+    fn the_database_acquire_timeout_must_be_positive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[database]\nacquire_timeout = 0\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("database") && err.contains("acquire_timeout"),
+            "{err}"
+        );
+        std::fs::write(&path, "[database]\nacquire_timeout = 2\n").unwrap();
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(c.database.acquire_timeout, 2);
     }
 
     #[test]

@@ -207,6 +207,12 @@ impl Config {
             s.max_connections,
             def.max_connections,
         )?;
+        let (d, def) = (&self.database, super::DatabaseConfig::default());
+        positive(
+            "[database] acquire_timeout",
+            d.acquire_timeout,
+            def.acquire_timeout,
+        )?;
         let (t, def) = (&self.tokens, super::TokenConfig::default());
         positive("[tokens] access_ttl", t.access_ttl, def.access_ttl)?;
         positive("[tokens] id_ttl", t.id_ttl, def.id_ttl)?;

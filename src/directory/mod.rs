@@ -40,14 +40,13 @@ pub async fn add_person(
     now: i64,
 ) -> Result<Person, DirectoryError> {
     let mut tx = db.begin().await?;
-    let person = add_person_in(db, &mut tx, new, eppn_scope, now).await?;
+    let person = add_person_in(&mut tx, new, eppn_scope, now).await?;
     tx.commit().await?;
     Ok(person)
 }
 
 /// `add_person` inside the caller's transaction (the admin UI writes its audit event in it).
 pub async fn add_person_in(
-    db: &Db,
     tx: &mut storage::Tx,
     new: &NewPerson,
     eppn_scope: &str,
@@ -56,7 +55,7 @@ pub async fn add_person_in(
     new.validate()?;
     for role in &new.roles {
         if let Some(code) = &role.school_unit_code
-            && storage::persons::school_unit(db, code).await?.is_none()
+            && storage::persons::school_unit_in(tx, code).await?.is_none()
         {
             return Err(DirectoryError::Invalid(format!(
                 "unknown school unit code: {code}"

@@ -177,6 +177,8 @@ struct Inner {
     reload: tokio::sync::Mutex<()>,
     /// When a token with an unknown key id last forced a reload (unix seconds).
     forced_at: std::sync::atomic::AtomicI64,
+    /// When the last periodic reload failed (unix seconds): the next waits an interval.
+    failed_at: std::sync::atomic::AtomicI64,
 }
 
 impl KeyStore {
@@ -216,6 +218,7 @@ impl KeyStore {
                 retire_after,
                 reload: tokio::sync::Mutex::new(()),
                 forced_at: std::sync::atomic::AtomicI64::new(0),
+                failed_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             }),
         })
     }
@@ -248,16 +251,37 @@ impl KeyStore {
     }
 
     /// Re-reads the key set when it is older than the reload interval, so a rotation made by
-    /// another instance or by `portvakt keys rotate` is seen.
-    pub async fn refresh(&self, now: i64) -> Result<(), KeyError> {
-        self.reload_if_older(now, self.inner.reload_interval).await
+    /// another instance or by `portvakt keys rotate` is seen. A failed reload (the database
+    /// cannot be reached) is logged and changes nothing: the keys already loaded keep
+    /// serving the JWKS, signing and verifying, and the next attempt waits another interval,
+    /// so requests do not each wait for the database. While one request reloads, the others
+    /// go on with the loaded keys rather than queue behind it.
+    pub async fn refresh(&self, now: i64) {
+        use std::sync::atomic::Ordering;
+        let interval = self.inner.reload_interval;
+        if now.saturating_sub(self.inner.failed_at.load(Ordering::Relaxed)) < interval.max(1) {
+            return;
+        }
+        if let Err(e) = self.reload_if_older(now, interval, false).await {
+            self.inner.failed_at.store(now, Ordering::Relaxed);
+            tracing::warn!(
+                "reloading the signing keys failed; the loaded keys stay in use: {}",
+                crate::error_chain(&e)
+            );
+        }
     }
 
-    async fn reload_if_older(&self, now: i64, max_age: i64) -> Result<(), KeyError> {
+    /// `wait`: queue behind a reload in progress (a forced one needs its result); otherwise
+    /// leave it to that one.
+    async fn reload_if_older(&self, now: i64, max_age: i64, wait: bool) -> Result<(), KeyError> {
         if now - self.current().loaded_at < max_age {
             return Ok(());
         }
-        let _guard = self.inner.reload.lock().await;
+        let _guard = match self.inner.reload.try_lock() {
+            Ok(g) => g,
+            Err(_) if !wait => return Ok(()),
+            Err(_) => self.inner.reload.lock().await,
+        };
         if now - self.current().loaded_at < max_age && max_age > 0 {
             return Ok(());
         }
@@ -352,7 +376,7 @@ impl KeyStore {
                 {
                     return Err(JwsError::UnknownKey);
                 }
-                if self.reload_if_older(now, 0).await.is_err() {
+                if self.reload_if_older(now, 0, true).await.is_err() {
                     return Err(JwsError::UnknownKey);
                 }
                 self.verify_jwt(token, now)

@@ -55,7 +55,7 @@ async fn sp_keys(login: &Login, now: i64) -> Result<SpKeys, WebError> {
         })
         .await
         .cloned()
-        .map_err(WebError::internal)
+        .map_err(WebError::from)
 }
 
 /// The enabled SAML upstream of this name and its parsed metadata.

@@ -32,6 +32,9 @@ pub enum OidcError {
     InsufficientScope,
     #[error("server_error")]
     Server(String),
+    /// The database cannot be reached now (503, `Retry-After`); the string is for the log.
+    #[error("temporarily_unavailable")]
+    Unavailable(String),
 }
 
 impl OidcError {
@@ -46,6 +49,7 @@ impl OidcError {
             OidcError::InvalidToken => "invalid_token",
             OidcError::InsufficientScope => "insufficient_scope",
             OidcError::Server(_) => "server_error",
+            OidcError::Unavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -62,7 +66,14 @@ impl OidcError {
 macro_rules! server_from {
     ($($t:ty),*) => {$(
         impl From<$t> for OidcError {
-            fn from(e: $t) -> Self { OidcError::Server(crate::error_chain(&e)) }
+            fn from(e: $t) -> Self {
+                let detail = crate::error_chain(&e);
+                if crate::web::unavailable(&e) {
+                    OidcError::Unavailable(detail)
+                } else {
+                    OidcError::Server(detail)
+                }
+            }
         }
     )*};
 }
@@ -82,6 +93,10 @@ impl IntoResponse for OidcError {
             OidcError::Server(detail) => {
                 tracing::error!("oidc server error: {detail}");
                 StatusCode::INTERNAL_SERVER_ERROR
+            }
+            OidcError::Unavailable(detail) => {
+                tracing::error!("oidc: database unavailable: {detail}");
+                StatusCode::SERVICE_UNAVAILABLE
             }
             _ => StatusCode::BAD_REQUEST,
         };
@@ -103,6 +118,12 @@ impl IntoResponse for OidcError {
         };
         if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             h.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if matches!(self, OidcError::Unavailable(_)) {
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::web::RETRY_AFTER_SECS),
+            );
         }
         res
     }

@@ -92,7 +92,7 @@ pub async fn token(op: &Op, client: &Client, p: &Params, now: i64) -> Result<Val
     if !client.allows_grant(grant_type) {
         return Err(OidcError::UnauthorizedClient);
     }
-    op.keys.refresh(now).await?;
+    op.keys.refresh(now).await;
     let issued = match grant_type {
         "authorization_code" => authorization_code(op, client, p, now).await,
         "refresh_token" => refresh_token(op, client, p, now).await,

@@ -32,7 +32,7 @@ pub async fn check(
     let mut hint_client = None;
     let mut hint_matches = false;
     if let Some(hint) = p.get("id_token_hint") {
-        let _ = op.keys.refresh(now).await;
+        op.keys.refresh(now).await;
         let v = op
             .keys
             .verify_jwt_fresh(hint, now)

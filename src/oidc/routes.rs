@@ -58,10 +58,10 @@ async fn discovery_get(State(op): State<Op>) -> Response {
 }
 
 /// RFC 7517. Short cache: a rotated key must reach relying parties before it signs.
-async fn jwks_get(State(op): State<Op>) -> Result<Response, WebError> {
+async fn jwks_get(State(op): State<Op>) -> Response {
     let now = op.clock().now();
-    op.keys.refresh(now).await?;
-    Ok(cacheable_json(op.keys.jwks(now), 300))
+    op.keys.refresh(now).await;
+    cacheable_json(op.keys.jwks(now), 300)
 }
 
 /// https://openid.net/specs/openid-connect-core-1_0.html#AuthorizationEndpoint
@@ -139,6 +139,9 @@ fn respond(op: &Op, outcome: Result<Next, Rejection>) -> Response {
         .into_response(),
         Err(Rejection::Server(OidcError::Server(detail))) => {
             WebError::internal(detail).into_response()
+        }
+        Err(Rejection::Server(OidcError::Unavailable(detail))) => {
+            WebError::unavailable(detail).into_response()
         }
         Err(Rejection::Server(e)) => WebError::internal(e.code()).into_response(),
     }

@@ -163,7 +163,7 @@ impl Idp {
 
     /// The credential that signs now.
     pub async fn credential(&self, now: i64) -> Result<Credential, SamlError> {
-        let _ = self.keys.refresh(now).await;
+        self.keys.refresh(now).await;
         let (active, _) = self.keys.rsa_keys(now)?;
         let cert_b64 = self.certificate(&active, now).await?;
         let key_der = active
@@ -177,7 +177,7 @@ impl Idp {
 
     /// Every published certificate (pending, active, recently superseded), for metadata.
     pub async fn published_certificates(&self, now: i64) -> Result<Vec<Arc<str>>, SamlError> {
-        let _ = self.keys.refresh(now).await;
+        self.keys.refresh(now).await;
         let (_, published) = self.keys.rsa_keys(now)?;
         let mut out = Vec::new();
         for k in published {

@@ -136,12 +136,7 @@ async fn sso_post(
 
 /// The error page of a refused SSO: 403 for a disabled SP, 400 for everything else.
 fn refused(key: &'static str) -> Response {
-    let status = if key == sso::SP_DISABLED {
-        axum::http::StatusCode::FORBIDDEN
-    } else {
-        axum::http::StatusCode::BAD_REQUEST
-    };
-    WebError::new(status, key).into_response()
+    WebError::new(Fatal(key).status(), key).into_response()
 }
 
 async fn sso_flow(idp: &Idp, lang: Lang, sso: &SsoCookie, inbound: &Inbound<'_>) -> Response {
@@ -325,7 +320,7 @@ async fn slo_flow(
 ) -> Response {
     match slo::handle(idp, inbound, is_response, cookies, idp.clock().now()).await {
         Ok(h) => handled(idp, lang, h),
-        Err(Fatal(key)) => WebError::bad_request(key).into_response(),
+        Err(f) => WebError::new(f.status(), f.0).into_response(),
     }
 }
 

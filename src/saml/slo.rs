@@ -449,7 +449,7 @@ pub async fn handle(
     let sp = match idp.sp(&issuer, now).await {
         Ok(Some(sp)) => sp,
         Ok(None) => return Err(Fatal("saml.unknown_sp")),
-        Err(_) => return Err(Fatal("error.internal")),
+        Err(e) => return Err(Fatal::internal("loading SP failed", &e)),
     };
     let certs = sp.meta.signing_certs.clone();
     // Whoever can sign must: an unsigned logout message from such an SP could be forged.
@@ -463,10 +463,7 @@ pub async fn handle(
         .run(move || sso::verified_root(&owned.view(), &text, &certs, must_sign))
         .await
         .map_err(|_| Fatal("saml.busy"))?;
-    let internal = |e: SamlError| {
-        tracing::error!("single logout failed: {}", crate::error_chain(&e));
-        Fatal("error.internal")
-    };
+    let internal = |e: SamlError| Fatal::internal("single logout failed", &e);
     if is_response {
         let hop = inbound.relay_state.unwrap_or_default();
         let Some(Taken {

@@ -65,10 +65,22 @@ pub struct Db {
     backend: Backend,
 }
 
-async fn open_pool(url: &str, backend: Backend, max: u32) -> Result<AnyPool> {
+/// How long a statement waits for a connection when the caller names no limit: a request
+/// must fail fast when the database is gone, not after sqlx's default of 30 s.
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn open_pool(
+    url: &str,
+    backend: Backend,
+    max: u32,
+    acquire_timeout: std::time::Duration,
+) -> Result<AnyPool> {
     Ok(AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(0)
+        // Also bounds a new connection's attempts: sqlx retries a refused connection (a
+        // restarting PostgreSQL) until this deadline, then reports PoolTimedOut.
+        .acquire_timeout(acquire_timeout)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -95,6 +107,17 @@ async fn open_pool(url: &str, backend: Backend, max: u32) -> Result<AnyPool> {
 
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// `connect` with the time a statement may wait for a connection (`[database]
+    /// acquire_timeout`); past it the statement fails with `PoolTimedOut`, which the web
+    /// layer answers with 503.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: std::time::Duration,
+    ) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -114,7 +137,7 @@ impl Db {
         } else {
             max_connections.max(1)
         };
-        let pool = open_pool(url, backend, max).await?;
+        let pool = open_pool(url, backend, max, acquire_timeout).await?;
         let writer = pool.clone();
         Ok(Self {
             pool,
@@ -168,6 +191,22 @@ impl Db {
             Backend::Postgres => self.writer.begin().await?,
         }))
     }
+}
+
+/// A write transaction on a connection the caller holds (the sync's apply connection), with
+/// `Db::begin`'s rule: on SQLite `BEGIN IMMEDIATE`, so a transaction that reads before it
+/// writes waits for the write lock up front (the busy timeout) instead of failing with
+/// "database is locked" when another process (a `sync run` beside `serve`) wrote meanwhile.
+pub(crate) async fn begin_on(
+    conn: &mut sqlx::AnyConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+    use sqlx::Connection;
+    let sqlite = conn.backend_name() == "SQLite";
+    Ok(if sqlite {
+        conn.begin_with("BEGIN IMMEDIATE").await?
+    } else {
+        conn.begin().await?
+    })
 }
 
 /// A transaction handed to storage functions that take part in a caller's change (the
@@ -289,6 +328,60 @@ mod tests {
         db.migrate().await.unwrap();
         assert!(path.exists());
         db.close().await;
+    }
+
+    /// Why write transactions begin `IMMEDIATE` on SQLite: a deferred one that reads, then
+    /// finds that another connection (here another pool, as `sync run` is another process)
+    /// wrote meanwhile, fails at its first write with "database is locked" at once, whatever
+    /// the busy timeout; begun with `begin_on`, the other writer waits for it instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_that_reads_before_it_writes_is_not_refused_by_another_writer() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let (a, b) = (
+            super::Db::connect(&url, 2).await.unwrap(),
+            super::Db::connect(&url, 1).await.unwrap(),
+        );
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(a.writer())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (0)")
+            .execute(a.writer())
+            .await
+            .unwrap();
+        let read = "SELECT n FROM t";
+        let other = |b: super::Db| async move {
+            sqlx::query("UPDATE t SET n = n + 100")
+                .execute(b.writer())
+                .await
+        };
+
+        // Deferred: the other writer commits between our read and our write.
+        let mut conn = a.writer().acquire().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query(read).fetch_one(&mut *tx).await.unwrap();
+        other(b.clone()).await.unwrap();
+        let err = sqlx::query("UPDATE t SET n = n + 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("database is locked"), "{err}");
+        drop(tx);
+
+        // Immediate: the other writer waits until we commit; both writes count.
+        let mut tx = super::begin_on(&mut conn).await.unwrap();
+        sqlx::query(read).fetch_one(&mut *tx).await.unwrap();
+        let waiting = tokio::spawn(other(b.clone()));
+        sqlx::query("UPDATE t SET n = n + 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        waiting.await.unwrap().unwrap();
+        let n: i64 = sqlx::Row::get(&sqlx::query(read).fetch_one(a.pool()).await.unwrap(), "n");
+        assert_eq!(n, 201);
     }
 
     #[test]

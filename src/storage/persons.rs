@@ -352,9 +352,22 @@ pub async fn by_key(db: &Db, key: &str, civic: Option<&CivicNo>) -> Result<Vec<P
 }
 
 pub async fn school_unit(db: &Db, code: &str) -> Result<Option<String>> {
+    school_unit_on(db.pool(), code).await
+}
+
+/// `school_unit` in the caller's transaction: a second connection from the pool while the
+/// transaction holds one could wait for ever when every connection is such a transaction.
+pub async fn school_unit_in(tx: &mut super::Tx, code: &str) -> Result<Option<String>> {
+    school_unit_on(tx.conn(), code).await
+}
+
+async fn school_unit_on<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    code: &str,
+) -> Result<Option<String>> {
     let row = sqlx::query("SELECT name FROM school_units WHERE code = $1")
         .bind(code)
-        .fetch_optional(db.pool())
+        .fetch_optional(ex)
         .await?;
     Ok(row.map(|r| r.try_get("name")).transpose()?)
 }

@@ -97,11 +97,8 @@ pub async fn touch_session(db: &Db, id: &str, now: i64) -> Result<()> {
 /// Ends a session and revokes its refresh tokens in one transaction; true if this call ended
 /// it (false if it was already ended or unknown).
 pub async fn end_session(db: &Db, id: &str, now: i64) -> Result<bool> {
-    let mut tx = db.writer().begin().await?;
-    let ended = end_session_on(&mut tx, id, now).await?;
-    if ended {
-        super::tokens::revoke_session_refresh(&mut tx, id).await?;
-    }
+    let mut tx = db.begin().await?;
+    let ended = end_session_in(&mut tx, id, now).await?;
     tx.commit().await?;
     Ok(ended)
 }
@@ -135,11 +132,12 @@ pub async fn replace_session(
     previous: &str,
     now: i64,
 ) -> Result<bool> {
-    let mut tx = db.writer().begin().await?;
-    if !end_session_on(&mut tx, previous, now).await? {
+    let mut tx = db.begin().await?;
+    let conn = tx.conn();
+    if !end_session_on(conn, previous, now).await? {
         return Ok(false);
     }
-    insert_session_on(&mut tx, new).await?;
+    insert_session_on(conn, new).await?;
     sqlx::query(
         "INSERT INTO session_participants (session_id, rp_id, protocol, first_at) \
          SELECT $2, rp_id, protocol, first_at FROM session_participants WHERE session_id = $1 \
@@ -147,12 +145,12 @@ pub async fn replace_session(
     )
     .bind(previous)
     .bind(&new.id)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    super::saml::move_subjects(&mut tx, previous, &new.id).await?;
-    super::upstream_saml::move_sessions(&mut tx, previous, &new.id, new.expires_at).await?;
-    super::upstream::move_session_token(&mut tx, previous, &new.id).await?;
-    super::tokens::move_session_refresh(&mut tx, previous, &new.id).await?;
+    super::saml::move_subjects(conn, previous, &new.id).await?;
+    super::upstream_saml::move_sessions(conn, previous, &new.id, new.expires_at).await?;
+    super::upstream::move_session_token(conn, previous, &new.id).await?;
+    super::tokens::move_session_refresh(conn, previous, &new.id).await?;
     tx.commit().await?;
     Ok(true)
 }

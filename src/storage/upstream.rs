@@ -138,18 +138,18 @@ pub async fn list(db: &Db) -> Result<Vec<UpstreamRecord>> {
 
 /// Removes an upstream with its links and pending logins; false when there is none.
 pub async fn remove(db: &Db, name: &str) -> Result<bool> {
-    let mut tx = db.writer().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM federated_links WHERE upstream = $1")
         .bind(name)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
     sqlx::query("DELETE FROM upstream_logins WHERE upstream = $1")
         .bind(name)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
     let r = sqlx::query("DELETE FROM upstreams WHERE name = $1")
         .bind(name)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
     tx.commit().await?;
     Ok(r.rows_affected() == 1)

@@ -65,15 +65,74 @@ impl WebError {
             internal: Some(detail.to_string()),
         }
     }
+    /// 503 "the service is temporarily unavailable": the database cannot be reached now.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: UNAVAILABLE,
+            internal: Some(detail.to_string()),
+        }
+    }
 }
 
+/// The catalogue key of the 503 page.
+const UNAVAILABLE: &str = "error.unavailable";
+
+/// Seconds a 503 for an unreachable database asks the client to wait (`Retry-After`).
+pub const RETRY_AFTER_SECS: u32 = 5;
+
 /// The one mapping of a domain error to a page: every error a handler does not turn into a
-/// page of its own is a 500 with the request id; its chain goes to the log. `web` names no
-/// domain error type (WebError is not an `Error` itself, so this does not overlap `From<T>
-/// for T`, as in anyhow).
+/// page of its own is a 500 with the request id, or a 503 when the database cannot be
+/// reached ([`unavailable`]); its chain goes to the log. `web` names no domain error type
+/// (WebError is not an `Error` itself, so this does not overlap `From<T> for T`, as in
+/// anyhow).
 impl<E: std::error::Error> From<E> for WebError {
     fn from(e: E) -> Self {
-        WebError::internal(crate::error_chain(&e))
+        let detail = crate::error_chain(&e);
+        if e.source().is_some_and(unavailable) {
+            WebError::unavailable(detail)
+        } else {
+            WebError::internal(detail)
+        }
+    }
+}
+
+/// Whether an error (or one in its source chain) says the database cannot be reached right
+/// now rather than that something is wrong: no connection within `[database]
+/// acquire_timeout`, a connection lost or refused, PostgreSQL shutting down or starting, or
+/// SQLite's write lock still busy. These deserve a 503 that says "try again in a moment".
+/// It reads sqlx's error type (not a domain one) because every domain error wraps it as
+/// its source.
+pub fn unavailable(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(db) = e.downcast_ref::<sqlx::Error>() {
+            return db_unavailable(db);
+        }
+        next = e.source();
+    }
+    false
+}
+
+fn db_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLITE_BUSY or SQLITE_LOCKED, extended codes included.
+                code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            } else {
+                // PostgreSQL: connection exceptions (class 08), shutdown and start-up
+                // (57P01-03), too many connections (53300).
+                code.starts_with("08") || ["57P01", "57P02", "57P03", "53300"].contains(&&*code)
+            }
+        }
+        _ => false,
     }
 }
 
@@ -104,6 +163,10 @@ struct ErrorInfo {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
+        if self.message == UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         res.extensions_mut().insert(ErrorInfo {
             message: self.message,
             internal: self.internal,
@@ -175,10 +238,14 @@ pub async fn edge(State(cfg): State<EdgeConfig>, mut req: Request, next: Next) -
             request_id: &request_id.0,
         };
         let status = res.status();
+        let retry_after = res.headers_mut().remove(header::RETRY_AFTER);
         res = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, "error").into_response(),
         };
+        if let Some(v) = retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
     }
     let h = res.headers_mut();
     set_default(h, header::CONTENT_SECURITY_POLICY, CSP);

@@ -14,6 +14,7 @@ mod bankid_interop;
 mod bankid_stub;
 mod browser;
 mod cli;
+mod db_trouble;
 mod demo;
 mod limits;
 mod login;

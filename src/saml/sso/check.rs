@@ -117,10 +117,7 @@ pub async fn check(
     let sp = match idp.sp(&issuer, now).await {
         Ok(Some(sp)) => sp,
         Ok(None) => return Err(Fatal("saml.unknown_sp")),
-        Err(e) => {
-            tracing::error!("loading SP failed: {}", crate::error_chain(&e));
-            return Err(Fatal("error.internal"));
-        }
+        Err(e) => return Err(Fatal::internal("loading SP failed", &e)),
     };
     if sp.expired(now) {
         return Err(Fatal("saml.metadata_expired"));
@@ -251,10 +248,7 @@ pub async fn check(
                 Status::requester(response::REQUEST_DENIED, "the request was replayed"),
             );
         }
-        Err(e) => {
-            tracing::error!("replay cache failed: {}", crate::error_chain(&e));
-            return Err(Fatal("error.internal"));
-        }
+        Err(e) => return Err(Fatal::internal("replay cache failed", &e)),
     }
     if let Some(f) = &pending.name_id_format
         && name_id_rule(&sp, Some(f)).is_none()

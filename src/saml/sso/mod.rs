@@ -40,6 +40,32 @@ pub struct Inbound<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fatal(pub &'static str);
 
+impl Fatal {
+    /// The page for a failure of our own, logged: "temporarily unavailable" (503) when the
+    /// database cannot be reached, else the internal-error page.
+    pub fn internal(what: &str, e: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!("{what}: {}", crate::error_chain(e));
+        if crate::web::unavailable(e) {
+            Fatal(UNAVAILABLE)
+        } else {
+            Fatal("error.internal")
+        }
+    }
+
+    /// The status of its error page.
+    pub fn status(self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self.0 {
+            SP_DISABLED => StatusCode::FORBIDDEN,
+            UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The catalogue key of the web layer's 503 page.
+const UNAVAILABLE: &str = "error.unavailable";
+
 /// What the login transaction carries for the SAML front (stored as JSON).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Pending {

@@ -3,9 +3,9 @@
 
 use super::rows::{DutyRow, EnrolmentRow, GroupRow, OrgRow, PersonRow, StatusChange};
 use super::{rows_per_statement, values_sql};
-use crate::storage::{Db, IN_LIST, Result, in_list, sessions, tokens};
+use crate::storage::{Db, IN_LIST, Result, begin_on, in_list, sessions, tokens};
 use sqlx::AnyConnection;
-use sqlx::{Any, Connection, Executor, Row, Transaction};
+use sqlx::{Any, Executor, Row, Transaction};
 
 /// The one connection a plan is applied on. On SQLite it gets a 256 MB page cache while it
 /// works: a first run inserts into indexes on random keys (uuid, eppn) that outgrow the
@@ -84,7 +84,7 @@ pub async fn apply_organisations(
     rows: &[OrgRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = begin_on(conn).await?;
     for o in rows {
         sqlx::query(
             "INSERT INTO organisations (id, source, kind, name, parent_id, school_unit_code, \
@@ -156,7 +156,7 @@ pub async fn apply_persons(
     now: i64,
 ) -> Result<()> {
     debug_assert_eq!(rows.len(), search_names.len());
-    let mut tx = conn.begin().await?;
+    let mut tx = begin_on(conn).await?;
     let creates: Vec<(&PersonRow, &String)> = rows
         .iter()
         .zip(search_names)
@@ -309,7 +309,7 @@ pub async fn apply_guardianships(
     source: &str,
     rows: &[PersonRow],
 ) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = begin_on(conn).await?;
     let updated: Vec<&str> = rows
         .iter()
         .filter(|r| r.create.is_none())
@@ -371,7 +371,7 @@ pub async fn apply_groups(
     rows: &[GroupRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = begin_on(conn).await?;
     for g in rows {
         sqlx::query(
             "INSERT INTO school_groups (id, school_unit_code, name, kind, source, school_type, \
@@ -421,7 +421,7 @@ pub async fn apply_duties(
     rows: &[DutyRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = begin_on(conn).await?;
     for batch in rows.chunks(rows_per_statement(9)) {
         let sql = values_sql(
             "INSERT INTO duties (id, source, person_id, school_unit_code, duty_role, start_date, \
@@ -461,7 +461,7 @@ pub async fn apply_status(
     changes: &[StatusChange],
     now: i64,
 ) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = begin_on(conn).await?;
     let mut deactivated = Vec::new();
     for c in changes {
         let old: Option<String> =
@@ -512,8 +512,9 @@ pub async fn purge(db: &Db, source: &str, before: i64, now: i64) -> Result<u64> 
     .fetch_all(db.pool())
     .await?;
     let mut n = 0;
+    let mut conn = db.writer().acquire().await?;
     for chunk in rows.chunks(IN_LIST) {
-        let mut tx = db.writer().begin().await?;
+        let mut tx = begin_on(&mut conn).await?;
         for r in chunk {
             let id: String = r.try_get("id")?;
             for (kind, col) in [("username", "username"), ("eppn", "eppn")] {

@@ -451,6 +451,11 @@ pub static MESSAGES: &[(&str, &str, &str)] = &[
         "A technical error occurred. Try again in a moment.",
     ),
     (
+        "error.unavailable",
+        "Tjänsten är tillfälligt otillgänglig. Försök igen om en liten stund.",
+        "The service is temporarily unavailable. Try again in a moment.",
+    ),
+    (
         "error.csrf",
         "Formuläret har gått ut. Ladda om sidan och försök igen.",
         "The form has expired. Reload the page and try again.",
