@@ -168,21 +168,7 @@ async fn bench(s: Settings) -> Res<()> {
         CC_SECRET,
         &["--grant", "client_credentials", "--scope", "school"],
     )?;
-    add_client(
-        dir.path(),
-        RP_ID,
-        RP_SECRET,
-        &[
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--release",
-            "given_name",
-        ],
-    )?;
+    add_rp(dir.path())?;
     add_sp(dir.path())?;
     drop(Server::start(dir.path(), false)?); // seeds the demo municipality
     let mut warm = Vec::new();

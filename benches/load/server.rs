@@ -155,6 +155,25 @@ pub(crate) fn add_client(dir: &Path, id: &str, secret: &str, args: &[&str]) -> R
     Ok(())
 }
 
+/// The benchmark's relying party: code flow with refresh tokens, one released claim.
+pub(crate) fn add_rp(dir: &Path) -> Res<()> {
+    add_client(
+        dir,
+        RP_ID,
+        RP_SECRET,
+        &[
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--release",
+            "given_name",
+        ],
+    )
+}
+
 /// `portvakt sp add` against the data directory: the benchmark's SAML SP (HTTP-POST ACS,
 /// unsigned requests, persistent NameID, three attributes).
 pub(crate) fn add_sp(dir: &Path) -> Res<()> {

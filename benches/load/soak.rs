@@ -214,21 +214,7 @@ pub(crate) async fn soak(s: &Settings) -> Res<()> {
     }
     let secs = soak_secs();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    add_client(
-        dir.path(),
-        RP_ID,
-        RP_SECRET,
-        &[
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--release",
-            "given_name",
-        ],
-    )?;
+    add_rp(dir.path())?;
     add_sp(dir.path())?;
     let (_register, register_url) = start_register(dir.path())?;
     let config = dir.path().join("soak.toml");
