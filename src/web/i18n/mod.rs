@@ -7,6 +7,7 @@ mod admin_passwords;
 mod admin_people;
 mod admin_policy;
 mod admin_services;
+mod admin_services_saml;
 
 use axum::http::HeaderMap;
 
@@ -88,6 +89,7 @@ fn all() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static 
         .iter()
         .chain(admin::MESSAGES)
         .chain(admin_services::MESSAGES)
+        .chain(admin_services_saml::MESSAGES)
         .chain(admin_policy::MESSAGES)
         .chain(admin_people::MESSAGES)
         .chain(admin_passwords::MESSAGES)
