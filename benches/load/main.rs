@@ -37,6 +37,8 @@
 //!
 //! `PORTVAKT_BENCH_ONLY=soak` runs the soak instead (benches/load/soak.rs): ten minutes of
 //! mixed traffic at half the measured capacity with a sync every two minutes.
+//! `PORTVAKT_BENCH_ONLY=storm` runs the Monday-morning storm (benches/load/storm.rs): 2,000
+//! pupils log in with passwords within 30 s and each opens two SAML and one OIDC service.
 //! See docs/benchmarks.md for results.
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -62,6 +64,7 @@ mod saml;
 mod scenarios;
 mod server;
 mod soak;
+mod storm;
 mod wrk;
 
 use argon2id::*;
@@ -72,6 +75,7 @@ use saml::*;
 use scenarios::*;
 use server::*;
 use soak::*;
+use storm::*;
 use wrk::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portvakt");
@@ -131,6 +135,13 @@ struct Settings {
 }
 
 impl Settings {
+    /// A scenario that runs on its own server when named (soak, storm), never with "all".
+    fn want_only(&self, group: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|g| g == group))
+    }
+
     fn want(&self, group: &str) -> bool {
         self.only
             .as_ref()
@@ -139,11 +150,11 @@ impl Settings {
 }
 
 async fn bench(s: Settings) -> Res<()> {
-    if s.only
-        .as_ref()
-        .is_some_and(|o| o.iter().any(|g| g == "soak"))
-    {
+    if s.want_only("soak") {
         return soak(&s).await;
+    }
+    if s.want_only("storm") {
+        return storm(&s).await;
     }
     let mut report = Report::default();
     println!(

@@ -23,14 +23,14 @@ pub(crate) fn saml_id_prefix() -> &'static str {
     })
 }
 
-/// The HTTP-Redirect URL of a fresh, unsigned AuthnRequest from the benchmark's SP: raw
+/// The HTTP-Redirect URL of a fresh, unsigned AuthnRequest from a registered SP: raw
 /// DEFLATE, base64, URL-encoded; a new ID and IssueInstant now.
 #[allow(clippy::disallowed_methods)] // IssueInstant: the server under test reads its wall clock
-pub(crate) fn saml_sso_url(base: &str) -> Res<String> {
+pub(crate) fn saml_sso_url(base: &str, entity_id: &str, acs: &str) -> Res<String> {
     let n = SAML_REQUESTS.fetch_add(1, Ordering::Relaxed);
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
     let xml = format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}_{n}" Version="2.0" IssueInstant="{now}" Destination="{base}{SAML_SSO}" AssertionConsumerServiceURL="{SP_ACS}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>{SP_ENTITY_ID}</saml:Issuer></samlp:AuthnRequest>"#,
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}_{n}" Version="2.0" IssueInstant="{now}" Destination="{base}{SAML_SSO}" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>{entity_id}</saml:Issuer></samlp:AuthnRequest>"#,
         saml_id_prefix()
     );
     let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -43,7 +43,12 @@ pub(crate) fn saml_sso_url(base: &str) -> Res<String> {
 /// One SSO round trip with a live session: GET /saml/sso (Redirect binding) with the SSO
 /// cookie → 200 with the auto-submit form holding a successful, signed SAMLResponse.
 pub(crate) async fn saml_sso(ctx: &Ctx, cookie: &str) -> Res<()> {
-    let url = saml_sso_url(&ctx.base)?;
+    saml_sso_as(ctx, cookie, SP_ENTITY_ID, SP_ACS).await
+}
+
+/// `saml_sso` for another registered SP.
+pub(crate) async fn saml_sso_as(ctx: &Ctx, cookie: &str, entity_id: &str, acs: &str) -> Res<()> {
+    let url = saml_sso_url(&ctx.base, entity_id, acs)?;
     let res = ctx
         .http
         .get(url)

@@ -177,15 +177,20 @@ pub(crate) fn add_rp(dir: &Path) -> Res<()> {
 /// `portvakt sp add` against the data directory: the benchmark's SAML SP (HTTP-POST ACS,
 /// unsigned requests, persistent NameID, three attributes).
 pub(crate) fn add_sp(dir: &Path) -> Res<()> {
+    add_sp_as(dir, SP_ENTITY_ID, SP_ACS)
+}
+
+/// `add_sp` for another entity id and ACS.
+pub(crate) fn add_sp_as(dir: &Path, entity_id: &str, acs: &str) -> Res<()> {
     let metadata = format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{SP_ENTITY_ID}">
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}">
 <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="false" WantAssertionsSigned="true">
 <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
-<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{SP_ACS}" index="0" isDefault="true"/>
+<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
 </md:SPSSODescriptor></md:EntityDescriptor>"#
     );
     let path = dir.join("bench-sp.xml");
-    std::fs::write(&path, metadata).map_err(|e| format!("bench-sp.xml: {e}"))?;
+    std::fs::write(&path, metadata).map_err(|e| format!("{}: {e}", path.display()))?;
     let out = portvakt(dir, 9, false)
         .args(["sp", "add", "--metadata"])
         .arg(&path)
