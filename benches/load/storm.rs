@@ -108,7 +108,8 @@ fn add_services(dir: &Path) -> Res<()> {
 }
 
 impl Ctx {
-    /// The same connection pool, speaking as another registered OIDC client.
+    /// The same connection pool, speaking as another registered OIDC client (of a `Ctx`
+    /// made by `new`, which speaks as the benchmark's RP).
     fn as_client(&self, (id, secret): (&str, &str)) -> Ctx {
         let mut ctx = self.clone();
         ctx.authorize_url = self.authorize_url.replacen(RP_ID, id, 1).into();
@@ -126,7 +127,7 @@ impl Ctx {
 struct Steps {
     lat_us: [Vec<u32>; 4],
     errors: [u64; 4],
-    first_error: Option<String>,
+    first_error: [Option<String>; 4],
     done: u64,
 }
 
@@ -192,8 +193,8 @@ pub(crate) async fn storm(_s: &Settings) -> Res<()> {
         window.as_secs_f64()
     );
 
-    let portal = Ctx::new(&server.base, 512)?.as_client(PORTAL);
-    let app = portal.as_client(APP);
+    let ctx = Ctx::new(&server.base, 512)?;
+    let (portal, app) = (ctx.as_client(PORTAL), ctx.as_client(APP));
     let peak_queue = Arc::new(AtomicU64::new(0));
     let sampler = tokio::spawn({
         let (ctx, peak) = (portal.clone(), peak_queue.clone());
@@ -235,13 +236,11 @@ pub(crate) async fn storm(_s: &Settings) -> Res<()> {
             }
             Ok(Err((step, e))) => {
                 steps.errors[step] += 1;
-                steps
-                    .first_error
-                    .get_or_insert(format!("{}: {e}", STEPS[step]));
+                steps.first_error[step].get_or_insert(e);
             }
             Err(e) => {
                 steps.errors[0] += 1;
-                steps.first_error.get_or_insert(format!("task failed: {e}"));
+                steps.first_error[0].get_or_insert(format!("task failed: {e}"));
             }
         }
     }
@@ -274,16 +273,16 @@ pub(crate) async fn storm(_s: &Settings) -> Res<()> {
     let errors: u64 = steps.errors.iter().sum();
     println!(
         "\n- {} of {pupils} pupils through all four steps in {wall:.1} s: {:.1} completions/s \
-         (arrivals {:.1}/s); errors: {errors}{}",
+         (arrivals {:.1}/s); errors: {errors}",
         steps.done,
         steps.done as f64 / wall,
         pupils as f64 / window.as_secs_f64(),
-        steps
-            .first_error
-            .as_deref()
-            .map(|e| format!(" (first: {e})"))
-            .unwrap_or_default()
     );
+    for (name, e) in STEPS.iter().zip(&steps.first_error) {
+        if let Some(e) = e {
+            println!("- first error of {name}: {e}");
+        }
+    }
     println!(
         "- hashing queue peak (sampled every 50 ms): {}",
         peak_queue.load(Ordering::Relaxed)
