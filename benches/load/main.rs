@@ -1,8 +1,8 @@
 //! Load benchmark of the real server: `cargo bench --bench load`.
 //!
-//! Spawns the release binary (`portvakt demo`) as a separate process on a free loopback port
-//! with a temporary data directory, registers two clients and a SAML SP with the CLI, and
-//! measures:
+//! Spawns the release binary as a separate process on a free loopback port with a temporary
+//! data directory (`portvakt demo` once to seed it, then `portvakt serve`), registers two
+//! clients and a SAML SP with the CLI, and measures:
 //!
 //! 1. process start to the first successful discovery response (median of 3 starts, cold
 //!    and warm data directory);
@@ -185,7 +185,7 @@ async fn bench(s: Settings) -> Res<()> {
     let mut warm = Vec::new();
     let mut main = None;
     for i in 0..3 {
-        let (server, d) = Server::start(dir.path(), false)?;
+        let (server, d) = Server::serving(dir.path(), false, None)?;
         warm.push(d);
         if i == 2 {
             main = Some(server);
@@ -218,7 +218,7 @@ async fn bench(s: Settings) -> Res<()> {
     // 10. The access log: the same data directory, log level info (one line per request).
     let mut with_log = Report::default();
     if s.want("log") {
-        let (logged, _) = Server::start(dir.path(), true)?;
+        let (logged, _) = Server::serving(dir.path(), true, None)?;
         println!("with the access log (PORTVAKT_LOG=info, stderr to a file):");
         let quick = Settings {
             dur: s.dur,

@@ -29,6 +29,22 @@ impl Server {
         log: bool,
         config: Option<&Path>,
     ) -> Res<(Server, Duration)> {
+        Self::spawn(dir, log, config, "demo")
+    }
+
+    /// `portvakt serve` on a data directory the demo has seeded: the server a municipality
+    /// runs, without the demo's in-process register and its start-up sync (which hold
+    /// ~130 MiB that the memory figures are not about).
+    pub(crate) fn serving(dir: &Path, log: bool, config: Option<&Path>) -> Res<(Server, Duration)> {
+        Self::spawn(dir, log, config, "serve")
+    }
+
+    fn spawn(
+        dir: &Path,
+        log: bool,
+        config: Option<&Path>,
+        command: &str,
+    ) -> Res<(Server, Duration)> {
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port()?;
@@ -44,7 +60,7 @@ impl Server {
                 cmd.arg("--config").arg(config);
             }
             let child = cmd
-                .arg("demo")
+                .arg(command)
                 .stdin(Stdio::null())
                 .stdout(stdout)
                 .stderr(log_file)

@@ -184,8 +184,10 @@ pub(crate) async fn storm(_s: &Settings) -> Res<()> {
     let config = dir.path().join("storm.toml");
     std::fs::write(&config, "[throttle]\naddress_attempts = 1000000\n")
         .map_err(|e| e.to_string())?;
-    let (server, _) = Server::start_with(dir.path(), false, Some(&config))?;
+    // The demo seeds the directory once; the storm hits `serve`, as a municipality runs it.
+    drop(Server::start(dir.path(), false)?);
     add_pupils(dir.path(), pupils).await?;
+    let (server, _) = Server::serving(dir.path(), false, Some(&config))?;
     let pid = server.pid();
     println!(
         "portvakt storm: {pupils} pupils arriving over {:.0} s, each: password login, \
