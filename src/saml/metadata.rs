@@ -6,6 +6,9 @@ use crate::web::paths;
 use axum::body::Bytes;
 use std::sync::Arc;
 
+/// The served document and the key ids (signer first, "" when unsigned) it was built for.
+pub(super) type Served = (Vec<String>, Bytes);
+
 /// The metadata as served: built (and, when configured, signed) once per key set, then the
 /// same bytes until a key is published, activated or retired. Signing per request would let
 /// anyone make the IdP sign at will.

@@ -70,7 +70,7 @@ pub struct Idp {
     entity_id: Arc<str>,
     clock: crate::clock::Clock,
     /// The metadata as served, with the key ids it was built for (`metadata::served`).
-    metadata: Arc<RwLock<Option<(Vec<String>, axum::body::Bytes)>>>,
+    metadata: Arc<RwLock<Option<metadata::Served>>>,
     /// Bounds the libxmlsec1 work that unauthenticated senders can cause.
     verifications: Arc<dsig::Gate>,
 }
