@@ -420,4 +420,31 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}: {doc}"));
         }
     }
+
+    /// Metadata's shape: the root declares `ds` itself and namespaces it does not use, and
+    /// `xml:lang` attributes (never declared, sorted by their namespace).
+    #[test]
+    fn signed_metadata_shape_agrees_with_libxml2_and_verifies() {
+        use crate::xmlsec::c14n::{exclusive, libxml2_exclusive};
+        let (cred, der) = test_credential();
+        let doc = format!(
+            concat!(
+                r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" "#,
+                r#"xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui" "#,
+                r#"xmlns:shibmd="urn:mace:shibboleth:metadata:1.0" ID="_m" entityID="https://idp/å&amp;" cacheDuration="PT1H">"#,
+                "{sig}<md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">",
+                "<md:Extensions><shibmd:Scope regexp=\"false\">skola.se</shibmd:Scope><mdui:UIInfo>",
+                r#"<mdui:DisplayName xml:lang="sv">Kommunens inloggning &amp; "å"</mdui:DisplayName>"#,
+                "</mdui:UIInfo></md:Extensions>",
+                r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+                "</md:IDPSSODescriptor></md:EntityDescriptor>"
+            ),
+            sig = dsig::template("_m", &cred.cert_b64),
+            cert = cred.cert_b64,
+        );
+        let signed = dsig::sign(&doc, &cred.key_der).unwrap();
+        let ours = String::from_utf8(exclusive(&signed, true).unwrap().bytes).unwrap();
+        assert_eq!(ours, libxml2_exclusive(&without_first_signature(&signed)));
+        dsig::verify_and_reduce(&signed, std::slice::from_ref(&der)).unwrap();
+    }
 }
