@@ -237,13 +237,12 @@ pub async fn blocking<T: Send + 'static>(
         .acquire_owned()
         .await
         .map_err(|e| SamlError::Join(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        let out = f();
-        drop(permit);
-        out
-    })
-    .await
-    .map_err(|e| SamlError::Join(e.to_string()))?
+    // The permit is given back only once the task is joined: given back inside the closure,
+    // the next signer called spawn_blocking before this thread was idle again, and the pool
+    // started a new thread each time (the thread count still grew with the concurrency).
+    let out = tokio::task::spawn_blocking(f).await;
+    drop(permit);
+    out.map_err(|e| SamlError::Join(e.to_string()))?
 }
 
 #[cfg(test)]
