@@ -312,7 +312,9 @@ pub(crate) struct Browser {
 /// Logs in `n` browsers (password login + code exchange), a few at a time.
 pub(crate) async fn browsers(ctx: &Ctx, n: usize) -> Res<Vec<Browser>> {
     let mut out = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(8) {
+    // A few at a time, never two for one account at once: a login holds its account
+    // until its hash is done, and a second one for the account meanwhile is throttled (429).
+    for chunk in (0..n).collect::<Vec<_>>().chunks(USERS.len()) {
         let handles: Vec<_> = chunk
             .iter()
             .map(|&i| {

@@ -299,6 +299,14 @@ pub(crate) async fn saml_group(pid: u32, base: &str, s: &Settings, report: &mut 
         let cpu_us = run.cpu.server * 1e6 / run.rate().max(1e-9);
         let rate = report.add_run("SAML SSO (signed Response, live session)", c, run, None);
         rows.push((c, rate, cpu_us));
+        // The server's memory after each concurrency (the peak so far), to see whether it
+        // grows with the concurrency.
+        let mib = |k: &str| server::proc_status_kib(pid, k).unwrap_or(0) as f64 / 1024.0;
+        report.notes.push(format!(
+            "server memory after SAML SSO c{c}: VmRSS {:.1} MiB, VmHWM (peak so far) {:.1} MiB",
+            mib("VmRSS"),
+            mib("VmHWM")
+        ));
     }
     let raw_after = tokio::task::block_in_place(|| raw_rsa(pid, s.dur, report, "after", false))?;
     // For the analysis, not the ratio: the rate when every signature starts from the DER.

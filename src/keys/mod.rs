@@ -179,6 +179,8 @@ struct Inner {
     forced_at: std::sync::atomic::AtomicI64,
     /// When the last periodic reload failed (unix seconds): the next waits an interval.
     failed_at: std::sync::atomic::AtomicI64,
+    /// The JWKS as served, with the key ids it lists (`jwks_document`).
+    jwks: RwLock<(Vec<String>, Arc<[u8]>)>,
 }
 
 impl KeyStore {
@@ -219,6 +221,7 @@ impl KeyStore {
                 reload: tokio::sync::Mutex::new(()),
                 forced_at: std::sync::atomic::AtomicI64::new(0),
                 failed_at: std::sync::atomic::AtomicI64::new(i64::MIN),
+                jwks: RwLock::new((Vec::new(), Arc::from(&[][..]))),
             }),
         })
     }
@@ -339,6 +342,28 @@ impl KeyStore {
     /// The JWKS document (RFC 7517).
     pub fn jwks(&self, now: i64) -> serde_json::Value {
         json!({ "keys": self.published(now).iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+    }
+
+    /// The JWKS document as served: serialised once per published key set (a key is
+    /// published, activated or retired), the same bytes until then.
+    pub fn jwks_document(&self, now: i64) -> Arc<[u8]> {
+        let published = self.published(now);
+        let same = |kids: &[String]| {
+            kids.iter()
+                .map(String::as_str)
+                .eq(published.iter().map(|k| k.kid.as_str()))
+        };
+        {
+            let cached = self.inner.jwks.read().unwrap_or_else(|p| p.into_inner());
+            if same(&cached.0) && !cached.1.is_empty() {
+                return cached.1.clone();
+            }
+        }
+        let doc = json!({ "keys": published.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() });
+        let doc: Arc<[u8]> = serde_json::to_vec(&doc).unwrap_or_default().into();
+        let kids = published.iter().map(|k| k.kid.clone()).collect();
+        *self.inner.jwks.write().unwrap_or_else(|p| p.into_inner()) = (kids, doc.clone());
+        doc
     }
 
     /// Signs `claims` as a JWS compact serialisation with the active key for `alg`.

@@ -29,18 +29,6 @@ pub fn routes() -> Router<Op> {
         .route(paths::LOGGED_OUT, get(logged_out_get))
 }
 
-fn cacheable_json(value: serde_json::Value, max_age: u32) -> Response {
-    let mut res = Json(value).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
-        res.headers_mut().insert(header::CACHE_CONTROL, v);
-    }
-    res.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    res
-}
-
 /// https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
 async fn discovery_get(State(op): State<Op>) -> Response {
     let body = axum::body::Bytes::from_owner(op.discovery_document().await);
@@ -61,7 +49,18 @@ async fn discovery_get(State(op): State<Op>) -> Response {
 async fn jwks_get(State(op): State<Op>) -> Response {
     let now = op.clock().now();
     op.keys.refresh(now).await;
-    cacheable_json(op.keys.jwks(now), 300)
+    let body = axum::body::Bytes::from_owner(op.keys.jwks_document(now));
+    let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
 }
 
 /// https://openid.net/specs/openid-connect-core-1_0.html#AuthorizationEndpoint

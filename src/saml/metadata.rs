@@ -6,36 +6,49 @@ use crate::web::paths;
 use axum::body::Bytes;
 use std::sync::Arc;
 
+/// The served document and the key ids (signer first, "" when unsigned) it was built for.
+pub(super) type Served = (Vec<String>, Bytes);
+
 /// The metadata as served: built (and, when configured, signed) once per key set, then the
 /// same bytes until a key is published, activated or retired. Signing per request would let
 /// anyone make the IdP sign at will.
 pub async fn served(idp: &Idp, now: i64) -> Result<Bytes, SamlError> {
-    let certs = idp.published_certificates(now).await?;
-    let cred = if idp.config.saml.sign_metadata {
-        Some(idp.credential(now).await?)
+    // The key set is named by key ids (a key's certificate never changes once made), so a
+    // request costs a comparison of a few short strings and a reference count.
+    idp.keys.refresh(now).await;
+    let (active, published) = idp.keys.rsa_keys(now)?;
+    let sign = idp.config.saml.sign_metadata;
+    let key_set = || {
+        let signer = if sign { active.kid.as_str() } else { "" };
+        std::iter::once(signer).chain(published.iter().map(|k| k.kid.as_str()))
+    };
+    {
+        let cached = match idp.metadata.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((built_for, doc)) = cached.as_ref()
+            && built_for.iter().map(String::as_str).eq(key_set())
+        {
+            return Ok(doc.clone());
+        }
+    }
+    // Built from the same keys the cache entry is named by.
+    let mut certs = Vec::with_capacity(published.len());
+    for k in &published {
+        certs.push(idp.certificate(k, now).await?);
+    }
+    let cred = if sign {
+        Some(idp.credential_of(&active, now).await?)
     } else {
         None
     };
-    let key_set = format!(
-        "{}|{}",
-        cred.as_ref().map_or("", |c| &*c.cert_b64),
-        certs.join("|")
-    );
-    let cached = match idp.metadata.read() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
-    if let Some((built_for, doc)) = cached
-        && built_for == key_set
-    {
-        return Ok(doc);
-    }
     let doc = Bytes::from(document(idp, &certs, cred).await?);
     let mut slot = match idp.metadata.write() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    *slot = Some((key_set, doc.clone()));
+    *slot = Some((key_set().map(String::from).collect(), doc.clone()));
     Ok(doc)
 }
 

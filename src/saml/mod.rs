@@ -69,8 +69,8 @@ pub struct Idp {
     certs: Arc<RwLock<HashMap<String, Arc<str>>>>,
     entity_id: Arc<str>,
     clock: crate::clock::Clock,
-    /// The metadata as served, with the key set it was built for (`metadata::served`).
-    metadata: Arc<RwLock<Option<(String, axum::body::Bytes)>>>,
+    /// The metadata as served, with the key ids it was built for (`metadata::served`).
+    metadata: Arc<RwLock<Option<metadata::Served>>>,
     /// Bounds the libxmlsec1 work that unauthenticated senders can cause.
     verifications: Arc<dsig::Gate>,
 }
@@ -165,8 +165,16 @@ impl Idp {
     pub async fn credential(&self, now: i64) -> Result<Credential, SamlError> {
         self.keys.refresh(now).await;
         let (active, _) = self.keys.rsa_keys(now)?;
-        let cert_b64 = self.certificate(&active, now).await?;
-        let key_der = active
+        self.credential_of(&active, now).await
+    }
+
+    async fn credential_of(
+        &self,
+        key: &crate::keys::SigningKey,
+        now: i64,
+    ) -> Result<Credential, SamlError> {
+        let cert_b64 = self.certificate(key, now).await?;
+        let key_der = key
             .rsa_pkcs8()
             .ok_or_else(|| SamlError::Certificate("not an RSA key".into()))?;
         Ok(Credential {
@@ -212,13 +220,29 @@ fn self_signed(pkcs8: &[u8], cn: &str) -> Result<Vec<u8>, openssl::error::ErrorS
     b.build().to_der()
 }
 
-/// Runs libxmlsec1 work off the async threads.
+/// Runs signing (an RSA private-key operation, about a millisecond) off the async threads,
+/// at most one per core at a time. Unbounded, every concurrent SSO got a blocking thread of
+/// its own (32 at c=32), and each thread's allocator heap kept its pages: the server's
+/// memory grew with the concurrency, for no more throughput than the cores give.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SamlError> + Send + 'static,
 ) -> Result<T, SamlError> {
-    tokio::task::spawn_blocking(f)
+    static SIGNERS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+        std::sync::LazyLock::new(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Arc::new(tokio::sync::Semaphore::new(cores))
+        });
+    let permit = SIGNERS
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|e| SamlError::Join(e.to_string()))?
+        .map_err(|e| SamlError::Join(e.to_string()))?;
+    // The permit is given back only once the task is joined: given back inside the closure,
+    // the next signer called spawn_blocking before this thread was idle again, and the pool
+    // started a new thread each time (the thread count still grew with the concurrency).
+    let out = tokio::task::spawn_blocking(f).await;
+    drop(permit);
+    out.map_err(|e| SamlError::Join(e.to_string()))?
 }
 
 #[cfg(test)]
@@ -277,5 +301,149 @@ mod tests {
         assert!(root.is(xml::SAML, "Assertion"), "{reduced}");
         let tampered = resp.replace("a&lt;b", "a&lt;c");
         assert!(dsig::verify_and_reduce(&tampered, &[der]).is_err());
+    }
+
+    /// `text` without its first ds:Signature element (the enveloped transform, done by hand
+    /// so libxml2 gets a document our own code did not touch).
+    fn without_first_signature(text: &str) -> String {
+        let from = text.find("<ds:Signature ").unwrap();
+        let to = from + text[from..].find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        format!("{}{}", &text[..from], &text[to..])
+    }
+
+    /// The hand-made canonical form against libxml2's, and the signature against libxmlsec1,
+    /// on every value shape the release policy can put into an assertion: Unicode, `&`, `<`,
+    /// `>`, both quotes, empty and multiple values, tabs and line ends, in attribute values,
+    /// attribute names (the configured ones), the NameID, the SP's entity ID and the request ID.
+    #[test]
+    fn signatures_agree_with_libxml2_and_libxmlsec1_on_every_value_shape() {
+        use crate::xmlsec::c14n::{VALUE_SHAPES, exclusive, libxml2_exclusive};
+        let (cred, der) = test_credential();
+        let all: Vec<String> = VALUE_SHAPES.iter().map(|v| v.to_string()).collect();
+        let mut overrides = std::collections::BTreeMap::new();
+        overrides.insert("mail".to_string(), "urn:åäö:𝔘:&<>\"'\t".to_string());
+        overrides.insert("sn".to_string(), "efternamn å & \"x\"".to_string());
+        let released = vec![
+            ("givenName", all.clone()),
+            ("mail", vec![String::new()]),
+            (
+                "sn",
+                vec!["Åström".to_string(), "O'Brien & <Co>".to_string()],
+            ),
+        ];
+        let statement = attributes::statement(&released, &overrides);
+        for (i, shape) in VALUE_SHAPES.iter().enumerate() {
+            let irt = format!("_r{i}{shape}");
+            let sp_id = format!("https://sp.example/{shape}");
+            let parts = response::AssertionParts {
+                idp: "https://idp.example/å",
+                sp: &sp_id,
+                acs: "https://sp.example/acs?a=1&b=2",
+                in_response_to: Some(&irt),
+                name_id: shape,
+                name_id_format: sp::TRANSIENT,
+                session_index: "_s",
+                auth_time: 1,
+                authn_context: crate::authn::acr::BAS,
+                attributes: if i % 2 == 0 { &statement } else { "" },
+                now: 2,
+                ttl: 300,
+                skew: 60,
+            };
+            let assertion = response::signed_assertion(&parts, &cred).unwrap();
+            let ours = String::from_utf8(exclusive(&assertion, true).unwrap().bytes).unwrap();
+            assert_eq!(
+                ours,
+                libxml2_exclusive(&without_first_signature(&assertion))
+            );
+            let reduced = dsig::verify_and_reduce(&assertion, std::slice::from_ref(&der))
+                .unwrap_or_else(|e| panic!("{e}: {assertion}"));
+            assert!(xml::parse(&reduced).unwrap().is(xml::SAML, "Assertion"));
+            // The same assertion inside a signed Response: both signatures verify.
+            let resp = response::response(
+                "https://idp.example/å",
+                &sp_id,
+                Some(&irt),
+                response::Status::OK,
+                &assertion,
+                Some(&cred),
+                2,
+            )
+            .unwrap();
+            let ours = String::from_utf8(exclusive(&resp, true).unwrap().bytes).unwrap();
+            assert_eq!(ours, libxml2_exclusive(&without_first_signature(&resp)));
+            let reduced = dsig::verify_and_reduce(&resp, std::slice::from_ref(&der)).unwrap();
+            assert!(xml::parse(&reduced).unwrap().is(xml::SAMLP, "Response"));
+        }
+        // Logout messages and a status Response with a message.
+        let subject = response::LogoutSubject {
+            sp: "https://sp.example/&",
+            name_id: "a<b\"c'\td",
+            name_id_format: sp::PERSISTENT,
+            session_index: "_s&",
+        };
+        let (_, req) = response::logout_request(
+            "https://idp",
+            "https://sp/slo?x=<",
+            &subject,
+            &cred,
+            true,
+            2,
+        )
+        .unwrap();
+        let status = response::Status::requester(response::REQUEST_DENIED, "nej & <nej>");
+        let resp = response::logout_response(
+            "https://idp",
+            "https://sp/slo",
+            "_q\"",
+            status,
+            &cred,
+            true,
+            2,
+        )
+        .unwrap();
+        let failed = response::response(
+            "https://idp",
+            "https://sp",
+            None,
+            status,
+            "",
+            Some(&cred),
+            2,
+        )
+        .unwrap();
+        for doc in [req, resp, failed] {
+            let ours = String::from_utf8(exclusive(&doc, true).unwrap().bytes).unwrap();
+            assert_eq!(ours, libxml2_exclusive(&without_first_signature(&doc)));
+            dsig::verify_and_reduce(&doc, std::slice::from_ref(&der))
+                .unwrap_or_else(|e| panic!("{e}: {doc}"));
+        }
+    }
+
+    /// Metadata's shape: the root declares `ds` itself and namespaces it does not use, and
+    /// `xml:lang` attributes (never declared, sorted by their namespace).
+    #[test]
+    fn signed_metadata_shape_agrees_with_libxml2_and_verifies() {
+        use crate::xmlsec::c14n::{exclusive, libxml2_exclusive};
+        let (cred, der) = test_credential();
+        let doc = format!(
+            concat!(
+                r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" "#,
+                r#"xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui" "#,
+                r#"xmlns:shibmd="urn:mace:shibboleth:metadata:1.0" ID="_m" entityID="https://idp/å&amp;" cacheDuration="PT1H">"#,
+                "{sig}<md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">",
+                "<md:Extensions><shibmd:Scope regexp=\"false\">skola.se</shibmd:Scope><mdui:UIInfo>",
+                r#"<mdui:DisplayName xml:lang="sv">Kommunens inloggning &amp; "å"</mdui:DisplayName>"#,
+                "</mdui:UIInfo></md:Extensions>",
+                r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+                "</md:IDPSSODescriptor></md:EntityDescriptor>"
+            ),
+            sig = dsig::template("_m", &cred.cert_b64),
+            cert = cred.cert_b64,
+        );
+        let signed = dsig::sign(&doc, &cred.key_der).unwrap();
+        let ours = String::from_utf8(exclusive(&signed, true).unwrap().bytes).unwrap();
+        assert_eq!(ours, libxml2_exclusive(&without_first_signature(&signed)));
+        dsig::verify_and_reduce(&signed, std::slice::from_ref(&der)).unwrap();
     }
 }

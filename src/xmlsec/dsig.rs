@@ -1,14 +1,22 @@
-//! XML signatures and the HTTP-Redirect binding's query signatures. The XML work is done by
-//! libxmlsec1 through samael's `Crypto`; this is the one place that calls it, behind three
-//! functions (sign, verify-and-reduce, redirect query), so the engine could be swapped.
+//! XML signatures and the HTTP-Redirect binding's query signatures, behind a few functions
+//! (sign, verify-and-reduce, the redirect query) so the engine could be swapped.
 //!
-//! Rules kept here (DEPENDENCIES.md §2.4): templates name SHA-256 digests; the bytes libxmlsec1
-//! returns are the bytes sent, never re-serialised; a received document is verified as a whole
+//! Signing is done here, not by libxmlsec1: every document we sign is one we wrote, so its
+//! exclusive canonical form is computed by `c14n` from our own text, digested with SHA-256,
+//! and the canonical SignedInfo signed with RSA-SHA256 by an OpenSSL key decoded once per
+//! key (`loaded_key`). libxmlsec1 used to decode the PKCS#8 key and set up a fresh RSA
+//! object (blinding included) on every signature: about 3 ms of a 4–5 ms SSO. Verifying
+//! received messages stays with libxmlsec1 through samael's `Crypto`, and libxmlsec1 (and
+//! every SP in the interop tests) checks what we sign.
+//!
+//! Rules kept here (DEPENDENCIES.md §2.4): templates name SHA-256 digests; the bytes we sign
+//! are the bytes sent, never re-serialised; a received document is verified as a whole
 //! and only the signed, reduced document is read afterwards (no signature wrapping); SHA-1 is
 //! refused.
 
 use super::xml::{DS, Element};
 use base64::{Engine, engine::general_purpose::STANDARD};
+use openssl::pkey::{PKey, Private};
 use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode,
 };
@@ -45,11 +53,89 @@ pub fn template(id: &str, cert_b64: &str) -> String {
     )
 }
 
-/// Signs the first signature template in `xml` with an RSA key (PKCS#8 DER) and returns the
-/// signed document without the XML declaration (so it can be embedded as it is).
+/// Signs the signature template that is a child of the root of `xml` (made by `template`
+/// for the root's ID) with an RSA key (PKCS#8 DER) and returns the signed document without
+/// an XML declaration (so it can be embedded as it is).
 pub fn sign(xml: &str, key_der: &[u8]) -> Result<String, DsigError> {
-    let signed = Crypto::sign_xml(xml, key_der).map_err(|e| DsigError::Sign(e.to_string()))?;
-    Ok(strip_declaration(&signed).to_string())
+    let key = loaded_key(key_der)?;
+    let xml = strip_declaration(xml);
+    let canonical =
+        super::c14n::exclusive(xml, true).map_err(|e| DsigError::Sign(e.to_string()))?;
+    let (Some(span), Some(id)) = (canonical.signature, canonical.root_id) else {
+        return Err(DsigError::Sign("no signature template for the root".into()));
+    };
+    let digest = STANDARD.encode(openssl::sha::sha256(&canonical.bytes));
+    let info = signed_info(&id, &digest);
+    let value = rsa_sha256(&key, info.as_bytes())?;
+    let template = &xml[span.clone()];
+    let filled = template
+        .replacen(
+            "<ds:DigestValue></ds:DigestValue>",
+            &format!("<ds:DigestValue>{digest}</ds:DigestValue>"),
+            1,
+        )
+        .replacen(
+            "<ds:SignatureValue></ds:SignatureValue>",
+            &format!(
+                "<ds:SignatureValue>{}</ds:SignatureValue>",
+                STANDARD.encode(value)
+            ),
+            1,
+        );
+    if filled.len() == template.len() {
+        return Err(DsigError::Sign("the signature template is not ours".into()));
+    }
+    Ok([&xml[..span.start], &filled, &xml[span.end..]].concat())
+}
+
+/// The exclusive canonical form of the SignedInfo that `template` makes, with its digest:
+/// what the signature value signs (the template's SignedInfo, canonicalized; a test checks
+/// it against libxml2's canonical form of the template).
+fn signed_info(id: &str, digest_b64: &str) -> String {
+    let mut uri = Vec::new();
+    super::c14n::escape_attr(&format!("#{id}"), &mut uri);
+    let uri = String::from_utf8_lossy(&uri);
+    format!(
+        r#"<ds:SignedInfo xmlns:ds="{DS}"><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm="{RSA_SHA256}"></ds:SignatureMethod><ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="{ENVELOPED}"></ds:Transform><ds:Transform Algorithm="{EXC_C14N}"></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod><ds:DigestValue>{digest_b64}</ds:DigestValue></ds:Reference></ds:SignedInfo>"#
+    )
+}
+
+fn rsa_sha256(key: &PKey<Private>, msg: &[u8]) -> Result<Vec<u8>, DsigError> {
+    openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)
+        .and_then(|mut s| {
+            s.update(msg)?;
+            s.sign_to_vec()
+        })
+        .map_err(|e| DsigError::Sign(e.to_string()))
+}
+
+/// Signing keys decoded once, by their PKCS#8 DER. Decoding the DER and setting up a new
+/// RSA object (its blinding and Montgomery values) costs three times the signature itself;
+/// an OpenSSL key is safe to share between threads. The DER is the key's identity, so the
+/// callers (the IdP's `Credential`, the upstream client's SP key) keep passing bytes. Keys
+/// change only on rotation; the map is emptied if it ever holds more than a few.
+fn loaded_key(der: &[u8]) -> Result<PKey<Private>, DsigError> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
+    static LOADED: LazyLock<RwLock<HashMap<Vec<u8>, PKey<Private>>>> =
+        LazyLock::new(Default::default);
+    const MAX_KEYS: usize = 16;
+    if let Some(k) = LOADED.read().ok().and_then(|m| m.get(der).cloned()) {
+        return Ok(k);
+    }
+    let key = PKey::private_key_from_pkcs8(der).map_err(|e| DsigError::Sign(e.to_string()))?;
+    if key.rsa().is_err() {
+        return Err(DsigError::Sign("not an RSA key".into()));
+    }
+    let mut m = match LOADED.write() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if m.len() >= MAX_KEYS {
+        m.clear();
+    }
+    m.insert(der.to_vec(), key.clone());
+    Ok(key)
 }
 
 fn strip_declaration(s: &str) -> &str {
@@ -373,14 +459,7 @@ pub fn sign_redirect(
     }
     q.push_str("&SigAlg=");
     q.push_str(&enc(RSA_SHA256));
-    let key = openssl::pkey::PKey::private_key_from_pkcs8(key_der)
-        .map_err(|e| DsigError::Sign(e.to_string()))?;
-    let sig = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
-        .and_then(|mut s| {
-            s.update(q.as_bytes())?;
-            s.sign_to_vec()
-        })
-        .map_err(|e| DsigError::Sign(e.to_string()))?;
+    let sig = rsa_sha256(&loaded_key(key_der)?, q.as_bytes())?;
     q.push_str("&Signature=");
     q.push_str(&enc(&STANDARD.encode(sig)));
     Ok(q)
@@ -389,6 +468,42 @@ pub fn sign_redirect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SignedInfo we sign is libxml2's canonical form of the SignedInfo the template
+    /// carries once filled in (with an ID that needs escaping, which ours never do).
+    #[test]
+    fn signed_info_is_the_canonical_form_of_the_template() {
+        for id in ["_abc123", "_a&b<\"c"] {
+            let esc_id = super::super::xml::esc(id);
+            let t = template(&esc_id, "AAAA").replace(
+                "<ds:DigestValue></ds:DigestValue>",
+                "<ds:DigestValue>ZGlnZXN0</ds:DigestValue>",
+            );
+            let from = t.find("<ds:SignedInfo>").unwrap();
+            let to = t.find("</ds:SignedInfo>").unwrap() + "</ds:SignedInfo>".len();
+            let alone = t[from..to].replacen(
+                "<ds:SignedInfo>",
+                &format!(r#"<ds:SignedInfo xmlns:ds="{DS}">"#),
+                1,
+            );
+            assert_eq!(
+                signed_info(id, "ZGlnZXN0"),
+                super::super::c14n::libxml2_exclusive(&alone)
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_without_our_template_is_not_signed() {
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let der = key.private_key_to_pkcs8().unwrap();
+        assert!(sign("<a ID=\"_x\"><b/></a>", &der).is_err());
+        let nested = format!("<a ID=\"_x\"><b>{}</b></a>", template("_x", "AAAA"));
+        assert!(sign(&nested, &der).is_err());
+        let ok = format!("<a ID=\"_x\">{}<b/></a>", template("_x", "AAAA"));
+        assert!(sign(&ok, &der).is_ok());
+        assert!(sign(&ok, b"not a key").is_err());
+    }
 
     #[test]
     fn declaration_is_stripped() {

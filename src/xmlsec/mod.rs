@@ -3,5 +3,6 @@
 //! (`saml`) and the upstream SAML client (`upstream::saml`) both read and verify through
 //! here, so there is one parser for verifying and reading.
 
+pub mod c14n;
 pub mod dsig;
 pub mod xml;
