@@ -37,6 +37,8 @@
 //!
 //! `PORTVAKT_BENCH_ONLY=soak` runs the soak instead (benches/load/soak.rs): ten minutes of
 //! mixed traffic at half the measured capacity with a sync every two minutes.
+//! `PORTVAKT_BENCH_ONLY=synclogin` measures password logins during a full sync
+//! (benches/load/sync_logins.rs).
 //! See docs/benchmarks.md for results.
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -62,6 +64,7 @@ mod saml;
 mod scenarios;
 mod server;
 mod soak;
+mod sync_logins;
 mod wrk;
 
 use argon2id::*;
@@ -72,6 +75,7 @@ use saml::*;
 use scenarios::*;
 use server::*;
 use soak::*;
+use sync_logins::*;
 use wrk::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portvakt");
@@ -144,6 +148,12 @@ async fn bench(s: Settings) -> Res<()> {
         .is_some_and(|o| o.iter().any(|g| g == "soak"))
     {
         return soak(&s).await;
+    }
+    if s.only
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|g| g == "synclogin"))
+    {
+        return sync_logins(&s).await;
     }
     let mut report = Report::default();
     println!(

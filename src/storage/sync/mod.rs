@@ -15,14 +15,27 @@ pub use load::*;
 pub use rows::*;
 pub use runs::*;
 
-/// Bound parameters per multi-row statement. Far under the engines' limits on purpose:
-/// SQLite looks up a `$N` parameter's name by a linear scan of all of them
+/// Bound parameters per multi-row statement on SQLite. Far under the engine's limit on
+/// purpose: SQLite looks up a `$N` parameter's name by a linear scan of all of them
 /// (`sqlite3_bind_parameter_name`), so binding is quadratic in their number; at 4,000 per
 /// statement it took half of a 500,000-person first run.
 const PARAMS_PER_STATEMENT: usize = 400;
 
-fn rows_per_statement(columns: usize) -> usize {
-    (PARAMS_PER_STATEMENT / columns).max(1)
+/// The same on PostgreSQL, which binds by position: each statement is a round trip, so
+/// larger statements are fewer of them (the protocol allows 65,535 parameters).
+const PARAMS_PER_STATEMENT_PG: usize = 4000;
+
+fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "SQLite"
+}
+
+fn rows_per_statement(conn: &sqlx::AnyConnection, columns: usize) -> usize {
+    let params = if is_sqlite(conn) {
+        PARAMS_PER_STATEMENT
+    } else {
+        PARAMS_PER_STATEMENT_PG
+    };
+    (params / columns).max(1)
 }
 
 fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
