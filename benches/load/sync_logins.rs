@@ -174,7 +174,12 @@ pub(crate) async fn sync_logins(s: &Settings) -> Res<()> {
     let used = cpu.read();
     let lines = lines.join().map_err(|_| "reading sync output failed")?;
     if !status.success() {
-        let tail: Vec<&str> = lines.iter().rev().take(5).map(|(_, l)| l.as_str()).collect();
+        let tail: Vec<&str> = lines
+            .iter()
+            .rev()
+            .take(5)
+            .map(|(_, l)| l.as_str())
+            .collect();
         return Err(format!("sync run failed: {status}: {tail:?}"));
     }
     let at = |needle: &str| {
@@ -194,7 +199,10 @@ pub(crate) async fn sync_logins(s: &Settings) -> Res<()> {
         .map(|(_, l)| *l)
         .collect();
     let (b50, b99) = (percentile(&mut base, 0.5), percentile(&mut base, 0.99));
-    let (a50, a99) = (percentile(&mut applying, 0.5), percentile(&mut applying, 0.99));
+    let (a50, a99) = (
+        percentile(&mut applying, 0.5),
+        percentile(&mut applying, 0.99),
+    );
     let amax = percentile(&mut applying, 1.0);
     println!("\n## Logins during a full sync (SQLite)\n");
     println!("| logins | n | errors | p50 ms | p99 ms | max ms |\n|---|--:|--:|--:|--:|--:|");

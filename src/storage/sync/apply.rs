@@ -385,6 +385,9 @@ pub async fn apply_guardianships(
     Ok(())
 }
 
+/// (person's internal id, start, end) of a group membership.
+type Member = (String, Option<String>, Option<String>);
+
 pub async fn apply_groups(
     conn: &mut AnyConnection,
     source: &str,
@@ -431,7 +434,7 @@ pub async fn apply_groups(
         }
         q.execute(&mut *tx).await?;
     }
-    let members: Vec<(&str, &(String, Option<String>, Option<String>))> = rows
+    let members: Vec<(&str, &Member)> = rows
         .iter()
         .flat_map(|g| g.members.iter().map(move |m| (g.id.as_str(), m)))
         .collect();
@@ -532,7 +535,10 @@ pub async fn apply_status(
              sync_hash = CASE WHEN v.column5 = 1 THEN NULL ELSE persons.sync_hash END FROM (",
             5,
             batch.len(),
-            &format!(") AS v WHERE persons.id = v.column1 AND persons.source = ${}", n + 2),
+            &format!(
+                ") AS v WHERE persons.id = v.column1 AND persons.source = ${}",
+                n + 2
+            ),
         )
         .replace("$NOW", &format!("${}", n + 1));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
