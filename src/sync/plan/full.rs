@@ -182,8 +182,15 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
         }
     }
     let in_groups: HashSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    for g in &groups {
-        if let Some(row) = b.group_row(g, &orgs, &known)
+    let gone_groups: Vec<&String> = existing
+        .groups
+        .keys()
+        .filter(|id| !in_groups.contains(id.as_str()))
+        .collect();
+    drop(in_groups);
+    // Consumed like the people: each register group is dropped once its row is built.
+    for g in groups {
+        if let Some(row) = b.group_row(&g, &orgs, &known)
             && existing.groups.get(&row.id) != Some(&row.hash)
         {
             b.plan.counts.groups_changed += 1;
@@ -191,11 +198,7 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
             b.plan.groups.push(row);
         }
     }
-    for id in existing
-        .groups
-        .keys()
-        .filter(|id| !in_groups.contains(id.as_str()))
-    {
+    for id in gone_groups {
         b.plan.remove_groups.push(id.clone());
         b.plan.counts.groups_removed += 1;
         b.note("remove", "group", id);
