@@ -21,9 +21,10 @@ pub use runs::*;
 /// statement it took half of a 500,000-person first run.
 const PARAMS_PER_STATEMENT: usize = 400;
 
-/// The same on PostgreSQL, which binds by position: each statement is a round trip, so
-/// larger statements are fewer of them (the protocol allows 65,535 parameters).
-const PARAMS_PER_STATEMENT_PG: usize = 4000;
+/// The same on PostgreSQL. Larger statements (4,000 parameters, a tenth of the round
+/// trips) were measured slower there: a first run's people took 213 s instead of about
+/// 70 s at 500,000 (issue 16, on a loaded machine), so both engines stay at 400.
+const PARAMS_PER_STATEMENT_PG: usize = 400;
 
 fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
     conn.backend_name() == "SQLite"
