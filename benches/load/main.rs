@@ -39,6 +39,8 @@
 //! mixed traffic at half the measured capacity with a sync every two minutes.
 //! `PORTVAKT_BENCH_ONLY=storm` runs the Monday-morning storm (benches/load/storm.rs): 2,000
 //! pupils log in with passwords within 30 s and each opens two SAML and one OIDC service.
+//! `PORTVAKT_BENCH_ONLY=synclogin` measures password logins during a full sync
+//! (benches/load/sync_logins.rs).
 //! See docs/benchmarks.md for results.
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -65,6 +67,7 @@ mod scenarios;
 mod server;
 mod soak;
 mod storm;
+mod sync_logins;
 mod wrk;
 
 use argon2id::*;
@@ -76,6 +79,7 @@ use scenarios::*;
 use server::*;
 use soak::*;
 use storm::*;
+use sync_logins::*;
 use wrk::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portvakt");
@@ -155,6 +159,9 @@ async fn bench(s: Settings) -> Res<()> {
     }
     if s.want_only("storm") {
         return storm(&s).await;
+    }
+    if s.want_only("synclogin") {
+        return sync_logins(&s).await;
     }
     let mut report = Report::default();
     println!(

@@ -210,6 +210,8 @@ impl<'a> Runner<'a> {
             kind
         };
         let run_id = store::start_run(self.db, self.source, kind.as_str(), now).await?;
+        // A first run stopped between its bulk load and its index builds left them out.
+        store::ensure_deferred_indexes(self.db).await?;
         let work = self.run_started(run_id, kind, watermark, fetch, progress, now);
         let result = match lease.guard(work, cancel).await {
             Ok(r) => r,
@@ -555,6 +557,9 @@ async fn apply_on(
 ) -> Result<(), SyncError> {
     plan.persons.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     plan.groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    // Groups are written in multi-row upserts, which PostgreSQL refuses for an id listed
+    // twice; one listing of a group stands for it, as when each was written in turn.
+    plan.groups.dedup_by(|a, b| a.id == b.id);
     plan.duties.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let source = plan.source.as_str();
     let chunk = config.sync.chunk_size;
@@ -565,6 +570,12 @@ async fn apply_on(
         &plan.remove_organisations,
     )
     .await?;
+    // A bulk load (a first run): the secondary indexes on random keys are built after it.
+    let bulk = plan.counts.persons_created >= BULK_LOAD_PEOPLE
+        && plan.counts.persons_created >= 4 * plan.counts.persons_updated;
+    if bulk {
+        store::defer_indexes(conn, &store::DEFERRABLE_PERSON_INDEXES).await?;
+    }
     let mut done = 0;
     let rebound: std::collections::HashSet<&str> =
         plan.rebound.iter().map(String::as_str).collect();
@@ -588,11 +599,18 @@ async fn apply_on(
         store::apply_guardianships(conn, source, rows).await?;
     }
     progress("applied guardianships");
+    if bulk {
+        store::build_indexes(conn, &store::DEFERRABLE_PERSON_INDEXES).await?;
+        store::defer_indexes(conn, &store::DEFERRABLE_GROUP_INDEXES).await?;
+    }
     // Groups carry their members: fewer per transaction.
     for rows in plan.groups.chunks((chunk / 20).max(1)) {
         store::apply_groups(conn, source, rows, &[]).await?;
     }
     store::apply_groups(conn, source, &[], &plan.remove_groups).await?;
+    if bulk {
+        store::build_indexes(conn, &store::DEFERRABLE_GROUP_INDEXES).await?;
+    }
     progress("applied groups");
     for rows in plan.duties.chunks(chunk) {
         store::apply_duties(conn, source, rows, &[]).await?;
@@ -604,6 +622,10 @@ async fn apply_on(
     progress("applied duties and status changes");
     Ok(())
 }
+
+/// A plan creating at least this many people (and few updates) is a bulk load: on SQLite
+/// the secondary indexes on random keys are dropped for it and built after it.
+const BULK_LOAD_PEOPLE: u64 = 5_000;
 
 /// The guard's rolling window: what several runs may deactivate together.
 const GUARD_WINDOW: i64 = 24 * 3600;

@@ -2,7 +2,7 @@
 //! purging people deactivated longer than the retention period.
 
 use super::rows::{DutyRow, EnrolmentRow, GroupRow, OrgRow, PersonRow, StatusChange};
-use super::{rows_per_statement, values_sql};
+use super::{is_sqlite, rows_per_statement, values_sql};
 use crate::storage::{Db, IN_LIST, Result, begin_on, in_list, sessions, tokens};
 use sqlx::AnyConnection;
 use sqlx::{Any, Executor, Row, Transaction};
@@ -162,7 +162,8 @@ pub async fn apply_persons(
         .zip(search_names)
         .filter(|(r, _)| r.create.is_some())
         .collect();
-    for batch in creates.chunks(rows_per_statement(20)) {
+    let per = rows_per_statement(&tx, 20);
+    for batch in creates.chunks(per) {
         let sql = values_sql(
             "INSERT INTO persons (id, username, eppn, given_name, family_name, email, civic_no, \
              protected_identity, status, source, external_id, created_at, updated_at, \
@@ -195,39 +196,50 @@ pub async fn apply_persons(
                 .bind((!r.status.active).then_some(now))
                 .bind(&r.status.from)
                 .bind(&r.status.until)
-                .bind(None::<String>);
+                .bind(complete_at_insert(r).then_some(&r.hash));
         }
         q.execute(&mut *tx).await?;
     }
-    for (r, search_name) in rows
+    let updates: Vec<(&PersonRow, &String)> = rows
         .iter()
         .zip(search_names)
         .filter(|(r, _)| r.create.is_none())
-    {
-        sqlx::query(
-            "UPDATE persons SET given_name = $2, family_name = $3, email = $4, civic_no = $5, \
-             protected_identity = $6, status = $7, updated_at = $8, search_name = $9, \
-             emails = $10, security_marking = $11, active_from = $12, active_until = $13, \
-             sync_hash = $14, deactivated_at = CASE WHEN $7 = 'active' THEN NULL \
-             ELSE COALESCE(deactivated_at, $8) END WHERE id = $1 AND source = $15",
-        )
-        .bind(&r.id)
-        .bind(&r.given_name)
-        .bind(&r.family_name)
-        .bind(&r.email)
-        .bind(&r.civic_no)
-        .bind(i64::from(r.protected_identity))
-        .bind(status_str(r.status.active))
-        .bind(now)
-        .bind(search_name)
-        .bind(emails_json(&r.emails))
-        .bind(&r.security_marking)
-        .bind(&r.status.from)
-        .bind(&r.status.until)
-        .bind(None::<String>)
-        .bind(source)
-        .execute(&mut *tx)
-        .await?;
+        .collect();
+    // One statement per batch of changed people (a round trip each on PostgreSQL); the
+    // hash stays NULL until their guardianships are written. `columnN` names a VALUES
+    // list's columns on both engines.
+    for batch in updates.chunks(rows_per_statement(&tx, 13)) {
+        let source_param = batch.len() * 13 + 1;
+        let sql = values_sql(
+            "UPDATE persons SET given_name = v.column2, family_name = v.column3, \
+             email = v.column4, civic_no = v.column5, protected_identity = v.column6, \
+             status = v.column7, updated_at = v.column8, search_name = v.column9, \
+             emails = v.column10, security_marking = v.column11, active_from = v.column12, \
+             active_until = v.column13, sync_hash = NULL, deactivated_at = CASE \
+             WHEN v.column7 = 'active' THEN NULL \
+             ELSE COALESCE(persons.deactivated_at, v.column8) END FROM (",
+            13,
+            batch.len(),
+            &format!(") AS v WHERE persons.id = v.column1 AND persons.source = ${source_param}"),
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (r, search_name) in batch {
+            q = q
+                .bind(&r.id)
+                .bind(&r.given_name)
+                .bind(&r.family_name)
+                .bind(&r.email)
+                .bind(&r.civic_no)
+                .bind(i64::from(r.protected_identity))
+                .bind(status_str(r.status.active))
+                .bind(now)
+                .bind(*search_name)
+                .bind(emails_json(&r.emails))
+                .bind(&r.security_marking)
+                .bind(&r.status.from)
+                .bind(&r.status.until);
+        }
+        q.bind(source).execute(&mut *tx).await?;
     }
     let updated: Vec<String> = rows
         .iter()
@@ -254,7 +266,7 @@ pub async fn apply_persons(
                 .map(move |(i, e)| (r.id.as_str(), i as i64, e))
         })
         .collect();
-    for batch in enrolments.chunks(rows_per_statement(7)) {
+    for batch in enrolments.chunks(rows_per_statement(&tx, 7)) {
         let sql = values_sql(
             "INSERT INTO enrolments (person_id, seq, school_unit_code, school_type, school_year, \
              start_date, end_date)",
@@ -292,6 +304,13 @@ pub async fn apply_persons(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// A new person who names no guardians is complete with its row: the second pass would
+/// only set its hash (it has no guardianships to replace), so the insert sets it and the
+/// pass skips it (on PostgreSQL that update rewrote every new row).
+fn complete_at_insert(r: &PersonRow) -> bool {
+    r.create.is_some() && r.guardians.is_empty()
 }
 
 fn emails_json(emails: &[(String, String)]) -> String {
@@ -334,7 +353,7 @@ pub async fn apply_guardianships(
                 .map(move |(g, rel)| (g.as_str(), r.id.as_str(), rel.as_str()))
         })
         .collect();
-    for batch in links.chunks(rows_per_statement(4)) {
+    for batch in links.chunks(rows_per_statement(&tx, 4)) {
         let sql = values_sql(
             "INSERT INTO guardianships (guardian_id, student_id, relation_type, source)",
             4,
@@ -347,8 +366,9 @@ pub async fn apply_guardianships(
         }
         q.execute(&mut *tx).await?;
     }
-    // `columnN` names a VALUES list's columns on both engines.
-    for batch in rows.chunks(rows_per_statement(2)) {
+    // People created without guardians got their hash with the row.
+    let hashed: Vec<&PersonRow> = rows.iter().filter(|r| !complete_at_insert(r)).collect();
+    for batch in hashed.chunks(rows_per_statement(&tx, 2)) {
         let sql = values_sql(
             "UPDATE persons SET sync_hash = v.column2 FROM (",
             2,
@@ -365,6 +385,9 @@ pub async fn apply_guardianships(
     Ok(())
 }
 
+/// (person's internal id, start, end) of a group membership.
+type Member = (String, Option<String>, Option<String>);
+
 pub async fn apply_groups(
     conn: &mut AnyConnection,
     source: &str,
@@ -372,43 +395,61 @@ pub async fn apply_groups(
     remove: &[String],
 ) -> Result<()> {
     let mut tx = begin_on(conn).await?;
-    for g in rows {
-        sqlx::query(
+    // Multi-row statements for the groups, their old members and their new members: one
+    // statement per group and member list was a round trip each on PostgreSQL.
+    for batch in rows.chunks(rows_per_statement(&tx, 9)) {
+        let sql = values_sql(
             "INSERT INTO school_groups (id, school_unit_code, name, kind, source, school_type, \
-             start_date, end_date, sync_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (id) DO UPDATE SET school_unit_code = excluded.school_unit_code, \
+             start_date, end_date, sync_hash)",
+            9,
+            batch.len(),
+            "ON CONFLICT (id) DO UPDATE SET school_unit_code = excluded.school_unit_code, \
              name = excluded.name, kind = excluded.kind, school_type = excluded.school_type, \
              start_date = excluded.start_date, end_date = excluded.end_date, \
              sync_hash = excluded.sync_hash",
-        )
-        .bind(&g.id)
-        .bind(&g.unit)
-        .bind(&g.name)
-        .bind(&g.kind)
-        .bind(source)
-        .bind(&g.school_type)
-        .bind(&g.start)
-        .bind(&g.end)
-        .bind(&g.hash)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM group_members WHERE group_id = $1")
-            .bind(&g.id)
-            .execute(&mut *tx)
-            .await?;
-        for batch in g.members.chunks(rows_per_statement(4)) {
-            let sql = values_sql(
-                "INSERT INTO group_members (group_id, person_id, start_date, end_date)",
-                4,
-                batch.len(),
-                "ON CONFLICT DO NOTHING",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (p, s, e) in batch {
-                q = q.bind(&g.id).bind(p).bind(s).bind(e);
-            }
-            q.execute(&mut *tx).await?;
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for g in batch {
+            q = q
+                .bind(&g.id)
+                .bind(&g.unit)
+                .bind(&g.name)
+                .bind(&g.kind)
+                .bind(source)
+                .bind(&g.school_type)
+                .bind(&g.start)
+                .bind(&g.end)
+                .bind(&g.hash);
         }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in rows.chunks(IN_LIST) {
+        let sql = format!(
+            "DELETE FROM group_members WHERE group_id IN ({})",
+            in_list(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for g in chunk {
+            q = q.bind(&g.id);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let members: Vec<(&str, &Member)> = rows
+        .iter()
+        .flat_map(|g| g.members.iter().map(move |m| (g.id.as_str(), m)))
+        .collect();
+    for batch in members.chunks(rows_per_statement(&tx, 4)) {
+        let sql = values_sql(
+            "INSERT INTO group_members (group_id, person_id, start_date, end_date)",
+            4,
+            batch.len(),
+            "ON CONFLICT DO NOTHING",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (g, (p, s, e)) in batch {
+            q = q.bind(*g).bind(p).bind(s).bind(e);
+        }
+        q.execute(&mut *tx).await?;
     }
     delete_owned(&mut tx, "school_groups", source, remove).await?;
     tx.commit().await?;
@@ -422,7 +463,7 @@ pub async fn apply_duties(
     remove: &[String],
 ) -> Result<()> {
     let mut tx = begin_on(conn).await?;
-    for batch in rows.chunks(rows_per_statement(9)) {
+    for batch in rows.chunks(rows_per_statement(&tx, 9)) {
         let sql = values_sql(
             "INSERT INTO duties (id, source, person_id, school_unit_code, duty_role, start_date, \
              end_date, assignments, sync_hash)",
@@ -462,39 +503,64 @@ pub async fn apply_status(
     now: i64,
 ) -> Result<()> {
     let mut tx = begin_on(conn).await?;
-    let mut deactivated = Vec::new();
-    for c in changes {
-        let old: Option<String> =
-            sqlx::query("SELECT status FROM persons WHERE id = $1 AND source = $2")
-                .bind(&c.person_id)
-                .bind(source)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get("status"))
-                .transpose()?;
-        let Some(old) = old else { continue };
-        // A person who left the register keeps no hash, so coming back rewrites everything.
-        let left = c.reason == "left the register";
-        sqlx::query(
-            "UPDATE persons SET status = $2, active_from = $3, active_until = $4, updated_at = $5, \
-             deactivated_at = CASE WHEN $2 = 'active' THEN NULL ELSE COALESCE(deactivated_at, $5) END, \
-             sync_hash = CASE WHEN $7 = 1 THEN NULL ELSE sync_hash END \
-             WHERE id = $1 AND source = $6",
-        )
-        .bind(&c.person_id)
-        .bind(status_str(c.status.active))
-        .bind(&c.status.from)
-        .bind(&c.status.until)
-        .bind(now)
-        .bind(source)
-        .bind(i64::from(left))
-        .execute(&mut *tx)
-        .await?;
-        if old == "active" && !c.status.active {
-            deactivated.push(c.person_id.clone());
+    // Who was active: only people of this source are changed. The source is compared
+    // here, not in SQL: with `source = $1` SQLite walked the whole (source, external_id)
+    // index instead of looking the ids up (2.2 s at 500,000).
+    let mut was_active: std::collections::HashMap<String, bool> = Default::default();
+    for chunk in changes.chunks(IN_LIST) {
+        let sql = format!(
+            "SELECT id, status, source FROM persons WHERE id IN ({})",
+            in_list(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            q = q.bind(&c.person_id);
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            if r.try_get::<String, _>("source")? == source {
+                was_active.insert(
+                    r.try_get("id")?,
+                    r.try_get::<String, _>("status")? == "active",
+                );
+            }
         }
     }
-    let ids: Vec<&str> = deactivated.iter().map(String::as_str).collect();
+    let known: Vec<&StatusChange> = changes
+        .iter()
+        .filter(|c| was_active.contains_key(&c.person_id))
+        .collect();
+    for batch in known.chunks(rows_per_statement(&tx, 5)) {
+        let n = batch.len() * 5;
+        // A person who left the register keeps no hash, so coming back rewrites everything.
+        let sql = values_sql(
+            "UPDATE persons SET status = v.column2, active_from = v.column3, \
+             active_until = v.column4, updated_at = $NOW, deactivated_at = CASE \
+             WHEN v.column2 = 'active' THEN NULL ELSE COALESCE(persons.deactivated_at, $NOW) END, \
+             sync_hash = CASE WHEN v.column5 = 1 THEN NULL ELSE persons.sync_hash END FROM (",
+            5,
+            batch.len(),
+            &format!(
+                ") AS v WHERE persons.id = v.column1 AND persons.source = ${}",
+                n + 2
+            ),
+        )
+        .replace("$NOW", &format!("${}", n + 1));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in batch {
+            q = q
+                .bind(&c.person_id)
+                .bind(status_str(c.status.active))
+                .bind(&c.status.from)
+                .bind(&c.status.until)
+                .bind(i64::from(c.reason == "left the register"));
+        }
+        q.bind(now).bind(source).execute(&mut *tx).await?;
+    }
+    let ids: Vec<&str> = known
+        .iter()
+        .filter(|c| was_active[&c.person_id] && !c.status.active)
+        .map(|c| c.person_id.as_str())
+        .collect();
     revoke(&mut tx, &ids, now).await?;
     tx.commit().await?;
     Ok(())
@@ -537,4 +603,77 @@ pub async fn purge(db: &Db, source: &str, before: i64, now: i64) -> Result<u64> 
         tx.commit().await?;
     }
     Ok(n)
+}
+
+/// Secondary indexes on random keys that a large first run builds after its bulk load on
+/// SQLite, instead of inserting 500,000 keys one by one (each commit of a chunk rewrote the
+/// index pages it touched, through the WAL). The statements are those of the migrations.
+/// The UNIQUE constraints of the table itself (username, eppn, id) are not droppable and
+/// stay; so does everything a login reads.
+pub const DEFERRABLE_PERSON_INDEXES: [(&str, &str); 2] = [
+    (
+        "persons_source_external",
+        "CREATE UNIQUE INDEX IF NOT EXISTS persons_source_external ON persons (source, external_id)",
+    ),
+    (
+        "persons_civic",
+        "CREATE INDEX IF NOT EXISTS persons_civic ON persons (civic_no)",
+    ),
+];
+pub const DEFERRABLE_GROUP_INDEXES: [(&str, &str); 1] = [(
+    "group_members_person",
+    "CREATE INDEX IF NOT EXISTS group_members_person ON group_members (person_id)",
+)];
+
+/// Drops `indexes` (SQLite only; a no-op elsewhere) until [`build_indexes`] makes them again.
+pub async fn defer_indexes(conn: &mut AnyConnection, indexes: &[(&str, &str)]) -> Result<()> {
+    if !is_sqlite(conn) {
+        return Ok(());
+    }
+    let mut tx = begin_on(conn).await?;
+    for (name, _) in indexes {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Makes those of `indexes` that are missing (SQLite only): after a first run's bulk load,
+/// and at the start of every run, for a run stopped before it got there.
+pub async fn build_indexes(conn: &mut AnyConnection, indexes: &[(&str, &str)]) -> Result<()> {
+    if !is_sqlite(conn) {
+        return Ok(());
+    }
+    for (_, create) in indexes {
+        let mut tx = begin_on(conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(create.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// [`build_indexes`] for every deferrable index, on a writer connection of `db`.
+pub async fn ensure_deferred_indexes(db: &Db) -> Result<()> {
+    if db.backend() != crate::storage::Backend::Sqlite {
+        return Ok(());
+    }
+    let mut conn = db.writer().acquire().await?;
+    // Only when one is missing: the check reads the schema, a write lock is not needed.
+    let missing: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM (SELECT 'persons_source_external' AS name \
+         UNION ALL SELECT 'persons_civic' UNION ALL SELECT 'group_members_person') AS want \
+         WHERE want.name NOT IN (SELECT name FROM sqlite_master WHERE type = 'index')",
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    if missing > 0 {
+        build_indexes(&mut conn, &DEFERRABLE_PERSON_INDEXES).await?;
+        build_indexes(&mut conn, &DEFERRABLE_GROUP_INDEXES).await?;
+    }
+    Ok(())
 }

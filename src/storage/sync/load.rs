@@ -28,13 +28,19 @@ fn existing_person(r: &AnyRow) -> Result<(String, ExistingPerson)> {
     ))
 }
 
+/// Active people of `source`. The sync writes only 'active' and 'deactivated' to the
+/// people it owns, so this is all of them (an index-only count of `persons_source_external`)
+/// minus the deactivated (the partial index `persons_deactivated`): counting `status =
+/// 'active'` directly read every row of the source (a quarter of a second at 500,000).
 async fn active_count(db: &Db, source: &str) -> Result<u64> {
-    let n: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM persons WHERE source = $1 AND status = 'active'")
-            .bind(source)
-            .fetch_one(db.pool())
-            .await?
-            .try_get("n")?;
+    let n: i64 = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM persons WHERE source = $1) - \
+         (SELECT COUNT(*) FROM persons WHERE source = $1 AND status = 'deactivated') AS n",
+    )
+    .bind(source)
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -64,9 +70,12 @@ async fn organisations(db: &Db, source: &str) -> Result<HashMap<String, Existing
 /// Everything of `source` a full run compares against.
 pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
     let mut existing = Existing::default();
+    // `source || ''` keeps SQLite off the (source, external_id) index: through it, the
+    // rows of a large source were read in random order (4.5 s at 500,000); the whole table
+    // in order is a fraction of that. PostgreSQL scans it whole for most of it anyway.
     let rows = sqlx::query(
         "SELECT id, external_id, sync_hash, status, active_from, active_until, civic_no FROM persons \
-         WHERE source = $1 AND external_id IS NOT NULL",
+         WHERE source || '' = $1 AND external_id IS NOT NULL",
     )
     .bind(source)
     .fetch_all(db.pool())
@@ -104,7 +113,7 @@ pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
 /// Per school unit: the current roles (enrolments and duties dated around `today`) of the
 /// active people of `source`.
 async fn unit_roles(db: &Db, source: &str, today: &str) -> Result<HashMap<String, u64>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(unit_roles_sql("")))
+    let rows = sqlx::query(unit_roles_sql())
         .bind(source)
         .bind(today)
         .fetch_all(db.pool())
@@ -112,46 +121,71 @@ async fn unit_roles(db: &Db, source: &str, today: &str) -> Result<HashMap<String
     unit_counts(&rows)
 }
 
-/// The same counts for some units only: an incremental run can empty only the units its
-/// changes take roles from.
-async fn unit_roles_of(
+/// The same counts for some units only, each capped: an incremental run can empty only
+/// the units its changes take roles from, and unit `u` can be emptied only if it has at
+/// most `caps[u] - 1` roles (what the change set takes from it), so counting stops at
+/// `caps[u]` (the plan's `emptied_by_changes` gives the same answer either way). The count
+/// of a large unit read every one of its enrolments; now it reads a few index entries.
+async fn unit_roles_capped(
     db: &Db,
     source: &str,
     today: &str,
-    units: &[String],
+    caps: &[(String, u64)],
 ) -> Result<HashMap<String, u64>> {
     let mut out = HashMap::new();
-    for chunk in units.chunks(IN_LIST) {
-        let list = in_list(3, chunk.len());
-        let sql = unit_roles_sql(&format!("AND {{alias}}.school_unit_code IN ({list})"));
+    // Two scalar subqueries per unit, one bound parameter each.
+    for chunk in caps.chunks(IN_LIST / 2) {
+        let mut sql = String::new();
+        for (i, (_, cap)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            let p = i + 3;
+            // CROSS JOIN keeps SQLite's planner on the unit index (it otherwise walks the
+            // source's people); PostgreSQL plans it like an inner join.
+            sql.push_str(&format!(
+                "SELECT ${p} AS unit, \
+                 (SELECT COUNT(*) FROM (SELECT 1 AS one FROM enrolments e CROSS JOIN persons p \
+                  WHERE e.school_unit_code = ${p} AND p.id = e.person_id AND p.source = $1 \
+                  AND p.status = 'active' AND (e.start_date IS NULL OR e.start_date <= $2) \
+                  AND (e.end_date IS NULL OR e.end_date >= $2) LIMIT {cap}) AS ce) + \
+                 (SELECT COUNT(*) FROM (SELECT 1 AS one FROM duties d CROSS JOIN persons p \
+                  WHERE d.school_unit_code = ${p} AND d.source = $1 AND p.id = d.person_id \
+                  AND p.status = 'active' AND (d.start_date IS NULL OR d.start_date <= $2) \
+                  AND (d.end_date IS NULL OR d.end_date >= $2) LIMIT {cap}) AS cd) AS n"
+            ));
+        }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(source)
             .bind(today);
-        for u in chunk {
+        for (u, _) in chunk {
             q = q.bind(u);
         }
         out.extend(unit_counts(&q.fetch_all(db.pool()).await?)?);
     }
+    // Both subqueries stop at the cap: their sum may exceed it, never the truth.
+    for (u, cap) in caps {
+        if let Some(n) = out.get_mut(u) {
+            *n = (*n).min(*cap);
+        }
+    }
     Ok(out)
 }
 
-fn unit_roles_sql(filter: &str) -> String {
-    let f = |alias: &str| filter.replace("{alias}", alias);
-    format!(
-        "SELECT e.school_unit_code AS unit, COUNT(*) AS n FROM enrolments e \
-         JOIN persons p ON p.id = e.person_id \
-         WHERE p.source = $1 AND p.status = 'active' \
-         AND (e.start_date IS NULL OR e.start_date <= $2) \
-         AND (e.end_date IS NULL OR e.end_date >= $2) {} GROUP BY e.school_unit_code \
-         UNION ALL \
-         SELECT d.school_unit_code AS unit, COUNT(*) AS n FROM duties d \
-         JOIN persons p ON p.id = d.person_id \
-         WHERE d.source = $1 AND p.status = 'active' \
-         AND (d.start_date IS NULL OR d.start_date <= $2) \
-         AND (d.end_date IS NULL OR d.end_date >= $2) {} GROUP BY d.school_unit_code",
-        f("e"),
-        f("d")
-    )
+fn unit_roles_sql() -> &'static str {
+    // CROSS JOIN: SQLite reads the enrolments in order and looks each person up, instead
+    // of walking the source's people by index and each one's rows at random (3 s at 500,000).
+    "SELECT e.school_unit_code AS unit, COUNT(*) AS n FROM enrolments e \
+     CROSS JOIN persons p WHERE p.id = e.person_id \
+     AND p.source = $1 AND p.status = 'active' \
+     AND (e.start_date IS NULL OR e.start_date <= $2) \
+     AND (e.end_date IS NULL OR e.end_date >= $2) GROUP BY e.school_unit_code \
+     UNION ALL \
+     SELECT d.school_unit_code AS unit, COUNT(*) AS n FROM duties d \
+     CROSS JOIN persons p WHERE p.id = d.person_id \
+     AND d.source = $1 AND p.status = 'active' \
+     AND (d.start_date IS NULL OR d.start_date <= $2) \
+     AND (d.end_date IS NULL OR d.end_date >= $2) GROUP BY d.school_unit_code"
 }
 
 fn unit_counts(rows: &[AnyRow]) -> Result<HashMap<String, u64>> {
@@ -216,6 +250,34 @@ async fn current_units(
 /// Which of `candidates` are taken as a username or eppn, by anyone or by a tombstone.
 pub async fn taken(db: &Db, candidates: &[String]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
+    if candidates.is_empty() {
+        return Ok(out);
+    }
+    // A first run asks about millions of candidates against a nearly empty directory:
+    // reading every identifier once is then cheaper than thousands of lookups.
+    let stored: i64 = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM persons) + \
+         (SELECT COUNT(*) FROM identifier_tombstones) AS n",
+    )
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
+    if usize::try_from(stored).unwrap_or(usize::MAX) < candidates.len() / 4 {
+        let wanted: HashSet<&str> = candidates.iter().map(String::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT username AS v FROM persons UNION ALL SELECT eppn AS v FROM persons \
+             UNION ALL SELECT value AS v FROM identifier_tombstones",
+        )
+        .fetch_all(db.pool())
+        .await?;
+        for r in &rows {
+            let v: String = r.try_get("v")?;
+            if wanted.contains(v.as_str()) {
+                out.insert(v);
+            }
+        }
+        return Ok(out);
+    }
     for chunk in candidates.chunks(IN_LIST) {
         let list = in_list(1, chunk.len());
         let sql = format!(
@@ -423,15 +485,19 @@ pub async fn load_incremental(
             .push((r.try_get("id")?, dates_of(r)?));
     }
     let (enrolment_units, duty_units) = current_units(db, today, changed_children, duties).await?;
-    let mut losing: Vec<String> = enrolment_units
-        .values()
-        .flatten()
-        .chain(duty_units.values())
-        .cloned()
-        .collect();
-    losing.sort();
-    losing.dedup();
-    existing.unit_roles = unit_roles_of(db, source, today, &losing).await?;
+    // Per unit: what the change set takes from it, plus one. The lists are walked as
+    // `plan::incremental` walks them (an id listed twice takes twice).
+    let mut losing: HashMap<String, u64> = HashMap::new();
+    let taken_units = changed_children
+        .iter()
+        .flat_map(|id| enrolment_units.get(id).into_iter().flatten())
+        .chain(duties.iter().filter_map(|id| duty_units.get(id)));
+    for u in taken_units {
+        *losing.entry(u.clone()).or_insert(1) += 1;
+    }
+    let mut caps: Vec<(String, u64)> = losing.into_iter().collect();
+    caps.sort();
+    existing.unit_roles = unit_roles_capped(db, source, today, &caps).await?;
     existing.enrolment_units = enrolment_units;
     existing.duty_units = duty_units;
     existing.active = active_count(db, source).await?;

@@ -15,14 +15,28 @@ pub use load::*;
 pub use rows::*;
 pub use runs::*;
 
-/// Bound parameters per multi-row statement. Far under the engines' limits on purpose:
-/// SQLite looks up a `$N` parameter's name by a linear scan of all of them
+/// Bound parameters per multi-row statement on SQLite. Far under the engine's limit on
+/// purpose: SQLite looks up a `$N` parameter's name by a linear scan of all of them
 /// (`sqlite3_bind_parameter_name`), so binding is quadratic in their number; at 4,000 per
 /// statement it took half of a 500,000-person first run.
 const PARAMS_PER_STATEMENT: usize = 400;
 
-fn rows_per_statement(columns: usize) -> usize {
-    (PARAMS_PER_STATEMENT / columns).max(1)
+/// The same on PostgreSQL. Larger statements (4,000 parameters, a tenth of the round
+/// trips) were measured slower there: a first run's people took 213 s instead of about
+/// 70 s at 500,000 (issue 16, on a loaded machine), so both engines stay at 400.
+const PARAMS_PER_STATEMENT_PG: usize = 400;
+
+fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "SQLite"
+}
+
+fn rows_per_statement(conn: &sqlx::AnyConnection, columns: usize) -> usize {
+    let params = if is_sqlite(conn) {
+        PARAMS_PER_STATEMENT
+    } else {
+        PARAMS_PER_STATEMENT_PG
+    };
+    (params / columns).max(1)
 }
 
 fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 
+mod bulk;
 mod end_to_end;
 mod failures;
 mod guard;
