@@ -63,6 +63,46 @@ pub struct Db {
     pool: AnyPool,
     writer: AnyPool,
     backend: Backend,
+    /// SQLite files: the task that checkpoints the WAL, ended with the last clone.
+    _checkpoints: Option<std::sync::Arc<Checkpoints>>,
+}
+
+/// How often a SQLite database's WAL is checkpointed (PASSIVE: it never waits for readers
+/// or writers). SQLite's automatic checkpoint is off on the pool's connections: it runs in
+/// the committing connection once the WAL holds 1,000 pages, and while readers keep the WAL
+/// from being reset it ran (and synced the file) on nearly every commit under load, about
+/// one fsync per refresh grant (docs/benchmarks.md, "Refresh and code flow").
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The checkpointing task; dropping the last `Db` clone ends it (it holds a pool clone,
+/// which must not outlive the handle's users).
+#[derive(Debug)]
+struct Checkpoints(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn spawn_checkpoints(pool: AnyPool) -> Checkpoints {
+    Checkpoints(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint");
+            }
+        }
+    }))
 }
 
 /// How long a statement waits for a connection when the caller names no limit: a request
@@ -92,6 +132,8 @@ async fn open_pool(
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                    // Checkpoints come from `spawn_checkpoints` (see CHECKPOINT_EVERY).
+                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                     // 32 MB of page cache per connection (the default is 2 MB): a
                     // directory of 500,000 people has indexes on random keys (uuid, eppn),
                     // and a sync's inserts otherwise read most index pages from the OS.
@@ -139,10 +181,13 @@ impl Db {
         };
         let pool = open_pool(url, backend, max, acquire_timeout).await?;
         let writer = pool.clone();
+        let checkpoints = (backend == Backend::Sqlite && !url.contains(":memory:"))
+            .then(|| std::sync::Arc::new(spawn_checkpoints(pool.clone())));
         Ok(Self {
             pool,
             writer,
             backend,
+            _checkpoints: checkpoints,
         })
     }
 
