@@ -65,6 +65,8 @@ pub struct Db {
     backend: Backend,
     /// SQLite files: the task that checkpoints the WAL, ended with the last clone.
     _checkpoints: Option<std::sync::Arc<Checkpoints>>,
+    /// SQLite: the turn at writing of the hot single-statement writes (`write_turn`).
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// How often a SQLite database's WAL is checkpointed (PASSIVE: it never waits for readers
@@ -183,11 +185,14 @@ impl Db {
         let writer = pool.clone();
         let checkpoints = (backend == Backend::Sqlite && !url.contains(":memory:"))
             .then(|| std::sync::Arc::new(spawn_checkpoints(pool.clone())));
+        let gate = backend == Backend::Sqlite
+            && std::env::var("PORTVAKT_SQLITE_WRITE_GATE").as_deref() != Ok("0");
         Ok(Self {
             pool,
             writer,
             backend,
             _checkpoints: checkpoints,
+            write_gate: gate.then(Default::default),
         })
     }
 
@@ -209,6 +214,31 @@ impl Db {
     /// For every statement that writes.
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// On SQLite, a turn at writing, held for one write statement of the request paths
+    /// (tokens, sessions, login throttle): SQLite has one writer at a time, and a statement
+    /// that finds the lock taken sleeps in its busy handler (1, 2, 5 … ms) while the lock is
+    /// free again within ~100 µs, which left cores idle under load (docs/benchmarks.md).
+    /// Waiting here, the next writer starts as soon as the previous one is done. Never
+    /// held across another `write_turn` or a transaction. None on PostgreSQL.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
+    /// A connection for one write statement and, on SQLite, the turn at writing
+    /// (`write_turn`), taken in this order: the turn's holder never waits for a connection.
+    pub(crate) async fn write_conn(
+        &self,
+    ) -> Result<(
+        sqlx::pool::PoolConnection<sqlx::Any>,
+        Option<tokio::sync::MutexGuard<'_, ()>>,
+    )> {
+        let conn = self.writer.acquire().await?;
+        Ok((conn, self.write_turn().await))
     }
 
     /// Periodic upkeep: on SQLite, a checkpoint that moves the WAL into the database and
