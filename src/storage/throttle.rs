@@ -62,7 +62,7 @@ pub async fn purge(db: &Db, before: i64) -> Result<()> {
 /// requests racing for the same key cannot both win, so at most one hash runs per key.
 /// Returns None when reserved, or the time the key is blocked until.
 pub async fn reserve(db: &Db, key: &str, now: i64, hold_until: i64) -> Result<Option<i64>> {
-    let (mut conn, _turn) = db.write_conn().await?;
+    let (mut conn, turn) = db.write_conn().await?;
     let won = sqlx::query(
         "INSERT INTO login_throttle (throttle_key, failures, last_failure, blocked_until) \
          VALUES ($1, 0, $2, $3) ON CONFLICT (throttle_key) DO UPDATE SET \
@@ -74,6 +74,8 @@ pub async fn reserve(db: &Db, key: &str, now: i64, hold_until: i64) -> Result<Op
     .bind(hold_until)
     .fetch_optional(&mut *conn)
     .await?;
+    // Given back before the read below, which takes a connection of its own.
+    drop((turn, conn));
     if won.is_some() {
         return Ok(None);
     }
