@@ -309,6 +309,12 @@ pub(crate) struct Browser {
     pub(crate) refresh: Option<String>,
 }
 
+/// The server configuration when `PORTVAKT_BENCH_CONFIG` names none: the per-address
+/// login throttle lifted, since every request comes from 127.0.0.1, which stands for a
+/// whole municipality here (its default, 120 attempts a minute, answered the password
+/// logins with 429).
+pub(crate) const DEFAULT_CONFIG: &str = "[throttle]\naddress_attempts = 1000000\n";
+
 /// Accounts of the benchmark's own, one per browser (`bench00`…): a login holds its account
 /// while it hashes, so browsers sharing the demo's three accounts refused each other (429)
 /// and the refresh and code groups measured the throttle instead of the protocol.
@@ -324,7 +330,7 @@ pub(crate) fn add_bench_users(dir: &Path, n: usize, config: Option<&Path>) -> Re
     for i in 0..n {
         let mut cmd = portvakt(dir, 9, false);
         if let Some(config) = config {
-            cmd.arg("--config").arg(config);
+            cmd = with_config(cmd, config);
         }
         let mut child = cmd
             .args([
@@ -354,6 +360,25 @@ pub(crate) fn add_bench_users(dir: &Path, n: usize, config: Option<&Path>) -> Re
         }
     }
     Ok(())
+}
+
+/// `cmd` (from `portvakt`) with `config` instead of `PORTVAKT_BENCH_CONFIG`'s.
+pub(crate) fn with_config(cmd: Command, config: &Path) -> Command {
+    let mut out = Command::new(cmd.get_program());
+    out.arg("--config").arg(config);
+    out.args(cmd.get_args().filter(|a| {
+        std::env::var_os("PORTVAKT_BENCH_CONFIG").as_deref() != Some(*a) && *a != "--config"
+    }));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => out.env(k, v),
+            None => out.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        out.current_dir(d);
+    }
+    out
 }
 
 /// Logs in `n` browsers (password login + code exchange), a few at a time, each with its

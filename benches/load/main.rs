@@ -254,6 +254,17 @@ async fn bench(s: Settings) -> Res<()> {
 }
 
 fn main() {
+    // Without a configuration of the caller's, the server gets `DEFAULT_CONFIG`; set here,
+    // before any thread exists, so `portvakt()` finds it like a caller's.
+    let default_config = tempfile::NamedTempFile::new()
+        .and_then(|mut f| f.write_all(DEFAULT_CONFIG.as_bytes()).map(|_| f));
+    if std::env::var_os("PORTVAKT_BENCH_CONFIG").is_none_or(|v| v.is_empty())
+        && let Ok(f) = &default_config
+    {
+        // SAFETY: single-threaded here (the runtime starts below), so nothing reads the
+        // environment concurrently.
+        unsafe { std::env::set_var("PORTVAKT_BENCH_CONFIG", f.path()) };
+    }
     // cargo passes `--bench`; there are no options besides the environment.
     let secs = std::env::var("PORTVAKT_BENCH_SECS")
         .ok()
