@@ -63,48 +63,6 @@ pub struct Db {
     pool: AnyPool,
     writer: AnyPool,
     backend: Backend,
-    /// SQLite files: the task that checkpoints the WAL, ended with the last clone.
-    _checkpoints: Option<std::sync::Arc<Checkpoints>>,
-    /// SQLite: the turn at writing of the hot single-statement writes (`write_turn`).
-    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
-}
-
-/// How often a SQLite database's WAL is checkpointed (PASSIVE: it never waits for readers
-/// or writers). SQLite's automatic checkpoint is off on the pool's connections: it runs in
-/// the committing connection once the WAL holds 1,000 pages, and while readers keep the WAL
-/// from being reset it ran (and synced the file) on nearly every commit under load, about
-/// one fsync per refresh grant (docs/benchmarks.md, "Refresh and code flow").
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The checkpointing task; dropping the last `Db` clone ends it (it holds a pool clone,
-/// which must not outlive the handle's users).
-#[derive(Debug)]
-struct Checkpoints(tokio::task::JoinHandle<()>);
-
-impl Drop for Checkpoints {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn spawn_checkpoints(pool: AnyPool) -> Checkpoints {
-    Checkpoints(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if pool.is_closed() {
-                return;
-            }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(error = %e, "WAL checkpoint");
-            }
-        }
-    }))
 }
 
 /// How long a statement waits for a connection when the caller names no limit: a request
@@ -134,8 +92,6 @@ async fn open_pool(
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA journal_size_limit = 67108864").await?;
-                    // Checkpoints come from `spawn_checkpoints` (see CHECKPOINT_EVERY).
-                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                     // 32 MB of page cache per connection (the default is 2 MB): a
                     // directory of 500,000 people has indexes on random keys (uuid, eppn),
                     // and a sync's inserts otherwise read most index pages from the OS.
@@ -183,16 +139,10 @@ impl Db {
         };
         let pool = open_pool(url, backend, max, acquire_timeout).await?;
         let writer = pool.clone();
-        let checkpoints = (backend == Backend::Sqlite && !url.contains(":memory:"))
-            .then(|| std::sync::Arc::new(spawn_checkpoints(pool.clone())));
-        let gate = backend == Backend::Sqlite
-            && std::env::var("PORTVAKT_SQLITE_WRITE_GATE").as_deref() != Ok("0");
         Ok(Self {
             pool,
             writer,
             backend,
-            _checkpoints: checkpoints,
-            write_gate: gate.then(Default::default),
         })
     }
 
@@ -214,31 +164,6 @@ impl Db {
     /// For every statement that writes.
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
-    }
-
-    /// On SQLite, a turn at writing, held for one write statement of the request paths
-    /// (tokens, sessions, login throttle): SQLite has one writer at a time, and a statement
-    /// that finds the lock taken sleeps in its busy handler (1, 2, 5 … ms) while the lock is
-    /// free again within ~100 µs, which left cores idle under load (docs/benchmarks.md).
-    /// Waiting here, the next writer starts as soon as the previous one is done. Never
-    /// held across another `write_turn` or a transaction. None on PostgreSQL.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
-    }
-
-    /// A connection for one write statement and, on SQLite, the turn at writing
-    /// (`write_turn`), taken in this order: the turn's holder never waits for a connection.
-    pub(crate) async fn write_conn(
-        &self,
-    ) -> Result<(
-        sqlx::pool::PoolConnection<sqlx::Any>,
-        Option<tokio::sync::MutexGuard<'_, ()>>,
-    )> {
-        let conn = self.writer.acquire().await?;
-        Ok((conn, self.write_turn().await))
     }
 
     /// Periodic upkeep: on SQLite, a checkpoint that moves the WAL into the database and

@@ -42,7 +42,7 @@ macro_rules! session_columns {
 }
 
 pub async fn insert_session(db: &Db, s: &SessionRecord) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
+    let mut conn = db.writer().acquire().await?;
     insert_session_on(&mut conn, s).await
 }
 
@@ -86,11 +86,10 @@ pub async fn get_session_by_sid(db: &Db, sid: &str) -> Result<Option<SessionReco
 }
 
 pub async fn touch_session(db: &Db, id: &str, now: i64) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query("UPDATE sso_sessions SET last_seen = $2 WHERE id = $1 AND ended_at IS NULL")
         .bind(id)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -185,7 +184,6 @@ pub async fn add_participant(
     protocol: &str,
     now: i64,
 ) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query(
         "INSERT INTO session_participants (session_id, rp_id, protocol, first_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -194,7 +192,7 @@ pub async fn add_participant(
     .bind(rp_id)
     .bind(protocol)
     .bind(now)
-    .execute(&mut *conn)
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -224,7 +222,6 @@ pub struct TransactionRecord {
 }
 
 pub async fn insert_transaction(db: &Db, t: &TransactionRecord) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query(
         "INSERT INTO authn_transactions (id, protocol, rp_id, request, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -235,7 +232,7 @@ pub async fn insert_transaction(db: &Db, t: &TransactionRecord) -> Result<()> {
     .bind(&t.request)
     .bind(t.created_at)
     .bind(t.expires_at)
-    .execute(&mut *conn)
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -266,21 +263,19 @@ pub async fn get_transaction(db: &Db, id: &str, now: i64) -> Result<Option<Trans
 
 /// Records that a login for this transaction created `session_id`.
 pub async fn complete_transaction(db: &Db, id: &str, session_id: &str) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query("UPDATE authn_transactions SET session_id = $2 WHERE id = $1")
         .bind(id)
         .bind(session_id)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(())
 }
 
 /// Deletes a transaction; true if this call removed it (so only one resume can win).
 pub async fn take_transaction(db: &Db, id: &str) -> Result<bool> {
-    let (mut conn, _turn) = db.write_conn().await?;
     let r = sqlx::query("DELETE FROM authn_transactions WHERE id = $1")
         .bind(id)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(affected(r) == 1)
 }

@@ -15,7 +15,6 @@ pub async fn blocked_until(db: &Db, key: &str) -> Result<Option<i64>> {
 
 /// Counts one failure and returns the new failure count.
 pub async fn record_failure(db: &Db, key: &str, now: i64) -> Result<i64> {
-    let (mut conn, _turn) = db.write_conn().await?;
     let row = sqlx::query(
         "INSERT INTO login_throttle (throttle_key, failures, last_failure, blocked_until) \
          VALUES ($1, 1, $2, 0) ON CONFLICT (throttle_key) DO UPDATE SET \
@@ -24,26 +23,24 @@ pub async fn record_failure(db: &Db, key: &str, now: i64) -> Result<i64> {
     )
     .bind(key)
     .bind(now)
-    .fetch_one(&mut *conn)
+    .fetch_one(db.writer())
     .await?;
     Ok(row.try_get("failures")?)
 }
 
 pub async fn set_blocked_until(db: &Db, key: &str, until: i64) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query("UPDATE login_throttle SET blocked_until = $2 WHERE throttle_key = $1")
         .bind(key)
         .bind(until)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(())
 }
 
 pub async fn clear(db: &Db, key: &str) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
         .bind(key)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -62,7 +59,6 @@ pub async fn purge(db: &Db, before: i64) -> Result<()> {
 /// requests racing for the same key cannot both win, so at most one hash runs per key.
 /// Returns None when reserved, or the time the key is blocked until.
 pub async fn reserve(db: &Db, key: &str, now: i64, hold_until: i64) -> Result<Option<i64>> {
-    let (mut conn, turn) = db.write_conn().await?;
     let won = sqlx::query(
         "INSERT INTO login_throttle (throttle_key, failures, last_failure, blocked_until) \
          VALUES ($1, 0, $2, $3) ON CONFLICT (throttle_key) DO UPDATE SET \
@@ -72,10 +68,8 @@ pub async fn reserve(db: &Db, key: &str, now: i64, hold_until: i64) -> Result<Op
     .bind(key)
     .bind(now)
     .bind(hold_until)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(db.writer())
     .await?;
-    // Given back before the read below, which takes a connection of its own.
-    drop((turn, conn));
     if won.is_some() {
         return Ok(None);
     }
@@ -92,7 +86,6 @@ pub async fn reserve(db: &Db, key: &str, now: i64, hold_until: i64) -> Result<Op
 /// returns (attempts in the window, window start). One statement, so parallel requests
 /// each see their own count. `failures` holds the count, `last_failure` the window start.
 pub async fn count_in_window(db: &Db, key: &str, now: i64, window: i64) -> Result<(i64, i64)> {
-    let (mut conn, _turn) = db.write_conn().await?;
     let row = sqlx::query(
         "INSERT INTO login_throttle (throttle_key, failures, last_failure, blocked_until) \
          VALUES ($1, 1, $2, 0) ON CONFLICT (throttle_key) DO UPDATE SET \
@@ -105,7 +98,7 @@ pub async fn count_in_window(db: &Db, key: &str, now: i64, window: i64) -> Resul
     .bind(key)
     .bind(now)
     .bind(now - window)
-    .fetch_one(&mut *conn)
+    .fetch_one(db.writer())
     .await?;
     Ok((row.try_get("failures")?, row.try_get("last_failure")?))
 }

@@ -38,7 +38,6 @@ pub enum Consumed {
 }
 
 pub async fn insert_code(db: &Db, c: &GrantRecord) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, client_id, person_id, session_id, grant_data, \
          created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -50,7 +49,7 @@ pub async fn insert_code(db: &Db, c: &GrantRecord) -> Result<()> {
     .bind(&c.grant_data)
     .bind(c.created_at)
     .bind(c.expires_at)
-    .execute(&mut *conn)
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -61,7 +60,6 @@ pub async fn insert_code(db: &Db, c: &GrantRecord) -> Result<()> {
 /// On SQLite two statements in one call (two autocommits, as before); on PostgreSQL one
 /// statement with a data-modifying CTE.
 pub async fn insert_code_for_session(db: &Db, c: &GrantRecord, protocol: &str) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     const CODE: &str = "INSERT INTO auth_codes (code_hash, client_id, person_id, session_id, \
          grant_data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
     const PARTICIPANT: &str = "INSERT INTO session_participants (session_id, rp_id, protocol, \
@@ -81,7 +79,7 @@ pub async fn insert_code_for_session(db: &Db, c: &GrantRecord, protocol: &str) -
         .bind(c.created_at)
         .bind(c.expires_at)
         .bind(protocol)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -127,7 +125,6 @@ pub async fn record_issue(
             format!("WITH release AS ({RELEASE}) {REFRESH}"),
         ]
     });
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query(sqlx::AssertSqlSafe(both(db, &SQL)))
         .bind(release.person_id)
         .bind(release.rp_id)
@@ -143,7 +140,7 @@ pub async fn record_issue(
         .bind(&t.grant_data)
         .bind(t.created_at)
         .bind(t.expires_at)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -183,7 +180,6 @@ pub async fn consume_code(
     access_expires_at: i64,
     now: i64,
 ) -> Result<Consumed> {
-    let (mut conn, turn) = db.write_conn().await?;
     let won = sqlx::query(
         "UPDATE auth_codes SET consumed_at = $2, access_jti = $3, access_expires_at = $4 \
          WHERE code_hash = $1 AND client_id = $5 AND consumed_at IS NULL \
@@ -194,9 +190,8 @@ pub async fn consume_code(
     .bind(access_jti)
     .bind(access_expires_at)
     .bind(client_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(db.writer())
     .await?;
-    drop((turn, conn));
     if let Some(row) = won {
         let record = code_from_row(&row)?;
         if record.expires_at <= now {
@@ -226,7 +221,6 @@ pub async fn consume_code(
 }
 
 pub async fn insert_refresh(db: &Db, t: &GrantRecord) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, client_id, person_id, session_id, \
          grant_data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -239,7 +233,7 @@ pub async fn insert_refresh(db: &Db, t: &GrantRecord) -> Result<()> {
     .bind(&t.grant_data)
     .bind(t.created_at)
     .bind(t.expires_at)
-    .execute(&mut *conn)
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -274,7 +268,6 @@ pub async fn consume_refresh(
     client_id: &str,
     now: i64,
 ) -> Result<Consumed> {
-    let (mut conn, turn) = db.write_conn().await?;
     let won = sqlx::query(
         "UPDATE refresh_tokens SET consumed_at = $2 WHERE token_hash = $1 AND client_id = $3 \
          AND consumed_at IS NULL AND revoked = 0 AND expires_at > $2 \
@@ -286,9 +279,8 @@ pub async fn consume_refresh(
     .bind(token_hash)
     .bind(now)
     .bind(client_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(db.writer())
     .await?;
-    drop((turn, conn));
     if let Some(row) = won {
         return Ok(Consumed::Now(refresh_from_row(&row)?));
     }
@@ -338,10 +330,9 @@ pub async fn live_refresh(db: &Db, token_hash: &str, now: i64) -> Result<Option<
 }
 
 pub async fn revoke_family(db: &Db, family_id: &str) -> Result<u64> {
-    let (mut conn, _turn) = db.write_conn().await?;
     let r = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
         .bind(family_id)
-        .execute(&mut *conn)
+        .execute(db.writer())
         .await?;
     Ok(affected(r))
 }
@@ -377,13 +368,12 @@ pub async fn move_session_refresh(
 
 /// Puts an access token id on the denylist until it would have expired anyway.
 pub async fn deny_jti(db: &Db, jti: &str, expires_at: i64) -> Result<()> {
-    let (mut conn, _turn) = db.write_conn().await?;
     sqlx::query(
         "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
     .bind(jti)
     .bind(expires_at)
-    .execute(&mut *conn)
+    .execute(db.writer())
     .await?;
     Ok(())
 }
