@@ -309,8 +309,86 @@ pub(crate) struct Browser {
     pub(crate) refresh: Option<String>,
 }
 
-/// Logs in `n` browsers (password login + code exchange), a few at a time.
+/// The server configuration when `PORTVAKT_BENCH_CONFIG` names none: the per-address
+/// login throttle lifted, since every request comes from 127.0.0.1, which stands for a
+/// whole municipality here (its default, 120 attempts a minute, answered the password
+/// logins with 429).
+pub(crate) const DEFAULT_CONFIG: &str = "[throttle]\naddress_attempts = 1000000\n";
+
+/// Accounts of the benchmark's own, one per browser (`bench00`…): a login holds its account
+/// while it hashes, so browsers sharing the demo's three accounts refused each other (429)
+/// and the refresh and code groups measured the throttle instead of the protocol.
+pub(crate) const BENCH_USERS: usize = 64;
+
+pub(crate) fn bench_user(i: usize) -> String {
+    format!("bench{i:02}")
+}
+
+/// `portvakt user add` for `bench00`… `bench{n-1}` (password `PASSWORD`), with `config`
+/// given to the CLI when the server will run with it (its argon2 parameters).
+pub(crate) fn add_bench_users(dir: &Path, n: usize, config: Option<&Path>) -> Res<()> {
+    for i in 0..n {
+        let mut cmd = portvakt(dir, 9, false);
+        if let Some(config) = config {
+            cmd = with_config(cmd, config);
+        }
+        let mut child = cmd
+            .args([
+                "user",
+                "add",
+                "--username",
+                &bench_user(i),
+                "--password-stdin",
+            ])
+            .args(["--role", "student"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(PASSWORD.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "user add: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `cmd` (from `portvakt`) with `config` instead of `PORTVAKT_BENCH_CONFIG`'s.
+pub(crate) fn with_config(cmd: Command, config: &Path) -> Command {
+    let mut out = Command::new(cmd.get_program());
+    out.arg("--config").arg(config);
+    out.args(cmd.get_args().filter(|a| {
+        std::env::var_os("PORTVAKT_BENCH_CONFIG").as_deref() != Some(*a) && *a != "--config"
+    }));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => out.env(k, v),
+            None => out.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        out.current_dir(d);
+    }
+    out
+}
+
+/// Logs in `n` browsers (password login + code exchange), a few at a time, each with its
+/// own account (`bench_user`).
 pub(crate) async fn browsers(ctx: &Ctx, n: usize) -> Res<Vec<Browser>> {
+    if n > BENCH_USERS {
+        return Err(format!(
+            "{n} browsers, but only {BENCH_USERS} bench accounts"
+        ));
+    }
     let mut out = Vec::with_capacity(n);
     // A few at a time, never two for one account at once: a login holds its account
     // until its hash is done, and a second one for the account meanwhile is throttled (429).
@@ -319,9 +397,9 @@ pub(crate) async fn browsers(ctx: &Ctx, n: usize) -> Res<Vec<Browser>> {
             .iter()
             .map(|&i| {
                 let ctx = ctx.clone();
-                let user = USERS[i % USERS.len()];
+                let user = bench_user(i);
                 tokio::spawn(async move {
-                    let (cookie, code) = password_login(&ctx, user).await?;
+                    let (cookie, code) = password_login(&ctx, &user).await?;
                     let refresh = exchange_code(&ctx, &code).await?;
                     Ok::<_, String>(Browser {
                         ctx,

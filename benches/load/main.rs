@@ -11,7 +11,9 @@
 //! 4. client_credentials grants/s at concurrency 16 and 64;
 //! 5. refresh_token grants/s (each worker chains its own single-use, rotating token);
 //! 6. complete code flows/s with an SSO session (authorize → 303 with code → token);
-//! 7. password logins/s against the raw argon2id rate at the same parameters on 2 threads;
+//! 7. password logins/s against the raw argon2id rate at the same parameters on 2 threads,
+//!    and (group `flow`) full code flows with a fresh login at argon2's smallest parameters,
+//!    on a server of their own;
 //! 8. SAML metadata (`GET /saml/metadata`) requests/s at concurrency 16 and 64;
 //! 9. SAML SSO round trips/s with a live SSO session at concurrency 1, 8 and 32: a fresh
 //!    unsigned AuthnRequest (HTTP-Redirect binding, unique ID) from a registered SP with the
@@ -29,7 +31,7 @@
 //!
 //! Environment: `PORTVAKT_BENCH_SECS` (seconds per measurement, default 5),
 //! `PORTVAKT_BENCH_WRK=0` to skip wrk even when it is installed, `PORTVAKT_BENCH_ONLY=a,b`
-//! to run only some groups (get, cc, wrk, refresh, code, md, saml, login, log; `md` runs
+//! to run only some groups (get, cc, wrk, refresh, code, flow, md, saml, login, log; `md` runs
 //! wrk on the metadata too unless `PORTVAKT_BENCH_WRK=0`),
 //! `PORTVAKT_BENCH_CONFIG=FILE` to start the server (and the CLI) with `--config FILE`
 //! (relative paths are resolved from the temporary data directory; give an absolute one),
@@ -84,8 +86,6 @@ use wrk::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portvakt");
 const PASSWORD: &str = "sommarlov";
-/// Demo people (src/demo/mod.rs); workers take them round-robin.
-const USERS: [&str; 3] = ["elev1001", "elev1002", "elev1003"];
 const CC_ID: &str = "bench-cc";
 const CC_SECRET: &str = "bench-cc-secret-0123456789abcdef";
 const RP_ID: &str = "bench-rp";
@@ -188,6 +188,7 @@ async fn bench(s: Settings) -> Res<()> {
     )?;
     add_rp(dir.path())?;
     add_sp(dir.path())?;
+    add_bench_users(dir.path(), BENCH_USERS, None)?;
     drop(Server::start(dir.path(), false)?); // seeds the demo municipality
     let mut warm = Vec::new();
     let mut main = None;
@@ -271,6 +272,17 @@ async fn bench(s: Settings) -> Res<()> {
 }
 
 fn main() {
+    // Without a configuration of the caller's, the server gets `DEFAULT_CONFIG`; set here,
+    // before any thread exists, so `portvakt()` finds it like a caller's.
+    let default_config = tempfile::NamedTempFile::new()
+        .and_then(|mut f| f.write_all(DEFAULT_CONFIG.as_bytes()).map(|_| f));
+    if std::env::var_os("PORTVAKT_BENCH_CONFIG").is_none_or(|v| v.is_empty())
+        && let Ok(f) = &default_config
+    {
+        // SAFETY: single-threaded here (the runtime starts below), so nothing reads the
+        // environment concurrently.
+        unsafe { std::env::set_var("PORTVAKT_BENCH_CONFIG", f.path()) };
+    }
     // cargo passes `--bench`; there are no options besides the environment.
     let secs = std::env::var("PORTVAKT_BENCH_SECS")
         .ok()

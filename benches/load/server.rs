@@ -57,7 +57,7 @@ impl Server {
             let started = Instant::now();
             let mut cmd = portvakt(dir, port, log);
             if let Some(config) = config {
-                cmd.arg("--config").arg(config);
+                cmd = with_config(cmd, config);
             }
             let child = cmd
                 .arg(command)

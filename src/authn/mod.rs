@@ -112,6 +112,9 @@ pub enum AuthnError {
     Refused(LoginRefused),
 }
 
+/// The registered upstreams and when they were read.
+type CachedUpstreams = (i64, Arc<[crate::upstream::Upstream]>);
+
 #[derive(Clone)]
 pub struct Authn {
     db: Db,
@@ -123,6 +126,8 @@ pub struct Authn {
     /// The upstream providers' levels, when federation is configured (`policy`). Shared by
     /// every clone, so the registry can be wired once the fronts hold theirs.
     upstreams: Arc<std::sync::RwLock<Option<Arc<dyn UpstreamLevels>>>>,
+    /// The registered upstreams as last read, and when (`Authn::upstreams`).
+    upstream_cache: Arc<std::sync::RwLock<Option<CachedUpstreams>>>,
     clock: crate::clock::Clock,
 }
 
@@ -142,6 +147,7 @@ impl Authn {
             notifiers: Arc::new(Vec::new()),
             bankid: None,
             upstreams: Default::default(),
+            upstream_cache: Default::default(),
             clock,
         }
     }

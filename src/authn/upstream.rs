@@ -417,13 +417,37 @@ pub async fn remove(db: &Db, name: &str) -> Result<bool, StorageError> {
 }
 
 impl Authn {
-    /// The enabled upstreams, by name (the login page lists them).
+    /// The enabled upstreams, by name (the login page lists them). Read through a cache of
+    /// `[cache] client_ttl` seconds, like registered clients: authorize, the login page (three
+    /// times) and its POST each asked for them, a database read per request, and a change
+    /// takes effect within that time.
     pub async fn upstreams(&self) -> Result<Vec<Upstream>, AuthnError> {
-        Ok(list(&self.db)
+        let ttl = self.config.cache.client_ttl;
+        let now = self.clock.now();
+        if ttl > 0 {
+            let cached = self
+                .upstream_cache
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some((at, list)) = cached
+                && (at..at + ttl).contains(&now)
+            {
+                return Ok(list.to_vec());
+            }
+        }
+        let fresh: Vec<Upstream> = list(&self.db)
             .await?
             .into_iter()
             .filter(|u| u.enabled)
-            .collect())
+            .collect();
+        if ttl > 0 {
+            *self
+                .upstream_cache
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Some((now, fresh.clone().into()));
+        }
+        Ok(fresh)
     }
 
     /// The enabled upstream of this name.

@@ -119,6 +119,29 @@ pub async fn details(
     today: chrono::NaiveDate,
 ) -> Result<PersonDetails, DirectoryError> {
     let facts = storage::persons::facts(db, &person.id).await?;
+    Ok(details_of(cfg, person, facts, today))
+}
+
+/// A person by id with their details, in one read (`storage::persons::with_facts`): the
+/// token path's.
+pub async fn details_by_id(
+    db: &Db,
+    cfg: &crate::config::DirectoryConfig,
+    id: &str,
+    today: chrono::NaiveDate,
+) -> Result<Option<PersonDetails>, DirectoryError> {
+    Ok(storage::persons::with_facts(db, id)
+        .await?
+        .map(|(person, facts)| details_of(cfg, person, facts, today)))
+}
+
+/// `details` from facts already read.
+pub fn details_of(
+    cfg: &crate::config::DirectoryConfig,
+    person: Person,
+    facts: model::Facts,
+    today: chrono::NaiveDate,
+) -> PersonDetails {
     let (roles, groups, grades) = roles::current(&facts, cfg, today);
     let derived = roles::derive(
         &facts,
@@ -128,13 +151,13 @@ pub async fn details(
         &grades,
         cfg,
     );
-    Ok(PersonDetails {
+    PersonDetails {
         person,
         roles,
         groups,
         facts,
         derived,
-    })
+    }
 }
 
 /// A person as `portvakt person show` prints it: facts with their dates, the roles and

@@ -121,6 +121,22 @@ pub async fn released_now(
     Ok(release(&details, scopes, allowed))
 }
 
+/// `released_now` for a person by id, read with their facts in one statement (the token
+/// path); None when the person is unknown or not active.
+pub async fn released_now_by_id(
+    db: &Db,
+    cfg: &crate::config::DirectoryConfig,
+    person_id: &str,
+    scopes: &[String],
+    allowed: &[String],
+    now: i64,
+) -> Result<Option<Map<String, Value>>, DirectoryError> {
+    let details = super::details_by_id(db, cfg, person_id, super::roles::day_of(now)).await?;
+    Ok(details
+        .filter(|d| d.person.active)
+        .map(|d| release(&d, scopes, allowed)))
+}
+
 /// Builds the released claims for `scopes` under the relying party's `allowed` list.
 pub fn release(
     details: &PersonDetails,

@@ -383,7 +383,8 @@ async fn issue_code(
         sid: s.sid.clone(),
     };
     let hash = crate::keys::hash_token(&code);
-    storage::tokens::insert_code(
+    // The code and the session's participant row (for single logout) in one round trip.
+    storage::tokens::insert_code_for_session(
         &op.db,
         &GrantRecord {
             family_id: hash.clone(),
@@ -396,11 +397,9 @@ async fn issue_code(
             created_at: now,
             expires_at: now + op.config.tokens.code_ttl,
         },
+        "oidc",
     )
     .await?;
-    op.authn
-        .add_participant(s, client.id(), "oidc", now)
-        .await?;
     Ok(redirect_with(
         &req.redirect_uri,
         &[

@@ -204,7 +204,8 @@ async fn issue(
         jti,
         now,
     )?;
-    let id_token = tokens::id_token(op, client, &rec.person_id, grant, &access.token, now).await?;
+    let (id_token, released) =
+        tokens::signed_id_token(op, client, &rec.person_id, grant, &access.token, now).await?;
     let mut body = json!({
         "access_token": access.token,
         "token_type": "Bearer",
@@ -212,6 +213,7 @@ async fn issue(
         "id_token": id_token,
         "scope": grant.scope.join(" "),
     });
+    let mut refresh_row = None;
     if client.allows_grant("refresh_token") {
         let refresh = crate::keys::random_token();
         let stored = GrantData {
@@ -220,23 +222,29 @@ async fn issue(
             code_challenge: None,
             ..grant.clone()
         };
-        storage::tokens::insert_refresh(
-            &op.db,
-            &GrantRecord {
-                token_hash: crate::keys::hash_token(&refresh),
-                family_id: rec.family_id.clone(),
-                client_id: client.id().to_string(),
-                person_id: rec.person_id.clone(),
-                session_id: rec.session_id.clone(),
-                grant_data: serde_json::to_string(&stored)
-                    .map_err(|e| OidcError::Server(e.to_string()))?,
-                created_at: now,
-                expires_at: now + op.config.tokens.refresh_ttl,
-            },
-        )
-        .await?;
+        refresh_row = Some(GrantRecord {
+            token_hash: crate::keys::hash_token(&refresh),
+            family_id: rec.family_id.clone(),
+            client_id: client.id().to_string(),
+            person_id: rec.person_id.clone(),
+            session_id: rec.session_id.clone(),
+            grant_data: serde_json::to_string(&stored)
+                .map_err(|e| OidcError::Server(e.to_string()))?,
+            created_at: now,
+            expires_at: now + op.config.tokens.refresh_ttl,
+        });
         body["refresh_token"] = json!(refresh);
     }
+    // The ID token's release record and the new refresh token in one round trip.
+    let release = storage::tokens::Release {
+        person_id: &rec.person_id,
+        rp_id: client.id(),
+        protocol: "oidc",
+        artifact: "id_token",
+        claims: &released,
+        at: now,
+    };
+    storage::tokens::record_issue(&op.db, &release, refresh_row.as_ref()).await?;
     Ok(body)
 }
 

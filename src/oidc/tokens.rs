@@ -140,19 +140,16 @@ pub async fn released_claims(
     scope: &[String],
     now: i64,
 ) -> Result<Map<String, Value>, OidcError> {
-    let person = crate::storage::persons::by_id(&op.db, person_id)
-        .await?
-        .filter(|p| p.active)
-        .ok_or_else(|| OidcError::InvalidGrant("the person is no longer active".into()))?;
-    Ok(release::released_now(
+    release::released_now_by_id(
         &op.db,
         &op.config.directory,
-        person,
+        person_id,
         scope,
         &client.record.release,
         now,
     )
-    .await?)
+    .await?
+    .ok_or_else(|| OidcError::InvalidGrant("the person is no longer active".into()))
 }
 
 /// Builds and signs an ID token, and writes the release record. The nonce is the grant's
@@ -165,6 +162,30 @@ pub async fn id_token(
     access_token: &str,
     now: i64,
 ) -> Result<String, OidcError> {
+    let (token, names) = signed_id_token(op, client, person_id, grant, access_token, now).await?;
+    crate::storage::records::insert_release(
+        &op.db,
+        person_id,
+        client.id(),
+        "oidc",
+        "id_token",
+        &names,
+        now,
+    )
+    .await?;
+    Ok(token)
+}
+
+/// `id_token` without its release record: the token and the names of the released claims,
+/// for a caller that writes the record together with its other rows.
+pub async fn signed_id_token(
+    op: &Op,
+    client: &Client,
+    person_id: &str,
+    grant: &GrantData,
+    access_token: &str,
+    now: i64,
+) -> Result<(String, Vec<String>), OidcError> {
     let released = released_claims(op, client, person_id, &grant.scope, now).await?;
     let names: Vec<String> = released.keys().cloned().collect();
     let mut c = Map::new();
@@ -183,17 +204,7 @@ pub async fn id_token(
     c.insert("sid".into(), json!(grant.sid));
     c.extend(released);
     let token = op.keys.sign_jwt(client.alg, "JWT", &c, now)?;
-    crate::storage::records::insert_release(
-        &op.db,
-        person_id,
-        client.id(),
-        "oidc",
-        "id_token",
-        &names,
-        now,
-    )
-    .await?;
-    Ok(token)
+    Ok((token, names))
 }
 
 /// A logout token (Back-Channel Logout 1.0 §2.4).

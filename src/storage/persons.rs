@@ -182,51 +182,81 @@ fn group_from_row(r: &AnyRow) -> Result<GroupRef> {
     })
 }
 
-fn date(r: &AnyRow, col: &str) -> Result<Option<chrono::NaiveDate>> {
-    Ok(r.try_get::<Option<String>, _>(col)?
-        .as_deref()
-        .and_then(parse_date))
-}
-
-fn dates(r: &AnyRow) -> Result<Dates> {
-    Ok(Dates::new(date(r, "start_date")?, date(r, "end_date")?))
-}
-
-/// Everything the directory knows about a person's place in the schools, in six short
-/// indexed reads.
+/// Everything the directory knows about a person's place in the schools (`with_facts`
+/// without the person).
 pub async fn facts(db: &Db, person_id: &str) -> Result<Facts> {
-    let local_roles = roles(db, person_id).await?;
-    let rows = sqlx::query(
-        "SELECT school_unit_code, school_type, school_year, start_date, end_date \
-         FROM enrolments WHERE person_id = $1 ORDER BY seq",
-    )
-    .bind(person_id)
-    .fetch_all(db.pool())
-    .await?;
-    let mut enrolments = Vec::with_capacity(rows.len());
-    for r in &rows {
-        enrolments.push(EnrolmentFact {
-            school_unit_code: r.try_get("school_unit_code")?,
-            school_type: r.try_get("school_type")?,
-            school_year: r
-                .try_get::<Option<i64>, _>("school_year")?
-                .and_then(|y| i32::try_from(y).ok()),
-            dates: dates(r)?,
-        });
-    }
-    let rows = sqlx::query(
-        "SELECT id, school_unit_code, duty_role, start_date, end_date, assignments \
-         FROM duties WHERE person_id = $1 ORDER BY id",
-    )
-    .bind(person_id)
-    .fetch_all(db.pool())
-    .await?;
-    let mut duties = Vec::with_capacity(rows.len());
+    Ok(with_facts(db, person_id)
+        .await?
+        .map(|(_, facts)| facts)
+        .unwrap_or_default())
+}
+
+/// A person and their facts in one statement: each list of facts rides on the person's row
+/// as a JSON array built by the engine (json_group_array / json_agg), in the order the
+/// separate reads had. The token and SSO paths read this once per ID token or assertion;
+/// seven reads cost seven hand-offs to sqlx's connection threads (docs/benchmarks.md,
+/// issue 16). A duty's assignment groups, when there are any, take one more read.
+pub async fn with_facts(db: &Db, id: &str) -> Result<Option<(Person, Facts)>> {
+    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [
+            with_facts_sql(super::Backend::Sqlite),
+            with_facts_sql(super::Backend::Postgres),
+        ]
+    });
+    let sql = match db.backend() {
+        super::Backend::Sqlite => SQL[0].as_str(),
+        super::Backend::Postgres => SQL[1].as_str(),
+    };
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let person = person_from_row(&row)?;
+    let list = |col: &str| -> Result<String> { Ok(row.try_get::<String, _>(col)?) };
+    let local_roles = parse_json::<Vec<(String, String)>>(&list("f_roles")?)?
+        .into_iter()
+        .map(|(role, unit)| {
+            let kind = RoleKind::parse(&role)
+                .ok_or_else(|| super::StorageError::Corrupt(format!("unknown role {role}")))?;
+            Ok(Role {
+                kind,
+                school_unit_code: (!unit.is_empty()).then_some(unit),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    type Enrolment = (
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let enrolments = parse_json::<Vec<Enrolment>>(&list("f_enrolments")?)?
+        .into_iter()
+        .map(|(unit, school_type, year, start, end)| EnrolmentFact {
+            school_unit_code: unit,
+            school_type,
+            school_year: year.and_then(|y| i32::try_from(y).ok()),
+            dates: text_dates(start, end),
+        })
+        .collect();
+    type Duty = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let mut duties = Vec::new();
     let mut assignment_ids = Vec::new();
-    for r in &rows {
-        let stored: Vec<StoredAssignment> =
-            serde_json::from_str(&r.try_get::<String, _>("assignments")?)
-                .map_err(|e| super::StorageError::Corrupt(e.to_string()))?;
+    for (duty_id, unit, duty_role, start, end, stored) in
+        parse_json::<Vec<Duty>>(&list("f_duties")?)?
+    {
+        let stored: Vec<StoredAssignment> = parse_json(&stored)?;
         let assignments: Vec<AssignmentFact> = stored
             .into_iter()
             .map(|a| AssignmentFact {
@@ -240,87 +270,144 @@ pub async fn facts(db: &Db, person_id: &str) -> Result<Facts> {
             .collect();
         assignment_ids.extend(assignments.iter().map(|a| a.group_id.clone()));
         duties.push(DutyFact {
-            id: r.try_get("id")?,
-            school_unit_code: r.try_get("school_unit_code")?,
-            duty_role: r.try_get("duty_role")?,
-            dates: dates(r)?,
+            id: duty_id,
+            school_unit_code: unit,
+            duty_role,
+            dates: text_dates(start, end),
             assignments,
         });
     }
-    let mut assignment_groups = Vec::new();
-    for id in assignment_ids {
-        if let Some(r) =
-            sqlx::query("SELECT id, name, school_unit_code, kind FROM school_groups WHERE id = $1")
-                .bind(&id)
-                .fetch_optional(db.pool())
-                .await?
-        {
-            assignment_groups.push(group_from_row(&r)?);
-        }
-    }
-    let rows = sqlx::query(
-        "SELECT g.id, g.name, g.school_unit_code, g.kind, m.start_date, m.end_date \
-         FROM school_groups g JOIN group_members m ON m.group_id = g.id \
-         WHERE m.person_id = $1 ORDER BY g.name",
-    )
-    .bind(person_id)
-    .fetch_all(db.pool())
-    .await?;
-    let memberships = rows
-        .iter()
-        .map(|r| {
-            Ok(MembershipFact {
-                group: group_from_row(r)?,
-                dates: dates(r)?,
-            })
+    let assignment_groups = groups_in_order(db, &assignment_ids).await?;
+    type Membership = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let memberships = parse_json::<Vec<Membership>>(&list("f_memberships")?)?
+        .into_iter()
+        .map(|(gid, name, unit, kind, start, end)| MembershipFact {
+            group: GroupRef {
+                id: gid,
+                name,
+                school_unit_code: unit,
+                kind,
+            },
+            dates: text_dates(start, end),
         })
-        .collect::<Result<_>>()?;
-    let children = relatives(db, person_id, Side::Children).await?;
-    let guardians = relatives(db, person_id, Side::Guardians).await?;
-    Ok(Facts {
+        .collect();
+    type Relative = (String, String, String, String, i64, String);
+    let relatives = |col: &str| -> Result<Vec<RelativeFact>> {
+        Ok(parse_json::<Vec<Relative>>(&list(col)?)?
+            .into_iter()
+            .map(
+                |(pid, username, eppn, relation_type, protected, status)| RelativeFact {
+                    person_id: pid,
+                    username,
+                    eppn,
+                    relation_type,
+                    protected_identity: protected != 0,
+                    active: status == "active",
+                },
+            )
+            .collect())
+    };
+    let facts = Facts {
         local_roles,
         enrolments,
         duties,
-        children,
-        guardians,
+        children: relatives("f_children")?,
+        guardians: relatives("f_guardians")?,
         memberships,
         assignment_groups,
-    })
-}
-
-enum Side {
-    Children,
-    Guardians,
-}
-
-/// The other ends of a person's guardianships: the children they are guardian of, or their
-/// guardians.
-async fn relatives(db: &Db, person_id: &str, side: Side) -> Result<Vec<RelativeFact>> {
-    let (other, this) = match side {
-        Side::Children => ("student_id", "guardian_id"),
-        Side::Guardians => ("guardian_id", "student_id"),
     };
-    let sql = format!(
-        "SELECT p.id, p.username, p.eppn, g.relation_type, p.protected_identity, p.status \
-         FROM guardianships g JOIN persons p ON p.id = g.{other} \
-         WHERE g.{this} = $1 ORDER BY p.eppn"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(person_id)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(RelativeFact {
-                person_id: r.try_get("id")?,
-                username: r.try_get("username")?,
-                eppn: r.try_get("eppn")?,
-                relation_type: r.try_get("relation_type")?,
-                protected_identity: r.try_get::<i64, _>("protected_identity")? != 0,
-                active: r.try_get::<String, _>("status")? == "active",
-            })
-        })
-        .collect()
+    Ok(Some((person, facts)))
+}
+
+/// `with_facts`' statement for one engine.
+fn with_facts_sql(backend: super::Backend) -> String {
+    let list = |cols: &str, rest: &str, order: &str| match backend {
+        super::Backend::Sqlite => {
+            format!("(SELECT json_group_array(json_array({cols}) ORDER BY {order}) {rest})")
+        }
+        super::Backend::Postgres => format!(
+            "(SELECT COALESCE(json_agg(json_build_array({cols}) ORDER BY {order}), '[]'::json)::text {rest})"
+        ),
+    };
+    let relatives = |other: &str, this: &str| {
+        list(
+            "r.id, r.username, r.eppn, g.relation_type, r.protected_identity, r.status",
+            &format!("FROM guardianships g JOIN persons r ON r.id = g.{other} WHERE g.{this} = $1"),
+            "r.eppn",
+        )
+    };
+    format!(
+        "SELECT {}, {} AS f_roles, {} AS f_enrolments, {} AS f_duties, {} AS f_memberships, \
+         {} AS f_children, {} AS f_guardians FROM persons WHERE id = $1",
+        person_columns!(),
+        list(
+            "role, school_unit_code",
+            "FROM person_roles WHERE person_id = $1",
+            "role, school_unit_code"
+        ),
+        list(
+            "school_unit_code, school_type, school_year, start_date, end_date",
+            "FROM enrolments WHERE person_id = $1",
+            "seq"
+        ),
+        list(
+            "id, school_unit_code, duty_role, start_date, end_date, assignments",
+            "FROM duties WHERE person_id = $1",
+            "id"
+        ),
+        list(
+            "g.id, g.name, g.school_unit_code, g.kind, m.start_date, m.end_date",
+            "FROM school_groups g JOIN group_members m ON m.group_id = g.id WHERE m.person_id = $1",
+            "g.name"
+        ),
+        relatives("student_id", "guardian_id"),
+        relatives("guardian_id", "student_id"),
+    )
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| super::StorageError::Corrupt(e.to_string()))
+}
+
+fn text_dates(start: Option<String>, end: Option<String>) -> Dates {
+    Dates::new(
+        start.as_deref().and_then(parse_date),
+        end.as_deref().and_then(parse_date),
+    )
+}
+
+/// The groups named by `ids`, in that order (an id named twice comes twice; an unknown one
+/// is left out), in one read.
+async fn groups_in_order(db: &Db, ids: &[String]) -> Result<Vec<GroupRef>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut found = std::collections::HashMap::new();
+    for chunk in unique.chunks(super::IN_LIST) {
+        let sql = format!(
+            "SELECT id, name, school_unit_code, kind FROM school_groups WHERE id IN ({})",
+            super::in_list(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            let g = group_from_row(&r)?;
+            found.insert(g.id.clone(), g);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
 }
 
 /// A duty's assignment as stored in `duties.assignments`.

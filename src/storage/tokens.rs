@@ -54,6 +54,105 @@ pub async fn insert_code(db: &Db, c: &GrantRecord) -> Result<()> {
     Ok(())
 }
 
+/// `insert_code` and `sessions::add_participant` (the session was used for `c.client_id`
+/// over `protocol`) in one round trip: an SSO authorization writes both, and every
+/// statement is a hand-off to sqlx's connection thread (docs/benchmarks.md, issue 16).
+/// On SQLite two statements in one call (two autocommits, as before); on PostgreSQL one
+/// statement with a data-modifying CTE.
+pub async fn insert_code_for_session(db: &Db, c: &GrantRecord, protocol: &str) -> Result<()> {
+    const CODE: &str = "INSERT INTO auth_codes (code_hash, client_id, person_id, session_id, \
+         grant_data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    const PARTICIPANT: &str = "INSERT INTO session_participants (session_id, rp_id, protocol, \
+         first_at) VALUES ($4, $2, $8, $6) ON CONFLICT DO NOTHING";
+    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [
+            format!("{CODE}; {PARTICIPANT}"),
+            format!("WITH code AS ({CODE}) {PARTICIPANT}"),
+        ]
+    });
+    sqlx::query(sqlx::AssertSqlSafe(both(db, &SQL)))
+        .bind(&c.token_hash)
+        .bind(&c.client_id)
+        .bind(&c.person_id)
+        .bind(&c.session_id)
+        .bind(&c.grant_data)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(protocol)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// A release record (`records::insert_release`'s row).
+pub struct Release<'a> {
+    pub person_id: &'a str,
+    pub rp_id: &'a str,
+    pub protocol: &'a str,
+    pub artifact: &'a str,
+    pub claims: &'a [String],
+    pub at: i64,
+}
+
+/// What a token response writes, in one round trip: its release record and, when the
+/// client may refresh, the new refresh token (`insert_refresh`). As in
+/// `insert_code_for_session`, two statements on SQLite and a CTE on PostgreSQL.
+pub async fn record_issue(
+    db: &Db,
+    release: &Release<'_>,
+    refresh: Option<&GrantRecord>,
+) -> Result<()> {
+    let Some(t) = refresh else {
+        return super::records::insert_release(
+            db,
+            release.person_id,
+            release.rp_id,
+            release.protocol,
+            release.artifact,
+            release.claims,
+            release.at,
+        )
+        .await;
+    };
+    const RELEASE: &str = "INSERT INTO release_records (person_id, rp_id, protocol, artifact, \
+         claims, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    const REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, client_id, \
+         person_id, session_id, grant_data, created_at, expires_at) \
+         VALUES ($7, $8, $9, $10, $11, $12, $13, $14)";
+    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [
+            format!("{RELEASE}; {REFRESH}"),
+            format!("WITH release AS ({RELEASE}) {REFRESH}"),
+        ]
+    });
+    sqlx::query(sqlx::AssertSqlSafe(both(db, &SQL)))
+        .bind(release.person_id)
+        .bind(release.rp_id)
+        .bind(release.protocol)
+        .bind(release.artifact)
+        .bind(super::json_list(release.claims))
+        .bind(release.at)
+        .bind(&t.token_hash)
+        .bind(&t.family_id)
+        .bind(&t.client_id)
+        .bind(&t.person_id)
+        .bind(&t.session_id)
+        .bind(&t.grant_data)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// The SQLite (first) or PostgreSQL (second) form of a statement.
+fn both<'a>(db: &Db, sql: &'a [String; 2]) -> &'a str {
+    match db.backend() {
+        super::Backend::Sqlite => &sql[0],
+        super::Backend::Postgres => &sql[1],
+    }
+}
+
 fn code_from_row(r: &AnyRow) -> Result<GrantRecord> {
     let hash: String = r.try_get("code_hash")?;
     Ok(GrantRecord {
