@@ -390,9 +390,7 @@ pub(crate) async fn browsers(ctx: &Ctx, n: usize) -> Res<Vec<Browser>> {
         ));
     }
     let mut out = Vec::with_capacity(n);
-    // A few at a time, never two for one account at once: a login holds its account
-    // until its hash is done, and a second one for the account meanwhile is throttled (429).
-    for chunk in (0..n).collect::<Vec<_>>().chunks(USERS.len()) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(8) {
         let handles: Vec<_> = chunk
             .iter()
             .map(|&i| {
