@@ -136,6 +136,9 @@ struct Settings {
     /// `PORTVAKT_BENCH_ONLY`: groups to run (get, cc, wrk, refresh, code, md, saml, login,
     /// log); all when unset. Start time and memory are always measured.
     only: Option<Vec<String>>,
+    /// The caller named a configuration (`PORTVAKT_BENCH_CONFIG`); the scenarios that
+    /// write their own (soak, storm, synclogin) refuse to run then.
+    caller_config: bool,
 }
 
 impl Settings {
@@ -232,6 +235,7 @@ async fn bench(s: Settings) -> Res<()> {
             dur: s.dur,
             wrk: false,
             only: None,
+            caller_config: s.caller_config,
         };
         load(&logged, &quick, &mut with_log, true).await?;
         drop(logged);
@@ -276,9 +280,8 @@ fn main() {
     // before any thread exists, so `portvakt()` finds it like a caller's.
     let default_config = tempfile::NamedTempFile::new()
         .and_then(|mut f| f.write_all(DEFAULT_CONFIG.as_bytes()).map(|_| f));
-    if std::env::var_os("PORTVAKT_BENCH_CONFIG").is_none_or(|v| v.is_empty())
-        && let Ok(f) = &default_config
-    {
+    let caller_config = std::env::var_os("PORTVAKT_BENCH_CONFIG").is_some_and(|v| !v.is_empty());
+    if !caller_config && let Ok(f) = &default_config {
         // SAFETY: single-threaded here (the runtime starts below), so nothing reads the
         // environment concurrently.
         unsafe { std::env::set_var("PORTVAKT_BENCH_CONFIG", f.path()) };
@@ -295,6 +298,7 @@ fn main() {
         only: std::env::var("PORTVAKT_BENCH_ONLY")
             .ok()
             .map(|v| v.split(',').map(|g| g.trim().to_string()).collect()),
+        caller_config,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -264,7 +264,7 @@ fn soak_secs() -> f64 {
 }
 
 pub(crate) async fn soak(s: &Settings) -> Res<()> {
-    if std::env::var_os("PORTVAKT_BENCH_CONFIG").is_some_and(|v| !v.is_empty()) {
+    if s.caller_config {
         return Err("the soak writes its own configuration; unset PORTVAKT_BENCH_CONFIG".into());
     }
     let secs = soak_secs();

@@ -173,8 +173,8 @@ async fn queue_depth(ctx: &Ctx) -> Option<u64> {
         .map(|v| v as u64)
 }
 
-pub(crate) async fn storm(_s: &Settings) -> Res<()> {
-    if std::env::var_os("PORTVAKT_BENCH_CONFIG").is_some_and(|v| !v.is_empty()) {
+pub(crate) async fn storm(s: &Settings) -> Res<()> {
+    if s.caller_config {
         return Err("the storm writes its own configuration; unset PORTVAKT_BENCH_CONFIG".into());
     }
     let pupils = env_number("PORTVAKT_STORM_PUPILS", 2000.0, 20_000.0) as usize;

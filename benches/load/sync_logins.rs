@@ -96,7 +96,7 @@ fn percentile(lat: &mut [Duration], p: f64) -> f64 {
 }
 
 pub(crate) async fn sync_logins(s: &Settings) -> Res<()> {
-    if std::env::var_os("PORTVAKT_BENCH_CONFIG").is_some_and(|v| !v.is_empty()) {
+    if s.caller_config {
         return Err("synclogin writes its own configuration; unset PORTVAKT_BENCH_CONFIG".into());
     }
     let persons = register_persons();
