@@ -1,6 +1,6 @@
 //! The SAML2 IdP, driven like an SP and a browser would.
 
-use crate::helpers::{Browser, PASSWORD, TestApp, spawn_app};
+use crate::helpers::{Browser, PASSWORD, TestApp, spawn_app, spawn_app_with};
 use crate::saml_sp::*;
 use portvakt::saml::xml;
 
@@ -188,6 +188,57 @@ async fn signed_redirect_requests_are_checked_over_the_raw_query() {
     let (_, req) = request(&app, &sp, "", "");
     let sha1 = sp.redirect_url_with(&sso, "SAMLRequest", &req, None, RSA_SHA1);
     assert_error_page(&b.get(&sha1).await);
+}
+
+#[tokio::test]
+async fn with_every_verification_slot_taken_unsigned_requests_are_answered_and_signed_ones_get_503()
+{
+    // One slot, no queue: a held slot means any signature to verify is refused as busy.
+    let app = spawn_app_with(|c| {
+        c.saml.max_concurrent_verifications = 1;
+        c.saml.verification_queue = 0;
+    })
+    .await;
+    app.add_person(ANNA, &["student"]).await;
+    let sp = TestSp::new("https://sp.example.se");
+    sp.register(&app, &[]);
+    let signing = TestSp::new("https://signing.example.se").signing();
+    signing.register(&app, &[]);
+    let b = logged_in(&app, &sp, ANNA).await;
+
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (taken, slot_taken) = tokio::sync::oneshot::channel();
+    let idp = app.state.idp.clone();
+    let holder = tokio::spawn(async move {
+        idp.verifications()
+            .run(move || {
+                let _ = taken.send(());
+                let _ = held.recv();
+            })
+            .await
+            .is_ok()
+    });
+    slot_taken.await.unwrap();
+
+    // An unsigned request has nothing to verify: answered as usual (it was refused as busy
+    // under load before).
+    let (_, req) = request(&app, &sp, "", "");
+    let a = redirect_sso(&b, &app, &sp, &req, None).await;
+    assert_eq!(a.status().0, SUCCESS, "{}", a.xml);
+    // A signed one waits for a slot; none is free and the queue is full: 503, the server's
+    // load, not the SP's fault.
+    let (_, req) = request(&app, &signing, "", "");
+    let url = signing.redirect_url(&app.url("/saml/sso"), "SAMLRequest", &req, None);
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(!page.body.contains("SAMLResponse"));
+
+    release.send(()).unwrap();
+    assert!(holder.await.unwrap());
+    // With the slot free again the signed request is verified and answered.
+    let (_, req) = request(&app, &signing, "", "");
+    let a = redirect_sso(&b, &app, &signing, &req, None).await;
+    assert_eq!(a.status().0, SUCCESS, "{}", a.xml);
 }
 
 #[tokio::test]

@@ -57,7 +57,8 @@ impl Fatal {
         use axum::http::StatusCode;
         match self.0 {
             SP_DISABLED => StatusCode::FORBIDDEN,
-            UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            // Every verification slot and queue place taken: load, not the request's fault.
+            UNAVAILABLE | BUSY => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -65,6 +66,8 @@ impl Fatal {
 
 /// The catalogue key of the web layer's 503 page.
 const UNAVAILABLE: &str = "error.unavailable";
+/// Signature verification is saturated.
+const BUSY: &str = "saml.busy";
 
 /// What the login transaction carries for the SAML front (stored as JSON).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
