@@ -327,37 +327,34 @@ pub(crate) fn bench_user(i: usize) -> String {
 /// `portvakt user add` for `bench00`… `bench{n-1}` (password `PASSWORD`), with `config`
 /// given to the CLI when the server will run with it (its argon2 parameters).
 pub(crate) fn add_bench_users(dir: &Path, n: usize, config: Option<&Path>) -> Res<()> {
-    for i in 0..n {
-        let mut cmd = portvakt(dir, 9, false);
-        if let Some(config) = config {
-            cmd = with_config(cmd, config);
-        }
-        let mut child = cmd
-            .args([
-                "user",
-                "add",
-                "--username",
-                &bench_user(i),
-                "--password-stdin",
-            ])
-            .args(["--role", "student"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+    (0..n).try_for_each(|i| add_user(dir, &bench_user(i), config))
+}
+
+/// `portvakt user add USERNAME --role student` with the benchmark's password.
+pub(crate) fn add_user(dir: &Path, username: &str, config: Option<&Path>) -> Res<()> {
+    let mut cmd = portvakt(dir, 9, false);
+    if let Some(config) = config {
+        cmd = with_config(cmd, config);
+    }
+    let mut child = cmd
+        .args(["user", "add", "--username", username, "--password-stdin"])
+        .args(["--role", "student"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(PASSWORD.as_bytes())
             .map_err(|e| e.to_string())?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(PASSWORD.as_bytes())
-                .map_err(|e| e.to_string())?;
-        }
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "user add: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(())
 }

@@ -159,6 +159,13 @@ impl Report {
     }
 }
 
+/// The `p` quantile (0..=1) of sorted latencies in µs, in milliseconds (0 when empty).
+pub(crate) fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    sorted_us
+        .get(((sorted_us.len().max(1) - 1) as f64 * p).round() as usize)
+        .map_or(0.0, |v| f64::from(*v) / 1000.0)
+}
+
 pub(crate) fn fmt_ms(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.2}")

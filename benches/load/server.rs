@@ -173,10 +173,15 @@ pub(crate) fn add_client(dir: &Path, id: &str, secret: &str, args: &[&str]) -> R
 
 /// The benchmark's relying party: code flow with refresh tokens, one released claim.
 pub(crate) fn add_rp(dir: &Path) -> Res<()> {
+    add_rp_as(dir, RP_ID, RP_SECRET)
+}
+
+/// `add_rp` under another client id.
+pub(crate) fn add_rp_as(dir: &Path, id: &str, secret: &str) -> Res<()> {
     add_client(
         dir,
-        RP_ID,
-        RP_SECRET,
+        id,
+        secret,
         &[
             "--redirect-uri",
             REDIRECT_URI,
@@ -308,4 +313,39 @@ impl CpuMeter {
             other: (system - server - bench).max(0.0),
         }
     }
+}
+
+/// A simulated register (`portvakt ss12000-mock`), killed when dropped.
+pub(crate) struct Register(Child);
+
+impl Drop for Register {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `portvakt ss12000-mock` with `persons` people on a free loopback port; returns it
+/// and its base URL once it accepts connections (generating a large one takes minutes).
+pub(crate) fn start_mock(dir: &Path, persons: &str) -> Res<(Register, String)> {
+    let port = free_port()?;
+    let log = File::create(dir.join("register.log")).map_err(|e| e.to_string())?;
+    let child = Command::new(BIN)
+        .args(["ss12000-mock", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--persons", persons])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start the SS 12000 mock: {e}"))?;
+    let register = Register(child);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let started = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if started.elapsed() > Duration::from_secs(300) {
+            return Err("the SS 12000 mock did not start within 300 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((register, format!("http://127.0.0.1:{port}/v2.0/")))
 }

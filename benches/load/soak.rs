@@ -176,35 +176,7 @@ fn soak_user(i: usize) -> String {
 }
 
 fn add_users(dir: &Path) -> Res<()> {
-    for i in 0..WORKERS {
-        let mut child = portvakt(dir, 9, false)
-            .args([
-                "user",
-                "add",
-                "--username",
-                &soak_user(i),
-                "--password-stdin",
-            ])
-            .args(["--role", "student"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(PASSWORD.as_bytes())
-                .map_err(|e| e.to_string())?;
-        }
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "user add: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-    }
-    Ok(())
+    (0..WORKERS).try_for_each(|i| add_user(dir, &soak_user(i), None))
 }
 
 /// One logged-in browser per worker, each with its own account.
@@ -220,39 +192,6 @@ async fn soak_browsers(ctx: &Ctx) -> Res<Vec<Browser>> {
         });
     }
     Ok(out)
-}
-
-/// The simulated register, killed with the soak.
-struct Register(Child);
-
-impl Drop for Register {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_register(dir: &Path) -> Res<(Register, String)> {
-    let port = free_port()?;
-    let log = File::create(dir.join("register.log")).map_err(|e| e.to_string())?;
-    let child = Command::new(BIN)
-        .args(["ss12000-mock", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--persons", REGISTER_PERSONS])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start the SS 12000 mock: {e}"))?;
-    let register = Register(child);
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let started = Instant::now();
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err("the SS 12000 mock did not start within 60 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((register, format!("http://127.0.0.1:{port}/v2.0/")))
 }
 
 fn soak_secs() -> f64 {
@@ -272,7 +211,7 @@ pub(crate) async fn soak(s: &Settings) -> Res<()> {
     add_rp(dir.path())?;
     add_sp(dir.path())?;
     add_users(dir.path())?;
-    let (_register, register_url) = start_register(dir.path())?;
+    let (_register, register_url) = start_mock(dir.path(), REGISTER_PERSONS)?;
     let config = dir.path().join("soak.toml");
     std::fs::write(
         &config,
@@ -343,19 +282,15 @@ pub(crate) async fn soak(s: &Settings) -> Res<()> {
     for (i, kind) in KINDS.iter().enumerate() {
         let lat = &mut tally.lat_us[i];
         lat.sort_unstable();
-        let pct = |p: f64| {
-            lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
-                .map_or(0.0, |v| f64::from(*v) / 1000.0)
-        };
         errors += tally.errors[i];
         println!(
             "| {} | {} | {} | {} | {} | {} |",
             kind.name(),
             lat.len(),
             tally.errors[i],
-            fmt_ms(pct(0.5)),
-            fmt_ms(pct(0.99)),
-            fmt_ms(pct(1.0))
+            fmt_ms(percentile_ms(lat, 0.5)),
+            fmt_ms(percentile_ms(lat, 0.99)),
+            fmt_ms(percentile_ms(lat, 1.0))
         );
     }
     let mib = |k: u64| k as f64 / 1024.0;

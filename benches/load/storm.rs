@@ -86,23 +86,8 @@ async fn add_pupils(dir: &Path, n: usize) -> Res<()> {
 }
 
 fn add_services(dir: &Path) -> Res<()> {
-    for (id, secret) in [PORTAL, APP] {
-        add_client(
-            dir,
-            id,
-            secret,
-            &[
-                "--redirect-uri",
-                REDIRECT_URI,
-                "--grant",
-                "authorization_code",
-                "--grant",
-                "refresh_token",
-                "--release",
-                "given_name",
-            ],
-        )?;
-    }
+    add_rp_as(dir, PORTAL.0, PORTAL.1)?;
+    add_rp_as(dir, APP.0, APP.1)?;
     add_sp(dir)?;
     add_sp_as(dir, SP_B.0, SP_B.1)
 }
@@ -258,17 +243,13 @@ pub(crate) async fn storm(s: &Settings) -> Res<()> {
     for (i, name) in STEPS.iter().enumerate() {
         let lat = &mut steps.lat_us[i];
         lat.sort_unstable();
-        let pct = |p: f64| {
-            lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
-                .map_or(0.0, |v| f64::from(*v) / 1000.0)
-        };
         println!(
             "| {name} | {} | {} | {} | {} | {} |",
             lat.len(),
             steps.errors[i],
-            fmt_ms(pct(0.5)),
-            fmt_ms(pct(0.99)),
-            fmt_ms(pct(1.0))
+            fmt_ms(percentile_ms(lat, 0.5)),
+            fmt_ms(percentile_ms(lat, 0.99)),
+            fmt_ms(percentile_ms(lat, 1.0))
         );
     }
     let mib = |k: u64| k as f64 / 1024.0;

@@ -20,39 +20,6 @@ fn register_persons() -> String {
         .unwrap_or_else(|| "100000".into())
 }
 
-/// The simulated register, killed with the measurement.
-struct Register(Child);
-
-impl Drop for Register {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_mock(dir: &Path, persons: &str) -> Res<(Register, String)> {
-    let port = free_port()?;
-    let log = File::create(dir.join("register.log")).map_err(|e| e.to_string())?;
-    let child = Command::new(BIN)
-        .args(["ss12000-mock", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--persons", persons])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start the SS 12000 mock: {e}"))?;
-    let register = Register(child);
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let started = Instant::now();
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if started.elapsed() > Duration::from_secs(300) {
-            return Err("the SS 12000 mock did not start within 300 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((register, format!("http://127.0.0.1:{port}/v2.0/")))
-}
-
 /// (start since t0, latency) of each completed login; errors counted.
 #[derive(Default)]
 struct Logins {
