@@ -48,7 +48,7 @@ impl Fatal {
         if crate::web::unavailable(e) {
             Fatal(UNAVAILABLE)
         } else {
-            Fatal("error.internal")
+            Fatal(INTERNAL)
         }
     }
 
@@ -59,6 +59,7 @@ impl Fatal {
             SP_DISABLED => StatusCode::FORBIDDEN,
             // Every verification slot and queue place taken: load, not the request's fault.
             UNAVAILABLE | BUSY => StatusCode::SERVICE_UNAVAILABLE,
+            INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -68,6 +69,8 @@ impl Fatal {
 const UNAVAILABLE: &str = "error.unavailable";
 /// Signature verification is saturated.
 const BUSY: &str = "saml.busy";
+/// A failure of our own, not of the request.
+const INTERNAL: &str = "error.internal";
 
 /// What the login transaction carries for the SAML front (stored as JSON).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -213,4 +216,19 @@ pub async fn resume(
     Ok(Ok(Next::Answer(
         answer(idp, &sp, &pending, &session, now).await?,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn an_error_page_says_whose_fault_it_is() {
+        assert_eq!(Fatal("saml.malformed").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(Fatal(SP_DISABLED).status(), StatusCode::FORBIDDEN);
+        assert_eq!(Fatal(BUSY).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(Fatal(UNAVAILABLE).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(Fatal(INTERNAL).status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
