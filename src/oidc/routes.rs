@@ -32,17 +32,7 @@ pub fn routes() -> Router<Op> {
 /// https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
 async fn discovery_get(State(op): State<Op>) -> Response {
     let body = axum::body::Bytes::from_owner(op.discovery_document().await);
-    let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    res
+    public_json(body, "public, max-age=3600")
 }
 
 /// RFC 7517. Short cache: a rotated key must reach relying parties before it signs.
@@ -50,11 +40,16 @@ async fn jwks_get(State(op): State<Op>) -> Response {
     let now = op.clock().now();
     op.keys.refresh(now).await;
     let body = axum::body::Bytes::from_owner(op.keys.jwks_document(now));
+    public_json(body, "public, max-age=300")
+}
+
+/// A public JSON document any origin may read, cached for as long as `cache_control` says.
+fn public_json(body: axum::body::Bytes, cache_control: &'static str) -> Response {
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
+        HeaderValue::from_static(cache_control),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

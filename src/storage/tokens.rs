@@ -125,23 +125,14 @@ pub async fn record_issue(
             format!("WITH release AS ({RELEASE}) {REFRESH}"),
         ]
     });
-    sqlx::query(sqlx::AssertSqlSafe(both(db, &SQL)))
+    let q = sqlx::query(sqlx::AssertSqlSafe(both(db, &SQL)))
         .bind(release.person_id)
         .bind(release.rp_id)
         .bind(release.protocol)
         .bind(release.artifact)
         .bind(super::json_list(release.claims))
-        .bind(release.at)
-        .bind(&t.token_hash)
-        .bind(&t.family_id)
-        .bind(&t.client_id)
-        .bind(&t.person_id)
-        .bind(&t.session_id)
-        .bind(&t.grant_data)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .execute(db.writer())
-        .await?;
+        .bind(release.at);
+    bind_refresh(q, t).execute(db.writer()).await?;
     Ok(())
 }
 
@@ -221,21 +212,26 @@ pub async fn consume_code(
 }
 
 pub async fn insert_refresh(db: &Db, t: &GrantRecord) -> Result<()> {
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, client_id, person_id, session_id, \
          grant_data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.family_id)
-    .bind(&t.client_id)
-    .bind(&t.person_id)
-    .bind(&t.session_id)
-    .bind(&t.grant_data)
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .execute(db.writer())
-    .await?;
+    );
+    bind_refresh(q, t).execute(db.writer()).await?;
     Ok(())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a refresh token's eight columns, in `refresh_tokens`' order, after `q`'s others.
+fn bind_refresh<'q>(q: AnyQuery<'q>, t: &'q GrantRecord) -> AnyQuery<'q> {
+    q.bind(&t.token_hash)
+        .bind(&t.family_id)
+        .bind(&t.client_id)
+        .bind(&t.person_id)
+        .bind(&t.session_id)
+        .bind(&t.grant_data)
+        .bind(t.created_at)
+        .bind(t.expires_at)
 }
 
 fn refresh_from_row(r: &AnyRow) -> Result<GrantRecord> {
