@@ -42,7 +42,8 @@
 //! `PORTVAKT_BENCH_ONLY=storm` runs the Monday-morning storm (benches/load/storm.rs): 2,000
 //! pupils log in with passwords within 30 s and each opens two SAML and one OIDC service.
 //! `PORTVAKT_BENCH_ONLY=synclogin` measures password logins during a full sync
-//! (benches/load/sync_logins.rs).
+//! (benches/load/sync_logins.rs; `PORTVAKT_BENCH_SYNC_PERSONS`, default 100,000, and
+//! `PORTVAKT_BENCH_SYNC_CHUNK`, the sync's `[sync] chunk_size`).
 //! See docs/benchmarks.md for results.
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};

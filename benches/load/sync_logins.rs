@@ -71,8 +71,17 @@ pub(crate) async fn sync_logins(s: &Settings) -> Res<()> {
     add_rp(dir.path())?;
     let (_register, register_url) = start_mock(dir.path(), &persons)?;
     let config = dir.path().join("synclogin.toml");
-    std::fs::write(&config, "[throttle]\naddress_attempts = 1000000\n")
-        .map_err(|e| e.to_string())?;
+    // `PORTVAKT_BENCH_SYNC_CHUNK`: the sync's `[sync] chunk_size` (people per transaction,
+    // and so how long a login may wait for the write lock); the server's default when unset.
+    let chunk = std::env::var("PORTVAKT_BENCH_SYNC_CHUNK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(String::new(), |n| format!("[sync]\nchunk_size = {n}\n"));
+    std::fs::write(
+        &config,
+        format!("[throttle]\naddress_attempts = 1000000\n{chunk}"),
+    )
+    .map_err(|e| e.to_string())?;
     let (server, _) = Server::start_with(dir.path(), false, Some(&config))?;
     let ctx = Ctx::new(&server.base, 1)?;
     println!(

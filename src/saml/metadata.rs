@@ -115,7 +115,7 @@ async fn document(
         email = sp::EMAIL,
     );
     match cred {
-        Some(c) => super::blocking(move || Ok(dsig::sign(&xml, &c.key_der)?)).await,
+        Some(c) => Ok(dsig::sign(&xml, &c.key_der)?),
         None => Ok(xml),
     }
 }

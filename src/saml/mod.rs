@@ -44,8 +44,6 @@ pub enum SamlError {
     Directory(#[from] crate::directory::DirectoryError),
     #[error("certificate: {0}")]
     Certificate(String),
-    #[error("a blocking task failed: {0}")]
-    Join(String),
 }
 
 /// The key that signs now, with its certificate.
@@ -218,31 +216,6 @@ fn self_signed(pkcs8: &[u8], cn: &str) -> Result<Vec<u8>, openssl::error::ErrorS
     b.set_not_after(&until)?;
     b.sign(&key, MessageDigest::sha256())?;
     b.build().to_der()
-}
-
-/// Runs signing (an RSA private-key operation, about a millisecond) off the async threads,
-/// at most one per core at a time. Unbounded, every concurrent SSO got a blocking thread of
-/// its own (32 at c=32), and each thread's allocator heap kept its pages: the server's
-/// memory grew with the concurrency, for no more throughput than the cores give.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, SamlError> + Send + 'static,
-) -> Result<T, SamlError> {
-    static SIGNERS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
-        std::sync::LazyLock::new(|| {
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            Arc::new(tokio::sync::Semaphore::new(cores))
-        });
-    let permit = SIGNERS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| SamlError::Join(e.to_string()))?;
-    // The permit is given back only once the task is joined: given back inside the closure,
-    // the next signer called spawn_blocking before this thread was idle again, and the pool
-    // started a new thread each time (the thread count still grew with the concurrency).
-    let out = tokio::task::spawn_blocking(f).await;
-    drop(permit);
-    out.map_err(|e| SamlError::Join(e.to_string()))?
 }
 
 #[cfg(test)]

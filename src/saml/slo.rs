@@ -315,21 +315,12 @@ async fn send(
 ) -> Result<Step, SamlError> {
     if endpoint.binding == sp::REDIRECT {
         let xml = build(false)?;
-        let key = cred.key_der.clone();
         let encoded = deflate_b64(&xml)?;
-        let query = super::blocking(move || {
-            Ok(dsig::sign_redirect(
-                param,
-                &encoded,
-                relay_state.as_deref(),
-                &key,
-            )?)
-        })
-        .await?;
+        let query = dsig::sign_redirect(param, &encoded, relay_state.as_deref(), &cred.key_der)?;
         let sep = if location.contains('?') { '&' } else { '?' };
         Ok(Step::Redirect(format!("{location}{sep}{query}")))
     } else {
-        let xml = super::blocking(move || build(true)).await?;
+        let xml = build(true)?;
         Ok(Step::Post(sso::PostForm {
             action: location.to_string(),
             field: param,

@@ -260,7 +260,20 @@ impl<'a> Runner<'a> {
         Fut: Future<Output = Result<Fetched, String>>,
     {
         let next_watermark = now - WATERMARK_OVERLAP;
-        let fetched = match fetch(watermark).await {
+        let today = crate::directory::roles::day_of(now);
+        let today_s = crate::directory::roles::format_date(today);
+        // A full run reads the directory's state while the register is read: the two wait
+        // on different things (the database, the register's pages) and use both cores.
+        let (fetched, existing) = if kind == RunKind::Full {
+            let (fetched, existing) = tokio::join!(
+                fetch(watermark),
+                store::load_full(self.db, self.source, &today_s)
+            );
+            (fetched, Some(existing))
+        } else {
+            (fetch(watermark).await, None)
+        };
+        let fetched = match fetched {
             Ok(f) => f,
             Err(e) => {
                 self.finish(
@@ -277,7 +290,6 @@ impl<'a> Runner<'a> {
                 return Err(SyncError::Source(e));
             }
         };
-        let today = crate::directory::roles::day_of(now);
         let scope = self.config.saml_scope();
         let settings = Settings {
             source: self.source,
@@ -286,11 +298,13 @@ impl<'a> Runner<'a> {
             username_context: self.username_context,
             today,
         };
-        let today_s = crate::directory::roles::format_date(today);
         progress("planning");
         let (plan, report) = match fetched {
             Fetched::Full(snapshot) => {
-                let mut existing = store::load_full(self.db, self.source, &today_s).await?;
+                let mut existing = match existing {
+                    Some(loaded) => loaded?,
+                    None => store::load_full(self.db, self.source, &today_s).await?,
+                };
                 existing.taken = self.taken(&snapshot.persons, &existing, &settings).await?;
                 let report = snapshot.report.clone();
                 (plan::full(snapshot, &existing, &settings), report)

@@ -2,8 +2,8 @@
 //! purging people deactivated longer than the retention period.
 
 use super::rows::{DutyRow, EnrolmentRow, GroupRow, OrgRow, PersonRow, StatusChange};
-use super::{is_sqlite, rows_per_statement, values_sql};
-use crate::storage::{Db, IN_LIST, Result, begin_on, in_list, sessions, tokens};
+use super::{begin_chunk, is_sqlite, rows_per_statement, values_sql};
+use crate::storage::{Db, IN_LIST, Result, in_list, sessions, tokens};
 use sqlx::AnyConnection;
 use sqlx::{Any, Executor, Row, Transaction};
 
@@ -84,7 +84,7 @@ pub async fn apply_organisations(
     rows: &[OrgRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = begin_on(conn).await?;
+    let mut tx = begin_chunk(conn).await?;
     for o in rows {
         sqlx::query(
             "INSERT INTO organisations (id, source, kind, name, parent_id, school_unit_code, \
@@ -156,7 +156,7 @@ pub async fn apply_persons(
     now: i64,
 ) -> Result<()> {
     debug_assert_eq!(rows.len(), search_names.len());
-    let mut tx = begin_on(conn).await?;
+    let mut tx = begin_chunk(conn).await?;
     let creates: Vec<(&PersonRow, &String)> = rows
         .iter()
         .zip(search_names)
@@ -328,7 +328,7 @@ pub async fn apply_guardianships(
     source: &str,
     rows: &[PersonRow],
 ) -> Result<()> {
-    let mut tx = begin_on(conn).await?;
+    let mut tx = begin_chunk(conn).await?;
     let updated: Vec<&str> = rows
         .iter()
         .filter(|r| r.create.is_none())
@@ -394,7 +394,7 @@ pub async fn apply_groups(
     rows: &[GroupRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = begin_on(conn).await?;
+    let mut tx = begin_chunk(conn).await?;
     // Multi-row statements for the groups, their old members and their new members: one
     // statement per group and member list was a round trip each on PostgreSQL.
     for batch in rows.chunks(rows_per_statement(&tx, 9)) {
@@ -462,7 +462,7 @@ pub async fn apply_duties(
     rows: &[DutyRow],
     remove: &[String],
 ) -> Result<()> {
-    let mut tx = begin_on(conn).await?;
+    let mut tx = begin_chunk(conn).await?;
     for batch in rows.chunks(rows_per_statement(&tx, 9)) {
         let sql = values_sql(
             "INSERT INTO duties (id, source, person_id, school_unit_code, duty_role, start_date, \
@@ -502,7 +502,7 @@ pub async fn apply_status(
     changes: &[StatusChange],
     now: i64,
 ) -> Result<()> {
-    let mut tx = begin_on(conn).await?;
+    let mut tx = begin_chunk(conn).await?;
     // Who was active: only people of this source are changed. The source is compared
     // here, not in SQL: with `source = $1` SQLite walked the whole (source, external_id)
     // index instead of looking the ids up (2.2 s at 500,000).
@@ -580,7 +580,7 @@ pub async fn purge(db: &Db, source: &str, before: i64, now: i64) -> Result<u64> 
     let mut n = 0;
     let mut conn = db.writer().acquire().await?;
     for chunk in rows.chunks(IN_LIST) {
-        let mut tx = begin_on(&mut conn).await?;
+        let mut tx = begin_chunk(&mut conn).await?;
         for r in chunk {
             let id: String = r.try_get("id")?;
             for (kind, col) in [("username", "username"), ("eppn", "eppn")] {
@@ -630,7 +630,7 @@ pub async fn defer_indexes(conn: &mut AnyConnection, indexes: &[(&str, &str)]) -
     if !is_sqlite(conn) {
         return Ok(());
     }
-    let mut tx = begin_on(conn).await?;
+    let mut tx = begin_chunk(conn).await?;
     for (name, _) in indexes {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
             .execute(&mut *tx)
@@ -647,7 +647,7 @@ pub async fn build_indexes(conn: &mut AnyConnection, indexes: &[(&str, &str)]) -
         return Ok(());
     }
     for (_, create) in indexes {
-        let mut tx = begin_on(conn).await?;
+        let mut tx = begin_chunk(conn).await?;
         sqlx::query(sqlx::AssertSqlSafe(create.to_string()))
             .execute(&mut *tx)
             .await?;

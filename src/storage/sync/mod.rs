@@ -30,6 +30,22 @@ fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
     conn.backend_name() == "SQLite"
 }
 
+/// How long a sync leaves SQLite's write lock free before each of its transactions: longer
+/// than the one-millisecond retry of a writer waiting for it (`storage::sqlite_wait`), so a
+/// login that waited behind one chunk goes before the next instead of behind every one.
+const GAP_FOR_WAITING_WRITERS: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// A chunk's transaction (`storage::begin_on`), after the gap on SQLite. About 1,100 gaps
+/// in a 500,000-person first run: 2 s.
+async fn begin_chunk(
+    conn: &mut sqlx::AnyConnection,
+) -> crate::storage::Result<sqlx::Transaction<'_, sqlx::Any>> {
+    if is_sqlite(conn) {
+        tokio::time::sleep(GAP_FOR_WAITING_WRITERS).await;
+    }
+    crate::storage::begin_on(conn).await
+}
+
 fn rows_per_statement(conn: &sqlx::AnyConnection, columns: usize) -> usize {
     let params = if is_sqlite(conn) {
         PARAMS_PER_STATEMENT

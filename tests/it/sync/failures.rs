@@ -73,8 +73,9 @@ async fn execute(app: &TestApp, statement: &'static str) -> Result<(), String> {
 }
 
 /// The database fails a read after the run was recorded (here: the duties table is away
-/// while the plan is computed). The run is recorded `failed` with the reason, not left
-/// `running`, and its lease is released so the next run goes ahead.
+/// when the directory's state is loaded, which a full run does while it reads the
+/// register). The run is recorded `failed` with the reason, not left `running`, and its
+/// lease is released so the next run goes ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_failing_after_it_started_is_recorded_failed_with_the_reason() {
     let app = spawn_app().await;
@@ -82,13 +83,14 @@ async fn a_run_failing_after_it_started_is_recorded_failed_with_the_reason() {
     let client = reg.client(100, 0);
     let mut runner = portvakt::sync::run::Runner::new(env(&app), SOURCE);
     runner.username_context = Some(USERNAME_CONTEXT);
-    let app_ref = &app;
+    execute(&app, "ALTER TABLE duties RENAME TO duties_away")
+        .await
+        .unwrap();
     let err = runner
         .run(
             RunKind::Full,
             |_| async move {
                 let snapshot = client.snapshot(&|_| {}).await.map_err(|e| e.to_string())?;
-                execute(app_ref, "ALTER TABLE duties RENAME TO duties_away").await?;
                 Ok(portvakt::sync::run::Fetched::Full(snapshot))
             },
             &|_| {},
