@@ -3,10 +3,10 @@
 //! SQLite's own busy handler (`PRAGMA busy_timeout`) sleeps 1, 2, 5, … and then 100 ms
 //! between tries. Against a writer that commits and begins again at once (a sync applying
 //! chunk after chunk, possibly from another process) a waiting login then wakes up mostly
-//! while the lock is taken again: logins during a sync's apply waited up to 2.8 s
+//! while the lock is taken again: logins during a sync's apply waited up to 1.4 s
 //! (docs/benchmarks.md, "Logins during a sync"). Retrying every millisecond, a waiter gets
 //! the lock in the first gap between two of the sync's transactions, which the sync leaves
-//! on purpose (`sync::run::apply`).
+//! on purpose (`storage::sync::begin_chunk`).
 //!
 //! sqlx installs SQLite's default handler on every connection it opens and keeps the raw
 //! handle behind `sqlx::Any`, so the handler is installed from SQL: an auto-extension
