@@ -634,11 +634,16 @@ async fn apply_on(
         store::apply_status(conn, source, rows, now).await?;
     }
     progress("applied duties and status changes");
+    let written = plan.counts.persons_created + plan.counts.persons_updated;
+    if written >= BULK_LOAD_PEOPLE {
+        store::refresh_statistics(conn).await?;
+    }
     Ok(())
 }
 
 /// A plan creating at least this many people (and few updates) is a bulk load: on SQLite
-/// the secondary indexes on random keys are dropped for it and built after it.
+/// the secondary indexes on random keys are dropped for it and built after it. An apply
+/// writing this many people refreshes PostgreSQL's statistics at its end.
 const BULK_LOAD_PEOPLE: u64 = 5_000;
 
 /// The guard's rolling window: what several runs may deactivate together.

@@ -656,6 +656,21 @@ pub async fn build_indexes(conn: &mut AnyConnection, indexes: &[(&str, &str)]) -
     Ok(())
 }
 
+/// Refreshes PostgreSQL's statistics of the directory's tables (SQLite: nothing). After a
+/// large apply, the next statements would otherwise be planned without them until
+/// autovacuum's analyze comes round: a first run's follow-up looked up enrolments by a
+/// sequential scan, 21.6 ms a statement instead of 2.4 ms (docs/benchmarks.md, issue 16).
+/// About 0.8 s at 500,000 people.
+pub async fn refresh_statistics(conn: &mut AnyConnection) -> Result<()> {
+    if is_sqlite(conn) {
+        return Ok(());
+    }
+    sqlx::query("ANALYZE persons, enrolments, guardianships, duties, school_groups, group_members")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// [`build_indexes`] for every deferrable index, on a writer connection of `db`.
 pub async fn ensure_deferred_indexes(db: &Db) -> Result<()> {
     if db.backend() != crate::storage::Backend::Sqlite {

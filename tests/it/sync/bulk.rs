@@ -74,3 +74,55 @@ async fn a_bulk_load_builds_its_indexes_after_it_and_a_stopped_one_is_completed(
         "the next run builds them first"
     );
 }
+
+/// On PostgreSQL a large apply ends with fresh statistics of the directory's tables, so the
+/// next statements are not planned blind (a sequential scan per enrolment lookup) until
+/// autovacuum comes round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_apply_refreshes_postgresqls_statistics() {
+    let app = spawn_app().await;
+    if app.db.backend() != portvakt::storage::Backend::Postgres {
+        return; // SQLite's plans do not depend on gathered statistics here.
+    }
+    let analysed = |app: &TestApp| {
+        let url = app.config.database_url.clone();
+        async move {
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            sqlx::query(
+                "SELECT relname::text AS relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL \
+                 AND relname IN ('persons', 'enrolments', 'guardianships', 'duties', \
+                 'school_groups', 'group_members') ORDER BY relname",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("relname"))
+            .collect::<Vec<_>>()
+        }
+    };
+    assert!(analysed(&app).await.is_empty(), "a new database");
+
+    let data = municipality(6_000);
+    let reg = Register::start(data).await;
+    let out = run_in(
+        env(&app),
+        &reg.client(1000, 0),
+        Some(USERNAME_CONTEXT),
+        RunKind::Full,
+    )
+    .await
+    .unwrap();
+    assert!(out.counts.persons_created + out.counts.persons_updated >= 5_000);
+    assert_eq!(
+        analysed(&app).await,
+        [
+            "duties",
+            "enrolments",
+            "group_members",
+            "guardianships",
+            "persons",
+            "school_groups"
+        ]
+    );
+}
