@@ -278,11 +278,14 @@ pub async fn unlock(db: &Db, source: &str, reason: &str, now: i64) -> Result<Opt
         Some(r) => r.try_get("lease_until")?,
         None => 0,
     };
+    // The runs first, then the lease: a run whose heartbeat sees its lease gone records
+    // itself interrupted, and released first, it could do so before this did, so the
+    // report missed the run it had stopped (seen once in CI on PostgreSQL).
+    let runs = interrupt_runs(db, source, reason, now).await?;
     sqlx::query("UPDATE sync_state SET lease_until = 0, lease_holder = NULL WHERE source = $1")
         .bind(source)
         .execute(db.writer())
         .await?;
-    let runs = interrupt_runs(db, source, reason, now).await?;
     Ok(Some(Unlocked {
         lease_until: (until >= now).then_some(until),
         runs,
