@@ -336,27 +336,9 @@ pub(crate) fn add_user(dir: &Path, username: &str, config: Option<&Path>) -> Res
     if let Some(config) = config {
         cmd = with_config(cmd, config);
     }
-    let mut child = cmd
-        .args(["user", "add", "--username", username, "--password-stdin"])
-        .args(["--role", "student"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(PASSWORD.as_bytes())
-            .map_err(|e| e.to_string())?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "user add: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
+    cmd.args(["user", "add", "--username", username, "--password-stdin"])
+        .args(["--role", "student"]);
+    run_with_stdin(cmd, PASSWORD).map_err(|e| format!("user add: {e}"))
 }
 
 /// `cmd` (from `portvakt`) with `config` instead of `PORTVAKT_BENCH_CONFIG`'s.

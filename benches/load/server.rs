@@ -148,25 +148,29 @@ pub(crate) fn probe_discovery(port: u16) -> bool {
 
 /// `portvakt client add` against the data directory, secret on standard input.
 pub(crate) fn add_client(dir: &Path, id: &str, secret: &str, args: &[&str]) -> Res<()> {
-    let mut child = portvakt(dir, 9, false)
-        .args(["client", "add", "--client-id", id, "--secret-stdin"])
-        .args(args)
+    let mut cmd = portvakt(dir, 9, false);
+    cmd.args(["client", "add", "--client-id", id, "--secret-stdin"])
+        .args(args);
+    run_with_stdin(cmd, secret).map_err(|e| format!("client add {id}: {e}"))
+}
+
+/// Runs a CLI command with `input` (a password or a secret) on its standard input; `Err`
+/// carries its standard error when it fails.
+pub(crate) fn run_with_stdin(mut cmd: Command, input: &str) -> Res<()> {
+    let mut child = cmd
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all(secret.as_bytes())
+            .write_all(input.as_bytes())
             .map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!(
-            "client add {id}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
     Ok(())
 }
