@@ -109,6 +109,7 @@ pub(crate) fn raw_argon2_one(
             ..used
         }),
         target: None,
+        peak_rss_kib: None,
     };
     report.print(&row);
     report.rows.push(row);

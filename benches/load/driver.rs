@@ -15,6 +15,10 @@ pub(crate) struct Run {
     pub(crate) lat_us: Vec<u32>,
     pub(crate) first_error: Option<String>,
     pub(crate) cpu: Cpu,
+    /// The server's peak RSS (KiB) during this measurement, its warm-up included.
+    pub(crate) peak_rss_kib: u64,
+    /// Which server process was measured.
+    pub(crate) server_pid: u32,
 }
 
 impl Run {
@@ -116,6 +120,7 @@ where
     Fut: Future<Output = (S, Res<()>)> + Send + 'static,
 {
     let workers = states.len();
+    super::server::reset_peak_rss(server_pid);
     let (warm, states) = drive(server_pid, Duration::from_millis(500), states, step.clone()).await;
     let lost = workers - states.len();
     let (mut run, states) = drive(server_pid, dur, states, step).await;
@@ -126,5 +131,7 @@ where
             warm.first_error.unwrap_or_default()
         ));
     }
+    run.peak_rss_kib = super::server::proc_status_kib(server_pid, "VmHWM").unwrap_or(0);
+    run.server_pid = server_pid;
     (run, states)
 }

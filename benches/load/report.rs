@@ -17,6 +17,8 @@ pub(crate) struct Row {
     pub(crate) p99: f64,
     pub(crate) cpu: Option<Cpu>,
     pub(crate) target: Option<f64>,
+    /// The server's peak RSS during the measurement (KiB) and the server's pid, where read.
+    pub(crate) peak_rss_kib: Option<(u64, u32)>,
 }
 
 #[derive(Default)]
@@ -44,6 +46,7 @@ impl Report {
             p99: run.percentile_ms(0.99),
             cpu: Some(run.cpu),
             target,
+            peak_rss_kib: (run.peak_rss_kib > 0).then_some((run.peak_rss_kib, run.server_pid)),
         };
         if let Some(e) = &run.first_error {
             self.notes
@@ -75,6 +78,7 @@ impl Report {
                     p99: w.p99_ms,
                     cpu: Some(cpu),
                     target,
+                    peak_rss_kib: None,
                 };
                 self.print(&row);
                 self.rows.push(row);
@@ -85,7 +89,7 @@ impl Report {
 
     pub(crate) fn print(&self, r: &Row) {
         println!(
-            "  {:<46} {:<7} c{:<3} {:>9.1}/s  ok {:>8}  err {:>5}  p50 {:>7} ms  p99 {:>7} ms",
+            "  {:<46} {:<7} c{:<3} {:>9.1}/s  ok {:>8}  err {:>5}  p50 {:>7} ms  p99 {:>7} ms  {}",
             r.what,
             r.client,
             r.conc,
@@ -93,7 +97,8 @@ impl Report {
             r.ok,
             r.errors,
             fmt_ms(r.p50),
-            fmt_ms(r.p99)
+            fmt_ms(r.p99),
+            fmt_mib(r.peak_rss_kib)
         );
     }
 
@@ -101,9 +106,9 @@ impl Report {
         println!();
         println!(
             "| measurement | client | c | ok/s | ok | errors | p50 ms | p99 ms | server CPU | \
-             server µs/op | bench CPU | other CPU | target | met |"
+             server µs/op | bench CPU | other CPU | server peak RSS | target | met |"
         );
-        println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
         for r in &self.rows {
             let pct = |v: f64| {
                 if v.is_finite() {
@@ -126,7 +131,7 @@ impl Report {
             });
             let per_op = c.server * 1e6 / r.rate.max(1e-9);
             println!(
-                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.what,
                 r.client,
                 r.conc,
@@ -143,6 +148,7 @@ impl Report {
                 },
                 pct(c.bench),
                 pct(c.other),
+                fmt_mib(r.peak_rss_kib),
                 target,
                 met
             );
@@ -164,6 +170,14 @@ pub(crate) fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
     sorted_us
         .get(((sorted_us.len().max(1) - 1) as f64 * p).round() as usize)
         .map_or(0.0, |v| f64::from(*v) / 1000.0)
+}
+
+/// A peak RSS in MiB, or "-" where none was read.
+pub(crate) fn fmt_mib(peak: Option<(u64, u32)>) -> String {
+    peak.map_or_else(
+        || "-".into(),
+        |(k, _)| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
 }
 
 pub(crate) fn fmt_ms(v: f64) -> String {

@@ -167,6 +167,7 @@ pub(crate) fn raw_rsa(
             ..used
         }),
         target: None,
+        peak_rss_kib: None,
     };
     report.print(&row);
     report.rows.push(row);

@@ -355,13 +355,12 @@ pub(crate) async fn saml_group(pid: u32, base: &str, s: &Settings, report: &mut 
         let cpu_us = run.cpu.server * 1e6 / run.rate().max(1e-9);
         let rate = report.add_run("SAML SSO (signed Response, live session)", c, run, None);
         rows.push((c, rate, cpu_us));
-        // The server's memory after each concurrency (the peak so far), to see whether it
-        // grows with the concurrency.
+        // The server's memory at each concurrency, to see whether it grows with it.
         let mib = |k: &str| server::proc_status_kib(pid, k).unwrap_or(0) as f64 / 1024.0;
         report.notes.push(format!(
-            "server memory after SAML SSO c{c}: VmRSS {:.1} MiB, VmHWM (peak so far) {:.1} MiB",
-            mib("VmRSS"),
-            mib("VmHWM")
+            "server memory during SAML SSO c{c}: peak (VmHWM) {:.1} MiB, VmRSS after {:.1} MiB",
+            mib("VmHWM"),
+            mib("VmRSS")
         ));
     }
     let raw_after = tokio::task::block_in_place(|| raw_rsa(pid, s.dur, report, "after", false))?;

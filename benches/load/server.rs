@@ -244,6 +244,12 @@ pub(crate) fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Starts the process's peak RSS (VmHWM) over from its RSS now (proc(5), clear_refs),
+/// so a measurement's peak is its own and not that of an earlier one.
+pub(crate) fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
 /// utime + stime of a process ("self" or a pid), in seconds.
 pub(crate) fn proc_cpu(pid: &str) -> f64 {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

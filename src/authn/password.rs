@@ -10,12 +10,20 @@
 //! The queue is bounded: a flood of logins gets `HashError::Busy` at once (503) instead of
 //! piling up work, and a job whose caller went away (client disconnected, future dropped)
 //! is skipped rather than hashed.
+//!
+//! A thread that has had no job for `KEEP_BUFFER` gives its buffer back: the buffers are
+//! most of the server's memory (19 MiB each at OWASP's minimum) and are needed only while
+//! people log in; the next login after a quiet spell pays for fresh pages (about 2 ms).
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 use subtle::ConstantTimeEq;
+
+/// How long a hashing thread keeps its buffer without a job.
+const KEEP_BUFFER: Duration = Duration::from_secs(2);
 
 /// NIST SP 800-63B's floor for a chosen password is 8; schools ask for a little more.
 pub const MIN_NEW_LENGTH: usize = 10;
@@ -62,13 +70,15 @@ struct Inner {
     params: Params,
     /// Jobs for the hashing threads, at most the queue bound waiting; dropping the last
     /// sender ends them.
-    jobs: mpsc::SyncSender<Job>,
+    jobs: flume::Sender<Job>,
     dummy: String,
     /// Hashes actually computed (skipped jobs not counted): lets tests see what a flood cost.
     computed: Arc<AtomicU64>,
     /// Jobs waiting for a thread, and jobs being hashed now (the metrics read both).
     queued: Arc<AtomicU64>,
     running: Arc<AtomicU64>,
+    /// Threads holding a hashing buffer now.
+    buffers: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -78,6 +88,24 @@ impl PasswordHasher {
         parallelism: u32,
         workers: usize,
         queue: usize,
+    ) -> Result<Self, HashError> {
+        Self::with_keep(
+            memory_kib,
+            iterations,
+            parallelism,
+            workers,
+            queue,
+            KEEP_BUFFER,
+        )
+    }
+
+    fn with_keep(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        workers: usize,
+        queue: usize,
+        keep: Duration,
     ) -> Result<Self, HashError> {
         let params = Params::new(
             memory_kib,
@@ -94,21 +122,34 @@ impl PasswordHasher {
             &crate::keys::random_bytes::<16>(),
             &crate::keys::random_bytes::<{ Params::DEFAULT_OUTPUT_LEN }>(),
         )?;
-        let (tx, rx) = mpsc::sync_channel::<Job>(queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = flume::bounded::<Job>(queue.max(1));
+        let buffers = Arc::new(AtomicU64::new(0));
         for i in 0..workers {
-            let rx = rx.clone();
+            let (rx, buffers) = (rx.clone(), buffers.clone());
             std::thread::Builder::new()
                 .name(format!("portvakt-argon2-{i}"))
                 .spawn(move || {
                     let mut buf = Vec::new();
                     loop {
-                        // The lock is held only while waiting for the next job.
-                        let job = match lock(&rx).recv() {
-                            Ok(job) => job,
-                            Err(_) => return,
+                        let next = if buf.is_empty() {
+                            rx.recv().map_err(|_| flume::RecvTimeoutError::Disconnected)
+                        } else {
+                            rx.recv_timeout(keep)
                         };
-                        job(&mut buf);
+                        match next {
+                            Ok(job) => {
+                                let had = !buf.is_empty();
+                                job(&mut buf);
+                                if !had && !buf.is_empty() {
+                                    buffers.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            Err(flume::RecvTimeoutError::Timeout) => {
+                                buf = Vec::new();
+                                buffers.fetch_sub(1, Ordering::Relaxed);
+                            }
+                            Err(flume::RecvTimeoutError::Disconnected) => return,
+                        }
                     }
                 })
                 .map_err(|_| HashError::Failed)?;
@@ -120,6 +161,7 @@ impl PasswordHasher {
             computed: Arc::new(AtomicU64::new(0)),
             queued: Arc::new(AtomicU64::new(0)),
             running: Arc::new(AtomicU64::new(0)),
+            buffers,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -129,6 +171,11 @@ impl PasswordHasher {
     /// How many hashes (and verifications) the threads have computed so far.
     pub fn hashes_computed(&self) -> u64 {
         self.inner.computed.load(Ordering::Relaxed)
+    }
+
+    /// How many hashing threads hold a buffer now.
+    pub fn buffers_held(&self) -> u64 {
+        self.inner.buffers.load(Ordering::Relaxed)
     }
 
     /// (waiting for a thread, being hashed now): the queue's depth and the threads' use.
@@ -187,16 +234,12 @@ impl PasswordHasher {
         self.inner.jobs.try_send(job).map_err(|e| {
             self.inner.queued.fetch_sub(1, Ordering::Relaxed);
             match e {
-                mpsc::TrySendError::Full(_) => HashError::Busy,
-                mpsc::TrySendError::Disconnected(_) => HashError::Failed,
+                flume::TrySendError::Full(_) => HashError::Busy,
+                flume::TrySendError::Disconnected(_) => HashError::Failed,
             }
         })?;
         rx.await.map_err(|_| HashError::Failed)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn hash_with(params: &Params, password: &[u8], buf: &mut Vec<Block>) -> Result<String, HashError> {
@@ -343,5 +386,32 @@ mod tests {
         };
         assert!(!last.unwrap());
         assert_eq!(h.hashes_computed(), 2);
+    }
+
+    /// Waits (bounded) for the hashing threads to reach `n` buffers.
+    async fn buffers_become(h: &PasswordHasher, n: u64) -> bool {
+        for _ in 0..2000 {
+            if h.buffers_held() == n {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn idle_threads_give_their_buffers_back_and_busy_ones_keep_them() {
+        let idle = PasswordHasher::with_keep(1024, 1, 1, 2, 8, Duration::ZERO).unwrap();
+        assert_eq!(idle.buffers_held(), 0);
+        let phc = idle.hash("pw".into()).await.unwrap();
+        assert!(buffers_become(&idle, 0).await, "the buffer was kept");
+        // A thread without a buffer makes a new one for the next job.
+        assert!(idle.verify("pw".into(), Some(phc)).await.unwrap());
+
+        let kept = PasswordHasher::with_keep(1024, 1, 1, 1, 8, Duration::from_secs(3600)).unwrap();
+        kept.hash("pw".into()).await.unwrap();
+        assert!(buffers_become(&kept, 1).await);
+        kept.hash("pw".into()).await.unwrap();
+        assert_eq!(kept.buffers_held(), 1, "one thread, one buffer, reused");
     }
 }

@@ -349,9 +349,15 @@ impl<'a> Runner<'a> {
                 )
             }
         };
-        progress("planned");
         let report = &report;
         let recent = self.recently_lost(now).await?;
+        let mut plan = plan;
+        if kind == RunKind::Incremental {
+            let share = self.config.sync.max_deactivation_share;
+            let cap = plan::active_count_cap(&plan, share, recent);
+            plan.counts.active_before = store::active_count_upto(self.db, self.source, cap).await?;
+        }
+        progress("planned");
         let hold = plan::guard(&plan, self.config.sync.max_deactivation_share, recent);
         if self.dry_run {
             self.finish(
@@ -401,7 +407,6 @@ impl<'a> Runner<'a> {
             .await?;
             return Ok(self.outcome(run_id, &plan, report, Status::Held(reason), 0));
         }
-        let mut plan = plan;
         if let Err(e) = apply(self.db, self.config, &mut plan, progress, self.clock.now()).await {
             // What was written stays (every write is idempotent); the watermark does not
             // move, so the next run completes it.

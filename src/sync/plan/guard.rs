@@ -3,6 +3,23 @@
 
 use super::Plan;
 
+/// How far the guard needs the source's active people counted. It can hold a plan only
+/// while they are fewer than (lost + recent) / `max_share`, so a count stopped at that
+/// bound decides the same, and whenever the guard holds, its message names the exact
+/// count. `Some(0)`: the plan loses nobody and the guard does not look. `None`: count all
+/// (`max_share` 0, where any loss holds).
+pub fn active_count_cap(plan: &Plan, max_share: f64, recent: u64) -> Option<u64> {
+    let lost = plan.counts.deactivations + plan.counts.civic_changes;
+    if lost == 0 {
+        return Some(0);
+    }
+    if max_share <= 0.0 {
+        return None;
+    }
+    // One over, against the division's rounding.
+    Some(((lost + recent) as f64 / max_share).ceil() as u64 + 1)
+}
+
 /// Why a plan must wait for an administrator, if it must. `recent` is what the source's runs
 /// of the last 24 hours deactivated or re-bound: several small runs may not do together
 /// what one large run could not.

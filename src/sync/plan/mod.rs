@@ -29,7 +29,7 @@ pub use crate::storage::sync::rows::{
     PersonRow, Status, StatusChange,
 };
 pub use full::full;
-pub use guard::guard;
+pub use guard::{active_count_cap, guard};
 pub use incremental::{incremental, incremental_person_refs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +65,9 @@ pub struct Counts {
     pub groups_removed: u64,
     pub duties_changed: u64,
     pub duties_removed: u64,
-    /// Active people of this source before the run (the guard's denominator).
+    /// Active people of this source before the run (the guard's denominator). An
+    /// incremental run counts them only as far as the guard needs (`active_count_cap`):
+    /// 0 when it deactivates nobody.
     pub active_before: u64,
     /// Deactivated longer than `sync.retention_days` and deleted (tombstones kept).
     pub purged: u64,

@@ -215,6 +215,36 @@ fn the_guard_stops_a_mass_deactivation_and_an_emptied_unit() {
     );
 }
 
+/// Counting the active people only up to `active_count_cap` decides every plan as the
+/// exact count does, and a held plan's message names the exact count.
+#[test]
+fn the_guard_decides_the_same_on_a_count_stopped_at_its_cap() {
+    let cfg = DirectoryConfig::default();
+    let s = settings(&cfg, "2026-10-01");
+    let mut plan = full(snapshot(vec![]), &Existing::default(), &s);
+    for share in [0.0, 0.01, 0.05, 0.3, 1.0] {
+        for recent in [0, 1, 7, 50] {
+            for lost in [0u64, 1, 2, 3, 19, 20, 21, 100] {
+                for active in [0u64, 1, 2, 39, 40, 41, 60, 61, 400, 2_000, 100_000] {
+                    plan.counts.deactivations = lost;
+                    plan.counts.active_before = active;
+                    let exact = guard(&plan, share, recent);
+                    let cap = active_count_cap(&plan, share, recent);
+                    plan.counts.active_before = cap.map_or(active, |c| active.min(c));
+                    let capped = guard(&plan, share, recent);
+                    assert_eq!(
+                        exact, capped,
+                        "share {share} recent {recent} lost {lost} active {active}"
+                    );
+                    if lost == 0 {
+                        assert_eq!(cap, Some(0), "nothing lost: nothing to count");
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn the_plan_digest_is_that_of_the_changes_not_of_their_order_or_day() {
     use crate::sync::held::plan_hash;
