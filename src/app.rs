@@ -395,6 +395,10 @@ fn spawn_tasks(state: &AppState) {
     tasks.spawn("housekeeping", move || {
         housekeeping(db.clone(), clock.clone(), retention.clone())
     });
+    if state.db.backend() == crate::storage::Backend::Sqlite {
+        let db = state.db.clone();
+        tasks.spawn("wal_checkpoint", move || wal_checkpoints(db.clone()));
+    }
     let idp = state.idp.clone();
     tasks.spawn("metadata_refresh", move || metadata_refresh(idp.clone()));
     let (db, config, clock) = (state.db.clone(), state.config.clone(), state.clock.clone());
@@ -409,6 +413,19 @@ fn spawn_tasks(state: &AppState) {
                 }
             }
         });
+    }
+}
+
+/// Every second (SQLite): a PASSIVE checkpoint of the WAL, so the requests' commits do not
+/// do it (`storage::Db::checkpoint`).
+async fn wal_checkpoints(db: Db) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db.checkpoint().await {
+            tracing::debug!("WAL checkpoint failed: {}", crate::error_chain(&e));
+        }
     }
 }
 

@@ -611,3 +611,58 @@ async fn held_plan(db: &portvakt::storage::Db, kek: &Path, plain: &[u8]) -> i64 
     store::update_run(db, id, &update, 2).await.unwrap();
     id
 }
+
+/// On SQLite, a write reaches the database file within seconds though nothing else commits:
+/// `serve` checkpoints the WAL from a task every second, so the requests' commits need not
+/// (each connection's own threshold is 20,000 pages). PostgreSQL has no such task.
+#[tokio::test]
+async fn sqlite_writes_reach_the_database_file_from_the_checkpoint_task() {
+    let app = spawn_app().await;
+    let tasks = &app.state.ops.tasks;
+    if use_postgres() {
+        while tasks.starts("housekeeping") < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(tasks.starts("wal_checkpoint"), 0);
+        return;
+    }
+    // Housekeeping checkpoints once at start, then every minute: its first round is over.
+    while tasks.starts("housekeeping") < 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let key = format!("wal-test-{}", portvakt::keys::random_token());
+    portvakt::storage::throttle::record_failure(&app.db, &key, app.clock.now())
+        .await
+        .unwrap();
+    // The database file alone, without its WAL: a copy opened as a database of its own
+    // holds the row only once a checkpoint has moved it there.
+    let file = app.dir.path().join("portvakt.db");
+    let copy = app.dir.path().join("copy.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let _ = std::fs::remove_file(copy.with_extension("db-wal"));
+        std::fs::copy(&file, &copy).unwrap();
+        let url = format!("sqlite://{}?mode=rw", copy.display());
+        let found = async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&url).await.ok()?;
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM login_throttle WHERE throttle_key = ?",
+            )
+            .bind(&key)
+            .fetch_one(&mut c)
+            .await
+            .ok()
+        }
+        .await;
+        if found == Some(1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write stayed in the WAL: no checkpoint moved it into the database file"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
