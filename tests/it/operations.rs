@@ -619,16 +619,18 @@ async fn held_plan(db: &portvakt::storage::Db, kek: &Path, plain: &[u8]) -> i64 
 async fn sqlite_writes_reach_the_database_file_from_the_checkpoint_task() {
     let app = spawn_app().await;
     let tasks = &app.state.ops.tasks;
+    // Housekeeping checkpoints once at start, then every minute: its first round is over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tasks.starts("housekeeping") < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "housekeeping did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     if use_postgres() {
-        while tasks.starts("housekeeping") < 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
         assert_eq!(tasks.starts("wal_checkpoint"), 0);
         return;
-    }
-    // Housekeeping checkpoints once at start, then every minute: its first round is over.
-    while tasks.starts("housekeeping") < 1 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let key = format!("wal-test-{}", portvakt::keys::random_token());

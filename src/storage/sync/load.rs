@@ -45,7 +45,7 @@ async fn active_count(db: &Db, source: &str) -> Result<u64> {
 }
 
 /// Active people of `source`, counted up to `cap`: an incremental run's guard needs the
-/// exact number only when it is small (`plan::guard_count_cap`), and counting all of a
+/// exact number only when it is small (`plan::active_count_cap`), and counting all of a
 /// large source took longer than the rest of the run's reads on PostgreSQL.
 pub async fn active_count_upto(db: &Db, source: &str, cap: Option<u64>) -> Result<u64> {
     let cap = match cap {
