@@ -184,21 +184,18 @@ impl Db {
     /// anyone (PASSIVE): run often, off the requests' path, it keeps the WAL below the
     /// threshold at which a committing request would checkpoint it itself.
     pub async fn checkpoint(&self) -> Result<()> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
+        self.wal_checkpoint("PRAGMA wal_checkpoint(PASSIVE)").await
     }
 
     /// Periodic upkeep: on SQLite, a checkpoint that moves the WAL into the database and
     /// truncates it, so it does not keep the size of the last load peak.
     pub async fn maintain(&self) -> Result<()> {
+        self.wal_checkpoint("PRAGMA wal_checkpoint(TRUNCATE)").await
+    }
+
+    async fn wal_checkpoint(&self, pragma: &'static str) -> Result<()> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.writer)
-                .await?;
+            sqlx::query(pragma).execute(&self.writer).await?;
         }
         Ok(())
     }
