@@ -94,16 +94,16 @@ pub async fn load_full(db: &Db, source: &str, today: &str) -> Result<Existing> {
     // `source || ''` keeps SQLite off the (source, external_id) index: through it, the
     // rows of a large source were read in random order (4.5 s at 500,000); the whole table
     // in order is a fraction of that. PostgreSQL scans it whole for most of it anyway.
-    let rows = sqlx::query(
+    // Streamed, not fetched whole: 500,000 rows held at once as `AnyRow`s took more memory
+    // than the map made of them, at the moment the register's snapshot is also largest.
+    let mut rows = sqlx::query(
         "SELECT id, external_id, sync_hash, status, active_from, active_until, civic_no FROM persons \
          WHERE source || '' = $1 AND external_id IS NOT NULL",
     )
     .bind(source)
-    .fetch_all(db.pool())
-    .await?;
-    existing.persons.reserve(rows.len());
-    for r in &rows {
-        let (ext, p) = existing_person(r)?;
+    .fetch(db.pool());
+    while let Some(r) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
+        let (ext, p) = existing_person(&r?)?;
         existing.persons.insert(ext, p);
     }
     drop(rows);

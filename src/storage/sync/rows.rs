@@ -125,8 +125,8 @@ pub struct ExistingOrg {
 /// row of the source; for an incremental run, the rows the change set touches.
 #[derive(Debug, Clone, Default)]
 pub struct Existing {
-    /// By register id.
-    pub persons: HashMap<String, ExistingPerson>,
+    /// By register id (foldhash: a full run looks every register person up here).
+    pub persons: foldhash::HashMap<String, ExistingPerson>,
     pub organisations: HashMap<String, ExistingOrg>,
     pub groups: HashMap<String, String>,
     pub duties: HashMap<String, String>,

@@ -23,7 +23,7 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
     let none = HashMap::new();
     let orgs = Orgs::new(&organisations, &none);
     b.organisations(&orgs, &organisations);
-    let in_snapshot: HashSet<String> = persons.iter().map(|p| p.id.clone()).collect();
+    let in_snapshot: foldhash::HashSet<String> = persons.iter().map(|p| p.id.clone()).collect();
     let in_orgs: HashSet<&str> = organisations.iter().map(|o| o.id.as_str()).collect();
     for id in existing.organisations.keys() {
         if !in_orgs.contains(id.as_str()) {
@@ -34,10 +34,11 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
     }
     let known = |id: &str| in_snapshot.contains(id);
 
-    // Role dates per internal id, for the activity windows.
-    let mut dates: HashMap<String, Vec<Dates>> = HashMap::new();
-    let mut unit_roles: HashMap<String, u64> = HashMap::new();
-    let mut rows = Vec::with_capacity(persons.len());
+    // Role dates by internal id that people get from others: a guardian's from the
+    // children's enrolments, anyone's from their duties. A person's own go with its entry.
+    let mut dates: foldhash::HashMap<String, Vec<Dates>> = Default::default();
+    let mut units = Units::default();
+    let mut rows: Vec<Planned> = Vec::with_capacity(persons.len());
     // Popped from the end and the vector shrunk as it empties, so the register's people
     // and the planned rows are not both held in full.
     let mut persons = persons;
@@ -45,41 +46,48 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
         if persons.len() % 65_536 == 0 {
             persons.shrink_to_fit();
         }
+        let before = existing.persons.get(&p.id);
         let mut row = b.person_row(&p, &orgs, &known);
-        if !existing.persons.contains_key(&p.id) {
+        if before.is_none() {
             let ids = register_ids(&p, s);
             row.create = Some(b.assign(&row.id, ids.username, ids.eppn));
         }
         let gone = gone(&p);
         drop(p);
-        if existing
-            .persons
-            .get(&row.external_id)
-            .is_some_and(|e| e.hash.as_deref() == Some(row.hash.as_str()))
-        {
-            // Unchanged: the plan needs only its id, its enrolments (status and unit
-            // counts) and its guardians' ids (their windows) from here on; the daily run
-            // with nothing new held 500,000 full rows at once.
-            slim(&mut row);
-        }
-        let own: Vec<Dates> = row
+        let own: OwnDates = row
             .enrolments
             .iter()
-            .map(|e| Dates::new(parse(&e.start), parse(&e.end)))
+            .map(|e| {
+                (
+                    units.id(&e.unit),
+                    Dates::new(parse(&e.start), parse(&e.end)),
+                )
+            })
             .collect();
-        dates
-            .entry(row.id.clone())
-            .or_default()
-            .extend(own.iter().cloned());
         // A guardian is active while a child's enrolment makes them one.
         for (g, _) in &row.guardians {
             dates
                 .entry(g.clone())
                 .or_default()
-                .extend(own.iter().cloned());
+                .extend(own.iter().map(|(_, d)| d.clone()));
         }
-        rows.push((row, gone));
+        rows.push(match before {
+            // Unchanged: the plan needs only the stored person and its roles' dates from
+            // here on; the daily run with nothing new held 500,000 full rows at once.
+            Some(e) if e.hash.as_deref() == Some(row.hash.as_str()) => Planned::Same {
+                existing: e,
+                own,
+                gone,
+            },
+            _ => Planned::Write(Box::new(Changed { row, own, gone })),
+        });
     }
+    // Whose duties count for their unit, once their status is known.
+    let duty_people: foldhash::HashSet<String> = duties
+        .iter()
+        .filter_map(|d| d.person.as_deref())
+        .map(|p| ident::person_id(s.source, p))
+        .collect();
     for d in &duties {
         if let Some(row) = b.duty_row(d, &orgs, &known) {
             dates
@@ -105,49 +113,67 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
     }
 
     let today = s.today;
-    let mut active_ids: HashSet<String> = HashSet::new();
-    for (mut row, gone) in rows {
-        row.status = b.status_of(dates.remove(&row.id).unwrap_or_default(), gone);
-        if row.status.active {
-            active_ids.insert(row.id.clone());
-            for e in &row.enrolments {
-                if is_current(&Dates::new(parse(&e.start), parse(&e.end)), today) {
-                    *unit_roles.entry(e.unit.clone()).or_default() += 1;
+    let mut unit_roles = vec![0u64; units.names.len()];
+    let mut active_ids: foldhash::HashSet<String> = Default::default();
+    for planned in rows {
+        let (id, own, gone) = match &planned {
+            Planned::Write(w) => (w.row.id.as_str(), &w.own, w.gone),
+            Planned::Same {
+                existing,
+                own,
+                gone,
+            } => (existing.id.as_str(), own, *gone),
+        };
+        let mut all: Vec<Dates> = own.iter().map(|(_, d)| d.clone()).collect();
+        all.extend(dates.remove(id).unwrap_or_default());
+        let status = b.status_of(all, gone);
+        if status.active {
+            if duty_people.contains(id) {
+                active_ids.insert(id.to_string());
+            }
+            for (unit, d) in own {
+                if is_current(d, today) {
+                    unit_roles[*unit as usize] += 1;
                 }
             }
         }
-        match existing.persons.get(&row.external_id) {
-            None => {
-                b.plan.counts.persons_created += 1;
-                b.note("create", "person", &row.id);
+        match planned {
+            Planned::Write(w) => {
+                let mut row = w.row;
+                row.status = status;
+                match existing.persons.get(&row.external_id) {
+                    None => {
+                        b.plan.counts.persons_created += 1;
+                        b.note("create", "person", &row.id);
+                    }
+                    Some(e) => {
+                        b.plan.counts.persons_updated += 1;
+                        b.note("update", "person", &row.id);
+                        b.rebind_if_changed(e, &row);
+                        count_status(&mut b.plan.counts, e.status.active, row.status.active);
+                    }
+                }
                 b.plan.persons.push(row);
             }
-            Some(e) => {
-                let was = e.status.active;
-                if e.hash.as_deref() != Some(row.hash.as_str()) {
-                    b.plan.counts.persons_updated += 1;
-                    b.note("update", "person", &row.id);
-                    b.rebind_if_changed(e, &row);
-                    count_status(&mut b.plan.counts, was, row.status.active);
-                    b.plan.persons.push(row);
-                } else {
-                    b.plan.counts.persons_unchanged += 1;
-                    if e.status != row.status {
-                        count_status(&mut b.plan.counts, was, row.status.active);
-                        let reason = status_reason(was, row.status.active);
-                        if was != row.status.active {
-                            b.note(reason, "person", &row.id);
-                        }
-                        b.plan.status.push(StatusChange {
-                            person_id: row.id,
-                            status: row.status,
-                            reason: reason.into(),
-                        });
+            Planned::Same { existing: e, .. } => {
+                b.plan.counts.persons_unchanged += 1;
+                if e.status != status {
+                    let was = e.status.active;
+                    count_status(&mut b.plan.counts, was, status.active);
+                    let reason = status_reason(was, status.active);
+                    if was != status.active {
+                        b.note(reason, "person", &e.id);
                     }
+                    b.plan.status.push(StatusChange {
+                        person_id: e.id.clone(),
+                        status,
+                        reason: reason.into(),
+                    });
                 }
             }
         }
     }
+    let mut unit_roles: HashMap<String, u64> = units.names.into_iter().zip(unit_roles).collect();
     for d in &duties {
         if let Some(p) = &d.person {
             let id = ident::person_id(s.source, p);
@@ -213,16 +239,45 @@ pub fn full(snapshot: Snapshot, existing: &Existing, s: &Settings) -> Plan {
     b.plan
 }
 
-/// Drops what an unchanged person's row no longer needs (it is not written).
-fn slim(row: &mut PersonRow) {
-    for f in [&mut row.given_name, &mut row.family_name] {
-        *f = String::new();
-    }
-    row.civic_no = None;
-    row.email = None;
-    row.emails = Vec::new();
-    row.security_marking = None;
-    for e in &mut row.enrolments {
-        e.school_type = None;
+/// A register person on its way through the plan.
+enum Planned<'e> {
+    /// New or changed. Boxed: most entries of a daily run are [`Planned::Same`], and the
+    /// vector is as wide as its widest variant.
+    Write(Box<Changed>),
+    /// Unchanged since the last run: the stored person, its own roles' dates, and whether
+    /// the population register says it is gone.
+    Same {
+        existing: &'e ExistingPerson,
+        own: OwnDates,
+        gone: bool,
+    },
+}
+
+struct Changed {
+    row: PersonRow,
+    own: OwnDates,
+    gone: bool,
+}
+
+/// A person's own roles: (school unit as a [`Units`] id, the role's dates).
+type OwnDates = Vec<(u32, Dates)>;
+
+/// School unit codes as small numbers, for counting roles per unit without a string per
+/// enrolment.
+#[derive(Default)]
+struct Units {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Units {
+    fn id(&mut self, unit: &str) -> u32 {
+        if let Some(id) = self.ids.get(unit) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(unit.to_string());
+        self.ids.insert(unit.to_string(), id);
+        id
     }
 }

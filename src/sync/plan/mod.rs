@@ -133,10 +133,13 @@ const DIFF_SAMPLES: usize = 500;
 fn digest_of<T: Serialize>(v: &T) -> String {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
     let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for b in &d.as_ref()[..16] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 fn date(d: Option<NaiveDate>) -> Option<String> {
