@@ -288,9 +288,9 @@ impl Rd<'_> {
     fn opt_date(&mut self, field: &str, v: Value) -> Result<Option<NaiveDate>, Skip> {
         match v {
             Value::Null => Ok(None),
-            Value::String(s) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            Value::String(s) => crate::directory::model::parse_date(&s)
                 .map(Some)
-                .map_err(|_| Skip::date(field)),
+                .ok_or_else(|| Skip::date(field)),
             _ => Err(Skip::date(field)),
         }
     }
