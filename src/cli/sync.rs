@@ -13,17 +13,28 @@ use clap::Subcommand;
 pub enum SyncCommand {
     /// Read a source, plan, check and apply; prints progress and the plan summary.
     Run {
-        /// A source configured under [sync.sources.NAME].
+        /// A source configured under [sync.sources.NAME]; with --file, the name the file's
+        /// people are recorded under (default "file").
         #[arg(long, conflicts_with = "ss12000")]
         source: Option<String>,
         /// An SS 12000 API base URL, read ad hoc (source name "ss12000"); a bearer token
         /// comes from PORTVAKT_SS12000_TOKEN.
-        #[arg(long, value_name = "BASE_URL")]
+        #[arg(long, value_name = "BASE_URL", conflicts_with = "file")]
         ss12000: Option<String>,
-        /// With --ss12000: the externalIdentifiers context whose value is the username.
-        #[arg(long, requires = "ss12000")]
+        /// An SS 12000 JSON dump, read as the whole truth of its source: a folder of the
+        /// API's list responses (organisations*.json, persons*.json, groups*.json,
+        /// duties*.json) or one document with those four arrays.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+        /// With --ss12000 or --file: the externalIdentifiers context whose value is the
+        /// username.
+        #[arg(long)]
         username_context: Option<String>,
-        /// Read everything, not only what changed since the last run.
+        /// With --file: apply the good records of a file that has bad ones (each is
+        /// reported with its file and line either way).
+        #[arg(long, requires = "file")]
+        skip_bad_rows: bool,
+        /// Read everything, not only what changed since the last run (a file always is).
         #[arg(long)]
         full: bool,
         /// Plan and report without writing anything.
@@ -67,13 +78,54 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
         SyncCommand::Run {
             source,
             ss12000,
+            file,
             username_context,
+            skip_bad_rows,
             full,
             dry_run,
         } => {
-            let (name, client, context) = match (source, ss12000) {
-                (Some(name), None) => {
-                    let s = config.sync.sources.get(&name).ok_or_else(|| {
+            let configured = |name: &str| config.sync.sources.get(name);
+            let (name, input, context) = match (source, ss12000, file) {
+                (source, None, Some(path)) => {
+                    let name = source.unwrap_or_else(|| sync::file::FILE_SOURCE.to_string());
+                    if configured(&name).is_some() {
+                        bail!(
+                            "{name} is configured to read the SS 12000 API; give a file import \
+                             a source name of its own (--source NAME)"
+                        );
+                    }
+                    let dump = sync::file::read(&path)?;
+                    let s = &dump.snapshot;
+                    eprintln!(
+                        "{name}: read {} organisations, {} persons, {} groups and {} duties \
+                         from {}",
+                        s.organisations.len(),
+                        s.persons.len(),
+                        s.groups.len(),
+                        s.duties.len(),
+                        path.display()
+                    );
+                    if !dump.bad.is_empty() {
+                        const SHOWN: usize = 20;
+                        for bad in dump.bad.iter().take(SHOWN) {
+                            eprintln!("{bad}");
+                        }
+                        if dump.bad.len() > SHOWN {
+                            eprintln!("… and {} more", dump.bad.len() - SHOWN);
+                        }
+                        if !skip_bad_rows {
+                            bail!(
+                                "{} bad records in {}; nothing was applied (correct them, or \
+                                 apply the rest with --skip-bad-rows)",
+                                dump.bad.len(),
+                                path.display()
+                            );
+                        }
+                    }
+                    (name, Input::File(dump.snapshot), username_context)
+                }
+                (Some(name), None, None) => {
+                    let s = configured(&name).ok_or_else(|| {
                         anyhow::anyhow!(
                             "no source {name} in [sync.sources] (configured: {})",
                             config
@@ -85,16 +137,30 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                                 .join(", ")
                         )
                     })?;
+                    if username_context.is_some() {
+                        bail!(
+                            "--username-context goes with --ss12000 or --file; a configured \
+                             source has its own (username_context in [sync.sources.{name}])"
+                        );
+                    }
                     let client = sync::client_for(&name, s).map_err(anyhow::Error::msg)?;
-                    (name, client, s.username_context.clone())
+                    (
+                        name,
+                        Input::Api(Box::new(client)),
+                        s.username_context.clone(),
+                    )
                 }
-                (None, Some(url)) => {
+                (None, Some(url), None) => {
                     let client =
                         sync::ad_hoc_client(&url, std::env::var("PORTVAKT_SS12000_TOKEN").ok())
                             .map_err(anyhow::Error::msg)?;
-                    (sync::AD_HOC_SOURCE.to_string(), client, username_context)
+                    (
+                        sync::AD_HOC_SOURCE.to_string(),
+                        Input::Api(Box::new(client)),
+                        username_context,
+                    )
                 }
-                _ => bail!("give --source NAME or --ss12000 BASE_URL"),
+                _ => bail!("give --source NAME, --ss12000 BASE_URL or --file PATH"),
             };
             let kind = if full {
                 RunKind::Full
@@ -110,9 +176,14 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             let mut runner = run::Runner::new(env(kek), &name);
             runner.username_context = context.as_deref();
             runner.dry_run = dry_run;
-            let out = runner
-                .run_source(&client, kind, &progress, super::serve::shutdown_signal())
-                .await?;
+            let stop = super::serve::shutdown_signal();
+            let out = match input {
+                Input::Api(client) => runner.run_source(&client, kind, &progress, stop).await?,
+                Input::File(snapshot) => {
+                    let fetch = |_| async move { Ok(run::Fetched::Full(snapshot)) };
+                    runner.run(RunKind::Full, fetch, &progress, stop).await?
+                }
+            };
             let c = &out.counts;
             println!(
                 "run {} ({}, {}): {}",
@@ -195,6 +266,13 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// Where `sync run` reads the register.
+enum Input {
+    Api(Box<crate::sync::ss12000::client::Client>),
+    /// A dump's good records.
+    File(crate::sync::ss12000::types::Snapshot),
 }
 
 /// `sync unlock SOURCE`: the operator's way out when a run's process is gone and its lease

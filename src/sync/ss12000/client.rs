@@ -177,19 +177,6 @@ struct Run {
 /// Pages parsed at once: the machine's two cores, one of them also fetching.
 const PARSERS: usize = 2;
 
-/// Adds a page's report to the run's.
-fn merge(into: &mut ParseReport, from: ParseReport) {
-    for (k, v) in from.unknown_values {
-        *into.unknown_values.entry(k).or_default() += v;
-    }
-    for (k, v) in from.unknown_fields {
-        *into.unknown_fields.entry(k).or_default() += v;
-    }
-    for (k, v) in from.skipped {
-        *into.skipped.entry(k).or_default() += v;
-    }
-}
-
 /// The position in one collection's pages: the first request carries `limit` and the
 /// filters, the next ones only `limit` and `pageToken` (a filter with a token is a 400,
 /// specs/ss12000.md §4).
@@ -400,7 +387,7 @@ impl Client {
                         path: path.to_string(),
                         source,
                     })?;
-                merge(&mut run.report, report);
+                run.report.merge(report);
                 items.extend(page);
                 pages += 1;
                 progress(&Progress {

@@ -134,6 +134,23 @@ pub struct ParseReport {
     pub retries: u64,
 }
 
+impl ParseReport {
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: ParseReport) {
+        for (into, from) in [
+            (&mut self.unknown_values, other.unknown_values),
+            (&mut self.unknown_fields, other.unknown_fields),
+            (&mut self.skipped, other.skipped),
+        ] {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        }
+        self.requests += other.requests;
+        self.retries += other.retries;
+    }
+}
+
 /// Everything a full run reads, in dependency order.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
