@@ -128,16 +128,17 @@ pub fn read(path: &Path) -> Result<Dump, FileError> {
 /// Adds one file's lists to `dump`; returns how many lists it held.
 fn read_file(path: &Path, dump: &mut Dump) -> Result<usize, FileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| FileError::Io(shown.clone(), e))?;
-    let lists: Lists =
-        serde_json::from_str(&text).map_err(|e| FileError::Json(shown.clone(), e))?;
+    let contents = std::fs::read_to_string(path).map_err(|e| FileError::Io(shown.clone(), e))?;
+    // Windows tools often start a UTF-8 file with a byte order mark, which JSON does not allow.
+    let text = contents.strip_prefix('\u{feff}').unwrap_or(&contents);
+    let lists: Lists = serde_json::from_str(text).map_err(|e| FileError::Json(shown.clone(), e))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut file = File {
         name: shown.clone(),
-        text: &text,
+        text,
         line_starts: None,
     };
     let mut found = 0;
@@ -297,6 +298,11 @@ mod tests {
         );
         let dump = read(&doc).unwrap();
         assert_eq!(dump.snapshot.persons.len(), 1);
+        // The same with a byte order mark before it: read, and the lines are the same.
+        let text = std::fs::read_to_string(&doc).unwrap();
+        std::fs::write(&doc, format!("\u{feff}{text}")).unwrap();
+        let with_bom = read(&doc).unwrap();
+        assert_eq!(with_bom.bad, dump.bad);
         let shown = doc.display().to_string();
         assert_eq!(
             dump.bad,
