@@ -259,6 +259,26 @@ async fn a_file_cannot_take_over_a_configured_register_source() {
         "{}",
         text(&out.stderr)
     );
+    // A configured source keeps its own username context.
+    let out = run_cli(
+        &app,
+        &[
+            "--config",
+            config,
+            "sync",
+            "run",
+            "--source",
+            "kommunen",
+            "--username-context",
+            "urn:other",
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stderr).contains("--username-context goes with --ss12000 or --file"),
+        "{}",
+        text(&out.stderr)
+    );
     // Flags that belong to another input are refused before anything is read.
     for args in [
         &[
