@@ -4,6 +4,10 @@
 #     Debian's xmlsec1 (installed by scripts/setup.sh) for signatures and encryption.
 #   - BankID (tests/it/bankid_interop.rs): pybankid as the RP API v6.0 client against the
 #     BankID stub (tests/interop/bankid_client.py); it brings httpx.
+#   - SCIM (the EGIL SCIM server under /scim/v2/): scim2-client, with scim2-models, as a
+#     SCIM 2.0 client (tests/interop/scim_client.py). Since 0.13 it talks HTTP through
+#     httpx2 (its httpx2 extra), pydantic's fork of httpx: a separate package and module,
+#     installed beside pybankid's httpx.
 #   - Federation (tests/it/upstream/interop.rs): panva's oidc-provider from npm as an upstream
 #     OpenID provider (tests/interop/oidc_provider.mjs), run by node, in
 #     ${PORTVAKT_NODE_DIR:-/var/tmp/portvakt-node}/node_modules (PORTVAKT_NODE_MODULES); axe-core
@@ -18,7 +22,7 @@ set -euo pipefail
 
 VENV="${PORTVAKT_VENV:-/var/tmp/portvakt-venv}"
 # Pinned so that a new release cannot change what "interoperable" means under us.
-PIP_PACKAGES=(pysaml2==7.5.5 pybankid==1.5.0 requests)
+PIP_PACKAGES=(pysaml2==7.5.5 pybankid==1.5.0 "scim2-client[httpx2]==0.13.2" scim2-models==0.12.3 requests)
 
 say() { printf '[interop-setup] %s\n' "$*"; }
 
@@ -33,24 +37,28 @@ done
 PY=/usr/bin/python3
 [ -x "$PY" ] || { say "$PY is missing (Debian package python3)" >&2; exit 1; }
 
-# The venv is usable when pysaml2 and pybankid import at the pinned versions; otherwise
-# (missing, half made, made before pybankid was added, or another version) it is made again.
+# The venv is usable when pysaml2, pybankid and scim2-client import at the pinned versions;
+# otherwise (missing, half made, made before pybankid or scim2-client was added, or another
+# version) it is made again.
 venv_ok() {
     [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'EOF' 2>/dev/null
-import importlib.metadata as m, requests, saml2, bankid, httpx
+import importlib.metadata as m, requests, saml2, bankid, httpx, httpx2, scim2_models
+import scim2_client.engines.httpx2
 assert m.version("pysaml2") == "7.5.5"
 assert m.version("pybankid") == "1.5.0"
+assert m.version("scim2-client") == "0.13.2"
+assert m.version("scim2-models") == "0.12.3"
 EOF
 }
 
 if venv_ok; then
-    say "venv: $VENV has pysaml2 7.5.5 and pybankid 1.5.0"
+    say "venv: $VENV has pysaml2 7.5.5, pybankid 1.5.0 and scim2-client 0.13.2"
 else
     say "creating venv $VENV"
     rm -rf "$VENV"
     "$PY" -m venv "$VENV" </dev/null
     "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}" </dev/null
-    venv_ok || { say "pysaml2 or pybankid does not import from $VENV" >&2; exit 1; }
+    venv_ok || { say "pysaml2, pybankid or scim2-client does not import from $VENV" >&2; exit 1; }
 fi
 
 command -v xmlsec1 >/dev/null || { say "xmlsec1 is not on PATH" >&2; exit 1; }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Readiness, the supervised tasks, the metrics listener's address.
     pub ops: ops::Ops,
+    /// The EGIL SCIM server, when a push source is configured.
+    pub scim: Option<crate::scim::Scim>,
 }
 
 pub struct App {
@@ -261,7 +263,11 @@ impl App {
             bankid_stub: None,
             clock: clock.clone(),
             ops: ops::Ops::new(&config, metrics_addr),
+            scim: None,
         };
+        let pushes =
+            crate::sync::push::Pushes::new(db.clone(), config.clone(), clock.clone(), state.keys.clone());
+        state.scim = crate::scim::Scim::new(&config, db.clone(), pushes).map_err(anyhow::Error::msg)?;
 
         if demo {
             crate::demo::seed(&state).await?;
@@ -364,6 +370,15 @@ fn router(state: &AppState, demo: bool) -> Router {
     }
     if let Some(stub) = &state.bankid_stub {
         app = app.nest(web::paths::BANKID_STUB, stub.router());
+    }
+    if let Some(scim) = &state.scim {
+        // A StudentGroup lists its members: larger bodies than a form's.
+        let limit = state.config.sync.push_body_limit;
+        app = app.merge(
+            crate::scim::routes()
+                .with_state(scim.clone())
+                .layer(axum::extract::DefaultBodyLimit::max(limit)),
+        );
     }
     let edge = web::EdgeConfig {
         trusted_proxies: Arc::new(state.config.trusted_proxies.clone()),

@@ -65,6 +65,7 @@ pub mod login;
 pub mod metrics;
 pub mod oidc;
 pub mod saml;
+pub mod scim;
 pub mod services;
 pub mod sim;
 pub mod storage;

@@ -188,6 +188,13 @@ pub struct SyncConfig {
     /// Deactivated people are purged (a tombstone keeps their username and eppn) after
     /// this many days.
     pub retention_days: i64,
+    /// The guard's rolling window: what a source's runs and pushes of this many hours
+    /// deactivate together counts against `max_deactivation_share`.
+    pub guard_window_hours: u64,
+    /// A push source's changes are recorded in one run per this many seconds.
+    pub push_run_window: u64,
+    /// The largest SCIM request body a push source may send, bytes.
+    pub push_body_limit: usize,
     /// Sources by name.
     pub sources: std::collections::BTreeMap<String, SourceConfig>,
 }
@@ -198,19 +205,46 @@ impl Default for SyncConfig {
             max_deactivation_share: 0.05,
             chunk_size: 1000,
             retention_days: 365,
+            guard_window_hours: 24,
+            push_run_window: 600,
+            push_body_limit: 1024 * 1024,
             sources: Default::default(),
         }
     }
 }
 
-/// One register, read through the SS 12000 v2.1 API.
+/// How a source's register reaches Portvakt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Portvakt reads the SS 12000 v2.1 API (`base_url`).
+    #[default]
+    Ss12000,
+    /// The register pushes to Portvakt's EGIL SCIM server under `/scim/v2/`.
+    Scim,
+}
+
+/// One register: read through the SS 12000 v2.1 API, or pushing over EGIL SCIM.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// The API base, e.g. `https://api.example.se/ss12000v2-api/source/123/v2.0/`.
+    #[serde(default)]
+    pub kind: SourceKind,
+    /// The API base, e.g. `https://api.example.se/ss12000v2-api/source/123/v2.0/`
+    /// (`ss12000` only).
+    #[serde(default)]
     pub base_url: String,
-    /// A static bearer token, read from this file (never put a secret in the main file).
+    /// `ss12000`: a static bearer token Portvakt sends, read from this file. `scim`: the
+    /// token the pushing client must send (kept in memory only as its SHA-256). Never put a
+    /// secret in the main file.
     pub token_file: Option<PathBuf>,
+    /// `scim`: a listener of the source's own with mutual TLS (the server certificate of
+    /// `[tls]`); the client's certificate is accepted only if its key matches `client_pins`.
+    pub listen: Option<SocketAddr>,
+    /// `scim` with `listen`: base64 SHA-256 digests of the SubjectPublicKeyInfo of the
+    /// client keys allowed in (as federation metadata pins them).
+    #[serde(default)]
+    pub client_pins: Vec<String>,
     /// OAuth2 client credentials: the token endpoint, client id and a file holding the
     /// secret.
     pub token_url: Option<String>,

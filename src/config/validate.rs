@@ -5,7 +5,7 @@
 //! Every error names one setting as the file spells it (`[section] key`), what is wrong
 //! with its value, and what to set instead (usually the default).
 
-use super::{BankIdEnvironment, Config, ConfigError, Mode};
+use super::{BankIdEnvironment, Config, ConfigError, Mode, SourceKind};
 use std::fmt::Display;
 
 /// Skolfederation's levels of assurance a BankID login may be configured to reach: the
@@ -121,7 +121,93 @@ impl Config {
                 ),
             ));
         }
-        positive("[sync] chunk_size", s.chunk_size, 1000)
+        positive("[sync] chunk_size", s.chunk_size, 1000)?;
+        positive("[sync] guard_window_hours", s.guard_window_hours, 24)?;
+        positive("[sync] push_run_window", s.push_run_window, 600)?;
+        positive("[sync] push_body_limit", s.push_body_limit, 1024 * 1024)?;
+        for (name, src) in &s.sources {
+            self.check_source(name, src)?;
+        }
+        Ok(())
+    }
+
+    fn check_source(&self, name: &str, s: &super::SourceConfig) -> Result<(), ConfigError> {
+        let at = |key: &str| format!("[sync.sources.{name}] {key}");
+        let bad = |setting: &str, problem: &str| {
+            ConfigError::Value("[sync.sources]", format!("{setting} {problem}"))
+        };
+        match s.kind {
+            SourceKind::Ss12000 => {
+                if s.base_url.is_empty() {
+                    return Err(bad(
+                        &at("base_url"),
+                        "required for an SS 12000 source; set the API base, or kind = \"scim\" \
+                         for a register that pushes",
+                    ));
+                }
+                if s.listen.is_some() || !s.client_pins.is_empty() {
+                    return Err(bad(
+                        &at("listen"),
+                        "listen and client_pins are for kind = \"scim\" sources only",
+                    ));
+                }
+            }
+            SourceKind::Scim => {
+                let api_only = [
+                    ("base_url", !s.base_url.is_empty()),
+                    ("token_url", s.token_url.is_some()),
+                    ("client_id", s.client_id.is_some()),
+                    ("client_secret_file", s.client_secret_file.is_some()),
+                    ("client_cert", s.client_cert.is_some()),
+                    ("client_key", s.client_key.is_some()),
+                    ("ca_cert", s.ca_cert.is_some()),
+                    ("username_context", s.username_context.is_some()),
+                ];
+                if let Some((key, _)) = api_only.iter().find(|(_, set)| *set) {
+                    return Err(bad(
+                        &at(key),
+                        "is for SS 12000 sources; a scim source pushes to Portvakt (set \
+                         token_file, or listen with client_pins)",
+                    ));
+                }
+                match (s.token_file.is_some(), s.listen.is_some()) {
+                    (false, false) => {
+                        return Err(bad(
+                            &at("token_file"),
+                            "a scim source needs a way in: token_file (a bearer token) or \
+                             listen with client_pins (mutual TLS)",
+                        ));
+                    }
+                    (_, true) if s.client_pins.is_empty() => {
+                        return Err(bad(
+                            &at("client_pins"),
+                            "listen needs the pinned client keys (base64 SHA-256 of each \
+                             SubjectPublicKeyInfo)",
+                        ));
+                    }
+                    (_, true) if self.tls.is_none() => {
+                        return Err(bad(
+                            &at("listen"),
+                            "mutual TLS needs the server certificate of [tls]",
+                        ));
+                    }
+                    _ => {}
+                }
+                for pin in &s.client_pins {
+                    use base64::Engine;
+                    let ok = base64::engine::general_purpose::STANDARD
+                        .decode(pin)
+                        .is_ok_and(|d| d.len() == 32);
+                    if !ok {
+                        return Err(bad(
+                            &at("client_pins"),
+                            &format!("{pin:?} is not a base64 SHA-256 digest (44 characters)"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_bankid(&self) -> Result<(), ConfigError> {

@@ -13,6 +13,7 @@ pub mod persons;
 pub mod records;
 pub mod retention;
 pub mod saml;
+pub mod scim;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;

@@ -109,6 +109,8 @@ pub async fn approve(
             return Err(SyncError::NotHeld(run_id, "no longer held".into()));
         }
         apply(db, env.config, &mut plan, &|_| {}, clock.now()).await?;
+        // A push source's resources whose delete this run held are gone now.
+        storage::scim::release_held(db, run_id).await?;
         store::set_state(
             db,
             &run.source,
@@ -177,6 +179,9 @@ pub async fn reject(
     if !store::set_run_status(db, run_id, "held", "rejected", None, now).await? {
         return Err(SyncError::NotHeld(run_id, run.status));
     }
+    // A push source's resources whose delete this run held stay; the source may send the
+    // delete again (and is told it was rejected while the plan is the same).
+    storage::scim::forget_held(db, run_id).await?;
     storage::records::audit(db, "sync.rejected", actor, &format!("run {run_id}"), now).await?;
     Ok(())
 }

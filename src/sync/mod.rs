@@ -1,17 +1,19 @@
-//! The metakatalog sync: sources (the SS 12000 API, an SS 12000 JSON dump), the plan against
-//! the directory, the safety guard, the chunked apply and the run records.
+//! The metakatalog sync: sources (the SS 12000 API, an SS 12000 JSON dump, EGIL SCIM pushes),
+//! the plan against the directory, the safety guard, the chunked apply and the run records.
 //!
 //! A source manages only the people it created (`persons.source` is its name): local people
 //! and every local role (the admin role among them) are never touched by a sync.
 
+pub mod egil;
 pub mod file;
 pub mod held;
 pub mod lease;
 pub mod plan;
+pub mod push;
 pub mod run;
 pub mod ss12000;
 
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, SourceConfig, SourceKind};
 use plan::RunKind;
 use run::{Outcome, Runner, Status, SyncError};
 use ss12000::client::{Auth, Client, ClientConfig};
@@ -37,6 +39,12 @@ fn read_secret(path: &std::path::Path, what: &str) -> Result<String, String> {
 
 /// The SS 12000 client for a configured source.
 pub fn client_for(name: &str, s: &SourceConfig) -> Result<Client, String> {
+    if s.kind == SourceKind::Scim {
+        return Err(format!(
+            "sync.sources.{name} is a scim source: its register pushes to /scim/v2/, it is \
+             not read"
+        ));
+    }
     let base = url::Url::parse(&s.base_url)
         .map_err(|e| format!("sync.sources.{name}.base_url {}: {e}", s.base_url))?;
     let mut cfg = ClientConfig::new(base);
@@ -103,7 +111,7 @@ pub fn schedule(
     clock: crate::clock::Clock,
     keys: crate::keys::KeyStore,
 ) -> Option<impl Future<Output = ()> + Send + 'static> {
-    if config.sync.sources.is_empty() {
+    if !config.sync.sources.values().any(|s| s.kind == SourceKind::Ss12000) {
         return None;
     }
     Some(async move {
@@ -118,7 +126,9 @@ pub fn schedule(
                 clock: &clock,
                 kek: keys.kek(),
             };
-            for (name, s) in &config.sync.sources {
+            // A push source is not read: it pushes (`push`).
+            let pulled = config.sync.sources.iter().filter(|(_, s)| s.kind == SourceKind::Ss12000);
+            for (name, s) in pulled {
                 match scheduled(env, name, s).await {
                     Ok(Scheduled::Paused { run, since }) => {
                         let now = clock.now();

@@ -201,7 +201,7 @@ impl<'a> Runner<'a> {
         let now = self.clock.now();
         let watermark = match kind {
             RunKind::Full => None,
-            RunKind::Incremental => store::state(self.db, self.source).await?.0,
+            RunKind::Incremental | RunKind::Push => store::state(self.db, self.source).await?.0,
         };
         // Without a watermark there is nothing to be incremental from.
         let kind = if watermark.is_none() {
@@ -310,43 +310,8 @@ impl<'a> Runner<'a> {
                 (plan::full(snapshot, &existing, &settings), report)
             }
             Fetched::Incremental(changes) => {
-                let c = &changes.changed;
-                let refs = plan::incremental_person_refs(&changes);
-                // Changed and deleted people: their stored guardians may change status.
-                let children: Vec<String> = c
-                    .persons
-                    .iter()
-                    .map(|p| p.id.as_str())
-                    .chain(changes.deleted.persons.iter().map(String::as_str))
-                    .map(|id| crate::directory::ident::person_id(self.source, id))
-                    .collect();
-                let groups: Vec<String> = c
-                    .groups
-                    .iter()
-                    .map(|g| g.id.clone())
-                    .chain(changes.deleted.groups.iter().cloned())
-                    .collect();
-                let duties: Vec<String> = c
-                    .duties
-                    .iter()
-                    .map(|d| d.id.clone())
-                    .chain(changes.deleted.duties.iter().cloned())
-                    .collect();
-                let mut existing = store::load_incremental(
-                    self.db,
-                    self.source,
-                    &today_s,
-                    &refs,
-                    &children,
-                    &groups,
-                    &duties,
-                )
-                .await?;
-                existing.taken = self.taken(&c.persons, &existing, &settings).await?;
-                (
-                    plan::incremental(&changes, &existing, &settings),
-                    c.report.clone(),
-                )
+                let plan = self.plan_changes(&changes, &settings, &today_s).await?;
+                (plan, changes.changed.report)
             }
         };
         let report = &report;
@@ -358,7 +323,12 @@ impl<'a> Runner<'a> {
             plan.counts.active_before = store::active_count_upto(self.db, self.source, cap).await?;
         }
         progress("planned");
-        let hold = plan::guard(&plan, self.config.sync.max_deactivation_share, recent);
+        let hold = plan::guard(
+            &plan,
+            self.config.sync.max_deactivation_share,
+            recent,
+            self.config.sync.guard_window_hours,
+        );
         if self.dry_run {
             self.finish(
                 run_id,
@@ -456,9 +426,56 @@ impl<'a> Runner<'a> {
         Ok(self.outcome(run_id, &plan, report, Status::Applied, purged))
     }
 
-    /// People this source deactivated or re-bound in the last 24 hours (the guard's window).
-    async fn recently_lost(&self, now: i64) -> Result<u64, SyncError> {
-        let runs = store::changed_counts_since(self.db, self.source, now - GUARD_WINDOW).await?;
+    /// The incremental plan of `changes` against what the directory holds of them.
+    pub(super) async fn plan_changes(
+        &self,
+        changes: &ChangeSet,
+        settings: &Settings<'_>,
+        today: &str,
+    ) -> Result<Plan, SyncError> {
+        let c = &changes.changed;
+        let refs = plan::incremental_person_refs(changes);
+        // Changed and deleted people: their stored guardians may change status.
+        let children: Vec<String> = c
+            .persons
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(changes.deleted.persons.iter().map(String::as_str))
+            .map(|id| crate::directory::ident::person_id(self.source, id))
+            .collect();
+        let groups: Vec<String> = c
+            .groups
+            .iter()
+            .map(|g| g.id.clone())
+            .chain(changes.deleted.groups.iter().cloned())
+            .collect();
+        let duties: Vec<String> = c
+            .duties
+            .iter()
+            .map(|d| d.id.clone())
+            .chain(changes.deleted.duties.iter().cloned())
+            .collect();
+        let mut existing = store::load_incremental(
+            self.db,
+            self.source,
+            today,
+            &refs,
+            &children,
+            &groups,
+            &duties,
+        )
+        .await?;
+        existing.taken = self.taken(&c.persons, &existing, settings).await?;
+        Ok(plan::incremental(changes, &existing, settings))
+    }
+
+    /// People this source deactivated or re-bound in the guard's window
+    /// (`sync.guard_window_hours`).
+    pub(super) async fn recently_lost(&self, now: i64) -> Result<u64, SyncError> {
+        let window = i64::try_from(self.config.sync.guard_window_hours.saturating_mul(3600))
+            .unwrap_or(i64::MAX);
+        let runs =
+            store::changed_counts_since(self.db, self.source, now.saturating_sub(window)).await?;
         Ok(runs
             .iter()
             .filter_map(|c| serde_json::from_value::<plan::Counts>(c.clone()).ok())
@@ -466,7 +483,7 @@ impl<'a> Runner<'a> {
             .sum())
     }
 
-    async fn taken(
+    pub(super) async fn taken(
         &self,
         people: &[super::ss12000::types::Person],
         existing: &Existing,
@@ -500,7 +517,7 @@ impl<'a> Runner<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         run_id: i64,
         status: &str,
@@ -651,8 +668,6 @@ async fn apply_on(
 /// writing this many people refreshes PostgreSQL's statistics at its end.
 const BULK_LOAD_PEOPLE: u64 = 5_000;
 
-/// The guard's rolling window: what several runs may deactivate together.
-const GUARD_WINDOW: i64 = 24 * 3600;
 
 /// The run's result, duration and changes in the process's metrics.
 fn record_metrics(source: &str, result: &Result<Outcome, SyncError>, seconds: f64) {

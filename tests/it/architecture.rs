@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The fronts: each speaks HTTP to a party outside. They never import each other. (The
 /// upstream pages are the login front's; `upstream` is a protocol client like `bankid`.)
-const FRONTS: &[&str] = &["login", "oidc", "saml", "admin"];
+const FRONTS: &[&str] = &["login", "oidc", "saml", "admin", "scim"];
 
 /// The core: plain Rust values, no HTTP server. It imports neither axum, `web` nor a front.
 /// `upstream` (the federation protocol clients) holds to the same.
@@ -139,6 +139,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "clock",
         ],
     ),
+    ("scim", &["sync", "storage", "config"]),
     ("demo", &["*"]),
     ("app", &["*"]),
     ("cli", &["*"]),

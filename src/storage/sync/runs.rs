@@ -389,3 +389,35 @@ pub async fn first_with_duty(db: &Db, source: &str, role: &str) -> Result<Option
     .await?;
     Ok(row.map(|r| r.try_get("username")).transpose()?)
 }
+
+/// The push source's applied run started at or after `since`, with its counts and diff:
+/// a push's changes join it, so one run per time window records them.
+pub async fn open_push_run(
+    db: &Db,
+    source: &str,
+    since: i64,
+) -> Result<Option<(i64, serde_json::Value, serde_json::Value)>> {
+    let row = sqlx::query(
+        "SELECT id, counts, diff FROM sync_runs WHERE source = $1 AND kind = 'push' \
+         AND status = 'applied' AND started_at >= $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(source)
+    .bind(since)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, json_col(&r, "counts")?, json_col(&r, "diff")?)))
+        .transpose()
+}
+
+/// The source's held run whose plan has this digest (a client retrying a held change).
+pub async fn held_with_hash(db: &Db, source: &str, hash: &str) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT id FROM sync_runs WHERE source = $1 AND status = 'held' AND plan_hash = $2 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(source)
+    .bind(hash)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
+}

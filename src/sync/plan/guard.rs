@@ -21,9 +21,9 @@ pub fn active_count_cap(plan: &Plan, max_share: f64, recent: u64) -> Option<u64>
 }
 
 /// Why a plan must wait for an administrator, if it must. `recent` is what the source's runs
-/// of the last 24 hours deactivated or re-bound: several small runs may not do together
-/// what one large run could not.
-pub fn guard(plan: &Plan, max_share: f64, recent: u64) -> Option<String> {
+/// of the last `window_hours` (`sync.guard_window_hours`) deactivated or re-bound: several
+/// small runs (or pushes) may not do together what one large run could not.
+pub fn guard(plan: &Plan, max_share: f64, recent: u64, window_hours: u64) -> Option<String> {
     let c = &plan.counts;
     // A changed civic number hands the account to another person: as grave as ending it.
     let lost = c.deactivations + c.civic_changes;
@@ -51,8 +51,9 @@ pub fn guard(plan: &Plan, max_share: f64, recent: u64) -> Option<String> {
         let share = window as f64 / base as f64;
         if recent > 0 && share > max_share {
             return Some(format!(
-                "with the runs of the last 24 hours the source would deactivate or change the \
-                 civic number of {window} of {base} people ({:.1}%, the limit is {:.1}%)",
+                "with the runs of the last {window_hours} hours the source would deactivate or \
+                 change the civic number of {window} of {base} people ({:.1}%, the limit is \
+                 {:.1}%)",
                 share * 100.0,
                 max_share * 100.0
             ));

@@ -37,6 +37,8 @@ pub use incremental::{incremental, incremental_person_refs};
 pub enum RunKind {
     Full,
     Incremental,
+    /// Changes a push source (EGIL SCIM) sent: planned like an incremental run.
+    Push,
 }
 
 impl RunKind {
@@ -44,6 +46,7 @@ impl RunKind {
         match self {
             RunKind::Full => "full",
             RunKind::Incremental => "incremental",
+            RunKind::Push => "push",
         }
     }
 }
@@ -120,6 +123,30 @@ impl Plan {
     }
 }
 
+impl Counts {
+    /// Adds what another plan of the same source did (a push source's runs gather the
+    /// changes of their time window); the active count is the larger.
+    pub fn add(&mut self, o: &Counts) {
+        self.organisations_changed += o.organisations_changed;
+        self.organisations_removed += o.organisations_removed;
+        self.persons_created += o.persons_created;
+        self.persons_updated += o.persons_updated;
+        self.persons_unchanged += o.persons_unchanged;
+        self.deactivations += o.deactivations;
+        self.civic_changes += o.civic_changes;
+        self.reactivations += o.reactivations;
+        self.groups_changed += o.groups_changed;
+        self.groups_removed += o.groups_removed;
+        self.duties_changed += o.duties_changed;
+        self.duties_removed += o.duties_removed;
+        self.active_before = self.active_before.max(o.active_before);
+        self.purged += o.purged;
+        for (k, v) in &o.unresolved {
+            *self.unresolved.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
 pub struct Settings<'a> {
     pub source: &'a str,
     pub directory: &'a DirectoryConfig,
@@ -128,7 +155,7 @@ pub struct Settings<'a> {
     pub today: NaiveDate,
 }
 
-const DIFF_SAMPLES: usize = 500;
+pub(super) const DIFF_SAMPLES: usize = 500;
 
 fn digest_of<T: Serialize>(v: &T) -> String {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
