@@ -191,6 +191,9 @@ pub struct SyncConfig {
     /// The guard's rolling window: what a source's runs and pushes of this many hours
     /// deactivate together counts against `max_deactivation_share`.
     pub guard_window_hours: u64,
+    /// A plan that would leave a school unit without any role from its source waits for
+    /// an administrator (a unit closing, or a register sending half its data).
+    pub guard_emptied_units: bool,
     /// A push source's changes are recorded in one run per this many seconds.
     pub push_run_window: u64,
     /// The largest SCIM request body a push source may send, bytes.
@@ -206,6 +209,7 @@ impl Default for SyncConfig {
             chunk_size: 1000,
             retention_days: 365,
             guard_window_hours: 24,
+            guard_emptied_units: true,
             push_run_window: 600,
             push_body_limit: 1024 * 1024,
             sources: Default::default(),

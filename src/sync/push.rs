@@ -742,6 +742,9 @@ async fn push_leased(
     plan.counts.active_before = store::active_count_upto(db, source, cap)
         .await
         .map_err(failed)?;
+    if !config.sync.guard_emptied_units {
+        plan.emptied_units.clear();
+    }
     if let Some(reason) = plan::guard(&plan, share, recent, config.sync.guard_window_hours) {
         let hash = held::plan_hash(&plan);
         if let Some(run) = store::rejected_with_hash(db, source, &hash)

@@ -323,6 +323,9 @@ impl<'a> Runner<'a> {
             plan.counts.active_before = store::active_count_upto(self.db, self.source, cap).await?;
         }
         progress("planned");
+        if !self.config.sync.guard_emptied_units {
+            plan.emptied_units.clear();
+        }
         let hold = plan::guard(
             &plan,
             self.config.sync.max_deactivation_share,

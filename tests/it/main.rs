@@ -34,6 +34,7 @@ mod saml_interop;
 mod saml_registry;
 mod saml_slo;
 mod saml_sp;
+mod scim;
 mod sync;
 mod sync_tls;
 mod upstream;

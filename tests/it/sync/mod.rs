@@ -32,6 +32,7 @@ mod incremental;
 mod interrupted;
 mod lifecycle;
 mod privacy;
+mod same_facts;
 mod sample;
 mod schedule;
 mod unknown_values;
