@@ -265,9 +265,14 @@ impl App {
             ops: ops::Ops::new(&config, metrics_addr),
             scim: None,
         };
-        let pushes =
-            crate::sync::push::Pushes::new(db.clone(), config.clone(), clock.clone(), state.keys.clone());
-        state.scim = crate::scim::Scim::new(&config, db.clone(), pushes).map_err(anyhow::Error::msg)?;
+        let pushes = crate::sync::push::Pushes::new(
+            db.clone(),
+            config.clone(),
+            clock.clone(),
+            state.keys.clone(),
+        );
+        state.scim =
+            crate::scim::Scim::new(&config, db.clone(), pushes).map_err(anyhow::Error::msg)?;
 
         if demo {
             crate::demo::seed(&state).await?;

@@ -242,7 +242,8 @@ impl IntoResponse for ScimError {
             );
         }
         if let Some(s) = self.retry_after {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         r
     }
@@ -310,12 +311,8 @@ impl Scim {
         let mut r = scim_json(status, &self.render(kind, s));
         r.headers_mut().insert(header::ETAG, etag(s.version));
         if status == StatusCode::CREATED
-            && let Ok(v) = HeaderValue::from_str(&format!(
-                "{}/{}/{}",
-                self.inner.base,
-                kind.endpoint(),
-                s.id
-            ))
+            && let Ok(v) =
+                HeaderValue::from_str(&format!("{}/{}/{}", self.inner.base, kind.endpoint(), s.id))
         {
             r.headers_mut().insert(header::LOCATION, v);
         }
@@ -548,7 +545,7 @@ async fn create(
     let kind = kind_of(&endpoint)?;
     let resource = egil::read(kind, json_body(&headers, &body)?, None)?;
     let change = Change::Put {
-        resource,
+        resource: Box::new(resource),
         create: true,
         if_match: None,
     };
@@ -594,7 +591,7 @@ async fn put(
     headers: &HeaderMap,
 ) -> Result<Response, ScimError> {
     let change = Change::Put {
-        resource,
+        resource: Box::new(resource),
         create: false,
         if_match: version_in(headers, header::IF_MATCH),
     };

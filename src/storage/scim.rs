@@ -71,7 +71,9 @@ pub async fn get_many(db: &Db, source: &str, kind: &str, ids: &[String]) -> Resu
             "SELECT id, version, body, created_at, modified_at, held_run FROM scim_resources \
              WHERE source = $1 AND kind = $2 AND id IN ({list})"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source).bind(kind);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(source)
+            .bind(kind);
         for id in chunk {
             q = q.bind(id);
         }
@@ -139,14 +141,13 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> Result<(i64, Vec<Stored>)> {
-    let total: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM scim_resources WHERE source = $1 AND kind = $2",
-    )
-    .bind(source)
-    .bind(kind)
-    .fetch_one(db.pool())
-    .await?
-    .try_get("n")?;
+    let total: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM scim_resources WHERE source = $1 AND kind = $2")
+            .bind(source)
+            .bind(kind)
+            .fetch_one(db.pool())
+            .await?
+            .try_get("n")?;
     if limit <= 0 {
         return Ok((total, Vec::new()));
     }

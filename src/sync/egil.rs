@@ -389,7 +389,9 @@ fn user(b: &Map<String, Value>) -> Result<Fact, Invalid> {
     let ext = match b.get(USER_EXTENSION) {
         Some(Value::Object(x)) => x,
         Some(_) => {
-            return Err(Invalid::Syntax(format!("{USER_EXTENSION} must be an object")));
+            return Err(Invalid::Syntax(format!(
+                "{USER_EXTENSION} must be an object"
+            )));
         }
         None => &empty,
     };
@@ -467,7 +469,10 @@ fn str_list(b: &Map<String, Value>, key: &str) -> Result<Vec<String>, Invalid> {
     }
 }
 
-fn objects<'a>(b: &'a Map<String, Value>, key: &str) -> Result<Vec<&'a Map<String, Value>>, Invalid> {
+fn objects<'a>(
+    b: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Vec<&'a Map<String, Value>>, Invalid> {
     match b.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(a)) => a
@@ -724,12 +729,21 @@ mod tests {
     fn the_spec_pages_student_reads_and_maps_to_a_person() {
         let r = read(Kind::User, student(), None).unwrap();
         assert_eq!(r.id, "cf21d41c-076c-4968-b3d9-ebba52cf86f5");
-        assert_eq!(r.unique_key().as_deref(), Some("alva.l7a25@edu.gronkoping.se"));
+        assert_eq!(
+            r.unique_key().as_deref(),
+            Some("alva.l7a25@edu.gronkoping.se")
+        );
         let p = person(&r, 7).unwrap();
-        assert_eq!((p.given_name.as_str(), p.family_name.as_str()), ("Alva", "Lindqvist"));
+        assert_eq!(
+            (p.given_name.as_str(), p.family_name.as_str()),
+            ("Alva", "Lindqvist")
+        );
         assert_eq!(p.eppns, ["alva.l7a25@edu.gronkoping.se"]);
         assert_eq!(p.civic_no.as_deref(), Some("201001012386"));
-        assert_eq!(p.enrolments[0].enroled_at, "957809cb-9934-4389-98d4-5060032485a0");
+        assert_eq!(
+            p.enrolments[0].enroled_at,
+            "957809cb-9934-4389-98d4-5060032485a0"
+        );
         assert_eq!(p.enrolments[0].school_year, Some(7));
         assert_eq!(p.responsibles[0].person, "g1");
         assert_eq!(p.security_marking.as_deref(), Some("Ingen"));
@@ -737,8 +751,14 @@ mod tests {
         assert_eq!(
             r.refs(),
             [
-                Ref { kind: Kind::SchoolUnit, id: "957809cb-9934-4389-98d4-5060032485a0".into() },
-                Ref { kind: Kind::User, id: "g1".into() },
+                Ref {
+                    kind: Kind::SchoolUnit,
+                    id: "957809cb-9934-4389-98d4-5060032485a0".into()
+                },
+                Ref {
+                    kind: Kind::User,
+                    id: "g1".into()
+                },
             ]
         );
     }
@@ -753,8 +773,11 @@ mod tests {
         );
         let mut b = student();
         b["schemas"] = json!([USER_SCHEMA, "urn:example:other"]);
-        assert!(matches!(read(Kind::User, b, None), Err(Invalid::Syntax(m)) if m.contains("urn:example:other")));
-        let b = json!({"schemas": [Kind::SchoolUnit.schema()], "externalId": "u1", "displayName": "X"});
+        assert!(
+            matches!(read(Kind::User, b, None), Err(Invalid::Syntax(m)) if m.contains("urn:example:other"))
+        );
+        let b =
+            json!({"schemas": [Kind::SchoolUnit.schema()], "externalId": "u1", "displayName": "X"});
         assert_eq!(
             read(Kind::SchoolUnit, b, None).unwrap_err(),
             Invalid::Value("schoolUnitCode is required".into())
@@ -764,17 +787,25 @@ mod tests {
             read(Kind::Organisation, b, None).unwrap_err(),
             Invalid::Value("externalId is required".into())
         );
-        assert!(matches!(read(Kind::Organisation, json!([1]), None), Err(Invalid::Syntax(_))));
+        assert!(matches!(
+            read(Kind::Organisation, json!([1]), None),
+            Err(Invalid::Syntax(_))
+        ));
     }
 
     #[test]
     fn the_path_id_must_agree_with_the_body() {
         let b = json!({"schemas": [Kind::Organisation.schema()], "externalId": "o1", "displayName": "X"});
         assert!(read(Kind::Organisation, b.clone(), Some("o1")).is_ok());
-        assert!(matches!(read(Kind::Organisation, b.clone(), Some("o2")), Err(Invalid::Value(_))));
+        assert!(matches!(
+            read(Kind::Organisation, b.clone(), Some("o2")),
+            Err(Invalid::Value(_))
+        ));
         let mut bad = b;
         bad["externalId"] = json!("a/b");
-        assert!(matches!(read(Kind::Organisation, bad, None), Err(Invalid::Value(m)) if m.contains("not usable")));
+        assert!(
+            matches!(read(Kind::Organisation, bad, None), Err(Invalid::Value(m)) if m.contains("not usable"))
+        );
     }
 
     #[test]
@@ -796,7 +827,11 @@ mod tests {
         .unwrap();
         let d = duty(&emp, [&act], 1).unwrap();
         assert_eq!(d.person.as_deref(), Some("t1"));
-        let groups: Vec<_> = d.assignment_roles.iter().map(|a| a.group.as_str()).collect();
+        let groups: Vec<_> = d
+            .assignment_roles
+            .iter()
+            .map(|a| a.group.as_str())
+            .collect();
         assert_eq!(groups, ["g7a", "g7b"]);
         assert!(duty(&emp, [], 1).unwrap().assignment_roles.is_empty());
     }

@@ -111,7 +111,12 @@ pub fn schedule(
     clock: crate::clock::Clock,
     keys: crate::keys::KeyStore,
 ) -> Option<impl Future<Output = ()> + Send + 'static> {
-    if !config.sync.sources.values().any(|s| s.kind == SourceKind::Ss12000) {
+    if !config
+        .sync
+        .sources
+        .values()
+        .any(|s| s.kind == SourceKind::Ss12000)
+    {
         return None;
     }
     Some(async move {
@@ -127,7 +132,11 @@ pub fn schedule(
                 kek: keys.kek(),
             };
             // A push source is not read: it pushes (`push`).
-            let pulled = config.sync.sources.iter().filter(|(_, s)| s.kind == SourceKind::Ss12000);
+            let pulled = config
+                .sync
+                .sources
+                .iter()
+                .filter(|(_, s)| s.kind == SourceKind::Ss12000);
             for (name, s) in pulled {
                 match scheduled(env, name, s).await {
                     Ok(Scheduled::Paused { run, since }) => {

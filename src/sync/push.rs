@@ -27,7 +27,7 @@ pub enum Change {
     /// Create (POST, `create`) or replace (PUT) a resource; `if_match` is the version the
     /// client last saw (`If-Match`).
     Put {
-        resource: Resource,
+        resource: Box<Resource>,
         create: bool,
         if_match: Option<i64>,
     },
@@ -162,7 +162,9 @@ impl Pushes {
 }
 
 impl Inner {
-    fn lock_queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Pending>>> {
+    fn lock_queues(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Pending>>> {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -360,7 +362,10 @@ impl<'a> Segment<'a> {
 
     /// Checks a change against what the source has (with this segment's earlier changes)
     /// and records it in `seen`.
-    async fn check(&mut self, change: Change) -> Result<(Kind, String, Option<Resource>), PushError> {
+    async fn check(
+        &mut self,
+        change: Change,
+    ) -> Result<(Kind, String, Option<Resource>), PushError> {
         match change {
             Change::Put {
                 mut resource,
@@ -368,7 +373,10 @@ impl<'a> Segment<'a> {
                 if_match,
             } => {
                 let (kind, id) = (resource.kind, resource.id.clone());
-                let old = self.entry(kind, &id).await?.filter(|e| e.resource.is_some());
+                let old = self
+                    .entry(kind, &id)
+                    .await?
+                    .filter(|e| e.resource.is_some());
                 match (&old, create) {
                     (Some(_), true) => {
                         return Err(PushError::Conflict(format!(
@@ -393,7 +401,8 @@ impl<'a> Segment<'a> {
                 self.resolve_enrolments(&mut resource).await?;
                 self.check_unique(&resource).await?;
                 for r in resource.refs() {
-                    if !(r.kind == kind && r.id == id) && !self.exists(r.kind, &r.id).await? {
+                    let itself = r.kind == kind && r.id == id;
+                    if !itself && !self.exists(r.kind, &r.id).await? {
                         return Err(PushError::BadReference(format!(
                             "{}/{} does not exist (push what a resource refers to first)",
                             r.kind.endpoint(),
@@ -402,7 +411,7 @@ impl<'a> Segment<'a> {
                     }
                 }
                 let entry = Entry {
-                    resource: Some(resource),
+                    resource: Some(*resource),
                     version: old.as_ref().map_or(1, |e| e.version + 1),
                     created: old.as_ref().map_or(self.now, |e| e.created),
                     held_run: None,
@@ -411,7 +420,10 @@ impl<'a> Segment<'a> {
                 Ok((kind, id, old.and_then(|e| e.resource)))
             }
             Change::Delete { kind, id, if_match } => {
-                let Some(old) = self.entry(kind, &id).await?.filter(|e| e.resource.is_some())
+                let Some(old) = self
+                    .entry(kind, &id)
+                    .await?
+                    .filter(|e| e.resource.is_some())
                 else {
                     return Err(self.missing(kind, &id).await);
                 };
@@ -574,19 +586,16 @@ impl<'a> Segment<'a> {
 
     /// The Activities naming Employment `id` as a teacher, as the segment sees them.
     async fn activities_of(&mut self, id: &str) -> Result<Vec<Resource>, PushError> {
-        let mut ids = scim_store::referrers(
-            &self.inner.db,
-            self.source,
-            "Activity",
-            "Employment",
-            id,
-        )
-        .await
-        .map_err(failed)?;
+        let mut ids =
+            scim_store::referrers(&self.inner.db, self.source, "Activity", "Employment", id)
+                .await
+                .map_err(failed)?;
         for ((k, a), e) in &self.seen {
             if *k == Kind::Activity
-                && let Some(egil::Fact::Activity { teachers, .. }) =
-                    e.as_ref().and_then(|e| e.resource.as_ref()).map(|r| &r.fact)
+                && let Some(egil::Fact::Activity { teachers, .. }) = e
+                    .as_ref()
+                    .and_then(|e| e.resource.as_ref())
+                    .map(|r| &r.fact)
                 && teachers.iter().any(|t| t == id)
             {
                 ids.push(a.clone());
@@ -663,7 +672,10 @@ impl<'a> Segment<'a> {
                     id,
                     unique_key: key.as_deref(),
                     body: &r.body,
-                    refs: refs.iter().map(|x| (x.kind.name(), x.id.as_str())).collect(),
+                    refs: refs
+                        .iter()
+                        .map(|x| (x.kind.name(), x.id.as_str()))
+                        .collect(),
                 },
                 None => Write::Delete {
                     kind: kind.name(),
@@ -777,9 +789,15 @@ async fn push_leased(
             )
             .await
             .map_err(failed)?;
-        storage::records::audit(db, "sync.held", source, &format!("run {run}: {reason}"), now)
-            .await
-            .map_err(failed)?;
+        storage::records::audit(
+            db,
+            "sync.held",
+            source,
+            &format!("run {run}: {reason}"),
+            now,
+        )
+        .await
+        .map_err(failed)?;
         return Ok(Some((run, reason)));
     }
     if plan.is_empty() {
@@ -813,22 +831,21 @@ async fn push_leased(
 async fn record(runner: &Runner<'_>, plan: &plan::Plan, now: i64) -> Result<(), SyncError> {
     let (db, source) = (runner.db, runner.source);
     let window = i64::try_from(runner.config.sync.push_run_window).unwrap_or(i64::MAX);
-    let (run, counts, diff) = match store::open_push_run(db, source, now.saturating_sub(window))
-        .await?
-    {
-        Some((run, counts, diff)) => {
-            let mut c: Counts = serde_json::from_value(counts).unwrap_or_default();
-            c.add(&plan.counts);
-            let mut d: Vec<DiffEntry> = serde_json::from_value(diff).unwrap_or_default();
-            let room = plan::DIFF_SAMPLES.saturating_sub(d.len());
-            d.extend(plan.diff.iter().take(room).cloned());
-            (run, c, d)
-        }
-        None => {
-            let run = store::start_run(db, source, RunKind::Push.as_str(), now).await?;
-            (run, plan.counts.clone(), plan.diff.clone())
-        }
-    };
+    let (run, counts, diff) =
+        match store::open_push_run(db, source, now.saturating_sub(window)).await? {
+            Some((run, counts, diff)) => {
+                let mut c: Counts = serde_json::from_value(counts).unwrap_or_default();
+                c.add(&plan.counts);
+                let mut d: Vec<DiffEntry> = serde_json::from_value(diff).unwrap_or_default();
+                let room = plan::DIFF_SAMPLES.saturating_sub(d.len());
+                d.extend(plan.diff.iter().take(room).cloned());
+                (run, c, d)
+            }
+            None => {
+                let run = store::start_run(db, source, RunKind::Push.as_str(), now).await?;
+                (run, plan.counts.clone(), plan.diff.clone())
+            }
+        };
     runner
         .finish(
             run,

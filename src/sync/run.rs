@@ -671,7 +671,6 @@ async fn apply_on(
 /// writing this many people refreshes PostgreSQL's statistics at its end.
 const BULK_LOAD_PEOPLE: u64 = 5_000;
 
-
 /// The run's result, duration and changes in the process's metrics.
 fn record_metrics(source: &str, result: &Result<Outcome, SyncError>, seconds: f64) {
     let (label, counts) = match result {

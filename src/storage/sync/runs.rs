@@ -405,8 +405,14 @@ pub async fn open_push_run(
     .bind(since)
     .fetch_optional(db.pool())
     .await?;
-    row.map(|r| Ok((r.try_get("id")?, json_col(&r, "counts")?, json_col(&r, "diff")?)))
-        .transpose()
+    row.map(|r| {
+        Ok((
+            r.try_get("id")?,
+            json_col(&r, "counts")?,
+            json_col(&r, "diff")?,
+        ))
+    })
+    .transpose()
 }
 
 /// The source's held run whose plan has this digest (a client retrying a held change).

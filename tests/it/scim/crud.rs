@@ -17,24 +17,63 @@ async fn every_resource_type_is_created_read_listed_replaced_and_deleted() {
     unit_body["schoolUnitGroup"] = reference("SchoolUnitGroups", &group);
     // In EGIL's send order, each with what it refers to before it.
     let resources = [
-        ("Organisations", org.clone(), organisation(&org, "Grönköpings kommun"), "Organisation"),
-        ("SchoolUnitGroups", group.clone(), unit_group(&group, "Gröntorp"), "SchoolUnitGroup"),
+        (
+            "Organisations",
+            org.clone(),
+            organisation(&org, "Grönköpings kommun"),
+            "Organisation",
+        ),
+        (
+            "SchoolUnitGroups",
+            group.clone(),
+            unit_group(&group, "Gröntorp"),
+            "SchoolUnitGroup",
+        ),
         ("SchoolUnits", unit.clone(), unit_body, "SchoolUnit"),
         (
             "Users",
             teacher.clone(),
-            user(&teacher, "erik.t1@edu.example.se", "Erik", "Lärarsson", &[], &[]),
+            user(
+                &teacher,
+                "erik.t1@edu.example.se",
+                "Erik",
+                "Lärarsson",
+                &[],
+                &[],
+            ),
             "User",
         ),
         (
             "Users",
             student.clone(),
-            user(&student, "p7a25@edu.example.se", "Alva", "Lindqvist", &[(&unit, 7)], &[]),
+            user(
+                &student,
+                "p7a25@edu.example.se",
+                "Alva",
+                "Lindqvist",
+                &[(&unit, 7)],
+                &[],
+            ),
             "User",
         ),
-        ("Employments", emp.clone(), employment(&emp, &teacher, &unit, "Lärare"), "Employment"),
-        ("StudentGroups", class.clone(), student_group(&class, "7A", &unit, &[&student]), "StudentGroup"),
-        ("Activities", act.clone(), activity(&act, "Ma 7A", &unit, &[&class], &[&emp]), "Activity"),
+        (
+            "Employments",
+            emp.clone(),
+            employment(&emp, &teacher, &unit, "Lärare"),
+            "Employment",
+        ),
+        (
+            "StudentGroups",
+            class.clone(),
+            student_group(&class, "7A", &unit, &[&student]),
+            "StudentGroup",
+        ),
+        (
+            "Activities",
+            act.clone(),
+            activity(&act, "Ma 7A", &unit, &[&class], &[&emp]),
+            "Activity",
+        ),
     ];
     for (endpoint, id, body, kind) in &resources {
         let a = p.post(endpoint, body).await;
@@ -79,7 +118,11 @@ async fn every_resource_type_is_created_read_listed_replaced_and_deleted() {
     assert_eq!(none.body["Resources"], json!([]));
     for (endpoint, _, _, _) in &resources {
         let l = p.get(endpoint).await;
-        assert!(l.body["totalResults"].as_i64().unwrap() >= 1, "{endpoint}: {}", l.body);
+        assert!(
+            l.body["totalResults"].as_i64().unwrap() >= 1,
+            "{endpoint}: {}",
+            l.body
+        );
     }
 
     // Replace (PUT with the id), then EGIL's PUT without it; each is a new version.
@@ -103,14 +146,21 @@ async fn every_resource_type_is_created_read_listed_replaced_and_deleted() {
     }
     let shown = person_of(&app, &teacher);
     assert_eq!(shown["roles"].as_array().unwrap().len(), 1, "{shown}");
-    assert!(shown["roles"][0].as_str().unwrap().starts_with("principal"), "Rektor: {shown}");
+    assert!(
+        shown["roles"][0].as_str().unwrap().starts_with("principal"),
+        "Rektor: {shown}"
+    );
 
     // Deleted in EGIL's reverse order; a second delete and a read find nothing.
     for (endpoint, id, _, _) in resources.iter().rev() {
         let a = p.delete(&format!("{endpoint}/{id}")).await;
         assert_eq!(a.status, 204, "DELETE {endpoint}/{id}: {}", a.body);
-        p.get(&format!("{endpoint}/{id}")).await.assert_error(404, None);
-        p.delete(&format!("{endpoint}/{id}")).await.assert_error(404, None);
+        p.get(&format!("{endpoint}/{id}"))
+            .await
+            .assert_error(404, None);
+        p.delete(&format!("{endpoint}/{id}"))
+            .await
+            .assert_error(404, None);
     }
     assert_eq!(p.get("Users").await.body["totalResults"], 0);
     assert_eq!(person_of(&app, &student)["active"], false);
@@ -120,34 +170,65 @@ async fn every_resource_type_is_created_read_listed_replaced_and_deleted() {
 async fn etags_guard_replaces_and_deletes_and_save_a_read() {
     let (_app, p) = scim_app().await;
     let org = uid();
-    p.created("Organisations", &organisation(&org, "Kommun")).await;
+    p.created("Organisations", &organisation(&org, "Kommun"))
+        .await;
     let path = format!("Organisations/{org}");
     let body = organisation(&org, "Kommunen");
     // A stale version is refused, the current one taken.
     let stale = p
-        .send(reqwest::Method::PUT, &path, Some(&body.to_string()), &[("if-match", "W/\"7\"")])
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&body.to_string()),
+            &[("if-match", "W/\"7\"")],
+        )
         .await;
     stale.assert_error(412, None);
     let fresh = p
-        .send(reqwest::Method::PUT, &path, Some(&body.to_string()), &[("if-match", "W/\"1\"")])
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&body.to_string()),
+            &[("if-match", "W/\"1\"")],
+        )
         .await;
     assert_eq!(fresh.status, 200, "{}", fresh.body);
     assert_eq!(fresh.header("etag"), Some("W/\"2\""));
     // A read of the version the client has: 304, no body.
     let same = p
-        .send(reqwest::Method::GET, &path, None, &[("if-none-match", "W/\"2\"")])
+        .send(
+            reqwest::Method::GET,
+            &path,
+            None,
+            &[("if-none-match", "W/\"2\"")],
+        )
         .await;
     assert_eq!(same.status, 304);
     let older = p
-        .send(reqwest::Method::GET, &path, None, &[("if-none-match", "W/\"1\"")])
+        .send(
+            reqwest::Method::GET,
+            &path,
+            None,
+            &[("if-none-match", "W/\"1\"")],
+        )
         .await;
     assert_eq!(older.status, 200);
     let del = p
-        .send(reqwest::Method::DELETE, &path, None, &[("if-match", "W/\"1\"")])
+        .send(
+            reqwest::Method::DELETE,
+            &path,
+            None,
+            &[("if-match", "W/\"1\"")],
+        )
         .await;
     del.assert_error(412, None);
     let del = p
-        .send(reqwest::Method::DELETE, &path, None, &[("if-match", "W/\"2\"")])
+        .send(
+            reqwest::Method::DELETE,
+            &path,
+            None,
+            &[("if-match", "W/\"2\"")],
+        )
         .await;
     assert_eq!(del.status, 204);
     // Plain JSON is taken too.
@@ -173,7 +254,10 @@ async fn discovery_describes_what_is_supported() {
     assert_eq!(spc.body["bulk"]["supported"], false);
     assert_eq!(spc.body["filter"]["supported"], false);
     assert_eq!(spc.body["etag"]["supported"], true);
-    assert_eq!(spc.body["authenticationSchemes"][0]["type"], "oauthbearertoken");
+    assert_eq!(
+        spc.body["authenticationSchemes"][0]["type"],
+        "oauthbearertoken"
+    );
     let types = p.get("ResourceTypes").await;
     assert_eq!(types.body["totalResults"], 7, "{}", types.body);
     let endpoints: Vec<&str> = types.body["Resources"]
@@ -182,7 +266,15 @@ async fn discovery_describes_what_is_supported() {
         .iter()
         .map(|t| t["endpoint"].as_str().unwrap())
         .collect();
-    for e in ["/Organisations", "/SchoolUnitGroups", "/SchoolUnits", "/Users", "/Employments", "/StudentGroups", "/Activities"] {
+    for e in [
+        "/Organisations",
+        "/SchoolUnitGroups",
+        "/SchoolUnits",
+        "/Users",
+        "/Employments",
+        "/StudentGroups",
+        "/Activities",
+    ] {
         assert!(endpoints.contains(&e), "{e} in {endpoints:?}");
     }
     let user = p.get("ResourceTypes/User").await;
@@ -202,7 +294,12 @@ async fn discovery_describes_what_is_supported() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"enrolments") && names.contains(&"userRelations"), "{names:?}");
-    p.get("Schemas/urn:example:none").await.assert_error(404, None);
+    assert!(
+        names.contains(&"enrolments") && names.contains(&"userRelations"),
+        "{names:?}"
+    );
+    p.get("Schemas/urn:example:none")
+        .await
+        .assert_error(404, None);
     p.get("Unicorns").await.assert_error(404, None);
 }

@@ -3,7 +3,9 @@
 //! attributes).
 
 use super::*;
-use crate::saml_sp::{SUCCESS, TestSp, attributes, fresh_id, idp_cert, redirect_sso, verified_assertion};
+use crate::saml_sp::{
+    SUCCESS, TestSp, attributes, fresh_id, idp_cert, redirect_sso, verified_assertion,
+};
 
 fn strings(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v
@@ -36,11 +38,20 @@ async fn a_pushed_student_logs_in_with_the_roles_the_push_gave() {
     let student = person_of(&app, &s.students[0]);
     assert_eq!(student["source"], SOURCE);
     assert_eq!(student["active"], true, "{student}");
-    assert_eq!(strings(&student["release"]["eduPersonAffiliation"]), ["member", "student"]);
-    assert_eq!(strings(&student["release"]["sisSchoolUnitCode"]), ["13572468"]);
+    assert_eq!(
+        strings(&student["release"]["eduPersonAffiliation"]),
+        ["member", "student"]
+    );
+    assert_eq!(
+        strings(&student["release"]["sisSchoolUnitCode"]),
+        ["13572468"]
+    );
     assert_eq!(strings(&student["release"]["sisSchoolGrade"]), ["7"]);
     assert_eq!(group_names(&student), ["7A"]);
-    assert_eq!(student["facts"]["guardians"][0]["relation"], "Vårdnadshavare");
+    assert_eq!(
+        student["facts"]["guardians"][0]["relation"],
+        "Vårdnadshavare"
+    );
     assert_eq!(student["email"], "s13572468x0@skola.example.se");
     // The userName is the eppn (it carries no name).
     assert_eq!(student["eppn"], "s13572468x0@edu.example.se");
@@ -48,8 +59,14 @@ async fn a_pushed_student_logs_in_with_the_roles_the_push_gave() {
     // The teacher: a duty from the Employment, the class through the Activity.
     let teacher = person_of(&app, &s.teacher);
     assert_eq!(teacher["active"], true, "{teacher}");
-    assert_eq!(strings(&teacher["release"]["eduPersonAffiliation"]), ["employee", "faculty", "member"]);
-    assert_eq!(strings(&teacher["release"]["sisSchoolUnitCode"]), ["13572468"]);
+    assert_eq!(
+        strings(&teacher["release"]["eduPersonAffiliation"]),
+        ["employee", "faculty", "member"]
+    );
+    assert_eq!(
+        strings(&teacher["release"]["sisSchoolUnitCode"]),
+        ["13572468"]
+    );
     assert_eq!(group_names(&teacher), ["7A"]);
     let duty = &teacher["facts"]["duties"][0];
     assert_eq!(duty["duty_role"], "Lärare");
@@ -58,8 +75,14 @@ async fn a_pushed_student_logs_in_with_the_roles_the_push_gave() {
     // The guardian: active through the child, guardian of it.
     let guardian = person_of(&app, &s.guardians[0]);
     assert_eq!(guardian["active"], true, "{guardian}");
-    assert_eq!(strings(&guardian["release"]["eduPersonAffiliation"]), ["affiliate"]);
-    assert_eq!(guardian["facts"]["guardian_of"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        strings(&guardian["release"]["eduPersonAffiliation"]),
+        ["affiliate"]
+    );
+    assert_eq!(
+        guardian["facts"]["guardian_of"].as_array().unwrap().len(),
+        1
+    );
 
     // The student logs in: OIDC claims and SAML attributes show the pushed roles.
     let username = student["username"].as_str().unwrap().to_string();
@@ -74,7 +97,11 @@ async fn a_pushed_student_logs_in_with_the_roles_the_push_gave() {
     assert_eq!(status, 200, "{info}");
     for claims in [&jwt_claims(tokens["id_token"].as_str().unwrap()), &info] {
         assert_eq!(strings(&claims["roles"]), ["student"], "{claims}");
-        assert_eq!(strings(&claims["school_unit_codes"]), ["13572468"], "{claims}");
+        assert_eq!(
+            strings(&claims["school_unit_codes"]),
+            ["13572468"],
+            "{claims}"
+        );
         assert_eq!(strings(&claims["school_grades"]), ["7"], "{claims}");
         assert_eq!(strings(&claims["groups"]), ["7A"], "{claims}");
         assert_eq!(claims["given_name"], "Elev");
@@ -107,7 +134,14 @@ async fn a_pushed_student_logs_in_with_the_roles_the_push_gave() {
     let a = p
         .put(
             &format!("Users/{}", s.students[0]),
-            &user(&s.students[0], "s13572468x0@edu.example.se", "Elev", "Nummer0", &[], &[]),
+            &user(
+                &s.students[0],
+                "s13572468x0@edu.example.se",
+                "Elev",
+                "Nummer0",
+                &[],
+                &[],
+            ),
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);

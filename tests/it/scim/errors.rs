@@ -12,7 +12,10 @@ async fn a_push_without_the_sources_token_is_refused() {
         let a = p.as_token(token).post("Organisations", &body).await;
         a.assert_error(401, None);
         assert!(a.header("www-authenticate").unwrap().starts_with("Bearer"));
-        p.as_token(token).get("ServiceProviderConfig").await.assert_error(401, None);
+        p.as_token(token)
+            .get("ServiceProviderConfig")
+            .await
+            .assert_error(401, None);
     }
     let none = reqwest::Client::new()
         .get(app.url("/scim/v2/Users"))
@@ -20,21 +23,27 @@ async fn a_push_without_the_sources_token_is_refused() {
         .await
         .unwrap();
     assert_eq!(none.status(), 401);
-    assert!(portvakt::storage::scim::list(&app.db, SOURCE, "Organisation", 0, 10)
-        .await
-        .unwrap()
-        .1
-        .is_empty());
+    assert!(
+        portvakt::storage::scim::list(&app.db, SOURCE, "Organisation", 0, 10)
+            .await
+            .unwrap()
+            .1
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_bodies_are_named_with_their_scim_type() {
     let (app, p) = scim_app().await;
     let org = uid();
-    p.created("Organisations", &organisation(&org, "Kommun")).await;
-    let unit = uid();
-    p.created("SchoolUnits", &school_unit(&unit, "Skolan", "11112222", &org))
+    p.created("Organisations", &organisation(&org, "Kommun"))
         .await;
+    let unit = uid();
+    p.created(
+        "SchoolUnits",
+        &school_unit(&unit, "Skolan", "11112222", &org),
+    )
+    .await;
 
     // Malformed JSON.
     let a = p
@@ -46,33 +55,79 @@ async fn bad_bodies_are_named_with_their_scim_type() {
     b["schemas"] = json!([USER, "urn:example:params:scim:schemas:extension:unknown"]);
     let a = p.post("Users", &b).await;
     a.assert_error(400, Some("invalidSyntax"));
-    assert!(a.body["detail"].as_str().unwrap().contains("urn:example"), "{}", a.body);
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("urn:example"),
+        "{}",
+        a.body
+    );
     // Missing required attributes (those the reference server requires).
     for (endpoint, mut body, attr) in [
-        ("Users", user(&uid(), "u2@edu.example.se", "A", "B", &[], &[]), "userName"),
-        ("Users", user(&uid(), "u3@edu.example.se", "A", "B", &[], &[]), "displayName"),
-        ("Users", user(&uid(), "u4@edu.example.se", "A", "B", &[], &[]), "externalId"),
-        ("SchoolUnits", school_unit(&uid(), "S", "33334444", &org), "schoolUnitCode"),
-        ("Employments", employment(&uid(), &uid(), &unit, "Lärare"), "employmentRole"),
-        ("StudentGroups", student_group(&uid(), "7B", &unit, &[]), "owner"),
-        ("Activities", activity(&uid(), "Ma", &unit, &[], &[]), "displayName"),
+        (
+            "Users",
+            user(&uid(), "u2@edu.example.se", "A", "B", &[], &[]),
+            "userName",
+        ),
+        (
+            "Users",
+            user(&uid(), "u3@edu.example.se", "A", "B", &[], &[]),
+            "displayName",
+        ),
+        (
+            "Users",
+            user(&uid(), "u4@edu.example.se", "A", "B", &[], &[]),
+            "externalId",
+        ),
+        (
+            "SchoolUnits",
+            school_unit(&uid(), "S", "33334444", &org),
+            "schoolUnitCode",
+        ),
+        (
+            "Employments",
+            employment(&uid(), &uid(), &unit, "Lärare"),
+            "employmentRole",
+        ),
+        (
+            "StudentGroups",
+            student_group(&uid(), "7B", &unit, &[]),
+            "owner",
+        ),
+        (
+            "Activities",
+            activity(&uid(), "Ma", &unit, &[], &[]),
+            "displayName",
+        ),
     ] {
         body.as_object_mut().unwrap().remove(attr);
         let a = p.post(endpoint, &body).await;
         a.assert_error(400, Some("invalidValue"));
-        assert!(a.body["detail"].as_str().unwrap().contains(attr), "{attr}: {}", a.body);
+        assert!(
+            a.body["detail"].as_str().unwrap().contains(attr),
+            "{attr}: {}",
+            a.body
+        );
     }
     let mut nameless = user(&uid(), "u5@edu.example.se", "A", "B", &[], &[]);
-    nameless["name"].as_object_mut().unwrap().remove("familyName");
+    nameless["name"]
+        .as_object_mut()
+        .unwrap()
+        .remove("familyName");
     p.post("Users", &nameless)
         .await
         .assert_error(400, Some("invalidValue"));
     // A reference to something the source has not pushed.
     let a = p
-        .post("Users", &user(&uid(), "u6@edu.example.se", "A", "B", &[(&uid(), 7)], &[]))
+        .post(
+            "Users",
+            &user(&uid(), "u6@edu.example.se", "A", "B", &[(&uid(), 7)], &[]),
+        )
         .await;
     a.assert_error(400, Some("invalidValue"));
-    assert!(a.body["detail"].as_str().unwrap().contains("SchoolUnits/"), "{}", a.body);
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("SchoolUnits/"),
+        "{}",
+        a.body
+    );
     p.post("Employments", &employment(&uid(), &uid(), &unit, "Lärare"))
         .await
         .assert_error(400, Some("invalidValue"));
@@ -101,7 +156,8 @@ async fn bad_bodies_are_named_with_their_scim_type() {
 async fn uniqueness_conflicts_are_409() {
     let (app, p) = scim_app().await;
     let org = uid();
-    p.created("Organisations", &organisation(&org, "Kommun")).await;
+    p.created("Organisations", &organisation(&org, "Kommun"))
+        .await;
     // The same id twice.
     p.post("Organisations", &organisation(&org, "Kommun"))
         .await
@@ -113,17 +169,30 @@ async fn uniqueness_conflicts_are_409() {
         .await
         .assert_error(409, Some("uniqueness"));
     // The same userName, in any case.
-    p.created("Users", &user(&uid(), "same@edu.example.se", "A", "B", &[], &[]))
-        .await;
-    p.post("Users", &user(&uid(), "SAME@edu.example.se", "C", "D", &[], &[]))
-        .await
-        .assert_error(409, Some("uniqueness"));
+    p.created(
+        "Users",
+        &user(&uid(), "same@edu.example.se", "A", "B", &[], &[]),
+    )
+    .await;
+    p.post(
+        "Users",
+        &user(&uid(), "SAME@edu.example.se", "C", "D", &[], &[]),
+    )
+    .await
+    .assert_error(409, Some("uniqueness"));
     // A userName that is already another person's login name.
     ok(&run_cli(
         &app,
         &[
-            "user", "add", "--username", "lokal.admin", "--given-name", "Lo", "--family-name",
-            "Kal", "--password-stdin",
+            "user",
+            "add",
+            "--username",
+            "lokal.admin",
+            "--given-name",
+            "Lo",
+            "--family-name",
+            "Kal",
+            "--password-stdin",
         ],
         Some(PASSWORD),
     ));

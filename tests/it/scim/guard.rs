@@ -10,7 +10,11 @@ async fn deletes_beyond_the_windows_share_are_held_until_approved() {
     // 30 students (and 30 guardians without roles, inactive): one delete is 3.3 %.
     let s = School::push(&p, "24681357", 30).await;
     let pushed = runs_of(&app, SOURCE);
-    assert_eq!(pushed.len(), 1, "one run for the window's pushes: {pushed:?}");
+    assert_eq!(
+        pushed.len(),
+        1,
+        "one run for the window's pushes: {pushed:?}"
+    );
     assert_eq!(pushed[0]["kind"], "push");
     assert_eq!(pushed[0]["status"], "applied");
     assert_eq!(pushed[0]["counts"]["persons_created"], 61);
@@ -25,7 +29,10 @@ async fn deletes_beyond_the_windows_share_are_held_until_approved() {
     a.assert_error(503, None);
     assert_eq!(a.header("retry-after"), Some("3600"));
     let detail = a.body["detail"].as_str().unwrap().to_string();
-    assert!(detail.contains("held") && detail.contains("sync approve"), "{detail}");
+    assert!(
+        detail.contains("held") && detail.contains("sync approve"),
+        "{detail}"
+    );
     let held: Vec<Value> = runs_of(&app, SOURCE)
         .into_iter()
         .filter(|r| r["status"] == "held")
@@ -33,14 +40,25 @@ async fn deletes_beyond_the_windows_share_are_held_until_approved() {
     assert_eq!(held.len(), 1, "{held:?}");
     let run = held[0]["id"].as_i64().unwrap();
     assert!(detail.contains(&format!("run {run}")), "{detail}");
-    assert!(held[0]["reason"].as_str().unwrap().contains("last 24 hours"), "{held:?}");
+    assert!(
+        held[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("last 24 hours"),
+        "{held:?}"
+    );
     // Still there, and still active.
     assert_eq!(p.get(&second).await.status, 200);
     assert_eq!(person_of(&app, &s.students[1])["active"], true);
     // Sent again, it waits for the same run; other changes go on meanwhile.
     let again = p.delete(&second).await;
     again.assert_error(503, None);
-    assert!(again.body["detail"].as_str().unwrap().contains(&format!("run {run}")));
+    assert!(
+        again.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("run {run}"))
+    );
     let renamed = user(
         &s.students[2],
         "s24681357x2@edu.example.se",
@@ -81,7 +99,10 @@ async fn deletes_beyond_the_windows_share_are_held_until_approved() {
     let refused = p.delete(&third).await;
     refused.assert_error(409, None);
     assert!(
-        refused.body["detail"].as_str().unwrap().contains("rejected"),
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rejected"),
         "{}",
         refused.body
     );

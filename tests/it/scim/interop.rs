@@ -38,7 +38,14 @@ async fn scim2_client_creates_replaces_and_deletes_every_resource_type() {
     })
     .await;
     let done = scim_client(&app, "31415926", "p31415926@edu.example.se", false);
-    assert_eq!(done["discovered"]["resource_types"].as_array().unwrap().len(), 7, "{done}");
+    assert_eq!(
+        done["discovered"]["resource_types"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7,
+        "{done}"
+    );
     assert_eq!(done["discovered"]["etag"], true);
     assert_eq!(done["versions"]["created"], "W/\"1\"", "{done}");
     assert_eq!(done["versions"]["replaced"], "W/\"2\"", "{done}");
@@ -47,10 +54,12 @@ async fn scim2_client_creates_replaces_and_deletes_every_resource_type() {
     assert_eq!(done["gone"]["status"], 404, "{done}");
     // What it deleted is gone from the store, and its people inactive.
     let student = done["ids"]["student"].as_str().unwrap();
-    assert!(portvakt::storage::scim::get(&app.db, SOURCE, "User", student)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        portvakt::storage::scim::get(&app.db, SOURCE, "User", student)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(person_of(&app, student)["active"], false);
 }
 
@@ -63,6 +72,9 @@ async fn what_scim2_client_pushed_is_in_the_directory() {
     assert_eq!(student["family_name"], done["student"]["familyName"]);
     assert_eq!(student["release"]["sisSchoolUnitCode"], json!(["27182818"]));
     let teacher = person_of(&app, done["ids"]["teacher"].as_str().unwrap());
-    assert_eq!(teacher["facts"]["duties"][0]["duty_role"], "Lärare", "{teacher}");
+    assert_eq!(
+        teacher["facts"]["duties"][0]["duty_role"], "Lärare",
+        "{teacher}"
+    );
     assert_eq!(teacher["groups"].as_array().unwrap().len(), 1, "{teacher}");
 }

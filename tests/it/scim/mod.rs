@@ -28,7 +28,9 @@ pub(crate) fn sis(kind: &str) -> String {
 }
 
 /// An app with the push sources [`SOURCE`] and [`OTHER`], and `tune` applied.
-pub(crate) async fn scim_app_with(tune: impl FnOnce(&mut portvakt::config::Config)) -> (TestApp, Push) {
+pub(crate) async fn scim_app_with(
+    tune: impl FnOnce(&mut portvakt::config::Config),
+) -> (TestApp, Push) {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for (name, token) in [(SOURCE, TOKEN), (OTHER, OTHER_TOKEN)] {
@@ -38,8 +40,8 @@ pub(crate) async fn scim_app_with(tune: impl FnOnce(&mut portvakt::config::Confi
     }
     let app = spawn_app_with(|c| {
         for (name, path) in &files {
-            let source = serde_json::from_value(json!({ "kind": "scim", "token_file": path }))
-                .unwrap();
+            let source =
+                serde_json::from_value(json!({ "kind": "scim", "token_file": path })).unwrap();
             c.sync.sources.insert(name.to_string(), source);
         }
         tune(c);
@@ -292,7 +294,14 @@ impl School {
         .await;
         p.created(
             "Users",
-            &user(&s.teacher, &format!("t{code}@edu.example.se"), "Erik", "Lärarsson", &[], &[]),
+            &user(
+                &s.teacher,
+                &format!("t{code}@edu.example.se"),
+                "Erik",
+                "Lärarsson",
+                &[],
+                &[],
+            ),
         )
         .await;
         p.created(
@@ -303,7 +312,14 @@ impl School {
         for (i, (st, g)) in s.students.iter().zip(&s.guardians).enumerate() {
             p.created(
                 "Users",
-                &user(g, &format!("g{code}x{i}@edu.example.se"), "Karin", "Vårdnad", &[], &[]),
+                &user(
+                    g,
+                    &format!("g{code}x{i}@edu.example.se"),
+                    "Karin",
+                    "Vårdnad",
+                    &[],
+                    &[],
+                ),
             )
             .await;
             p.created(
@@ -327,7 +343,13 @@ impl School {
         .await;
         p.created(
             "Activities",
-            &activity(&s.activity, "Matematik 7A", &s.unit, &[&s.class], &[&s.employment]),
+            &activity(
+                &s.activity,
+                "Matematik 7A",
+                &s.unit,
+                &[&s.class],
+                &[&s.employment],
+            ),
         )
         .await;
         s
@@ -367,8 +389,5 @@ fn runs_of(app: &TestApp, source: &str) -> Vec<Value> {
 
 /// The directory's person a User of [`SOURCE`] became.
 pub(crate) fn person_of(app: &TestApp, user_id: &str) -> Value {
-    show(
-        app,
-        &portvakt::directory::ident::person_id(SOURCE, user_id),
-    )
+    show(app, &portvakt::directory::ident::person_id(SOURCE, user_id))
 }
