@@ -44,6 +44,8 @@
 //! `PORTVAKT_BENCH_ONLY=synclogin` measures password logins during a full sync
 //! (benches/load/sync_logins.rs; `PORTVAKT_BENCH_SYNC_PERSONS`, default 100,000, and
 //! `PORTVAKT_BENCH_SYNC_CHUNK`, the sync's `[sync] chunk_size`).
+//! `PORTVAKT_BENCH_ONLY=scimpush` pushes `PORTVAKT_BENCH_SCIM_USERS` (default 10,000) EGIL
+//! SCIM Users, one POST each at concurrency 8 (benches/load/scim_push.rs).
 //! See docs/benchmarks.md for results.
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -67,6 +69,7 @@ mod http;
 mod report;
 mod saml;
 mod scenarios;
+mod scim_push;
 mod server;
 mod soak;
 mod storm;
@@ -79,6 +82,7 @@ use http::*;
 use report::*;
 use saml::*;
 use scenarios::*;
+use scim_push::*;
 use server::*;
 use soak::*;
 use storm::*;
@@ -163,6 +167,9 @@ async fn bench(s: Settings) -> Res<()> {
     }
     if s.want_only("storm") {
         return storm(&s).await;
+    }
+    if s.want_only("scimpush") {
+        return scim_push(&s).await;
     }
     if s.want_only("synclogin") {
         return sync_logins(&s).await;
