@@ -633,13 +633,35 @@ impl<'a> Segment<'a> {
                 Err(e) => return Err(failed(e)),
             }
         };
+        let started = std::time::Instant::now();
         let work = push_leased(&runner, changes, self.now);
         let result = match lease.guard(work, std::future::pending()).await {
             Ok(r) => r,
             Err(stop) => Err(PushError::Failed(stop.reason().into())),
         };
         lease.release().await;
-        result
+        // Each batch is a run in the metrics (the run records gather a window's).
+        let (label, changes) = match &result {
+            Ok((Some(_), _)) => ("held", Vec::new()),
+            Ok((None, c)) => (
+                "applied",
+                vec![
+                    ("created", c.persons_created),
+                    ("updated", c.persons_updated),
+                    ("deactivated", c.deactivations),
+                    ("reactivated", c.reactivations),
+                ],
+            ),
+            Err(PushError::Rejected(_)) => ("skipped", Vec::new()),
+            Err(_) => ("failed", Vec::new()),
+        };
+        crate::metrics::sync_run(
+            self.source,
+            label,
+            started.elapsed().as_secs_f64(),
+            &changes,
+        );
+        result.map(|(held, _)| held)
     }
 
     /// Stores the accepted changes' resources (after their directory changes applied).
@@ -731,7 +753,7 @@ async fn push_leased(
     runner: &Runner<'_>,
     changes: ChangeSet,
     now: i64,
-) -> Result<Option<(i64, String)>, PushError> {
+) -> Result<(Option<(i64, String)>, Counts), PushError> {
     let (db, config, source) = (runner.db, runner.config, runner.source);
     let today = crate::directory::roles::day_of(now);
     let today_s = crate::directory::roles::format_date(today);
@@ -770,7 +792,7 @@ async fn push_leased(
             .await
             .map_err(failed)?
         {
-            return Ok(Some((run, reason)));
+            return Ok((Some((run, reason)), plan.counts));
         }
         let run = store::start_run(db, source, RunKind::Push.as_str(), now)
             .await
@@ -798,10 +820,10 @@ async fn push_leased(
         )
         .await
         .map_err(failed)?;
-        return Ok(Some((run, reason)));
+        return Ok((Some((run, reason)), plan.counts));
     }
     if plan.is_empty() {
-        return Ok(None);
+        return Ok((None, plan.counts));
     }
     if let Err(e) = apply(db, config, &mut plan, &|_| {}, now).await {
         // What was written stays (each write is idempotent); the client was not told
@@ -824,7 +846,7 @@ async fn push_leased(
         return Err(PushError::Failed(reason));
     }
     record(runner, &plan, now).await.map_err(failed)?;
-    Ok(None)
+    Ok((None, plan.counts))
 }
 
 /// Adds an applied push plan to the source's run of the current window (or starts one).
