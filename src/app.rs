@@ -1,9 +1,11 @@
 //! Builds the shared state and the router, binds the listener, and serves (plain HTTP or
 //! TLS with rustls, with the connection limits of `[server]`: `serve`). `App::build` returns
 //! the bound address so tests can start the real server on port 0. The probes and metrics
-//! are `ops`; the background tasks run under `supervise`.
+//! are `ops`; a push source's own mutual-TLS listener is `push_listener`; the background
+//! tasks run under `supervise`.
 
 pub mod ops;
+mod push_listener;
 pub mod retention;
 mod serve;
 pub mod supervise;
@@ -49,6 +51,8 @@ pub struct App {
     listener: std::net::TcpListener,
     /// `[metrics] listen`: its own listener and router.
     metrics: Option<(std::net::TcpListener, Router)>,
+    /// `[sync.sources.NAME] listen`: each push source's own mutual-TLS listener and router.
+    push_listeners: Vec<(push_listener::PushListener, Router)>,
     /// `[tls]`, loaded in `build` so a bad certificate fails the start before "listening".
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -155,7 +159,7 @@ impl App {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = Arc::new(config);
         let tls = match &config.tls {
-            Some(tls) => Some(serve::tls_config(&tls.cert, &tls.key)?),
+            Some(tls) => Some(Arc::new(serve::tls_config(&tls.cert, &tls.key, None)?)),
             None => None,
         };
         // Bound before anything else, like the main listener: a taken port fails the start.
@@ -173,6 +177,11 @@ impl App {
             Some(l) => Some(l.local_addr()?),
             None => None,
         };
+        let push_listeners = push_listener::bind(&config)?;
+        let mut push_addrs = std::collections::BTreeMap::new();
+        for p in &push_listeners {
+            push_addrs.insert(p.source.clone(), p.listener.local_addr()?);
+        }
         // The KEK first: a production start without one fails before touching the database.
         let kek = load_kek(&config)?;
         let db = open_db(&config).await?;
@@ -262,7 +271,7 @@ impl App {
             http,
             bankid_stub: None,
             clock: clock.clone(),
-            ops: ops::Ops::new(&config, metrics_addr),
+            ops: ops::Ops::new(&config, metrics_addr, push_addrs),
             scim: None,
         };
         let pushes = crate::sync::push::Pushes::new(
@@ -295,6 +304,16 @@ impl App {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let metrics = metrics_listener.map(|l| (l, ops::metrics_router(&state)));
+        let mut push_served = Vec::new();
+        for p in push_listeners {
+            // A push source exists, so the SCIM server does.
+            let scim = state
+                .scim
+                .as_ref()
+                .context("a push source's listener without the SCIM server")?;
+            let router = push_listener::router(&state, scim, &p.source);
+            push_served.push((p, router));
+        }
         spawn_tasks(&state);
         Ok(Self {
             state,
@@ -302,13 +321,15 @@ impl App {
             router,
             listener,
             metrics,
+            push_listeners: push_served,
             tls,
         })
     }
 
     /// Serves until `shutdown` completes, with the connection limits of `[server]`, then
-    /// drains open requests on both listeners (the main one and `[metrics] listen`) for at
-    /// most `request_timeout`. Readiness answers 503 from the moment shutdown begins.
+    /// drains open requests on every listener (the main one, `[metrics] listen` and each push
+    /// source's) for at most `request_timeout`. Readiness answers 503 from the moment
+    /// shutdown begins.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -334,13 +355,21 @@ impl App {
             tls,
             until(stopped.clone()),
         );
-        let side = async {
-            match self.metrics {
-                Some((l, router)) => {
-                    serve::serve(l, router, &config.server, None, until(stopped)).await
-                }
-                None => Ok(()),
+        // The other listeners, each with its own connection cap, like the main one.
+        let mut sides = tokio::task::JoinSet::new();
+        let metrics = self.metrics.map(|(l, r)| (l, r, None));
+        let pushes = self.push_listeners.into_iter();
+        let pushes = pushes.map(|(p, r)| (p.listener, r, Some(p.tls)));
+        for (l, router, tls) in metrics.into_iter().chain(pushes) {
+            let (config, stop) = (config.clone(), until(stopped.clone()));
+            sides.spawn(async move { serve::serve(l, router, &config.server, tls, stop).await });
+        }
+        let side = async move {
+            let mut result = Ok(());
+            while let Some(done) = sides.join_next().await {
+                result = result.and(done.map_err(anyhow::Error::from).and_then(|r| r));
             }
+            result
         };
         let ((), main, side) = tokio::join!(signal, main, side);
         main.and(side)

@@ -37,16 +37,24 @@ pub struct Ops {
     pub tasks: super::supervise::Tasks,
     /// The separate metrics listener's address, when `[metrics] listen` is set.
     pub metrics_addr: Option<SocketAddr>,
+    /// The bound address of each push source's own listener (`[sync.sources.NAME] listen`),
+    /// by source name.
+    pub push_addrs: Arc<std::collections::BTreeMap<String, SocketAddr>>,
     /// Certificates read from files at start: (name, notAfter in unix seconds).
     certificates: Arc<Vec<(String, i64)>>,
 }
 
 impl Ops {
-    pub(super) fn new(config: &Config, metrics_addr: Option<SocketAddr>) -> Self {
+    pub(super) fn new(
+        config: &Config,
+        metrics_addr: Option<SocketAddr>,
+        push_addrs: std::collections::BTreeMap<String, SocketAddr>,
+    ) -> Self {
         Self {
             draining: Arc::new(AtomicBool::new(false)),
             tasks: Default::default(),
             metrics_addr,
+            push_addrs: Arc::new(push_addrs),
             certificates: Arc::new(certificates(config)),
         }
     }

@@ -189,11 +189,13 @@ pub(super) async fn serve(
     Ok(())
 }
 
-/// The rustls configuration of `[tls]`: HTTP/1.1 only (no h2 is served).
+/// The rustls configuration of `[tls]`: HTTP/1.1 only (no h2 is served). `clients` asks for
+/// client certificates and judges them (a push source's listener); None asks for none.
 pub(super) fn tls_config(
     cert: &std::path::Path,
     key: &std::path::Path,
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> anyhow::Result<rustls::ServerConfig> {
     use anyhow::Context as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let chain = CertificateDer::pem_file_iter(cert)
@@ -201,10 +203,14 @@ pub(super) fn tls_config(
         .with_context(|| format!("[tls] cert: cannot load {}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("[tls] key: cannot load {}", key.display()))?;
-    let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
+    let builder = rustls::ServerConfig::builder();
+    let builder = match clients {
+        None => builder.with_no_client_auth(),
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .context("[tls] cert and key do not fit together: set the key of that certificate")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(config)
 }

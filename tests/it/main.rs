@@ -35,6 +35,7 @@ mod saml_registry;
 mod saml_slo;
 mod saml_sp;
 mod scim;
+mod scim_mtls;
 mod sync;
 mod sync_tls;
 mod upstream;
