@@ -1,9 +1,10 @@
-//! The metakatalog sync: sources (the SS 12000 API, an SS 12000 JSON dump), the plan against
-//! the directory, the safety guard, the chunked apply and the run records.
+//! The metakatalog sync: sources (the SS 12000 API, an SS 12000 JSON dump, a CSV file), the
+//! plan against the directory, the safety guard, the chunked apply and the run records.
 //!
 //! A source manages only the people it created (`persons.source` is its name): local people
 //! and every local role (the admin role among them) are never touched by a sync.
 
+pub mod csv;
 pub mod file;
 pub mod held;
 pub mod lease;
