@@ -190,9 +190,9 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             } else {
                 RunKind::Incremental
             };
-            let started = std::time::Instant::now();
-            let progress =
-                |m: &str| eprintln!("{name}: [{:>6.1} s] {m}", started.elapsed().as_secs_f64());
+            // A bar on a terminal, plain phase lines otherwise (`cli::progress`).
+            let shown = super::progress::Progress::start(&name);
+            let progress = |m: &str| shown.report(m);
             let Some(kek) = &kek else {
                 bail!("no key-encryption key")
             };
@@ -207,6 +207,14 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                     runner.run(RunKind::Full, fetch, &progress, stop).await?
                 }
             };
+            let passwords = if passwords.is_empty() {
+                None
+            } else {
+                Some(
+                    initial_passwords(&db, &config, &name, passwords, &out.status, &progress).await,
+                )
+            };
+            shown.finish();
             let c = &out.counts;
             println!(
                 "run {} ({}, {}): {}",
@@ -237,8 +245,8 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             {
                 println!("  {n:>8}  {what}");
             }
-            if !passwords.is_empty() {
-                initial_passwords(&db, &config, &name, passwords, &out.status, &progress).await?;
+            if let Some(line) = passwords {
+                println!("{}", line?);
             }
             match out.status {
                 run::Status::Held(reason) => {
@@ -296,7 +304,7 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
 
 /// A CSV import's initial passwords: hashed and stored for the people without one once the
 /// run is applied; a held run or a dry run sets none (a held plan carries no passwords: the
-/// import of the same file after `sync approve` sets them).
+/// import of the same file after `sync approve` sets them). Returns the line to print.
 async fn initial_passwords(
     db: &storage::Db,
     config: &Config,
@@ -304,21 +312,21 @@ async fn initial_passwords(
     passwords: crate::sync::csv::InitialPasswords,
     status: &crate::sync::run::Status,
     progress: &(dyn Fn(&str) + Send + Sync),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     use crate::sync::run::Status;
     let n = passwords.len();
     match status {
         Status::Applied => {}
         Status::DryRun(_) => {
-            println!("initial passwords: {n} in the file; none set in a dry run");
-            return Ok(());
+            return Ok(format!(
+                "initial passwords: {n} in the file; none set in a dry run"
+            ));
         }
         Status::Held(_) | Status::Skipped(_) => {
-            println!(
+            return Ok(format!(
                 "initial passwords: {n} in the file; none set while the run is not applied \
                  (import the file again after `sync approve`)"
-            );
-            return Ok(());
+            ));
         }
     }
     let p = &config.password;
@@ -351,11 +359,10 @@ async fn initial_passwords(
         )
         .await?;
     }
-    println!(
+    Ok(format!(
         "initial passwords: {} set, {} kept (people who had a password already)",
         done.set, done.kept
-    );
-    Ok(())
+    ))
 }
 
 /// The rule for a CSV file's initial passwords: the one people choose theirs by.

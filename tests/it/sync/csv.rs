@@ -429,3 +429,85 @@ async fn database_occurrences(app: &TestApp, needle: &str) -> usize {
         n
     }
 }
+
+/// `sync run` off a terminal (stderr a pipe, as here): the phases as plain lines, no bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_off_a_terminal_is_plain_phase_lines() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..7).map(|i| student_row(&format!("s{i}"), i, "5A", "")).collect();
+    let path = write_csv(dir.path(), &rows);
+    let out = import(&app, &path, &[]);
+    ok(&out);
+    let err = text(&out.stderr);
+    let phases: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("file: ["))
+        .filter_map(|l| l.split_once(" s] ").map(|(_, phase)| phase))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "planning",
+            "planned",
+            "applied 7 of 7 people",
+            "applied guardianships",
+            "applied groups",
+            "applied duties and status changes"
+        ],
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\r'),
+        "no terminal control off a terminal: {err:?}"
+    );
+}
+
+/// `sync run` on a terminal (a pseudo-terminal from util-linux `script`): a bar drawn
+/// with terminal control, the phases kept as lines above it, the bar cleared at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_on_a_terminal_is_drawn_and_cleared() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` (util-linux) to make a pseudo-terminal");
+        return;
+    }
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    const PW: &str = "Terminal-lösen-5150";
+    let mut rows: Vec<String> = (0..300)
+        .map(|i| student_row(&format!("s{i}"), i, "5A", ""))
+        .collect();
+    rows[0] += PW;
+    let path = write_csv(dir.path(), &rows);
+    let command = format!(
+        "{} sync run --file {}",
+        env!("CARGO_BIN_EXE_portvakt"),
+        path.display()
+    );
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("PORTVAKT_DATABASE_URL", &app.config.database_url)
+            .env("PORTVAKT_DATA_DIR", &app.config.data_dir)
+            .env("PORTVAKT_ISSUER", &app.config.issuer)
+            .env("TERM", "xterm")
+            .env_remove("PORTVAKT_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("run 1 (full, applied): 300 created"), "{shown}");
+    assert!(shown.contains("initial passwords: 1 set"), "{shown}");
+    assert!(
+        shown.contains('\u{1b}'),
+        "a terminal gets terminal control: {shown:?}"
+    );
+    assert!(shown.contains("] applied 300 of 300 people"), "{shown:?}");
+    assert!(!shown.contains(PW), "{shown:?}");
+}
