@@ -296,6 +296,10 @@ pub fn parse(
             Ok(false) => break,
             Ok(true) => {
                 let line = rec.position().map_or(0, |p| lines.at(p));
+                // Spreadsheets save the rows they once touched as separators alone.
+                if rec.iter().all(|f| f.trim().is_empty()) {
+                    continue;
+                }
                 if rec.len() != cols.len() {
                     b.bad(
                         line,

@@ -196,6 +196,15 @@ fn semicolons_a_byte_order_mark_quotes_and_any_column_order_are_read() {
         bad(&bad_text),
         ["4: unknown role \"pupil\" (student, teacher, principal, staff, guardian or empty)"]
     );
+    // Rows of separators alone (what a spreadsheet leaves) are blank lines.
+    assert_eq!(
+        ok(&format!("{text};;;;;\r\n;;;;;\r\n"))
+            .dump
+            .snapshot
+            .persons
+            .len(),
+        2
+    );
     // Blank lines and line ends of either kind count.
     let spaced = "id,given_name,family_name,role\r\n\r\nx,A,B,\n\ny,C,D,pupil\r\n";
     assert_eq!(bad(spaced)[0].split(':').next(), Some("5"));

@@ -435,7 +435,9 @@ async fn database_occurrences(app: &TestApp, needle: &str) -> usize {
 async fn progress_off_a_terminal_is_plain_phase_lines() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (0..7).map(|i| student_row(&format!("s{i}"), i, "5A", "")).collect();
+    let rows: Vec<String> = (0..7)
+        .map(|i| student_row(&format!("s{i}"), i, "5A", ""))
+        .collect();
     let path = write_csv(dir.path(), &rows);
     let out = import(&app, &path, &[]);
     ok(&out);
@@ -502,7 +504,10 @@ async fn progress_on_a_terminal_is_drawn_and_cleared() {
     });
     let shown = text(&out.stdout);
     assert!(out.status.success(), "{shown}");
-    assert!(shown.contains("run 1 (full, applied): 300 created"), "{shown}");
+    assert!(
+        shown.contains("run 1 (full, applied): 300 created"),
+        "{shown}"
+    );
     assert!(shown.contains("initial passwords: 1 set"), "{shown}");
     assert!(
         shown.contains('\u{1b}'),
