@@ -345,10 +345,18 @@ async fn initial_passwords(
         async move { hasher.hash(pw).await.map_err(|e| e.to_string()) }
     };
     let now = crate::clock::Clock::system().now();
-    let done = crate::sync::csv::set_initial_passwords(
-        db, source, passwords, hash, in_flight, progress, now,
-    )
-    .await?;
+    // The run's signal handler replaced the default one: without this, Ctrl-C would not
+    // stop minutes of hashing. Each stored batch stays; a re-import sets the rest.
+    let stop = super::serve::shutdown_signal();
+    let done = tokio::select! {
+        done = crate::sync::csv::set_initial_passwords(
+            db, source, passwords, hash, in_flight, progress, now,
+        ) => done?,
+        _ = stop => bail!(
+            "stopped while setting initial passwords: those stored stay, and importing the \
+             file again sets the rest"
+        ),
+    };
     if done.set > 0 {
         storage::records::audit(
             db,

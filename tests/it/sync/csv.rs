@@ -516,3 +516,71 @@ async fn progress_on_a_terminal_is_drawn_and_cleared() {
     assert!(shown.contains("] applied 300 of 300 people"), "{shown:?}");
     assert!(!shown.contains(PW), "{shown:?}");
 }
+
+/// Ctrl-C (SIGINT) while the initial passwords are hashed stops the command; the run stays
+/// applied and the same file again sets the passwords.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_stops_the_hashing_and_a_reimport_sets_the_rest() {
+    use std::io::BufRead;
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..400)
+        .map(|i| {
+            format!(
+                "{}Lösen-nr-{i:05}",
+                student_row(&format!("s{i}"), i, "5A", "")
+            )
+        })
+        .collect();
+    let path = write_csv(dir.path(), &rows);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portvakt"))
+        .args(["sync", "run", "--file", path.to_str().unwrap()])
+        .env("PORTVAKT_DATABASE_URL", &app.config.database_url)
+        .env("PORTVAKT_DATA_DIR", &app.config.data_dir)
+        .env("PORTVAKT_ISSUER", &app.config.issuer)
+        .env_remove("PORTVAKT_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("hashing 400 initial passwords") {
+                let _ = tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the hashing began");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let out = tokio::task::block_in_place(|| child.wait_with_output().unwrap());
+    let err = reader.join().unwrap().join("\n");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "stopped at once, not after the hashing"
+    );
+    assert!(!out.status.success());
+    assert!(
+        err.contains("stopped while setting initial passwords"),
+        "{err}"
+    );
+    assert!(last_run(&app)["status"] == "applied");
+    assert_eq!(password_hash(&app, "s399").await, None, "batches of 500");
+
+    let again = ok(&import(&app, &path, &[]));
+    assert!(
+        again.contains("initial passwords: 400 set, 0 kept"),
+        "{again}"
+    );
+}
