@@ -316,7 +316,11 @@ pub fn parse(
             Err(e) => match e.kind() {
                 ::csv::ErrorKind::Utf8 { pos, .. } => {
                     let line = pos.as_ref().map_or(0, |p| lines.at(p));
-                    b.bad(line, "not UTF-8", "not UTF-8 text".into());
+                    b.bad(
+                        line,
+                        "not UTF-8",
+                        "not UTF-8 text (in Excel, save as \"CSV UTF-8\")".into(),
+                    );
                 }
                 _ => return Err(CsvError::Csv(shown.into(), e)),
             },

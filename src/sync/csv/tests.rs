@@ -382,6 +382,7 @@ fn invalid_utf8_is_a_bad_row_and_the_rest_is_read() {
     .unwrap();
     assert_eq!(read.dump.bad.len(), 1);
     assert_eq!(read.dump.bad[0].line, 3);
+    assert!(read.dump.bad[0].reason.contains("CSV UTF-8"));
     assert_eq!(read.dump.snapshot.persons.len(), 2);
     bytes.clear();
     assert!(
