@@ -5,6 +5,7 @@ mod backup;
 mod client;
 mod keys;
 mod migrate;
+mod progress;
 mod serve;
 mod sim;
 mod sp;

@@ -23,11 +23,12 @@ pub enum SyncCommand {
         ss12000: Option<String>,
         /// An SS 12000 JSON dump, read as the whole truth of its source: a folder of the
         /// API's list responses (organisations*.json, persons*.json, groups*.json,
-        /// duties*.json) or one document with those four arrays.
+        /// duties*.json) or one document with those four arrays; or a CSV file (PATH ending
+        /// in .csv: one row per person and role, see the README).
         #[arg(long, value_name = "PATH")]
         file: Option<std::path::PathBuf>,
-        /// With --ss12000 or --file: the externalIdentifiers context whose value is the
-        /// username.
+        /// With --ss12000 or a JSON --file: the externalIdentifiers context whose value is
+        /// the username (a CSV file has a username column).
         #[arg(long)]
         username_context: Option<String>,
         /// With --file: apply the good records of a file that has bad ones (each is
@@ -85,6 +86,8 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             dry_run,
         } => {
             let configured = |name: &str| config.sync.sources.get(name);
+            // A CSV file's initial passwords: set after an applied run, never in the plan.
+            let mut passwords = sync::csv::InitialPasswords::default();
             let (name, input, context) = match (source, ss12000, file) {
                 (source, None, Some(path)) => {
                     let name = source.unwrap_or_else(|| sync::file::FILE_SOURCE.to_string());
@@ -94,7 +97,21 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                              a source name of its own (--source NAME)"
                         );
                     }
-                    let dump = sync::file::read(&path)?;
+                    let csv = sync::csv::is_csv(&path);
+                    if csv && username_context.is_some() {
+                        bail!(
+                            "--username-context goes with an SS 12000 source; a CSV file's \
+                             usernames are its username column"
+                        );
+                    }
+                    let dump = if csv {
+                        let read =
+                            sync::csv::read(&path, &name, &config.directory, &password_policy)?;
+                        passwords = read.passwords;
+                        read.dump
+                    } else {
+                        sync::file::read(&path)?
+                    };
                     let s = &dump.snapshot;
                     eprintln!(
                         "{name}: read {} organisations, {} persons, {} groups and {} duties \
@@ -115,14 +132,20 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                         }
                         if !skip_bad_rows {
                             bail!(
-                                "{} bad records in {}; nothing was applied (correct them, or \
+                                "{} bad {} in {}; nothing was applied (correct them, or \
                                  apply the rest with --skip-bad-rows)",
                                 dump.bad.len(),
+                                if csv { "rows" } else { "records" },
                                 path.display()
                             );
                         }
                     }
-                    (name, Input::File(dump.snapshot), username_context)
+                    let context = if csv {
+                        Some(sync::csv::USERNAME_CONTEXT.to_string())
+                    } else {
+                        username_context
+                    };
+                    (name, Input::File(dump.snapshot), context)
                 }
                 (Some(name), None, None) => {
                     let s = configured(&name).ok_or_else(|| {
@@ -167,9 +190,9 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
             } else {
                 RunKind::Incremental
             };
-            let started = std::time::Instant::now();
-            let progress =
-                |m: &str| eprintln!("{name}: [{:>6.1} s] {m}", started.elapsed().as_secs_f64());
+            // A bar on a terminal, plain phase lines otherwise (`cli::progress`).
+            let shown = super::progress::Progress::start(&name);
+            let progress = |m: &str| shown.report(m);
             let Some(kek) = &kek else {
                 bail!("no key-encryption key")
             };
@@ -184,6 +207,14 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                     runner.run(RunKind::Full, fetch, &progress, stop).await?
                 }
             };
+            let passwords = if passwords.is_empty() {
+                None
+            } else {
+                Some(
+                    initial_passwords(&db, &config, &name, passwords, &out.status, &progress).await,
+                )
+            };
+            shown.finish();
             let c = &out.counts;
             println!(
                 "run {} ({}, {}): {}",
@@ -213,6 +244,9 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
                 .chain(out.report.unknown_fields.iter())
             {
                 println!("  {n:>8}  {what}");
+            }
+            if let Some(line) = passwords {
+                println!("{}", line?);
             }
             match out.status {
                 run::Status::Held(reason) => {
@@ -266,6 +300,83 @@ pub(super) async fn sync_cmd(config: Config, cmd: SyncCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A CSV import's initial passwords: hashed and stored for the people without one once the
+/// run is applied; a held run or a dry run sets none (a held plan carries no passwords: the
+/// import of the same file after `sync approve` sets them). Returns the line to print.
+async fn initial_passwords(
+    db: &storage::Db,
+    config: &Config,
+    source: &str,
+    passwords: crate::sync::csv::InitialPasswords,
+    status: &crate::sync::run::Status,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> anyhow::Result<String> {
+    use crate::sync::run::Status;
+    let n = passwords.len();
+    match status {
+        Status::Applied => {}
+        Status::DryRun(_) => {
+            return Ok(format!(
+                "initial passwords: {n} in the file; none set in a dry run"
+            ));
+        }
+        Status::Held(_) | Status::Skipped(_) => {
+            return Ok(format!(
+                "initial passwords: {n} in the file; none set while the run is not applied \
+                 (import the file again after `sync approve`)"
+            ));
+        }
+    }
+    let p = &config.password;
+    let workers = config.password_workers();
+    // As many hashes in flight as the queue holds, so none is refused as busy.
+    let in_flight = 2 * workers;
+    let hasher = crate::authn::password::PasswordHasher::new(
+        p.memory_kib,
+        p.iterations,
+        p.parallelism,
+        workers,
+        in_flight,
+    )?;
+    let hash = |pw: String| {
+        let hasher = hasher.clone();
+        async move { hasher.hash(pw).await.map_err(|e| e.to_string()) }
+    };
+    let now = crate::clock::Clock::system().now();
+    // The run's signal handler replaced the default one: without this, Ctrl-C would not
+    // stop minutes of hashing. Each stored batch stays; a re-import sets the rest.
+    let stop = super::serve::shutdown_signal();
+    let done = tokio::select! {
+        done = crate::sync::csv::set_initial_passwords(
+            db, source, passwords, hash, in_flight, progress, now,
+        ) => done?,
+        _ = stop => bail!(
+            "stopped while setting initial passwords: those stored stay, and importing the \
+             file again sets the rest"
+        ),
+    };
+    if done.set > 0 {
+        storage::records::audit(
+            db,
+            "sync.initial_passwords",
+            &cli_actor(),
+            &format!("{source}: {} initial passwords set", done.set),
+            now,
+        )
+        .await?;
+    }
+    Ok(format!(
+        "initial passwords: {} set, {} kept (people who had a password already)",
+        done.set, done.kept
+    ))
+}
+
+/// The rule for a CSV file's initial passwords: the one people choose theirs by.
+fn password_policy(pw: &str) -> Result<(), String> {
+    use crate::authn::password::{MAX_NEW_LENGTH, MIN_NEW_LENGTH, check_new};
+    check_new(pw).map_err(|_| format!("it must be {MIN_NEW_LENGTH} to {MAX_NEW_LENGTH} characters"))
 }
 
 /// Where `sync run` reads the register.

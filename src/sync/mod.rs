@@ -1,9 +1,11 @@
-//! The metakatalog sync: sources (the SS 12000 API, an SS 12000 JSON dump, EGIL SCIM pushes),
-//! the plan against the directory, the safety guard, the chunked apply and the run records.
+//! The metakatalog sync: sources (the SS 12000 API, an SS 12000 JSON dump, a CSV file,
+//! EGIL SCIM pushes), the plan against the directory, the safety guard, the chunked apply
+//! and the run records.
 //!
 //! A source manages only the people it created (`persons.source` is its name): local people
 //! and every local role (the admin role among them) are never touched by a sync.
 
+pub mod csv;
 pub mod egil;
 pub mod file;
 pub mod held;

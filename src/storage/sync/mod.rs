@@ -1,16 +1,19 @@
 //! The sync's reads and writes: the directory state a plan is computed against (`load`),
 //! the chunked apply and purging (`apply`), run records and per-source state (`runs`), and
-//! the rows they read and write (`rows`).
+//! the rows they read and write (`rows`), and a CSV import's initial passwords
+//! (`credentials`).
 //!
 //! Writes go in multi-row statements inside one transaction per chunk, so a 500,000-person
 //! first run is a few thousand statements, and a login waits at most one chunk on SQLite.
 
 mod apply;
+mod credentials;
 mod load;
 pub mod rows;
 mod runs;
 
 pub use apply::*;
+pub use credentials::*;
 pub use load::*;
 pub use rows::*;
 pub use runs::*;

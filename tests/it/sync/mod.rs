@@ -1,8 +1,8 @@
 //! The metakatalog sync (issue 4), end to end: an SS 12000 mock register on a loopback port,
-//! `portvakt sync run --ss12000` (or `--file` with its dump, issue 17) against the app's
-//! database, and the results as an administrator (`person show`, `sync runs`), a relying
-//! party (OIDC) and an SP (SAML) see them. Dates are relative to today so the tests do not
-//! rot.
+//! `portvakt sync run --ss12000` (or `--file` with its dump or a CSV file, issue 17) against
+//! the app's database, and the results as an administrator (`person show`, `sync runs`), a
+//! relying party (OIDC) and an SP (SAML) see them. Dates are relative to today so the tests
+//! do not rot.
 //!
 //! This module holds the harness (the mock register, the CLI, the run and person views)
 //! and the register data builders; the tests live in one submodule per section.
@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 
 mod bulk;
+mod csv;
 mod end_to_end;
 mod failures;
 mod file;
