@@ -137,7 +137,7 @@ pub(crate) async fn scim_push(s: &Settings) -> Res<()> {
     let rss = proc_status_kib(server.pid(), "VmRSS:").unwrap_or(0);
     println!("\n## SCIM push (SQLite)\n");
     println!(
-        "| users | c | seconds | requests/s | p50 ms | p99 ms | errors | server CPU s | peak RSS MiB | RSS after MiB |"
+        "| users | c | seconds | requests/s | p50 ms | p99 ms | errors | server CPU (cores) | peak RSS MiB | RSS after MiB |"
     );
     println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     println!(

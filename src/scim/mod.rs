@@ -389,15 +389,35 @@ fn one_of(doc: Value, id: &str, what: &str) -> Result<Response, ScimError> {
     }
 }
 
+const RESOURCE_TYPES: &str = include_str!("discovery/resource_types.json");
+const SCHEMAS: &str = include_str!("discovery/schemas.json");
+
+/// `/ResourceTypes` or `/Schemas`: a discovery document's resources as a list.
+async fn discovery_list(
+    s: &Scim,
+    tls: &Tls,
+    headers: &HeaderMap,
+    doc: &str,
+) -> Result<Response, ScimError> {
+    s.source(headers, tls_ref(tls))?;
+    let items = s.discovery(doc).as_array().cloned().unwrap_or_default();
+    Ok(scim_json(StatusCode::OK, &list_response(items)))
+}
+
 async fn resource_types(
     State(s): State<Scim>,
     tls: Tls,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    s.source(&headers, tls_ref(&tls))?;
-    let doc = s.discovery(include_str!("discovery/resource_types.json"));
-    let items = doc.as_array().cloned().unwrap_or_default();
-    Ok(scim_json(StatusCode::OK, &list_response(items)))
+    discovery_list(&s, &tls, &headers, RESOURCE_TYPES).await
+}
+
+async fn schemas(
+    State(s): State<Scim>,
+    tls: Tls,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    discovery_list(&s, &tls, &headers, SCHEMAS).await
 }
 
 async fn resource_type(
@@ -407,22 +427,7 @@ async fn resource_type(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     s.source(&headers, tls_ref(&tls))?;
-    one_of(
-        s.discovery(include_str!("discovery/resource_types.json")),
-        &id,
-        "resource type",
-    )
-}
-
-async fn schemas(
-    State(s): State<Scim>,
-    tls: Tls,
-    headers: HeaderMap,
-) -> Result<Response, ScimError> {
-    s.source(&headers, tls_ref(&tls))?;
-    let doc = s.discovery(include_str!("discovery/schemas.json"));
-    let items = doc.as_array().cloned().unwrap_or_default();
-    Ok(scim_json(StatusCode::OK, &list_response(items)))
+    one_of(s.discovery(RESOURCE_TYPES), &id, "resource type")
 }
 
 async fn schema(
@@ -432,11 +437,7 @@ async fn schema(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     s.source(&headers, tls_ref(&tls))?;
-    one_of(
-        s.discovery(include_str!("discovery/schemas.json")),
-        &id,
-        "schema",
-    )
+    one_of(s.discovery(SCHEMAS), &id, "schema")
 }
 
 #[derive(serde::Deserialize)]

@@ -84,6 +84,10 @@ pub async fn apply_organisations(
     rows: &[OrgRow],
     remove: &[String],
 ) -> Result<()> {
+    // Nothing to write: no transaction (a small push or incremental run has many such).
+    if rows.is_empty() && remove.is_empty() {
+        return Ok(());
+    }
     let mut tx = begin_chunk(conn).await?;
     for o in rows {
         sqlx::query(
@@ -394,6 +398,10 @@ pub async fn apply_groups(
     rows: &[GroupRow],
     remove: &[String],
 ) -> Result<()> {
+    // Nothing to write: no transaction (a small push or incremental run has many such).
+    if rows.is_empty() && remove.is_empty() {
+        return Ok(());
+    }
     let mut tx = begin_chunk(conn).await?;
     // Multi-row statements for the groups, their old members and their new members: one
     // statement per group and member list was a round trip each on PostgreSQL.
@@ -462,6 +470,10 @@ pub async fn apply_duties(
     rows: &[DutyRow],
     remove: &[String],
 ) -> Result<()> {
+    // Nothing to write: no transaction (a small push or incremental run has many such).
+    if rows.is_empty() && remove.is_empty() {
+        return Ok(());
+    }
     let mut tx = begin_chunk(conn).await?;
     for batch in rows.chunks(rows_per_statement(&tx, 9)) {
         let sql = values_sql(

@@ -317,11 +317,21 @@ pub async fn held_run(db: &Db, source: &str) -> Result<Option<(i64, i64)>> {
 
 /// The newest rejected run of `source` whose plan had digest `hash`.
 pub async fn rejected_with_hash(db: &Db, source: &str, hash: &str) -> Result<Option<i64>> {
+    run_with_hash(db, source, "rejected", hash).await
+}
+
+/// The source's held run whose plan has this digest (a client retrying a held change).
+pub async fn held_with_hash(db: &Db, source: &str, hash: &str) -> Result<Option<i64>> {
+    run_with_hash(db, source, "held", hash).await
+}
+
+async fn run_with_hash(db: &Db, source: &str, status: &str, hash: &str) -> Result<Option<i64>> {
     let row = sqlx::query(
-        "SELECT id FROM sync_runs WHERE source = $1 AND status = 'rejected' AND plan_hash = $2 \
+        "SELECT id FROM sync_runs WHERE source = $1 AND status = $2 AND plan_hash = $3 \
          ORDER BY id DESC LIMIT 1",
     )
     .bind(source)
+    .bind(status)
     .bind(hash)
     .fetch_optional(db.pool())
     .await?;
@@ -413,17 +423,4 @@ pub async fn open_push_run(
         ))
     })
     .transpose()
-}
-
-/// The source's held run whose plan has this digest (a client retrying a held change).
-pub async fn held_with_hash(db: &Db, source: &str, hash: &str) -> Result<Option<i64>> {
-    let row = sqlx::query(
-        "SELECT id FROM sync_runs WHERE source = $1 AND status = 'held' AND plan_hash = $2 \
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(source)
-    .bind(hash)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
