@@ -416,6 +416,35 @@ mod tests {
     }
 
     #[test]
+    fn a_source_is_checked_for_its_kind() {
+        let e = load("[sync.sources.ist]\ntoken_file = \"/t\"\n");
+        assert!(e.contains("[sync.sources.ist] base_url required"), "{e}");
+        let e = load("[sync.sources.ist]\nbase_url = \"https://x\"\nlisten = \"127.0.0.1:1\"\n");
+        assert!(e.contains("for kind = \"scim\" sources only"), "{e}");
+        let e = load("[sync.sources.egil]\nkind = \"scim\"\n");
+        assert!(e.contains("needs a way in"), "{e}");
+        let e = load(
+            "[sync.sources.egil]\nkind = \"scim\"\ntoken_file = \"/t\"\nbase_url = \"https://x\"\n",
+        );
+        assert!(
+            e.contains("[sync.sources.egil] base_url is for SS 12000 sources"),
+            "{e}"
+        );
+        let e = load("[sync.sources.egil]\nkind = \"scim\"\nlisten = \"127.0.0.1:1\"\n");
+        assert!(e.contains("client_pins"), "{e}");
+        let e = load(
+            "[sync.sources.egil]\nkind = \"scim\"\nlisten = \"127.0.0.1:1\"\nclient_pins = [\"AAAA\"]\n",
+        );
+        assert!(e.contains("[tls]"), "{e}");
+        assert_eq!(
+            load("[sync.sources.egil]\nkind = \"scim\"\ntoken_file = \"/t\"\n"),
+            "ok"
+        );
+        let e = load("[sync]\nguard_window_hours = 0\n");
+        assert!(e.contains("[sync] guard_window_hours"), "{e}");
+    }
+
+    #[test]
     fn a_parse_error_says_the_line_and_the_setting() {
         assert_eq!(
             load("# comment\n[server] # the listener\nbody_timeout = 1\nheadr = 2\n"),
