@@ -144,13 +144,30 @@ pub fn routes() -> Router<Scim> {
         .route(&format!("{BASE}/Schemas/{{id}}"), get(schema))
         .route(
             &format!("{BASE}/{{endpoint}}"),
-            get(list).post(create).put(replace_by_body),
+            get(list)
+                .post(create)
+                .put(replace_by_body)
+                .fallback(not_implemented),
         )
         .route(
             &format!("{BASE}/{{endpoint}}/{{id}}"),
-            get(read_one).put(replace).delete(delete),
+            get(read_one)
+                .put(replace)
+                .delete(delete)
+                .fallback(not_implemented),
         )
         .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "no such SCIM endpoint") })
+}
+
+/// PATCH (and any other method): RFC 7644 §3.12's 501 for what the service provider
+/// does not support, as ServiceProviderConfig says.
+async fn not_implemented() -> ScimError {
+    ScimError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        None,
+        "only GET, POST, PUT and DELETE are supported (ServiceProviderConfig: patch and bulk \
+         are not)",
+    )
 }
 
 /// An RFC 7644 §3.12 error.

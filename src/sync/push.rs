@@ -4,7 +4,9 @@
 //!
 //! One worker per source takes the changes in arrival order, in batches of what arrived
 //! while it worked (a group commit: concurrent requests share one plan and one apply). A
-//! batch is cut where puts turn to deletes, so the guard judges deletes by themselves. Each
+//! batch is cut where puts turn to deletes, so the guard judges deletes by themselves. A
+//! batch is checked and applied under the source's lease, so instances receiving the same
+//! source's pushes take turns and each checks against what the other stored. Each
 //! batch's changes join the source's run of the current window (`sync.push_run_window`),
 //! so `sync runs` stays readable; a batch the guard stops gets a held run of its own, and a
 //! resource whose delete is held answers "held" until an administrator decides.
@@ -237,7 +239,40 @@ impl<'a> Segment<'a> {
         }
     }
 
-    async fn run(mut self, changes: Vec<Pending>) {
+    /// Checks, plans, applies and stores the segment under the source's lease, so the
+    /// checks see what another instance pushed for the source before it.
+    async fn run(self, changes: Vec<Pending>) {
+        let (inner, source) = (self.inner, self.source);
+        let env = inner.env();
+        // Another instance applying this source's changes holds the lease for a moment.
+        let mut tries = 0;
+        let lease = loop {
+            match Lease::take(env.db, env.clock, source, HEARTBEAT).await {
+                Ok(lease) => break lease,
+                Err(SyncError::Busy(_)) if tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => {
+                    for p in changes {
+                        let _ = p.reply.send(Err(match &e {
+                            SyncError::Busy(_) => PushError::Busy,
+                            e => failed(e),
+                        }));
+                    }
+                    return;
+                }
+            }
+        };
+        // A lost lease drops the work at its next await: its clients' replies are dropped
+        // with it, and they hear a failure and send again.
+        let _ = lease
+            .guard(self.work(changes), std::future::pending())
+            .await;
+        lease.release().await;
+    }
+
+    async fn work(mut self, changes: Vec<Pending>) {
         let deleting = changes.first().is_some_and(|p| p.change.is_delete());
         let mut accepted = Vec::new();
         for Pending { change, reply } in changes {
@@ -615,31 +650,12 @@ impl<'a> Segment<'a> {
         Ok(out)
     }
 
-    /// Plans, guards and applies `changes` under the source's lease: None when applied,
-    /// or the held run and why.
+    /// Plans, guards and applies `changes` (under the lease `run` holds): None when
+    /// applied, or the held run and why.
     async fn push_run(&self, changes: ChangeSet) -> Result<Option<(i64, String)>, PushError> {
-        let env = self.inner.env();
-        let runner = Runner::new(env, self.source);
-        // Another instance applying this source's changes holds the lease for a moment.
-        let mut tries = 0;
-        let lease = loop {
-            match Lease::take(env.db, env.clock, self.source, HEARTBEAT).await {
-                Ok(lease) => break lease,
-                Err(SyncError::Busy(_)) if tries < 20 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(SyncError::Busy(_)) => return Err(PushError::Busy),
-                Err(e) => return Err(failed(e)),
-            }
-        };
+        let runner = Runner::new(self.inner.env(), self.source);
         let started = std::time::Instant::now();
-        let work = push_leased(&runner, changes, self.now);
-        let result = match lease.guard(work, std::future::pending()).await {
-            Ok(r) => r,
-            Err(stop) => Err(PushError::Failed(stop.reason().into())),
-        };
-        lease.release().await;
+        let result = push_leased(&runner, changes, self.now).await;
         // Each batch is a run in the metrics (the run records gather a window's).
         let (label, changes) = match &result {
             Ok((Some(_), _)) => ("held", Vec::new()),
@@ -747,8 +763,8 @@ fn precondition(kind: Kind, id: &str, e: &Entry, if_match: Option<i64>) -> Resul
     }
 }
 
-/// The plan of a push under the lease: held (a run of its own), or applied and recorded in
-/// the window's run.
+/// The plan of a push (under the source's lease): held (a run of its own), or applied and
+/// recorded in the window's run.
 async fn push_leased(
     runner: &Runner<'_>,
     changes: ChangeSet,

@@ -231,6 +231,9 @@ async fn etags_guard_replaces_and_deletes_and_save_a_read() {
         )
         .await;
     assert_eq!(del.status, 204);
+    // PATCH is not supported, and says so.
+    let patch = p.send(reqwest::Method::PATCH, &path, Some("{}"), &[]).await;
+    patch.assert_error(501, None);
     // Plain JSON is taken too.
     let org2 = uid();
     let a = p
