@@ -792,10 +792,7 @@ async fn push_leased(
     plan.counts.active_before = store::active_count_upto(db, source, cap)
         .await
         .map_err(failed)?;
-    if !config.sync.guard_emptied_units {
-        plan.emptied_units.clear();
-    }
-    if let Some(reason) = plan::guard(&plan, share, recent, config.sync.guard_window_hours) {
+    if let Some(reason) = plan::guard(&plan, recent, &plan::Limits::of(&config.sync)) {
         let hash = held::plan_hash(&plan);
         if let Some(run) = store::rejected_with_hash(db, source, &hash)
             .await

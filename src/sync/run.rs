@@ -323,15 +323,7 @@ impl<'a> Runner<'a> {
             plan.counts.active_before = store::active_count_upto(self.db, self.source, cap).await?;
         }
         progress("planned");
-        if !self.config.sync.guard_emptied_units {
-            plan.emptied_units.clear();
-        }
-        let hold = plan::guard(
-            &plan,
-            self.config.sync.max_deactivation_share,
-            recent,
-            self.config.sync.guard_window_hours,
-        );
+        let hold = plan::guard(&plan, recent, &plan::Limits::of(&self.config.sync));
         if self.dry_run {
             self.finish(
                 run_id,

@@ -20,10 +20,36 @@ pub fn active_count_cap(plan: &Plan, max_share: f64, recent: u64) -> Option<u64>
     Some(((lost + recent) as f64 / max_share).ceil() as u64 + 1)
 }
 
+/// What the guard holds a plan to (`[sync]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `max_deactivation_share`.
+    pub max_share: f64,
+    /// `guard_window_hours`: the rolling window `recent` covers.
+    pub window_hours: u64,
+    /// `guard_emptied_units`: hold a plan that leaves a school unit without roles.
+    pub emptied_units: bool,
+}
+
+impl Limits {
+    pub fn of(c: &crate::config::SyncConfig) -> Self {
+        Limits {
+            max_share: c.max_deactivation_share,
+            window_hours: c.guard_window_hours,
+            emptied_units: c.guard_emptied_units,
+        }
+    }
+}
+
 /// Why a plan must wait for an administrator, if it must. `recent` is what the source's runs
-/// of the last `window_hours` (`sync.guard_window_hours`) deactivated or re-bound: several
-/// small runs (or pushes) may not do together what one large run could not.
-pub fn guard(plan: &Plan, max_share: f64, recent: u64, window_hours: u64) -> Option<String> {
+/// of the last `window_hours` deactivated or re-bound: several small runs (or pushes) may
+/// not do together what one large run could not.
+pub fn guard(plan: &Plan, recent: u64, limits: &Limits) -> Option<String> {
+    let Limits {
+        max_share,
+        window_hours,
+        emptied_units,
+    } = *limits;
     let c = &plan.counts;
     // A changed civic number hands the account to another person: as grave as ending it.
     let lost = c.deactivations + c.civic_changes;
@@ -59,7 +85,7 @@ pub fn guard(plan: &Plan, max_share: f64, recent: u64, window_hours: u64) -> Opt
             ));
         }
     }
-    if !plan.emptied_units.is_empty() {
+    if emptied_units && !plan.emptied_units.is_empty() {
         return Some(format!(
             "the plan would remove every role of school unit {}",
             plan.emptied_units.join(", ")

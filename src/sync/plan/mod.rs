@@ -29,7 +29,7 @@ pub use crate::storage::sync::rows::{
     PersonRow, Status, StatusChange,
 };
 pub use full::full;
-pub use guard::{active_count_cap, guard};
+pub use guard::{Limits, active_count_cap, guard};
 pub use incremental::{incremental, incremental_person_refs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

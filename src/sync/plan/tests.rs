@@ -136,7 +136,7 @@ fn a_first_run_creates_everyone_with_name_free_identifiers() {
         child.guardians,
         vec![(guardian.id.clone(), "Vårdnadshavare".into())]
     );
-    assert!(guard(&plan, 0.05, 0, 24).is_none());
+    assert!(guard(&plan, 0, &limits(0.05)).is_none());
 }
 
 #[test]
@@ -193,9 +193,9 @@ fn the_guard_stops_a_mass_deactivation_and_an_emptied_unit() {
     // Two of forty (5%) is allowed; three is not.
     let plan = full(snapshot(people[2..].to_vec()), &existing, &s);
     assert_eq!(plan.counts.deactivations, 2);
-    assert!(guard(&plan, 0.05, 0, 24).is_none());
+    assert!(guard(&plan, 0, &limits(0.05)).is_none());
     let plan = full(snapshot(people[3..].to_vec()), &existing, &s);
-    assert!(guard(&plan, 0.05, 0, 24).unwrap().contains("3 of 40"));
+    assert!(guard(&plan, 0, &limits(0.05)).unwrap().contains("3 of 40"));
     // Every enrolment of the unit gone, nobody deactivated (they stay through… nothing:
     // without a role they are inactive) — either reason holds the plan.
     existing.unit_roles.insert("12345678".into(), 40);
@@ -209,7 +209,7 @@ fn the_guard_stops_a_mass_deactivation_and_an_emptied_unit() {
     let plan = full(snapshot(emptied), &existing, &s);
     assert_eq!(plan.emptied_units, vec!["12345678".to_string()]);
     assert!(
-        guard(&plan, 1.0, 0, 24)
+        guard(&plan, 0, &limits(1.0))
             .unwrap()
             .contains("every role of school unit 12345678")
     );
@@ -228,10 +228,10 @@ fn the_guard_decides_the_same_on_a_count_stopped_at_its_cap() {
                 for active in [0u64, 1, 2, 39, 40, 41, 60, 61, 400, 2_000, 100_000] {
                     plan.counts.deactivations = lost;
                     plan.counts.active_before = active;
-                    let exact = guard(&plan, share, recent, 24);
+                    let exact = guard(&plan, recent, &limits(share));
                     let cap = active_count_cap(&plan, share, recent);
                     plan.counts.active_before = cap.map_or(active, |c| active.min(c));
-                    let capped = guard(&plan, share, recent, 24);
+                    let capped = guard(&plan, recent, &limits(share));
                     assert_eq!(
                         exact, capped,
                         "share {share} recent {recent} lost {lost} active {active}"
@@ -281,4 +281,12 @@ fn the_plan_digest_is_that_of_the_changes_not_of_their_order_or_day() {
     );
     assert_ne!(plan_hash(&plan), plan_hash(&other));
     assert_eq!(plan_hash(&plan).len(), 64);
+}
+
+fn limits(max_share: f64) -> Limits {
+    Limits {
+        max_share,
+        window_hours: 24,
+        emptied_units: true,
+    }
 }
